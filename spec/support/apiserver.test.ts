@@ -9,8 +9,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type ApiServer, apiServerSkipReason, startApiServer } from "./apiserver.ts"
 import { eventually } from "./netns.ts"
+import { skipUnlessCi } from "./skip.ts"
 
-describe.skipIf(apiServerSkipReason() !== undefined)("real kube-apiserver", () => {
+describe.skipIf(skipUnlessCi(apiServerSkipReason()))("real kube-apiserver", () => {
   let api: ApiServer
   let bringUpMs = 0
   beforeAll(async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { assertTestAddress, Lab, rootSkipReason } from "./netns.ts"
+import { skipUnlessCi } from "./skip.ts"
 
 describe("testbed addresses", () => {
   it("accepts documentation ranges and refuses everything else", () => {
@@ -12,7 +13,7 @@ describe("testbed addresses", () => {
   })
 })
 
-describe.skipIf(rootSkipReason() !== undefined)("network namespaces", () => {
+describe.skipIf(skipUnlessCi(rootSkipReason()))("network namespaces", () => {
   it("connects two hosts on a bridge segment and removes everything on close", async () => {
     let netnsNames: Array<string> = []
     {
