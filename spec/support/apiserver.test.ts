@@ -67,6 +67,13 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("real kube-apiserver", () =
     }
   })
 
+  it("applies manifests server-side with the cached kubectl", () => {
+    const out = api.kubectl(["apply", "--server-side", "-f", "manifests/namespace.yaml"])
+    expect(out).toContain("namespace/metallb-system serverside-applied")
+    const labels = JSON.parse(api.kubectl(["get", "namespace", "metallb-system", "-o", "jsonpath={.metadata.labels}"]))
+    expect(labels["pod-security.kubernetes.io/enforce"]).toBe("privileged")
+  })
+
   it("enforces RBAC for ServiceAccount tokens", async () => {
     const core = api.kubeConfig.makeApiClient(CoreV1Api)
     await core.createNamespace({ body: { metadata: { name: "rbac" } } })

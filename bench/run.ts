@@ -1,0 +1,12 @@
+// `npm run bench`: runs every bench/*.bench.ts and prints figures and ratios against the baselines.
+import { readdirSync } from "node:fs"
+import { report, type Comparison } from "./harness.ts"
+
+const dir = new URL(".", import.meta.url)
+const files = readdirSync(dir).filter((f) => f.endsWith(".bench.ts")).sort()
+console.log(`metallb-ts benchmarks on Node ${process.version} (${files.length} files)`)
+for (const file of files) {
+  const module = (await import(new URL(file, dir).href)) as { comparisons: ReadonlyArray<Comparison> }
+  console.log(`\n# ${file}`)
+  for (const comparison of module.comparisons) report(comparison)
+}
