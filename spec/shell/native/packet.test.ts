@@ -18,6 +18,7 @@ import {
   type PacketSocket,
 } from "../../../shell/native/packet.ts"
 import { eventually, Lab, rootSkipReason } from "../../support/netns.ts"
+import { skipUnlessCi } from "../../support/skip.ts"
 
 const nativeDirectory = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shell", "native")
 
@@ -123,7 +124,7 @@ const currentNetns = () => readlinkSync("/proc/thread-self/ns/net")
 
 const skipReason = rootSkipReason()
 
-describe.skipIf(skipReason !== undefined)(`packet addon in network namespaces${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
+describe.skipIf(skipUnlessCi(skipReason))(`packet addon in network namespaces${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   beforeAll(() => {
     ensureAddonBuilt()
   }, 300_000)
