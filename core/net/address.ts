@@ -2,7 +2,7 @@
 // Parsing is strict (ipaddr.js is the parser of record): no IPv4-mapped IPv6 shortcuts, no zones, no
 // octal or shortened IPv4 forms, so "010.1.1.1" or "1.1" are errors rather than surprising addresses.
 import { Data, Result } from "effect"
-import * as ipaddr from "ipaddr.js"
+import ipaddr from "ipaddr.js"
 
 export type Family = "ipv4" | "ipv6"
 

@@ -5,7 +5,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import { promisify } from "node:util"
-import * as ipaddr from "ipaddr.js"
+import ipaddr from "ipaddr.js"
 
 const execFileAsync = promisify(execFile)
 
