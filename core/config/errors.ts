@@ -43,6 +43,7 @@ export type ConfigErrorCode =
   | "EchoModeWithIpv6"
   | "DuplicatePeer"
   | "WrongNamespace"
+  | "Deprecated" // a field accepted for compatibility but ignored (always a warning)
 
 export interface ConfigError {
   readonly _tag: "ConfigError"
