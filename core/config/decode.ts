@@ -55,6 +55,9 @@ const kinds = {
   "v1/Secret": { schema: SecretSchema, list: "secrets" },
 } as const
 
+/** Kinds whose spec fields are all optional: MetalLB's own examples omit `spec` for them entirely. */
+const specOptional = new Set(["L2Advertisement", "BGPAdvertisement", "BFDProfile", "Community"])
+
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
@@ -91,7 +94,8 @@ export const decodeDocuments = (documents: ReadonlyArray<Document>): { readonly 
       }
       continue
     }
-    const decoded = Schema.decodeUnknownResult(entry.schema as Schema.Codec<unknown, unknown>)(value, { errors: "all", onExcessProperty: "error" })
+    const input = specOptional.has(kind) && value["spec"] === undefined ? { ...value, spec: {} } : value
+    const decoded = Schema.decodeUnknownResult(entry.schema as Schema.Codec<unknown, unknown>)(input, { errors: "all", onExcessProperty: "error" })
     if (Result.isFailure(decoded)) {
       for (const issue of formatter(decoded.failure.issue).issues) {
         const path = (issue.path ?? []).map((p) => (typeof p === "object" && p !== null && "key" in p ? p.key : p)) as Array<PropertyKey>

@@ -62,7 +62,11 @@ export type BGPPeerV1beta1 = typeof BGPPeerV1beta1Schema.Type
 export const lostInV1beta1Annotation = "metallb-ts.io/v1beta2-fields"
 
 const V1beta2OnlySchema = BGPPeerV1beta2SpecSchema.mapFields(({ dynamicASN, localASN, interface: iface, connectTime, passwordSecret, enableGracefulRestart, vrf, disableMP, dualStackAddressFamily }) =>
-  ({ dynamicASN, localASN, interface: iface, connectTime, passwordSecret, enableGracefulRestart, vrf, disableMP, dualStackAddressFamily }))
+  ({
+    dynamicASN, localASN, interface: iface, connectTime, passwordSecret, enableGracefulRestart, vrf, disableMP, dualStackAddressFamily,
+    // v1beta1 requires peerASN and peerAddress; these record that v1beta2 had none (dynamicASN / interface peers).
+    absent: Schema.optionalKey(Schema.Array(Schema.Literals(["peerASN", "peerAddress"]))),
+  }))
 
 const restoreV1beta2Fields = (annotations: Readonly<Record<string, string>> | undefined) => {
   const text = annotations?.[lostInV1beta1Annotation]
@@ -76,27 +80,33 @@ const restoreV1beta2Fields = (annotations: Readonly<Record<string, string>> | un
 
 export const convertV1beta1ToV1beta2 = (peer: BGPPeerV1beta1): BGPPeer => {
   const { [lostInV1beta1Annotation]: _lost, ...annotations } = peer.metadata.annotations ?? {}
+  const { metadata: { annotations: _all, ...metadata } } = peer
+  const { absent = [], ...restored } = restoreV1beta2Fields(peer.metadata.annotations)
+  const spec: Record<string, unknown> = { ...peer.spec, ...restored }
+  for (const key of absent) delete spec[key]
   return {
     ...peer,
     apiVersion: "metallb.io/v1beta2",
-    metadata: { ...peer.metadata, ...(peer.metadata.annotations === undefined ? {} : { annotations }) },
-    spec: { ...peer.spec, ...restoreV1beta2Fields(peer.metadata.annotations) },
+    metadata: { ...metadata, ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
+    spec: spec as BGPPeer["spec"],
   }
 }
 
 export const convertV1beta2ToV1beta1 = (peer: BGPPeer): BGPPeerV1beta1 => {
   const { dynamicASN, localASN, interface: iface, connectTime, passwordSecret, enableGracefulRestart, vrf, disableMP, dualStackAddressFamily, peerASN, peerAddress, ...shared } = peer.spec
+  const absent = [...(peerASN === undefined ? ["peerASN"] : []), ...(peerAddress === undefined ? ["peerAddress"] : [])]
   const lost = Object.fromEntries(
-    Object.entries({ dynamicASN, localASN, interface: iface, connectTime, passwordSecret, enableGracefulRestart, vrf, disableMP, dualStackAddressFamily })
+    Object.entries({ dynamicASN, localASN, interface: iface, connectTime, passwordSecret, enableGracefulRestart, vrf, disableMP, dualStackAddressFamily, absent: absent.length > 0 ? absent : undefined })
       .filter(([, v]) => v !== undefined),
   )
   const annotations = { ...peer.metadata.annotations }
   if (Object.keys(lost).length > 0) annotations[lostInV1beta1Annotation] = JSON.stringify(lost)
   else delete annotations[lostInV1beta1Annotation]
+  const { annotations: _all, ...metadata } = peer.metadata
   return {
     ...peer,
     apiVersion: "metallb.io/v1beta1",
-    metadata: { ...peer.metadata, ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
+    metadata: { ...metadata, ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
     spec: { ...shared, peerASN: peerASN ?? 0, peerAddress: peerAddress ?? "" },
   }
 }

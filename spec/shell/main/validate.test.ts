@@ -1,0 +1,61 @@
+// The configuration corpus: every valid file resolves with no error, and every invalid file reports
+// exactly the errors its `# expect: Code Kind/name field` header lines list, no more, no fewer.
+import { readdirSync, readFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { describe, expect, it } from "vitest"
+import { formatReportText, validateFiles } from "../../../shell/main/validate.ts"
+
+const dir = new URL("../../fixtures/config/", import.meta.url).pathname
+const files = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()
+
+const expectedOf = (text: string) =>
+  text.split("\n").filter((l) => l.startsWith("# expect: ")).map((l) => l.slice("# expect: ".length).trim()).sort()
+
+describe("configuration corpus (spec/fixtures/config)", () => {
+  it("has at least 30 files, valid and invalid", () => {
+    expect(files.length).toBeGreaterThanOrEqual(30)
+    expect(files.filter((f) => f.startsWith("valid-")).length).toBeGreaterThanOrEqual(10)
+  })
+
+  for (const file of files) {
+    it(file, () => {
+      const text = readFileSync(dir + file, "utf8")
+      const report = validateFiles([{ path: file, text }])
+      const actual = report.errors.map((e) => `${e.code} ${e.object.kind}/${e.object.name} ${e.field}`).sort()
+      expect(actual, formatReportText(report)).toEqual(expectedOf(text))
+      expect(report.valid).toBe(file.startsWith("valid-"))
+      for (const error of report.errors) {
+        expect(error.object.source?.file).toBe(file)
+        expect(error.message.length).toBeGreaterThan(0)
+      }
+    })
+  }
+})
+
+describe("metallb-ts validate (the CLI)", () => {
+  const cli = (...args: Array<string>) =>
+    spawnSync(process.execPath, ["shell/main/cli.ts", "validate", ...args], { encoding: "utf8", timeout: 30_000 })
+
+  it("exits 0 on a valid file and 1 on an invalid one, naming file, document, object and field", () => {
+    const ok = cli(`${dir}valid-bgp-communities.yaml`)
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(ok.stdout).toMatch(/^valid: \d+ objects/m)
+    const bad = cli(`${dir}invalid-pool-overlap-across.yaml`)
+    expect(bad.status).toBe(1)
+    expect(bad.stdout).toContain("invalid-pool-overlap-across.yaml#1: IPAddressPool metallb-system/second: spec.addresses[0]")
+  })
+
+  it("prints JSON with --output json", () => {
+    const out = cli("--output", "json", `${dir}invalid-peer-zero-asn.yaml`)
+    expect(out.status).toBe(1)
+    const report = JSON.parse(out.stdout) as { valid: boolean; errors: Array<{ code: string; field: string; value: unknown }> }
+    expect(report.valid).toBe(false)
+    expect(report.errors).toMatchObject([{ code: "InvalidAsn", field: "spec.myASN", value: 0 }])
+  })
+
+  it("reports an unreadable file instead of crashing", () => {
+    const out = cli("/nonexistent/metallb.yaml")
+    expect(out.status).toBe(1)
+    expect(out.stderr).toContain("cannot read /nonexistent/metallb.yaml")
+  })
+})
