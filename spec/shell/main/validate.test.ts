@@ -1,5 +1,6 @@
 // The configuration corpus: every valid file resolves with no error, and every invalid file reports
-// exactly the errors its `# expect: Code Kind/name field` header lines list, no more, no fewer.
+// exactly the errors its `# expect: Code Kind/name field` header lines list, no more, no fewer; and
+// every file reports exactly the warnings its `# warn: ...` lines list.
 import { readdirSync, readFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
@@ -8,8 +9,11 @@ import { formatReportText, validateFiles } from "../../../shell/main/validate.ts
 const dir = new URL("../../fixtures/config/", import.meta.url).pathname
 const files = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()
 
-const expectedOf = (text: string) =>
-  text.split("\n").filter((l) => l.startsWith("# expect: ")).map((l) => l.slice("# expect: ".length).trim()).sort()
+const expectedOf = (text: string, prefix = "# expect: ") =>
+  text.split("\n").filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim()).sort()
+
+const describeAll = (errors: ReadonlyArray<{ code: string; object: { kind: string; name: string }; field: string }>) =>
+  errors.map((e) => `${e.code} ${e.object.kind}/${e.object.name} ${e.field}`).sort()
 
 describe("configuration corpus (spec/fixtures/config)", () => {
   it("has at least 30 files, valid and invalid", () => {
@@ -21,8 +25,8 @@ describe("configuration corpus (spec/fixtures/config)", () => {
     it(file, () => {
       const text = readFileSync(dir + file, "utf8")
       const report = validateFiles([{ path: file, text }])
-      const actual = report.errors.map((e) => `${e.code} ${e.object.kind}/${e.object.name} ${e.field}`).sort()
-      expect(actual, formatReportText(report)).toEqual(expectedOf(text))
+      expect(describeAll(report.errors), formatReportText(report)).toEqual(expectedOf(text))
+      expect(describeAll(report.warnings), formatReportText(report)).toEqual(expectedOf(text, "# warn: "))
       expect(report.valid).toBe(file.startsWith("valid-"))
       for (const error of report.errors) {
         expect(error.object.source?.file).toBe(file)
