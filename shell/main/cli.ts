@@ -30,7 +30,7 @@ const validate = Command.make(
       const groups = each ? inputs.map((input) => [input]) : [inputs]
       for (const group of groups) {
         const report = validateFiles(group, { namespace, secrets: [] })
-        const heading = each ? `${group[0]?.path}: ` : ""
+        const heading = each ? `== ${group[0]?.path}\n` : ""
         yield* Console.log(output === "json" ? formatReportJson(report) : `${heading}${formatReportText(report)}`)
         if (!report.valid) process.exitCode = 1
       }
