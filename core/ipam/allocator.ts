@@ -249,10 +249,16 @@ const candidateIn = (allocator: Allocator, state: PoolState, rangeIndex: number,
   return free
 }
 
-/** The existing allocation, re-checked with the current ports and keys (MetalLB re-assigns before allocating). */
+/**
+ * The existing allocation, re-checked with the current ports and keys (MetalLB re-assigns before
+ * allocating). Families are not re-checked, as in MetalLB: a service whose families changed is the
+ * controller's to release and allocate again.
+ */
 const reassignExisting = (allocator: Allocator, request: AllocateRequest): Outcome | undefined => {
   const existing = allocationOf(allocator, request.service.key)
-  return existing === undefined ? undefined : assign(allocator, { ...request, addresses: existing.addresses })
+  if (existing === undefined) return undefined
+  const { service, ports, sharingKey, backendKey } = request
+  return assign(allocator, { service, ports, sharingKey, backendKey, addresses: existing.addresses })
 }
 
 /** MetalLB AllocateFromPool: an address of each requested family from the named pool. Ignores autoAssign. */

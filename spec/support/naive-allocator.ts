@@ -97,7 +97,7 @@ export class NaiveAllocator {
       if (problem !== undefined) return { ok: false, error: problem }
     }
     this.release(service.key)
-    this.record({ service: service.key, pool: pool.name, addresses, ports, ...keys })
+    this.record({ service: service.key, pool: pool.name, addresses, ports, sharingKey: keys.sharingKey, backendKey: keys.backendKey })
     return { ok: true, addresses }
   }
 
