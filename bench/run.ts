@@ -1,4 +1,5 @@
-// `npm run bench`: runs every bench/*.bench.ts and prints figures and ratios against the baselines.
+// `npm run bench`: runs every bench/*.bench.ts (its `comparisons`, or its own `run`) and prints figures
+// and ratios against baselines measured in the same run.
 import { readdirSync } from "node:fs"
 import { report, type Comparison } from "./harness.ts"
 
@@ -6,7 +7,8 @@ const dir = new URL(".", import.meta.url)
 const files = readdirSync(dir).filter((f) => f.endsWith(".bench.ts")).sort()
 console.log(`metallb-ts benchmarks on Node ${process.version} (${files.length} files)`)
 for (const file of files) {
-  const module = (await import(new URL(file, dir).href)) as { comparisons: ReadonlyArray<Comparison> }
+  const module = (await import(new URL(file, dir).href)) as { comparisons?: ReadonlyArray<Comparison>; run?: () => void }
   console.log(`\n# ${file}`)
-  for (const comparison of module.comparisons) report(comparison)
+  for (const comparison of module.comparisons ?? []) report(comparison)
+  module.run?.()
 }

@@ -20,7 +20,7 @@ import {
   PortConflict,
   UnknownPool,
 } from "./errors.ts"
-import { firstFreeIn, makePoolState, markFree, markUsed, type PoolState, poolContains, type PoolStats, statsOf } from "./pool-state.ts"
+import { firstFreeIn, makePoolState, markFree, markUsed, type PerFamily, type PoolState, poolContains, type PoolStats, statsOf } from "./pool-state.ts"
 import { incompatibility, type Port, samePort, type ServiceRef, type SharingKeys } from "./service.ts"
 
 export interface Allocation {
@@ -33,22 +33,34 @@ export interface Allocation {
   readonly backendKey: string
 }
 
-interface AddressUser {
-  readonly service: string
-  readonly ports: ReadonlyArray<Port>
-}
-
-interface AddressUse {
+/**
+ * Who holds an address. Nearly every address has one holder, so the holder's Allocation is stored
+ * as is; only an address shared by several services gets an object of its own. All holders of a
+ * shared address have the same keys (the sharing check guarantees it).
+ */
+interface SharedUse {
+  readonly shared: true
   readonly pool: string
   readonly sharingKey: string
   readonly backendKey: string
-  readonly users: ReadonlyArray<AddressUser>
+  readonly users: ReadonlyArray<Allocation>
+}
+
+type AddressUse = Allocation | SharedUse
+
+const usersOf = (use: AddressUse): ReadonlyArray<Allocation> => ("shared" in use ? use.users : [use])
+
+const useOf = (users: ReadonlyArray<Allocation>): AddressUse | undefined => {
+  const [first] = users
+  if (first === undefined || users.length === 1) return first
+  return { shared: true, pool: first.pool, sharingKey: first.sharingKey, backendKey: first.backendKey, users }
 }
 
 export interface Allocator {
   readonly pools: HashMap.HashMap<string, PoolState>
   readonly allocations: HashMap.HashMap<string, Allocation>
-  readonly uses: HashMap.HashMap<string, AddressUse>
+  /** Per family, keyed by the address value itself (no key objects of its own). */
+  readonly uses: PerFamily<HashMap.HashMap<bigint, AddressUse>>
   /** In-use addresses with a sharing key, per (pool, family, key), ascending: where a sharing service may join. */
   readonly shared: HashMap.HashMap<string, ReadonlyArray<bigint>>
 }
@@ -70,13 +82,20 @@ export interface AllocateRequest extends SharingKeys {
 
 export type Outcome = Result.Result<readonly [Allocator, Allocation], IpamError>
 
-const addressKey = (a: Address) => `${a.family}/${a.value.toString(16)}`
+const useAt = (allocator: Allocator, address: Address): AddressUse | undefined =>
+  Option.getOrUndefined(HashMap.get(allocator.uses[address.family], address.value))
+
+const withUse = (allocator: Allocator, address: Address, use: AddressUse | undefined): Allocator => {
+  const uses = allocator.uses[address.family]
+  const next = use === undefined ? HashMap.remove(uses, address.value) : HashMap.set(uses, address.value, use)
+  return { ...allocator, uses: { ...allocator.uses, [address.family]: next } }
+}
 const sharedIndexKey = (pool: string, family: Family, sharingKey: string) => `${pool}\u0000${family}\u0000${sharingKey}`
 
 export const makeAllocator = (pools: ReadonlyMap<string, Pool>): Allocator => ({
   pools: HashMap.fromIterable([...pools.values()].map((p) => [p.name, makePoolState(p)] as const)),
   allocations: HashMap.empty(),
-  uses: HashMap.empty(),
+  uses: { ipv4: HashMap.empty(), ipv6: HashMap.empty() },
   shared: HashMap.empty(),
 })
 
@@ -84,8 +103,10 @@ export const allocationOf = (allocator: Allocator, service: string): Allocation 
   Option.getOrUndefined(HashMap.get(allocator.allocations, service))
 
 /** The services holding an address (several when shared). */
-export const holdersOf = (allocator: Allocator, address: Address): ReadonlyArray<string> =>
-  Option.match(HashMap.get(allocator.uses, addressKey(address)), { onNone: () => [], onSome: (use) => use.users.map((u) => u.service) })
+export const holdersOf = (allocator: Allocator, address: Address): ReadonlyArray<string> => {
+  const use = useAt(allocator, address)
+  return use === undefined ? [] : usersOf(use).map((u) => u.service)
+}
 
 export const poolStats = (allocator: Allocator, pool: string): PoolStats | undefined =>
   Option.match(HashMap.get(allocator.pools, pool), { onNone: () => undefined, onSome: statsOf })
@@ -100,9 +121,9 @@ const sharingRefusal = (use: AddressUse, keys: SharingKeys): string | undefined 
 
 /** MetalLB checkSharing: may `service` hold `address` with these ports and keys? */
 const sharingProblem = (allocator: Allocator, service: string, address: Address, ports: ReadonlyArray<Port>, keys: SharingKeys): IpamError | undefined => {
-  const use = Option.getOrUndefined(HashMap.get(allocator.uses, addressKey(address)))
+  const use = useAt(allocator, address)
   if (use === undefined) return undefined
-  const others = use.users.filter((u) => u.service !== service)
+  const others = usersOf(use).filter((u) => u.service !== service)
   const refusal = sharingRefusal(use, keys)
   if (refusal !== undefined) {
     // The sole holder may change its own keys.
@@ -138,37 +159,32 @@ const withSharedIndex = (allocator: Allocator, pool: string, address: Address, s
 const updatePool = (allocator: Allocator, pool: string, f: (s: PoolState) => PoolState): Allocator =>
   ({ ...allocator, pools: HashMap.modify(allocator.pools, pool, f) })
 
-const addUser = (allocator: Allocator, pool: string, address: Address, user: AddressUser, keys: SharingKeys): Allocator => {
-  const key = addressKey(address)
-  const use = Option.getOrUndefined(HashMap.get(allocator.uses, key))
+const addUser = (allocator: Allocator, address: Address, allocation: Allocation): Allocator => {
+  const use = useAt(allocator, address)
   if (use === undefined) {
-    const used = updatePool(allocator, pool, (s) => markUsed(s, address))
-    const recorded = { ...used, uses: HashMap.set(used.uses, key, { pool, ...keys, users: [user] }) }
-    return withSharedIndex(recorded, pool, address, keys.sharingKey, true)
+    const used = updatePool(allocator, allocation.pool, (s) => markUsed(s, address))
+    return withSharedIndex(withUse(used, address, allocation), allocation.pool, address, allocation.sharingKey, true)
   }
-  const users = [...use.users.filter((u) => u.service !== user.service), user]
-  let next: Allocator = { ...allocator, uses: HashMap.set(allocator.uses, key, { pool, ...keys, users }) }
-  if (use.sharingKey !== keys.sharingKey) {
-    next = withSharedIndex(withSharedIndex(next, pool, address, use.sharingKey, false), pool, address, keys.sharingKey, true)
+  const users = [...usersOf(use).filter((u) => u.service !== allocation.service), allocation]
+  let next = withUse(allocator, address, useOf(users))
+  if (use.sharingKey !== allocation.sharingKey) {
+    next = withSharedIndex(withSharedIndex(next, allocation.pool, address, use.sharingKey, false), allocation.pool, address, allocation.sharingKey, true)
   }
   return next
 }
 
 const removeUser = (allocator: Allocator, address: Address, service: string): Allocator => {
-  const key = addressKey(address)
-  const use = Option.getOrUndefined(HashMap.get(allocator.uses, key))
+  const use = useAt(allocator, address)
   if (use === undefined) return allocator
-  const users = use.users.filter((u) => u.service !== service)
-  if (users.length > 0) return { ...allocator, uses: HashMap.set(allocator.uses, key, { ...use, users }) }
+  const remaining = useOf(usersOf(use).filter((u) => u.service !== service))
+  if (remaining !== undefined) return withUse(allocator, address, remaining)
   const freed = updatePool(allocator, use.pool, (s) => markFree(s, address))
-  return withSharedIndex({ ...freed, uses: HashMap.remove(freed.uses, key) }, use.pool, address, use.sharingKey, false)
+  return withSharedIndex(withUse(freed, address, undefined), use.pool, address, use.sharingKey, false)
 }
 
 const record = (allocator: Allocator, allocation: Allocation): Allocator => {
   let next = allocator
-  for (const address of allocation.addresses) {
-    next = addUser(next, allocation.pool, address, { service: allocation.service, ports: allocation.ports }, allocation)
-  }
+  for (const address of allocation.addresses) next = addUser(next, address, allocation)
   return { ...next, allocations: HashMap.set(next.allocations, allocation.service, allocation) }
 }
 
