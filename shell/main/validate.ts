@@ -7,14 +7,23 @@ import { type ConfigError, configError, formatConfigError } from "../../core/con
 import { resolve } from "../../core/config/resolve.ts"
 import type { ResolveContext } from "../../core/config/rules/context.ts"
 import { defaultContext } from "../../core/config/rules/context.ts"
+import { makePoolState } from "../../core/ipam/pool-state.ts"
 
 export interface InputFile {
   readonly path: string
   readonly text: string
 }
 
+export interface PoolCapacity {
+  readonly name: string
+  /** Exact: a /64 is 18446744073709551616, not MetalLB's saturated int64. */
+  readonly ipv4: bigint
+  readonly ipv6: bigint
+}
+
 export interface ValidationReport {
   readonly valid: boolean
+  readonly pools: ReadonlyArray<PoolCapacity>
   readonly errors: ReadonlyArray<ConfigError>
   readonly warnings: ReadonlyArray<ConfigError>
   readonly objects: number
@@ -52,13 +61,17 @@ export const validateFiles = (files: ReadonlyArray<InputFile>, context: ResolveC
     const v = d.value as { apiVersion?: unknown } | null
     return typeof v?.apiVersion === "string" && (v.apiVersion.startsWith("metallb.io/") || v.apiVersion === "v1")
   }).length
-  return { valid: errors.length === 0, errors, warnings: resolution.warnings, objects }
+  const pools = resolution._tag === "Valid"
+    ? [...resolution.config.pools.values()].map((pool) => ({ name: pool.name, ...makePoolState(pool).capacity }))
+    : []
+  return { valid: errors.length === 0, pools, errors, warnings: resolution.warnings, objects }
 }
 
 export const formatReportText = (report: ValidationReport): string => {
   const lines = [
     ...report.errors.map((e) => `error: ${formatConfigError(e)}`),
     ...report.warnings.map((e) => `warning: ${formatConfigError(e)}`),
+    ...report.pools.map((p) => `pool ${p.name}: ${p.ipv4} IPv4 and ${p.ipv6} IPv6 addresses assignable`),
     report.valid
       ? `valid: ${report.objects} objects, ${report.warnings.length} warnings`
       : `invalid: ${report.errors.length} errors, ${report.warnings.length} warnings in ${report.objects} objects`,
@@ -67,4 +80,9 @@ export const formatReportText = (report: ValidationReport): string => {
 }
 
 export const formatReportJson = (report: ValidationReport): string =>
-  JSON.stringify({ valid: report.valid, objects: report.objects, errors: report.errors, warnings: report.warnings }, null, 2)
+  JSON.stringify(
+    { valid: report.valid, objects: report.objects, pools: report.pools, errors: report.errors, warnings: report.warnings },
+    // Exact counts exceed 2^53: written as decimal strings.
+    (_, value) => (typeof value === "bigint" ? value.toString() : value),
+    2,
+  )

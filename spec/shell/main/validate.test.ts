@@ -49,6 +49,13 @@ describe("metallb-ts validate (the CLI)", () => {
     expect(bad.stdout).toContain("invalid-pool-overlap-across.yaml#1: IPAddressPool metallb-system/second: spec.addresses[0]")
   })
 
+  it("prints each pool's exact capacity, beyond int64 for large IPv6 pools", () => {
+    const out = cli(`${dir}valid-pool-ipv6.yaml`)
+    expect(out.stdout).toContain("pool v6-pool: 0 IPv4 and 18446744073709551616 IPv6 addresses assignable")
+    const json = JSON.parse(cli("--output", "json", `${dir}valid-pool-dual-stack.yaml`).stdout) as { pools: Array<{ ipv4: string; ipv6: string }> }
+    expect(json.pools).toEqual([{ name: "dual", ipv4: "128", ipv6: "256" }])
+  })
+
   it("prints JSON with --output json", () => {
     const out = cli("--output", "json", `${dir}invalid-peer-zero-asn.yaml`)
     expect(out.status).toBe(1)
