@@ -1,0 +1,82 @@
+// A Kubernetes list+watch as an Effect resource: a live cache of objects plus a stream of "something
+// changed" signals. client-node's informer re-lists on 410 Gone and reconnects after timeouts, but
+// stops for good on any other error; this wrapper restarts it with capped exponential backoff, so a
+// restarted API server or a dropped connection never leaves the controller or speaker blind.
+import { type KubeConfig, type KubernetesListObject, type KubernetesObject, makeInformer } from "@kubernetes/client-node"
+import { Deferred, Effect, Queue, type Scope, Stream } from "effect"
+
+export interface Watched<T extends KubernetesObject> {
+  readonly name: string
+  /** The current objects (the informer's cache). */
+  readonly list: () => ReadonlyArray<T>
+  /** One element per change burst; never blocks the informer (a sliding queue of one). */
+  readonly changes: Stream.Stream<void>
+  /** Completes once the first list has been loaded: reconcile nothing before every cache is synced. */
+  readonly synced: Effect.Effect<void>
+  /** Errors seen so far (each one triggered a restart). */
+  readonly errorCount: () => number
+}
+
+export interface WatchOptions {
+  readonly initialBackoffMs?: number
+  readonly maxBackoffMs?: number
+}
+
+export const watch = <T extends KubernetesObject>(
+  name: string,
+  kubeConfig: KubeConfig,
+  path: string,
+  list: () => Promise<KubernetesListObject<T>>,
+  options: WatchOptions = {},
+): Effect.Effect<Watched<T>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const changes = yield* Queue.sliding<void>(1)
+    const synced = yield* Deferred.make<void>()
+    const initialBackoffMs = options.initialBackoffMs ?? 500
+    const maxBackoffMs = options.maxBackoffMs ?? 30_000
+    let backoffMs = initialBackoffMs
+    let errors = 0
+    let restartTimer: ReturnType<typeof setTimeout> | undefined
+    let stopped = false
+    let failedSinceStart = false
+
+    const informer = makeInformer(kubeConfig, path, list)
+    const signal = () => {
+      Queue.offerUnsafe(changes, undefined)
+    }
+    const start = () => {
+      failedSinceStart = false
+      informer.start().then(() => {
+        if (failedSinceStart || stopped) return
+        backoffMs = initialBackoffMs
+        Deferred.doneUnsafe(synced, Effect.void)
+        signal()
+      }, () => undefined)
+    }
+    informer.on("add", signal)
+    informer.on("update", signal)
+    informer.on("delete", signal)
+    informer.on("error", () => {
+      errors += 1
+      failedSinceStart = true
+      if (stopped) return
+      restartTimer = setTimeout(start, backoffMs)
+      backoffMs = Math.min(backoffMs * 2, maxBackoffMs)
+    })
+    yield* Effect.acquireRelease(
+      Effect.sync(start),
+      () =>
+        Effect.promise(async () => {
+          stopped = true
+          if (restartTimer !== undefined) clearTimeout(restartTimer)
+          await informer.stop().catch(() => undefined)
+        }),
+    )
+    return {
+      name,
+      list: () => informer.list(),
+      changes: Stream.fromQueue(changes),
+      synced: Deferred.await(synced),
+      errorCount: () => errors,
+    }
+  })
