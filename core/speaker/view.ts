@@ -1,0 +1,40 @@
+// What a speaker knows of the cluster: services that hold addresses, where their endpoints run, and
+// the nodes. Immutable snapshots built by the shell from informers (or by the simulator).
+import type { Address } from "../net/address.ts"
+
+export interface SpeakerService {
+  /** namespace/name */
+  readonly key: string
+  readonly labels: Readonly<Record<string, string>>
+  /** status.loadBalancer.ingress addresses. */
+  readonly addresses: ReadonlyArray<Address>
+  /** The pool the controller allocated from (metallb.io/ip-allocated-from-pool), when known. */
+  readonly pool?: string
+  readonly externalTrafficPolicy: "Cluster" | "Local"
+  /** True when another service holds the same address (allow-shared-ip). */
+  readonly sharedAddress: boolean
+}
+
+export interface EndpointView {
+  readonly node: string
+  /** EndpointSlice conditions.serving (falling back to ready). */
+  readonly serving: boolean
+}
+
+export interface NodeView {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  /** The NetworkUnavailable condition is True. */
+  readonly networkUnavailable: boolean
+}
+
+export const excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+export interface ClusterSnapshot {
+  readonly services: ReadonlyArray<SpeakerService>
+  readonly endpoints: ReadonlyMap<string, ReadonlyArray<EndpointView>>
+  readonly nodes: ReadonlyArray<NodeView>
+}
+
+export const hasServingEndpoint = (snapshot: ClusterSnapshot, service: string, node?: string): boolean =>
+  (snapshot.endpoints.get(service) ?? []).some((e) => e.serving && (node === undefined || e.node === node))
