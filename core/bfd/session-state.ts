@@ -1,0 +1,120 @@
+// The variables of one BFD session (RFC 5880 §6.8.1) and what derives from them alone: the values
+// our packets advertise, the values in force while a Poll Sequence is outstanding (§6.8.3), the
+// packet we would send (§6.8.7) and whether we may send it periodically. The transitions that change
+// these variables live in session.ts.
+import type { BfdProfile } from "../config/config.ts"
+import { BfdDiagnostic, type BfdState, type ControlPacket, type KnownDiagnostic } from "./packet.ts"
+import { advertisedDesiredMinTxUs, msToUs, transmitIntervalUs } from "./timers.ts"
+
+export interface SessionConfig {
+  /** Non-zero and unique on this host; chosen by the shell. */
+  readonly localDiscriminator: number
+  readonly desiredMinTxUs: number
+  readonly requiredMinRxUs: number
+  readonly detectMultiplier: number
+  /** §6.1: send nothing until the peer has been heard from. */
+  readonly passive: boolean
+}
+
+export const sessionConfig = (profile: BfdProfile, localDiscriminator: number): SessionConfig => ({
+  localDiscriminator,
+  desiredMinTxUs: msToUs(profile.transmitIntervalMs),
+  requiredMinRxUs: msToUs(profile.receiveIntervalMs),
+  detectMultiplier: profile.detectMultiplier,
+  passive: profile.passiveMode,
+})
+
+/** Idle: nothing to announce. Pending: values changed, no Poll carried them yet. Sent: a Poll did. */
+export type PollSequence = "Idle" | "Pending" | "Sent"
+
+export interface BfdSession {
+  readonly config: SessionConfig
+  readonly running: boolean
+  readonly state: BfdState
+  readonly localDiagnostic: KnownDiagnostic
+  /** The peer's My Discriminator; 0 until heard from and again after a detection timeout (§6.8.1). */
+  readonly remoteDiscriminator: number
+  readonly remoteState: BfdState
+  readonly remoteDemand: boolean
+  /** §6.8.1 starts it at 1 µs so we transmit before the peer has spoken. */
+  readonly remoteMinRxUs: number
+  readonly remoteDesiredMinTxUs: number
+  readonly remoteDetectMultiplier: number
+  /** bfd.DesiredMinTxInterval and bfd.RequiredMinRxInterval: what our packets advertise. */
+  readonly desiredMinTxUs: number
+  readonly requiredMinRxUs: number
+  /** The values in force, which lag the advertised ones while Up until a Poll is answered (§6.8.3). */
+  readonly transmitBasisUs: number
+  readonly detectBasisUs: number
+  readonly poll: PollSequence
+  /** The negotiated interval the armed Transmit timer was drawn from; null when not armed. */
+  readonly transmitTimerIntervalUs: number | null
+  readonly detectTimerArmed: boolean
+  /** The latest randomness supplied, reused when a timer must be re-armed outside its own expiry. */
+  readonly jitterFraction: number
+}
+
+export const initialSession = (config: SessionConfig): BfdSession => {
+  const desiredMinTxUs = advertisedDesiredMinTxUs(config.desiredMinTxUs, false)
+  return {
+    config,
+    running: false,
+    state: "Down",
+    localDiagnostic: BfdDiagnostic.NoDiagnostic,
+    remoteDiscriminator: 0,
+    remoteState: "Down",
+    remoteDemand: false,
+    remoteMinRxUs: 1,
+    remoteDesiredMinTxUs: 0,
+    remoteDetectMultiplier: 0,
+    desiredMinTxUs,
+    requiredMinRxUs: config.requiredMinRxUs,
+    transmitBasisUs: desiredMinTxUs,
+    detectBasisUs: config.requiredMinRxUs,
+    poll: "Idle",
+    transmitTimerIntervalUs: null,
+    detectTimerArmed: false,
+    jitterFraction: 0,
+  }
+}
+
+/** Advertised values follow the state and config; §6.8.3 decides when the values in force follow them. */
+export const withAdvertisedTimers = (s: BfdSession): BfdSession => {
+  const up = s.state === "Up"
+  const desiredMinTxUs = advertisedDesiredMinTxUs(s.config.desiredMinTxUs, up)
+  const requiredMinRxUs = s.config.requiredMinRxUs
+  const changed = desiredMinTxUs !== s.desiredMinTxUs || requiredMinRxUs !== s.requiredMinRxUs
+  return {
+    ...s,
+    desiredMinTxUs,
+    requiredMinRxUs,
+    // Slowing down before the peer has stretched its detection time would make it declare us dead.
+    transmitBasisUs: up && desiredMinTxUs > s.transmitBasisUs ? s.transmitBasisUs : desiredMinTxUs,
+    // Shortening our detection time before the peer sends faster would declare it dead.
+    detectBasisUs: up && requiredMinRxUs < s.detectBasisUs ? s.detectBasisUs : requiredMinRxUs,
+    poll: changed ? "Pending" : s.poll,
+  }
+}
+
+export const controlPacket = (s: BfdSession, flags: { readonly poll: boolean; readonly final: boolean }): ControlPacket => ({
+  diagnostic: s.localDiagnostic,
+  state: s.state,
+  poll: flags.poll,
+  final: flags.final,
+  controlPlaneIndependent: false,
+  demand: false,
+  detectMultiplier: s.config.detectMultiplier,
+  myDiscriminator: s.config.localDiscriminator,
+  yourDiscriminator: s.remoteDiscriminator,
+  desiredMinTxIntervalUs: s.desiredMinTxUs,
+  requiredMinRxIntervalUs: s.requiredMinRxUs,
+  requiredMinEchoRxIntervalUs: 0,
+})
+
+/** §6.8.7's conditions for a periodic packet. */
+export const mayTransmitPeriodically = (s: BfdSession): boolean =>
+  !(s.config.passive && s.remoteDiscriminator === 0)
+  && s.remoteMinRxUs !== 0
+  && !(s.remoteDemand && s.state === "Up" && s.remoteState === "Up" && s.poll === "Idle")
+
+export const negotiatedTransmitUs = (s: BfdSession): number => transmitIntervalUs(s.transmitBasisUs, s.remoteMinRxUs)
