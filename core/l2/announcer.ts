@@ -1,0 +1,245 @@
+// When to send gratuitous ARP (RFC 5227 §2.3 announcement as a request, RFC 5944 §4.6 as a reply) and
+// unsolicited Neighbor Advertisements (RFC 4861 §7.2.6: to all-nodes, S=0, O=1, Target-LLA) for the
+// addresses this node owns. MetalLB announces at once and then every 1.1 s until 5 s after the last
+// time it was told to announce. We keep its spine and add two quick retries, so the default schedule
+// after taking ownership at t is t, t+100, t+300, t+1100, t+2200, t+3300, t+4400 ms:
+//  - the first frame goes out in the same step that takes ownership (no timer round trip);
+//  - +100 and +300 ms repair a lost first frame in milliseconds rather than MetalLB's 1.1 s;
+//  - the 1.1 s grid stays because Linux ignores an ARP update within locktime (1 s) of the entry's
+//    last change (metallb#172): if the old owner answered just before the hand-over, only a frame more
+//    than a second later wins, whatever our quick retries did;
+//  - announcing stops once quietPeriodMs passes with no request seen for the address (neighbours still
+//    resolving it extend the window, MetalLB's "5 s after the last request"), and never runs past
+//    maxDurationMs, so a busy address does not broadcast forever.
+// Losing ownership stops announcements in that very step. Reannounce restarts the schedule at once:
+// the hook for a graceful hand-over (the speaker learns it takes over) or for answering a Conflict.
+import { Data, Result } from "effect"
+import type { Address } from "../net/address.ts"
+import type { Frame } from "./frame.ts"
+import { allNodesAddress, multicastMacOf } from "./ipv6.ts"
+import { broadcastMac, zeroMac } from "./mac.ts"
+import { addressKey, type L2Interface, type OwnershipChanged } from "./ownership.ts"
+
+export interface AnnouncerConfig {
+  /** Retries after the immediate announcement, in ms after taking ownership, strictly increasing. */
+  readonly retryOffsetsMs: ReadonlyArray<number>
+  /** Announce on every multiple of this after taking ownership (once the retries are past). */
+  readonly repeatIntervalMs: number
+  /** Stop after this long without taking ownership or seeing a request for the address. */
+  readonly quietPeriodMs: number
+  /** Never announce later than this after taking ownership. */
+  readonly maxDurationMs: number
+}
+
+export const defaultAnnouncerConfig: AnnouncerConfig = {
+  retryOffsetsMs: [100, 300],
+  repeatIntervalMs: 1100,
+  quietPeriodMs: 5000,
+  maxDurationMs: 30_000,
+}
+
+export class InvalidAnnouncerConfig extends Data.TaggedError("InvalidAnnouncerConfig")<{
+  readonly field: keyof AnnouncerConfig
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `announcer ${this.field}: ${this.reason}`
+  }
+}
+
+export const validateAnnouncerConfig = (config: AnnouncerConfig): Result.Result<AnnouncerConfig, InvalidAnnouncerConfig> => {
+  const bad = (field: keyof AnnouncerConfig, reason: string) => Result.fail(new InvalidAnnouncerConfig({ field, reason }))
+  const offsets = config.retryOffsetsMs
+  if (offsets.some((o, i) => !Number.isFinite(o) || o <= 0 || (i > 0 && o <= (offsets[i - 1] ?? 0)))) {
+    return bad("retryOffsetsMs", "must be positive and strictly increasing")
+  }
+  if (!Number.isFinite(config.repeatIntervalMs) || config.repeatIntervalMs <= 0) return bad("repeatIntervalMs", "must be positive")
+  if (!Number.isFinite(config.quietPeriodMs) || config.quietPeriodMs < 0) return bad("quietPeriodMs", "must be >= 0")
+  if (!Number.isFinite(config.maxDurationMs) || config.maxDurationMs < 0) return bad("maxDurationMs", "must be >= 0")
+  return Result.succeed(config)
+}
+
+/** One address announced on one interface. */
+interface Schedule {
+  readonly address: Address
+  readonly iface: L2Interface
+  readonly startedAtMs: number
+  readonly lastSentAtMs: number
+  /** No announcement after this instant unless a request extends it. */
+  readonly windowEndMs: number
+}
+
+export interface AnnouncerState {
+  readonly config: AnnouncerConfig
+  readonly schedules: ReadonlyMap<string, Schedule>
+}
+
+/** An announcer with no address owned; the configuration is validated first. */
+export const makeAnnouncer = (config: AnnouncerConfig): Result.Result<AnnouncerState, InvalidAnnouncerConfig> =>
+  Result.map(validateAnnouncerConfig(config), (valid) => ({ config: valid, schedules: new Map() }))
+
+export const defaultAnnouncer: AnnouncerState = { config: defaultAnnouncerConfig, schedules: new Map() }
+
+export interface Tick {
+  readonly _tag: "Tick"
+  readonly nowMs: number
+}
+
+/** The responder answered a request for the address: neighbours are still resolving it. */
+export interface RequestSeen {
+  readonly _tag: "RequestSeen"
+  readonly address: Address
+  readonly nowMs: number
+}
+
+/** Announce now and restart the schedule on every interface the address is owned on. */
+export interface Reannounce {
+  readonly _tag: "Reannounce"
+  readonly address: Address
+  readonly nowMs: number
+}
+
+export type AnnouncerInput = OwnershipChanged | Tick | RequestSeen | Reannounce
+
+export type AnnouncerOutput =
+  /** One frame, counted once in metallb_layer2_gratuitous_sent{ip} as MetalLB does per packet. */
+  | { readonly _tag: "Send"; readonly iface: string; readonly address: Address; readonly frame: Frame }
+  /** Deliver a Tick at atMs; replaces any earlier request. A Tick with nothing due does nothing. */
+  | { readonly _tag: "WakeAt"; readonly atMs: number }
+
+export interface AnnouncerTransition {
+  readonly state: AnnouncerState
+  readonly outputs: ReadonlyArray<AnnouncerOutput>
+}
+
+/** The frames of one announcement: two gratuitous ARPs for IPv4, one unsolicited NA for IPv6. */
+export const gratuitousFrames = (address: Address, iface: L2Interface): ReadonlyArray<Frame> => {
+  if (address.family === "ipv4") {
+    const ethernet = { dst: broadcastMac, src: iface.mac }
+    const claim = { senderMac: iface.mac, senderIp: address, targetIp: address }
+    return [
+      { _tag: "ArpFrame", ethernet, arp: { ...claim, operation: "request", targetMac: zeroMac } },
+      { _tag: "ArpFrame", ethernet, arp: { ...claim, operation: "reply", targetMac: iface.mac } },
+    ]
+  }
+  return [
+    {
+      _tag: "NdpFrame",
+      ethernet: { dst: multicastMacOf(allNodesAddress), src: iface.mac },
+      ip: { source: address, destination: allNodesAddress, trafficClass: 0, flowLabel: 0 },
+      ndp: {
+        _tag: "NeighborAdvertisement",
+        router: false,
+        solicited: false,
+        override: true,
+        target: address,
+        options: [{ _tag: "TargetLinkLayerAddress", mac: iface.mac }],
+      },
+    },
+  ]
+}
+
+const scheduleKey = (address: Address, ifaceName: string): string => `${addressKey(address)}@${ifaceName}`
+
+/** The first offset of the schedule strictly after lastOffsetMs. */
+const nextOffsetMs = (config: AnnouncerConfig, lastOffsetMs: number): number => {
+  const onGrid = (Math.floor(lastOffsetMs / config.repeatIntervalMs) + 1) * config.repeatIntervalMs
+  const retry = config.retryOffsetsMs.find((o) => o > lastOffsetMs)
+  return retry === undefined ? onGrid : Math.min(retry, onGrid)
+}
+
+const dueAtMs = (config: AnnouncerConfig, s: Schedule): number | undefined => {
+  const due = s.startedAtMs + nextOffsetMs(config, s.lastSentAtMs - s.startedAtMs)
+  return due <= s.windowEndMs ? due : undefined
+}
+
+/** When the next announcement is due, if any is. */
+export const nextWakeMs = (state: AnnouncerState): number | undefined => {
+  let earliest: number | undefined
+  for (const s of state.schedules.values()) {
+    const due = dueAtMs(state.config, s)
+    if (due !== undefined && (earliest === undefined || due < earliest)) earliest = due
+  }
+  return earliest
+}
+
+const start = (config: AnnouncerConfig, address: Address, iface: L2Interface, nowMs: number): Schedule => ({
+  address,
+  iface,
+  startedAtMs: nowMs,
+  lastSentAtMs: nowMs,
+  windowEndMs: nowMs + Math.min(config.quietPeriodMs, config.maxDurationMs),
+})
+
+const sends = (s: Schedule): ReadonlyArray<AnnouncerOutput> =>
+  gratuitousFrames(s.address, s.iface).map((frame) => ({ _tag: "Send", iface: s.iface.name, address: s.address, frame }))
+
+const finish = (state: AnnouncerState, outputs: ReadonlyArray<AnnouncerOutput>): AnnouncerTransition => {
+  const wake = nextWakeMs(state)
+  return { state, outputs: wake === undefined ? outputs : [...outputs, { _tag: "WakeAt", atMs: wake }] }
+}
+
+const onOwnership = (state: AnnouncerState, change: OwnershipChanged): AnnouncerTransition => {
+  const key = scheduleKey(change.address, change.iface.name)
+  const current = state.schedules.get(key)
+  const schedules = new Map(state.schedules)
+  if (!change.owned) {
+    if (current === undefined) return finish(state, [])
+    schedules.delete(key)
+    return finish({ ...state, schedules }, [])
+  }
+  // Repeated reconciles re-assert ownership; only a new owner or a new MAC is news to neighbours.
+  if (current !== undefined && current.iface.mac === change.iface.mac) return finish(state, [])
+  const schedule = start(state.config, change.address, change.iface, change.nowMs)
+  schedules.set(key, schedule)
+  return finish({ ...state, schedules }, sends(schedule))
+}
+
+const onTick = (state: AnnouncerState, nowMs: number): AnnouncerTransition => {
+  const outputs: Array<AnnouncerOutput> = []
+  let schedules: Map<string, Schedule> | undefined
+  for (const [key, s] of state.schedules) {
+    const due = dueAtMs(state.config, s)
+    if (due === undefined || due > nowMs) continue
+    // A late tick sends once and rejoins the schedule after now, rather than bursting to catch up.
+    schedules ??= new Map(state.schedules)
+    schedules.set(key, { ...s, lastSentAtMs: nowMs })
+    outputs.push(...sends(s))
+  }
+  return finish(schedules === undefined ? state : { ...state, schedules }, outputs)
+}
+
+const forAddress = (
+  state: AnnouncerState,
+  address: Address,
+  update: (s: Schedule) => Schedule,
+  emit: boolean,
+): AnnouncerTransition => {
+  const outputs: Array<AnnouncerOutput> = []
+  const schedules = new Map(state.schedules)
+  for (const [key, s] of state.schedules) {
+    if (s.address.family !== address.family || s.address.value !== address.value) continue
+    const next = update(s)
+    schedules.set(key, next)
+    if (emit) outputs.push(...sends(next))
+  }
+  return finish({ ...state, schedules }, outputs)
+}
+
+export const step = (state: AnnouncerState, input: AnnouncerInput): AnnouncerTransition => {
+  switch (input._tag) {
+    case "OwnershipChanged":
+      return onOwnership(state, input)
+    case "Tick":
+      return onTick(state, input.nowMs)
+    case "RequestSeen":
+      // Only a live schedule is extended: a request long after the burst restarts nothing.
+      return forAddress(state, input.address, (s) => {
+        if (input.nowMs > s.windowEndMs) return s
+        const windowEndMs = Math.min(Math.max(s.windowEndMs, input.nowMs + state.config.quietPeriodMs), s.startedAtMs + state.config.maxDurationMs)
+        return { ...s, windowEndMs }
+      }, false)
+    case "Reannounce":
+      return forAddress(state, input.address, (s) => start(state.config, s.address, s.iface, input.nowMs), true)
+  }
+}
