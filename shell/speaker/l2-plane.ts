@@ -1,0 +1,173 @@
+// The Layer 2 data plane of a speaker: one raw socket per interface feeding core/l2's responder (ARP
+// and NDP answers for the addresses this node owns) and announcer (gratuitous ARP / unsolicited NA on
+// taking ownership, repeated on its schedule). The core decides every frame; this module moves bytes,
+// keeps the clock, and counts. Ownership comes from the speaker's election through `setOwned`.
+import { Effect, Fiber, Ref, Schedule, type Scope, Stream } from "effect"
+import {
+  type AnnouncerOutput,
+  type AnnouncerState,
+  defaultAnnouncer,
+  step as announce,
+  type AnnouncerInput,
+} from "../../core/l2/announcer.ts"
+import { countAnnouncements, countResponse, type L2Counters, noCounters } from "../../core/l2/counters.ts"
+import { encodeFrame } from "../../core/l2/frame.ts"
+import type { Mac } from "../../core/l2/mac.ts"
+import { addressKey, type L2Interface, type OwnershipChanged } from "../../core/l2/ownership.ts"
+import { applyOwnership, emptyResponder, respondToBytes, type ResponderState } from "../../core/l2/responder.ts"
+import type { Address } from "../../core/net/address.ts"
+import { etherTypeAll, openPacketSocket, type PacketAddon, type PacketSocket, type PacketSocketError } from "../native/packet.ts"
+
+export interface L2PlaneOptions {
+  readonly interfaces: ReadonlyArray<{ readonly name: string; readonly mac: Mac }>
+  /** Open the sockets in this network namespace (tests and the lab); the node's own otherwise. */
+  readonly netnsPath?: string
+  readonly announcer?: AnnouncerState
+  /** Wall clock in ms; injectable for tests. */
+  readonly nowMs?: () => number
+}
+
+export interface OwnedAddress {
+  readonly address: Address
+  /** Interface names to answer and announce on. */
+  readonly interfaces: ReadonlyArray<string>
+}
+
+export interface L2Plane {
+  /** The full set of addresses this node should answer for now; differences are applied at once. */
+  readonly setOwned: (owned: ReadonlyArray<OwnedAddress>) => Effect.Effect<void>
+  /** Announce an address again now (a conflict seen, or a graceful hand-over). */
+  readonly reannounce: (address: Address) => Effect.Effect<void>
+  readonly counters: Effect.Effect<L2Counters>
+  /** Frames that could not be written (counted, logged). */
+  readonly sendFailures: Effect.Effect<number>
+}
+
+const ARP = 0x0806
+const IPV6 = 0x86dd
+
+/** EtherType of an Ethernet frame (after at most one 802.1Q tag), to skip unrelated traffic cheaply. */
+const etherTypeOf = (frame: Uint8Array): number => {
+  if (frame.length < 14) return -1
+  const outer = (frame[12]! << 8) | frame[13]!
+  return outer === 0x8100 && frame.length >= 18 ? (frame[16]! << 8) | frame[17]! : outer
+}
+
+export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, PacketSocketError, PacketAddon | Scope.Scope> =>
+  Effect.gen(function* () {
+    const nowMs = options.nowMs ?? (() => Date.now())
+    const interfaces: ReadonlyArray<L2Interface> = options.interfaces
+    const sockets = new Map<string, PacketSocket>()
+    for (const iface of interfaces) {
+      sockets.set(iface.name, yield* openPacketSocket({
+        interfaceName: iface.name,
+        etherType: etherTypeAll,
+        ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+      }))
+    }
+    const responder = yield* Ref.make<ResponderState>(emptyResponder)
+    const announcer = yield* Ref.make<AnnouncerState>(options.announcer ?? defaultAnnouncer)
+    const counters = yield* Ref.make<L2Counters>(noCounters)
+    const owned = yield* Ref.make<ReadonlyMap<string, OwnedAddress>>(new Map())
+    const sendFailures = yield* Ref.make(0)
+    const wake = yield* Ref.make<Fiber.Fiber<void> | undefined>(undefined)
+    const scope = yield* Effect.scope
+
+    const send = (ifaceName: string, frame: Uint8Array) => {
+      const socket = sockets.get(ifaceName)
+      if (socket === undefined) return Effect.succeed(false)
+      return socket.send(frame).pipe(
+        Effect.as(true),
+        Effect.catch((error) =>
+          Ref.update(sendFailures, (n) => n + 1).pipe(
+            Effect.andThen(Effect.logWarning(`l2: sending on ${ifaceName} failed: ${error.message}`)),
+            Effect.as(false),
+          )),
+      )
+    }
+
+    const runAnnouncer = (input: AnnouncerInput): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const outputs = yield* Ref.modify(announcer, (s) => {
+          const t = announce(s, input)
+          return [t.outputs, t.state] as const
+        })
+        yield* handleAnnouncements(outputs)
+      })
+
+    const handleAnnouncements = (outputs: ReadonlyArray<AnnouncerOutput>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        yield* Ref.update(counters, (c) => countAnnouncements(c, outputs))
+        for (const output of outputs) {
+          if (output._tag === "Send") {
+            yield* send(output.iface, encodeFrame(output.frame))
+          } else {
+            const delayMs = Math.max(0, output.atMs - nowMs())
+            const previous = yield* Ref.get(wake)
+            if (previous !== undefined) yield* Fiber.interrupt(previous)
+            const fiber = yield* Effect.sleep(`${delayMs} millis`).pipe(
+              Effect.andThen(Effect.suspend(() => runAnnouncer({ _tag: "Tick", nowMs: nowMs() }))),
+              Effect.forkIn(scope),
+            )
+            yield* Ref.set(wake, fiber)
+          }
+        }
+      })
+
+    const receive = (iface: L2Interface, frame: Uint8Array) =>
+      Effect.gen(function* () {
+        const type = etherTypeOf(frame)
+        if (type !== ARP && type !== IPV6) return
+        const response = respondToBytes(yield* Ref.get(responder), frame, iface)
+        let written = 0
+        for (const reply of response.replies) if (yield* send(iface.name, encodeFrame(reply))) written += 1
+        yield* Ref.update(counters, (c) => countResponse(c, iface.name, { ...response.counters, responsesSent: written }))
+        if (response.reason._tag === "Answered") {
+          yield* runAnnouncer({ _tag: "RequestSeen", address: response.reason.address, nowMs: nowMs() })
+        }
+      })
+
+    for (const iface of interfaces) {
+      const socket = sockets.get(iface.name)
+      if (socket === undefined) continue
+      // A receive error (the link went away) fails the stream; reading resumes on the same socket.
+      yield* Stream.runForEach(socket.frames, (frame) => receive(iface, frame)).pipe(
+        Effect.tapError((error) => Effect.logWarning(`l2: receiving on ${iface.name}: ${error.message}`)),
+        Effect.retry(Schedule.spaced("200 millis")),
+        Effect.forkIn(scope),
+      )
+    }
+
+    const change = (address: Address, ifaceName: string, isOwned: boolean): OwnershipChanged | undefined => {
+      const iface = interfaces.find((i) => i.name === ifaceName)
+      return iface === undefined ? undefined : { _tag: "OwnershipChanged", address, iface, owned: isOwned, nowMs: nowMs() }
+    }
+
+    const setOwned = (next: ReadonlyArray<OwnedAddress>) =>
+      Effect.gen(function* () {
+        const before = yield* Ref.get(owned)
+        const after = new Map(next.map((o) => [addressKey(o.address), o]))
+        const changes: Array<OwnershipChanged> = []
+        for (const [key, o] of before) {
+          const still = after.get(key)?.interfaces ?? []
+          for (const name of o.interfaces) if (!still.includes(name)) changes.push(...[change(o.address, name, false)].filter((c) => c !== undefined))
+        }
+        for (const [key, o] of after) {
+          const had = before.get(key)?.interfaces ?? []
+          for (const name of o.interfaces) if (!had.includes(name)) changes.push(...[change(o.address, name, true)].filter((c) => c !== undefined))
+        }
+        yield* Ref.set(owned, after)
+        // Losses first: stop answering before anything else happens.
+        for (const c of [...changes].sort((a, b) => Number(a.owned) - Number(b.owned))) {
+          yield* Ref.update(responder, (s) => applyOwnership(s, c))
+          yield* runAnnouncer(c)
+        }
+      })
+
+    return {
+      setOwned,
+      reannounce: (address) => runAnnouncer({ _tag: "Reannounce", address, nowMs: nowMs() }),
+      counters: Ref.get(counters),
+      sendFailures: Ref.get(sendFailures),
+    }
+  })

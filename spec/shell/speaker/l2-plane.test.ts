@@ -1,0 +1,91 @@
+// The Layer 2 data plane against real clients in network namespaces: arping gets our MAC for an
+// owned IPv4 address and no answer for an unowned one, ndisc6 gets our NA for an owned IPv6 address,
+// gratuitous ARP and unsolicited NA are seen on the wire when ownership is taken, and losing
+// ownership stops the answers.
+import { spawnSync } from "node:child_process"
+import { Effect, Result, Stream } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { decodeFrame } from "../../../core/l2/frame.ts"
+import type { Mac } from "../../../core/l2/mac.ts"
+import { formatAddress } from "../../../core/net/address.ts"
+import { etherTypeAll, openPacketSocket, PacketAddon } from "../../../shell/native/packet.ts"
+import { makeL2Plane } from "../../../shell/speaker/l2-plane.ts"
+import { type Host, Lab, rootSkipReason, sleep } from "../../support/netns.ts"
+import { skipUnlessCi } from "../../support/skip.ts"
+import { ip } from "../../core/ipam/pools.ts"
+
+const habets = () => `${spawnSync("arping", ["--help"], { encoding: "utf8" }).stdout}${spawnSync("arping", ["--help"], { encoding: "utf8" }).stderr}`.includes("Habets")
+
+/** MACs that answered arping for `target` (both arping variants Debian ships). */
+const arpingReplies = async (client: Host, target: string): Promise<ReadonlyArray<string>> => {
+  const args = habets() ? ["-c", "2", "-w", "2", "-i", "eth0", target] : ["-c", "2", "-w", "2", "-I", "eth0", target]
+  const output = await client.run("arping", args, { timeoutMs: 10_000 }).then((r) => r.stdout + r.stderr, (e: unknown) => String(e))
+  const escaped = target.replace(/\./g, "\\.")
+  const pattern = habets() ? new RegExp(`bytes from ([0-9a-f:]{17}) \\(${escaped}\\)`, "gi") : new RegExp(`reply from ${escaped} \\[([0-9a-f:]{17})\\]`, "gi")
+  return [...output.matchAll(pattern)].map((m) => (m[1] ?? "").toLowerCase())
+}
+
+describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network namespaces", () => {
+  let lab: Lab
+  let speaker: Host
+  let client: Host
+  let speakerMac: Mac
+  beforeAll(async () => {
+    lab = await Lab.create("l2plane")
+    speaker = await lab.host("speaker")
+    client = await lab.host("client")
+    await lab.link(speaker, client, { aName: "eth0", bName: "eth0", aAddresses: ["192.0.2.1/24", "2001:db8::1/64"], bAddresses: ["192.0.2.2/24", "2001:db8::2/64"] })
+    speakerMac = (await speaker.mac("eth0")) as Mac
+  })
+  afterAll(async () => {
+    await lab?.close()
+  })
+
+  it("answers ARP and NDP for owned addresses only, announces on taking ownership, stops on losing it", async () => {
+    const owned4 = ip("192.0.2.10")
+    const owned6 = ip("2001:db8::10")
+    const result = await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      // A capture in the client namespace, with our own packet socket.
+      const capture = yield* openPacketSocket({ interfaceName: "eth0", etherType: etherTypeAll, netnsPath: client.netnsPath })
+      const seen: Array<Uint8Array> = []
+      yield* Stream.runForEach(capture.frames, (f) => Effect.sync(() => { seen.push(f) })).pipe(Effect.forkScoped)
+      const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
+      yield* plane.setOwned([{ address: owned4, interfaces: ["eth0"] }, { address: owned6, interfaces: ["eth0"] }])
+      yield* Effect.sleep("400 millis")
+      const gratuitous = seen.map(decodeFrame).flatMap((r) => (Result.isSuccess(r) ? [r.success] : []))
+      const arpOwned = yield* Effect.promise(() => arpingReplies(client, "192.0.2.10"))
+      const arpUnowned = yield* Effect.promise(() => arpingReplies(client, "192.0.2.11"))
+      const ndisc = yield* Effect.promise(() => client.run("ndisc6", ["-1", "-r", "3", "-w", "500", "2001:db8::10", "eth0"], { timeoutMs: 10_000 }).then((r) => r.stdout, (e: unknown) => String(e)))
+      yield* plane.setOwned([])
+      yield* Effect.sleep("100 millis")
+      const afterLoss = yield* Effect.promise(() => arpingReplies(client, "192.0.2.10"))
+      const counters = yield* plane.counters
+      return { gratuitous, arpOwned, arpUnowned, ndisc, afterLoss, counters }
+    }).pipe(Effect.provide(PacketAddon.layer))))
+
+    const garp = result.gratuitous.filter((f) => f._tag === "ArpFrame" && formatAddress(f.arp.senderIp) === "192.0.2.10" && f.ethernet.src === speakerMac)
+    expect(garp.map((f) => (f._tag === "ArpFrame" ? f.arp.operation : ""))).toEqual(expect.arrayContaining(["request", "reply"]))
+    const unsolicited = result.gratuitous.filter((f) => f._tag === "NdpFrame" && f.ndp._tag === "NeighborAdvertisement" && formatAddress(f.ndp.target) === "2001:db8::10")
+    expect(unsolicited.length).toBeGreaterThan(0)
+    expect(result.arpOwned.length).toBeGreaterThan(0)
+    expect(new Set(result.arpOwned)).toEqual(new Set([speakerMac]))
+    expect(result.arpUnowned).toEqual([])
+    expect(result.ndisc.toLowerCase()).toContain(speakerMac)
+    expect(result.afterLoss).toEqual([])
+    const stats = result.counters.byAddress.get("ipv4/c000020a")
+    expect(stats?.requestsReceived).toBeGreaterThan(0)
+    expect(stats?.responsesSent).toBeGreaterThan(0)
+    expect(stats?.gratuitousSent).toBeGreaterThan(0)
+  })
+
+  it("keeps the client's neighbour cache pointed at the owner", async () => {
+    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
+      yield* plane.setOwned([{ address: ip("192.0.2.20"), interfaces: ["eth0"] }])
+      yield* Effect.promise(() => client.run("ping", ["-c", "1", "-W", "1", "192.0.2.20"]).catch(() => undefined))
+      yield* Effect.promise(() => sleep(200))
+      const neigh = yield* Effect.promise(() => client.run("ip", ["neigh", "show", "192.0.2.20"]))
+      expect(neigh.stdout.toLowerCase()).toContain(speakerMac)
+    }).pipe(Effect.provide(PacketAddon.layer))))
+  })
+})
