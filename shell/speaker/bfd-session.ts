@@ -1,0 +1,135 @@
+// One BFD session driven with real time (RFC 5880/5881): core/bfd decides every packet and timer; this
+// driver encodes and sends datagrams, decodes what arrives (reporting the received TTL for the GTSM
+// check), arms the Transmit and Detect timers (bringing one forward when the FSM says ShortenTimer),
+// and supplies the jitter the FSM asks for, since core has no randomness. A Down after Up is reported
+// at once: the BGP session on top drops without waiting for its hold timer.
+import { Result } from "effect"
+import { decodeControlPacket, encodeControlPacket } from "../../core/bfd/codec.ts"
+import type { BfdState } from "../../core/bfd/packet.ts"
+import { type BfdSession, initialSession, sessionConfig } from "../../core/bfd/session-state.ts"
+import { type SessionInput, type SessionOutput, step, type TimerName } from "../../core/bfd/session.ts"
+import type { BfdProfile } from "../../core/config/config.ts"
+
+/** Where control packets go and come from (a UDP socket to port 3784, or a simulated link). */
+export interface DatagramLink {
+  readonly send: (bytes: Uint8Array) => void
+  readonly onReceive: (listener: (bytes: Uint8Array, ttl: number | undefined) => void) => void
+}
+
+export interface BfdSessionEvents {
+  readonly onStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void
+  readonly onDiscarded?: (reason: string) => void
+}
+
+export interface BfdDriverOptions {
+  readonly profile: BfdProfile
+  /** Unique per host among live sessions (the shell's discriminator allocator). */
+  readonly localDiscriminator: number
+  readonly link: DatagramLink
+  readonly events?: BfdSessionEvents
+  /** Jitter source in [0, 1); Math.random in production, seeded in tests. */
+  readonly random?: () => number
+  readonly nowMs?: () => number
+}
+
+export class BfdDriver {
+  private session: BfdSession
+  private readonly options: BfdDriverOptions
+  private readonly timers = new Map<TimerName, { handle: ReturnType<typeof setTimeout>; dueMs: number }>()
+  private readonly queue: Array<SessionInput> = []
+  private draining = false
+  private stopped = false
+
+  constructor(options: BfdDriverOptions) {
+    this.options = options
+    this.session = initialSession(sessionConfig(options.profile, options.localDiscriminator))
+    options.link.onReceive((bytes, ttl) => {
+      if (this.stopped) return
+      const decoded = decodeControlPacket(bytes)
+      if (Result.isFailure(decoded)) {
+        options.events?.onDiscarded?.(decoded.failure.reason)
+        return
+      }
+      this.dispatch({ _tag: "PacketReceived", packet: decoded.success, ...(ttl === undefined ? {} : { ttl }) })
+    })
+  }
+
+  get state(): BfdState {
+    return this.session.state
+  }
+
+  start(): void {
+    this.stopped = false
+    this.dispatch({ _tag: "Start", jitterFraction: this.jitter() })
+  }
+
+  /** Administratively down (tells the peer, diagnostic 7), then silent. */
+  stop(): void {
+    this.dispatch({ _tag: "AdminDown" })
+    this.stopped = true
+    for (const { handle } of this.timers.values()) clearTimeout(handle)
+    this.timers.clear()
+  }
+
+  private jitter(): number {
+    return (this.options.random ?? Math.random)()
+  }
+
+  private now(): number {
+    return (this.options.nowMs ?? Date.now)()
+  }
+
+  private dispatch(input: SessionInput): void {
+    this.queue.push(input)
+    if (this.draining) return
+    this.draining = true
+    try {
+      for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+        const { state, outputs } = step(this.session, next)
+        this.session = state
+        for (const output of outputs) this.execute(output)
+      }
+    } finally {
+      this.draining = false
+    }
+  }
+
+  private arm(timer: TimerName, durationMs: number): void {
+    const existing = this.timers.get(timer)
+    if (existing !== undefined) clearTimeout(existing.handle)
+    const handle = setTimeout(() => {
+      this.timers.delete(timer)
+      if (this.stopped) return
+      this.dispatch(timer === "Transmit" ? { _tag: "TimerExpired", timer, jitterFraction: this.jitter() } : { _tag: "TimerExpired", timer })
+    }, durationMs)
+    this.timers.set(timer, { handle, dueMs: this.now() + durationMs })
+  }
+
+  private execute(output: SessionOutput): void {
+    switch (output._tag) {
+      case "Send":
+        if (!this.stopped) this.options.link.send(encodeControlPacket(output.packet))
+        return
+      case "StartTimer":
+        this.arm(output.timer, output.durationMs)
+        return
+      case "ShortenTimer": {
+        const existing = this.timers.get(output.timer)
+        if (existing === undefined || existing.dueMs > this.now() + output.durationMs) this.arm(output.timer, output.durationMs)
+        return
+      }
+      case "StopTimer": {
+        const existing = this.timers.get(output.timer)
+        if (existing !== undefined) clearTimeout(existing.handle)
+        this.timers.delete(output.timer)
+        return
+      }
+      case "StateChanged":
+        this.options.events?.onStateChanged?.(output.from, output.to, output.diagnostic)
+        return
+      case "PacketDiscarded":
+        this.options.events?.onDiscarded?.(output.reason)
+        return
+    }
+  }
+}
