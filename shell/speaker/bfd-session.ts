@@ -9,6 +9,7 @@ import type { BfdState } from "../../core/bfd/packet.ts"
 import { type BfdSession, initialSession, sessionConfig } from "../../core/bfd/session-state.ts"
 import { type SessionInput, type SessionOutput, step, type TimerName } from "../../core/bfd/session.ts"
 import type { BfdProfile } from "../../core/config/config.ts"
+import { realTimers, type Timers } from "./timers.ts"
 
 /** Where control packets go and come from (a UDP socket to port 3784, or a simulated link). */
 export interface DatagramLink {
@@ -27,21 +28,24 @@ export interface BfdDriverOptions {
   readonly localDiscriminator: number
   readonly link: DatagramLink
   readonly events?: BfdSessionEvents
-  /** Jitter source in [0, 1); Math.random in production, seeded in tests. */
+  /** Jitter source in [0, 1); Math.random in production, seeded in tests and the simulator. */
   readonly random?: () => number
-  readonly nowMs?: () => number
+  /** Real timers unless given (the simulator passes virtual ones). */
+  readonly timers?: Timers
 }
 
 export class BfdDriver {
   private session: BfdSession
   private readonly options: BfdDriverOptions
-  private readonly timers = new Map<TimerName, { handle: ReturnType<typeof setTimeout>; dueMs: number }>()
+  private readonly timers = new Map<TimerName, { handle: unknown; dueMs: number }>()
+  private readonly clock: Timers
   private readonly queue: Array<SessionInput> = []
   private draining = false
   private stopped = false
 
   constructor(options: BfdDriverOptions) {
     this.options = options
+    this.clock = options.timers ?? realTimers
     this.session = initialSession(sessionConfig(options.profile, options.localDiscriminator))
     options.link.onReceive((bytes, ttl) => {
       if (this.stopped) return
@@ -67,7 +71,7 @@ export class BfdDriver {
   stop(): void {
     this.dispatch({ _tag: "AdminDown" })
     this.stopped = true
-    for (const { handle } of this.timers.values()) clearTimeout(handle)
+    for (const { handle } of this.timers.values()) this.clock.clear(handle)
     this.timers.clear()
   }
 
@@ -76,7 +80,7 @@ export class BfdDriver {
   }
 
   private now(): number {
-    return (this.options.nowMs ?? Date.now)()
+    return this.clock.nowMs()
   }
 
   private dispatch(input: SessionInput): void {
@@ -96,12 +100,12 @@ export class BfdDriver {
 
   private arm(timer: TimerName, durationMs: number): void {
     const existing = this.timers.get(timer)
-    if (existing !== undefined) clearTimeout(existing.handle)
-    const handle = setTimeout(() => {
+    if (existing !== undefined) this.clock.clear(existing.handle)
+    const handle = this.clock.set(durationMs, () => {
       this.timers.delete(timer)
       if (this.stopped) return
       this.dispatch(timer === "Transmit" ? { _tag: "TimerExpired", timer, jitterFraction: this.jitter() } : { _tag: "TimerExpired", timer })
-    }, durationMs)
+    })
     this.timers.set(timer, { handle, dueMs: this.now() + durationMs })
   }
 
@@ -120,7 +124,7 @@ export class BfdDriver {
       }
       case "StopTimer": {
         const existing = this.timers.get(output.timer)
-        if (existing !== undefined) clearTimeout(existing.handle)
+        if (existing !== undefined) this.clock.clear(existing.handle)
         this.timers.delete(output.timer)
         return
       }

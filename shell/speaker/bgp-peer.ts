@@ -21,6 +21,7 @@ import {
   stateOf,
 } from "../../core/bgp/session.ts"
 import { type Address, parseAddress } from "../../core/net/address.ts"
+import { realTimers, type Timers } from "./timers.ts"
 
 /** A byte stream to the peer (a TCP socket in production, a simulated link in the simulator). */
 export interface Connection {
@@ -52,6 +53,8 @@ export interface BgpPeerOptions {
   /** Next hops to advertise; default: our end of the session for its family. */
   readonly nextHops?: { readonly ipv4?: Address; readonly ipv6?: ReadonlyArray<Address> }
   readonly events?: PeerEvents
+  /** Real timers unless given (the simulator passes virtual ones). */
+  readonly timers?: Timers
 }
 
 interface Live {
@@ -74,7 +77,8 @@ export class BgpPeer {
   private readonly options: BgpPeerOptions
   private readonly queue: Array<SessionInput> = []
   private draining = false
-  private readonly timers = new Map<number, ReturnType<typeof setTimeout>>()
+  private readonly timers = new Map<number, unknown>()
+  private readonly clock: Timers
   private readonly connections = new Map<ConnectionId, Live>()
   private nextConnectionId = 1
   private desired: ReadonlyArray<DesiredRoute> = []
@@ -91,6 +95,7 @@ export class BgpPeer {
     this.session = made.success
     this.options = options
     this.name = options.name
+    this.clock = options.timers ?? realTimers
   }
 
   get state(): SessionStateName {
@@ -110,7 +115,7 @@ export class BgpPeer {
   stop(): void {
     this.dispatch({ _tag: "ManualStop" })
     this.stopped = true
-    for (const handle of this.timers.values()) clearTimeout(handle)
+    for (const handle of this.timers.values()) this.clock.clear(handle)
     this.timers.clear()
     for (const live of this.connections.values()) live.connection.close()
     this.connections.clear()
@@ -221,15 +226,15 @@ export class BgpPeer {
       case "StartTimer": {
         const token = output.token
         const timer = output.timer
-        this.timers.set(token, setTimeout(() => {
+        this.timers.set(token, this.clock.set(output.durationMs, () => {
           this.timers.delete(token)
           this.dispatch({ _tag: "TimerExpired", timer, token })
-        }, output.durationMs))
+        }))
         return
       }
       case "StopTimer": {
         const handle = this.timers.get(output.token)
-        if (handle !== undefined) clearTimeout(handle)
+        if (handle !== undefined) this.clock.clear(handle)
         this.timers.delete(output.token)
         return
       }
