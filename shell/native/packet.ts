@@ -2,30 +2,20 @@
 // AF_PACKET socket bound to one interface and EtherType (optionally in another network namespace) is a
 // scoped resource; received frames are a Stream fed through a bounded queue that drops, and counts, what
 // a slow consumer cannot take, because stalling the event loop for one socket would stall every
-// protocol. The ARP/NDP responders of core/l2 decide what to send; this module only moves bytes.
-import { existsSync } from "node:fs"
-import { createRequire } from "node:module"
-import { fileURLToPath } from "node:url"
-import { Cause, Context, Effect, Layer, Queue, Schema, Scope, Stream } from "effect"
+// protocol. For NDP the socket can join link-layer multicast addresses (solicited-node MACs of addresses
+// the kernel does not own). The ARP/NDP responders of core/l2 decide what to send; this module only
+// moves bytes.
+import { Context, Effect, Layer, Schema, Scope, Stream } from "effect"
+import { defaultAddonPath, loadAddon, NativeAddonLoadFailed, NativeAddonMissing, nativeErrorFields } from "./addon.ts"
+import { makeHandleReader } from "./reader.ts"
 
-/** Where `npm run build:native` puts the addon. */
-export const defaultAddonPath: string = fileURLToPath(new URL("./build/Release/packet.node", import.meta.url))
+export { defaultAddonPath, NativeAddonLoadFailed, NativeAddonMissing }
 
 /** ETH_P_ALL: every EtherType. */
 export const etherTypeAll = 0x0003
 
 // ---------------------------------------------------------------------------------------------------
 // Errors
-
-export class NativeAddonMissing extends Schema.TaggedError<NativeAddonMissing>()("NativeAddonMissing", {
-  path: Schema.String,
-  message: Schema.String,
-}) {}
-
-export class NativeAddonLoadFailed extends Schema.TaggedError<NativeAddonLoadFailed>()("NativeAddonLoadFailed", {
-  path: Schema.String,
-  message: Schema.String,
-}) {}
 
 /** A failed operation on a packet socket; `code` is the errno name (ENODEV, EPERM, ...) or an ERR_* code. */
 export class PacketSocketError extends Schema.TaggedError<PacketSocketError>()("PacketSocketError", {
@@ -38,7 +28,7 @@ export class PacketSocketError extends Schema.TaggedError<PacketSocketError>()("
 }) {}
 
 // ---------------------------------------------------------------------------------------------------
-// The addon's raw surface (what packet.c exports)
+// The addon's raw surface (what packet.c and reader.c export)
 
 declare const packetHandleBrand: unique symbol
 /** An open socket inside the addon (a napi external). */
@@ -66,48 +56,32 @@ export interface PacketAddonApi {
   readonly startReading: (handle: PacketHandle, onFrame: (frame: Buffer) => void, onError?: (error: Error) => void) => void
   readonly stopReading: (handle: PacketHandle) => void
   readonly send: (handle: PacketHandle, frame: Uint8Array) => number
+  /**
+   * Lets frames for a link-layer multicast address (6 bytes, group bit set) through the interface's
+   * filter for as long as the socket is open. Counted: each add needs its own drop.
+   */
+  readonly addMulticastMembership: (handle: PacketHandle, mac: Uint8Array) => void
+  readonly dropMulticastMembership: (handle: PacketHandle, mac: Uint8Array) => void
   readonly close: (handle: PacketHandle) => void
   readonly stats: (handle: PacketHandle) => NativeStats
 }
 
-const addonFunctions = ["interfaceInfo", "openPacket", "startReading", "stopReading", "send", "close", "stats"] as const
-
-const require = createRequire(import.meta.url)
+const addonFunctions = [
+  "interfaceInfo",
+  "openPacket",
+  "startReading",
+  "stopReading",
+  "send",
+  "addMulticastMembership",
+  "dropMulticastMembership",
+  "close",
+  "stats",
+] as const
 
 /** Loads the compiled addon from `path` (default: the build output). */
 export const loadPacketAddon = (
   path: string = defaultAddonPath,
-): Effect.Effect<PacketAddonApi, NativeAddonMissing | NativeAddonLoadFailed> =>
-  Effect.suspend((): Effect.Effect<PacketAddonApi, NativeAddonMissing | NativeAddonLoadFailed> => {
-    if (!existsSync(path)) {
-      return Effect.fail(
-        new NativeAddonMissing({
-          path,
-          message: `the native packet addon is not built (no ${path}); run \`npm run build:native\``,
-        }),
-      )
-    }
-    return Effect.try({
-      try: () => require(path) as Record<string, unknown>,
-      catch: (cause) =>
-        new NativeAddonLoadFailed({
-          path,
-          message: `could not load the native packet addon ${path}: ${cause instanceof Error ? cause.message : String(cause)}; rebuild it with \`npm run build:native\``,
-        }),
-    }).pipe(
-      Effect.flatMap((exports) => {
-        const missing = addonFunctions.filter((name) => typeof exports[name] !== "function")
-        return missing.length === 0
-          ? Effect.succeed(exports as unknown as PacketAddonApi)
-          : Effect.fail(
-              new NativeAddonLoadFailed({
-                path,
-                message: `${path} is not the packet addon (missing ${missing.join(", ")}); rebuild it with \`npm run build:native\``,
-              }),
-            )
-      }),
-    )
-  })
+): Effect.Effect<PacketAddonApi, NativeAddonMissing | NativeAddonLoadFailed> => loadAddon<PacketAddonApi>(path, addonFunctions)
 
 /** The loaded addon as a service, so the shell fails at startup (typed) when it is not built. */
 export class PacketAddon extends Context.Service<PacketAddon, PacketAddonApi>()("metallb-ts/shell/native/PacketAddon") {
@@ -128,17 +102,14 @@ interface ErrorContext {
   readonly netnsPath: string | undefined
 }
 
-const toPacketSocketError = (context: ErrorContext, cause: unknown): PacketSocketError => {
-  const error = cause as { code?: unknown; syscall?: unknown; message?: unknown }
-  return new PacketSocketError({
+const toPacketSocketError = (context: ErrorContext, cause: unknown): PacketSocketError =>
+  new PacketSocketError({
     operation: context.operation,
-    interfaceName: context.interfaceName,
-    ...(context.netnsPath === undefined ? {} : { netnsPath: context.netnsPath }),
-    code: typeof error.code === "string" ? error.code : "EUNKNOWN",
-    ...(typeof error.syscall === "string" ? { syscall: error.syscall } : {}),
-    message: typeof error.message === "string" ? error.message : String(cause),
+    // Caller options the addon may just have refused: only well-typed values make it into the error.
+    interfaceName: String(context.interfaceName),
+    ...(typeof context.netnsPath === "string" ? { netnsPath: context.netnsPath } : {}),
+    ...nativeErrorFields(cause),
   })
-}
 
 const attempt = <A>(context: ErrorContext, f: () => A): Effect.Effect<A, PacketSocketError> =>
   Effect.try({ try: f, catch: (cause) => toPacketSocketError(context, cause) })
@@ -192,6 +163,13 @@ export interface PacketSocket {
   /** Sends one whole Ethernet frame (destination, source, EtherType, payload); resolves to bytes sent. */
   readonly send: (frame: Uint8Array) => Effect.Effect<number, PacketSocketError>
   /**
+   * Receives frames sent to a link-layer multicast address (e.g. the solicited-node MAC 33:33:ff:xx:xx:xx
+   * of an IPv6 address the kernel does not own) until dropped or the socket closes. Only a MAC filter:
+   * no MLD report is sent, so a switch that snoops MLD still needs a group join elsewhere.
+   */
+  readonly addMulticastMembership: (mac: Uint8Array) => Effect.Effect<void, PacketSocketError>
+  readonly dropMulticastMembership: (mac: Uint8Array) => Effect.Effect<void, PacketSocketError>
+  /**
    * Frames received on the interface (not the ones this host sends). One consumer at a time; a receive
    * error (e.g. ENETDOWN when the link goes away) fails the stream, and running it again resumes reading
    * on the same socket. The stream ends when the socket's scope closes.
@@ -207,51 +185,41 @@ export const openPacketSocket = (
   Effect.gen(function* () {
     const addon = yield* PacketAddon
     const { interfaceName, etherType, netnsPath } = options
-    const queueCapacity = options.queueCapacity ?? 1024
     const context = (operation: string): ErrorContext => ({ operation, interfaceName, netnsPath })
 
-    // Queues of the running `frames` consumers, ended when the socket closes.
-    const readers = new Set<Queue.Queue<Uint8Array, PacketSocketError | Cause.Done>>()
-    let dropped = 0
-
+    let endReaders = () => {}
     const handle = yield* Effect.acquireRelease(
       attempt(context("openPacket"), () => addon.openPacket(interfaceName, etherType, netnsPath)),
       (handle) =>
         Effect.sync(() => {
           addon.close(handle)
-          // Whoever is still reading sees the end of the stream rather than silence.
-          for (const queue of readers) Queue.endUnsafe(queue)
-          readers.clear()
+          endReaders()
         }),
     )
-
-    const frames = Stream.callback<Uint8Array, PacketSocketError>(
-      (queue) =>
-        Effect.acquireRelease(
-          attempt(context("startReading"), () => {
-            addon.startReading(
-              handle,
-              (frame) => {
-                if (!Queue.offerUnsafe(queue, frame)) dropped += 1
-              },
-              (error) => {
-                Queue.failCauseUnsafe(queue, Cause.fail(toPacketSocketError(context("receive"), error)))
-              },
-            )
-            readers.add(queue)
-          }),
-          () =>
-            Effect.sync(() => {
-              readers.delete(queue)
-              if (addon.stats(handle).open) addon.stopReading(handle)
-            }),
-        ),
-      { bufferSize: queueCapacity, strategy: "dropping" },
-    )
+    const reader = makeHandleReader({
+      addon,
+      handle,
+      decode: (frame: Buffer): Uint8Array => frame,
+      toError: (cause, receive) => toPacketSocketError(context(receive ? "receive" : "startReading"), cause),
+      queueCapacity: options.queueCapacity ?? 1024,
+    })
+    endReaders = reader.end
 
     const send = (frame: Uint8Array) => attempt(context("send"), () => addon.send(handle, frame))
+    const addMulticastMembership = (mac: Uint8Array) =>
+      attempt(context("addMulticastMembership"), () => addon.addMulticastMembership(handle, mac))
+    const dropMulticastMembership = (mac: Uint8Array) =>
+      attempt(context("dropMulticastMembership"), () => addon.dropMulticastMembership(handle, mac))
+    const stats = Effect.sync((): PacketSocketStats => ({ ...addon.stats(handle), dropped: reader.dropped() }))
 
-    const stats = Effect.sync((): PacketSocketStats => ({ ...addon.stats(handle), dropped }))
-
-    return { interfaceName, netnsPath, etherType, send, frames, stats } satisfies PacketSocket
+    return {
+      interfaceName,
+      netnsPath,
+      etherType,
+      send,
+      addMulticastMembership,
+      dropMulticastMembership,
+      frames: reader.stream,
+      stats,
+    } satisfies PacketSocket
   })

@@ -2,14 +2,12 @@
 // socket inside the `speaker` namespace, sees a real `arping` in `client` ask for an address nobody owns,
 // answers it with a hand-built ARP reply, and checks that arping accepted the answer.
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 import { Effect, Stream } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import {
-  defaultAddonPath,
   etherTypeAll,
   interfaceInfo,
   loadPacketAddon,
@@ -19,8 +17,7 @@ import {
 } from "../../../shell/native/packet.ts"
 import { eventually, Lab, rootSkipReason } from "../../support/netns.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
-
-const nativeDirectory = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shell", "native")
+import { ensureAddonBuilt } from "./build-addon.ts"
 
 // ---------------------------------------------------------------------------------------------------
 // A minimal ARP codec for this test only (the real one belongs to core/l2).
@@ -110,15 +107,6 @@ const detectArping = (): Arping => {
 }
 
 // ---------------------------------------------------------------------------------------------------
-
-/** Builds the addon when it is missing or older than its sources, so the suite runs on a fresh checkout. */
-const ensureAddonBuilt = () => {
-  const sources = [join(nativeDirectory, "src", "packet.c"), join(nativeDirectory, "binding.gyp")]
-  const builtAt = existsSync(defaultAddonPath) ? statSync(defaultAddonPath).mtimeMs : 0
-  if (sources.every((source) => statSync(source).mtimeMs <= builtAt)) return
-  const build = spawnSync(process.execPath, [join(nativeDirectory, "build.ts")], { encoding: "utf8", timeout: 300_000 })
-  if (build.status !== 0) throw new Error(`npm run build:native failed:\n${build.stdout}\n${build.stderr}`)
-}
 
 const currentNetns = () => readlinkSync("/proc/thread-self/ns/net")
 
