@@ -6,7 +6,7 @@
 import { Result } from "effect"
 import { decodeControlPacket, encodeControlPacket } from "../../core/bfd/codec.ts"
 import type { BfdState } from "../../core/bfd/packet.ts"
-import { type BfdSession, initialSession, sessionConfig } from "../../core/bfd/session-state.ts"
+import { type BfdSession, controlPacket, initialSession, sessionConfig } from "../../core/bfd/session-state.ts"
 import { type SessionInput, type SessionOutput, step, type TimerName } from "../../core/bfd/session.ts"
 import type { BfdProfile } from "../../core/config/config.ts"
 import { realTimers, type Timers } from "./timers.ts"
@@ -67,9 +67,18 @@ export class BfdDriver {
     this.dispatch({ _tag: "Start", jitterFraction: this.jitter() })
   }
 
-  /** Administratively down (tells the peer, diagnostic 7), then silent. */
+  /** Administratively down: one AdminDown packet tells the peer at once (diagnostic 7), then silence. */
   stop(): void {
     this.dispatch({ _tag: "AdminDown" })
+    // The FSM would send AdminDown on its next transmit; we go quiet now, so send it here once.
+    this.options.link.send(encodeControlPacket(controlPacket(this.session, { poll: false, final: false })))
+    this.stopped = true
+    for (const { handle } of this.timers.values()) this.clock.clear(handle)
+    this.timers.clear()
+  }
+
+  /** Stops silently, as a hung or killed process does: the peer finds out by its detection timer. */
+  halt(): void {
     this.stopped = true
     for (const { handle } of this.timers.values()) this.clock.clear(handle)
     this.timers.clear()

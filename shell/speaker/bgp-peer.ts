@@ -34,15 +34,25 @@ export interface Connection {
   readonly localAddress?: string
 }
 
+/** Dials the peer; exactly one of the callbacks is called, later (never during the call). */
 export interface Transport {
-  readonly connect: () => Promise<Connection>
+  readonly connect: (connected: (connection: Connection) => void, failed: (reason: string) => void) => void
 }
+
+/** A Transport from a promise-returning dialer (real sockets). */
+export const promiseTransport = (dial: () => Promise<Connection>): Transport => ({
+  connect: (connected, failed) => {
+    dial().then(connected, (error: unknown) => failed(String(error)))
+  },
+})
 
 export interface PeerEvents {
   readonly onStateChanged?: (from: SessionStateName, to: SessionStateName) => void
   readonly onSessionUp?: (negotiated: Negotiated) => void
   readonly onSessionDown?: (reason: CloseReason) => void
   readonly onUpdatesSent?: (updates: ReadonlyArray<Update>, bytes: number) => void
+  /** UPDATEs received on the Established connection (a router keeps its RIB from these). */
+  readonly onUpdateReceived?: (update: Update) => void
   readonly onLog?: (message: string) => void
 }
 
@@ -177,7 +187,10 @@ export class BgpPeer {
     live.buffer = Result.isSuccess(framed) ? framed.success.rest : new Uint8Array(0)
     for (const raw of messages) {
       const decoded = decode(raw, { fourOctetAsn: live.fourOctetAsn })
-      if (Result.isSuccess(decoded)) this.dispatch({ _tag: "MessageReceived", connection: id, message: decoded.success })
+      if (Result.isSuccess(decoded)) {
+        if (decoded.success._tag === "Update" && this.established?.connection === id) this.options.events?.onUpdateReceived?.(decoded.success)
+        this.dispatch({ _tag: "MessageReceived", connection: id, message: decoded.success })
+      }
       else if (decoded.failure._tag === "BgpIgnoredMessage") this.log(`ignored a message: ${decoded.failure.reason}`)
       else this.dispatch({ _tag: "DecodeFailed", connection: id, notification: notificationFor(decoded.failure) })
     }
@@ -188,13 +201,13 @@ export class BgpPeer {
     switch (output._tag) {
       case "Connect": {
         const attempt = output.attempt
-        this.options.transport.connect().then(
+        this.options.transport.connect(
           (connection) => {
             if (this.stopped) return connection.close()
             this.dispatch({ _tag: "TcpConnected", attempt, connection: this.register(connection) })
           },
-          (error: unknown) => {
-            this.log(`connect failed: ${String(error)}`)
+          (reason) => {
+            this.log(`connect failed: ${reason}`)
             if (!this.stopped) this.dispatch({ _tag: "TcpConnectFailed", attempt })
           },
         )

@@ -68,8 +68,8 @@ describe("BgpPeer driver back to back", () => {
         if (Result.isSuccess(d)) fromA.push(d.success)
       }
     })
-    const passive = new BgpPeer({ name: "router", session: config(64501, 64500, true, 2), transport: { connect: () => Promise.reject(new Error("passive")) } })
-    const active = new BgpPeer({ name: "speaker", session: config(64500, 64501, false, 1), transport: { connect: async () => { queueMicrotask(() => passive.accept(b)); return a } } })
+    const passive = new BgpPeer({ name: "router", session: config(64501, 64500, true, 2), transport: { connect: (_ok, failed) => queueMicrotask(() => failed("passive")) } })
+    const active = new BgpPeer({ name: "speaker", session: config(64500, 64501, false, 1), transport: { connect: (connected) => queueMicrotask(() => { passive.accept(b); connected(a) }) } })
     passive.start()
     active.setRoutes(routes(1000))
     active.start()

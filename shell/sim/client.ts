@@ -1,0 +1,126 @@
+// A simulated client on the Layer 2 segment: an IPv4 neighbour cache that behaves like Linux's (an
+// answer to our request creates an entry; a gratuitous ARP updates an existing one; an entry that
+// keeps failing is re-resolved after the neighbour-unreachability timeout), and steady traffic to every
+// service address. Traffic succeeds when the cached MAC belongs to a live node (kube-proxy on any node
+// accepts a load-balancer address). The gaps in success are the client-visible outages.
+import { Result } from "effect"
+import { encodeFrame, decodeFrame } from "../../core/l2/frame.ts"
+import { broadcastMac, type Mac, zeroMac } from "../../core/l2/mac.ts"
+import { type Address, formatAddress } from "../../core/net/address.ts"
+import type { SimContext } from "./context.ts"
+
+export interface ClientOptions {
+  readonly name: string
+  readonly mac: Mac
+  readonly address: Address
+  readonly probeIntervalMs: number
+  /** Linux's delay_first_probe + ucast probes: how long a failing entry is trusted before re-resolving. */
+  readonly reresolveAfterMs: number
+}
+
+interface Entry {
+  mac: Mac
+  failingSinceMs?: number
+}
+
+export interface Outage {
+  readonly address: string
+  readonly fromMs: number
+  readonly toMs?: number
+}
+
+export class SimClient {
+  readonly name: string
+  readonly mac: Mac
+  private readonly options: ClientOptions
+  private readonly ctx: SimContext
+  private readonly cache = new Map<string, Entry>()
+  private readonly pending = new Map<string, number>()
+  readonly outages: Array<Outage> = []
+  private readonly open = new Map<string, number>()
+  successes = 0
+  failures = 0
+
+  constructor(ctx: SimContext, options: ClientOptions) {
+    this.ctx = ctx
+    this.options = options
+    this.name = options.name
+    this.mac = options.mac
+  }
+
+  /** Set by the world: the segment transmit function and who owns which MAC. */
+  transmit: (frame: Uint8Array) => void = () => undefined
+  liveMac: (mac: Mac) => boolean = () => false
+  targets: () => ReadonlyArray<Address> = () => []
+
+  start(): void {
+    const loop = () => {
+      this.probe()
+      this.ctx.scheduler.after(this.options.probeIntervalMs, loop)
+    }
+    this.ctx.scheduler.after(this.options.probeIntervalMs, loop)
+  }
+
+  macFor(address: string): Mac | undefined {
+    return this.cache.get(address)?.mac
+  }
+
+  private probe(): void {
+    const now = this.ctx.scheduler.nowMs
+    for (const target of this.targets()) {
+      if (target.family !== "ipv4") continue
+      const key = formatAddress(target)
+      const entry = this.cache.get(key)
+      const ok = entry !== undefined && this.liveMac(entry.mac)
+      if (ok) {
+        this.successes += 1
+        delete entry.failingSinceMs
+        const started = this.open.get(key)
+        if (started !== undefined) {
+          this.outages.push({ address: key, fromMs: started, toMs: now })
+          this.ctx.trace(this.name, `reaches ${key} again after ${now - started} ms`)
+          this.open.delete(key)
+        }
+        continue
+      }
+      this.failures += 1
+      if (entry !== undefined && !this.open.has(key)) {
+        this.open.set(key, now)
+        this.ctx.trace(this.name, `cannot reach ${key} (cached ${entry.mac})`)
+      }
+      if (entry !== undefined && entry.failingSinceMs === undefined) entry.failingSinceMs = now
+      const stale = entry === undefined || now - (entry.failingSinceMs ?? now) >= this.options.reresolveAfterMs
+      const lastAsk = this.pending.get(key)
+      if (stale && (lastAsk === undefined || now - lastAsk >= 1_000)) {
+        this.pending.set(key, now)
+        this.transmit(encodeFrame({
+          _tag: "ArpFrame",
+          ethernet: { dst: broadcastMac, src: this.mac },
+          arp: { operation: "request", senderMac: this.mac, senderIp: this.options.address, targetMac: zeroMac, targetIp: target },
+        }))
+      }
+    }
+  }
+
+  receiveFrame(bytes: Uint8Array): void {
+    const decoded = decodeFrame(bytes)
+    if (Result.isFailure(decoded) || decoded.success._tag !== "ArpFrame") return
+    const { ethernet, arp } = decoded.success
+    if (ethernet.dst !== this.mac && ethernet.dst !== broadcastMac) return
+    const key = formatAddress(arp.senderIp)
+    const existing = this.cache.get(key)
+    const answersUs = arp.operation === "reply" && ethernet.dst === this.mac && this.pending.has(key)
+    const gratuitous = formatAddress(arp.senderIp) === formatAddress(arp.targetIp)
+    if (answersUs || (gratuitous && existing !== undefined)) {
+      if (existing?.mac !== arp.senderMac) this.ctx.trace(this.name, `${key} is-at ${arp.senderMac}${gratuitous ? " (gratuitous)" : ""}`)
+      this.cache.set(key, { mac: arp.senderMac })
+      this.pending.delete(key)
+    }
+  }
+
+  /** Outages still open at the end count up to `endMs`. */
+  finish(endMs: number): void {
+    for (const [address, fromMs] of this.open) this.outages.push({ address, fromMs, toMs: endMs })
+    this.open.clear()
+  }
+}

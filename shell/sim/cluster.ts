@@ -1,0 +1,155 @@
+// The simulated API server: configuration documents, Services with their status, Nodes and endpoints,
+// plus change notification. The simulated controller writes status here and the simulated speakers
+// read snapshots from here, exactly the views the real shells build from informers.
+import { Result } from "effect"
+import type { ServiceView } from "../../core/controller/service.ts"
+import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
+import type { IpFamilyPolicy } from "../../core/ipam/dual-stack.ts"
+import { parseAddress } from "../../core/net/address.ts"
+import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
+
+export interface ServiceSpec {
+  readonly name: string
+  readonly namespace?: string
+  readonly clusterIPs?: ReadonlyArray<string>
+  readonly ipFamilyPolicy?: IpFamilyPolicy
+  readonly annotations?: Readonly<Record<string, string>>
+  readonly labels?: Readonly<Record<string, string>>
+  readonly ports?: ReadonlyArray<{ readonly protocol?: string; readonly port: number }>
+  readonly externalTrafficPolicy?: "Cluster" | "Local"
+  /** Nodes running a serving endpoint. */
+  readonly endpoints: ReadonlyArray<string>
+}
+
+interface StoredService {
+  readonly spec: ServiceSpec
+  readonly clusterIPs: ReadonlyArray<string>
+  readonly ingress: ReadonlyArray<string>
+  readonly pool?: string
+}
+
+export class SimCluster {
+  private readonly documents = new Map<string, unknown>()
+  private readonly services = new Map<string, StoredService>()
+  private readonly nodeViews = new Map<string, NodeView>()
+  private readonly listeners: Array<() => void> = []
+  private clusterIpCounter = 0
+  version = 0
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener)
+  }
+
+  private changed(): void {
+    this.version += 1
+    for (const listener of this.listeners) listener()
+  }
+
+  applyDocuments(documents: ReadonlyArray<unknown>): void {
+    for (const d of documents) {
+      const doc = d as { kind?: string; metadata?: { name?: string } }
+      this.documents.set(`${doc.kind}/${doc.metadata?.name}`, d)
+    }
+    this.changed()
+  }
+
+  deleteDocument(kind: string, name: string): void {
+    if (this.documents.delete(`${kind}/${name}`)) this.changed()
+  }
+
+  configDocuments(): ReadonlyArray<unknown> {
+    return [...this.documents.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, d]) => d)
+  }
+
+  addNode(node: NodeView): void {
+    this.nodeViews.set(node.name, node)
+    this.changed()
+  }
+
+  nodes(): ReadonlyArray<NodeView> {
+    return [...this.nodeViews.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
+  }
+
+  private static key(spec: ServiceSpec) {
+    return `${spec.namespace ?? "default"}/${spec.name}`
+  }
+
+  /** Creates or edits a Service; the API server allocates ClusterIPs from 198.18.0.0/16 and 2001:db8:ffff::/112. */
+  upsertService(spec: ServiceSpec): void {
+    const key = SimCluster.key(spec)
+    const existing = this.services.get(key)
+    let clusterIPs = spec.clusterIPs ?? existing?.clusterIPs
+    if (clusterIPs === undefined) {
+      this.clusterIpCounter += 1
+      const n = this.clusterIpCounter
+      const v4 = `198.18.${Math.floor(n / 250)}.${(n % 250) + 1}`
+      const v6 = `2001:db8:ffff::${n.toString(16)}`
+      clusterIPs = spec.ipFamilyPolicy === "RequireDualStack" || spec.ipFamilyPolicy === "PreferDualStack" ? [v4, v6] : [v4]
+    }
+    this.services.set(key, { spec, clusterIPs, ingress: existing?.ingress ?? [], ...(existing?.pool === undefined ? {} : { pool: existing.pool }) })
+    this.changed()
+  }
+
+  deleteService(namespace: string, name: string): void {
+    if (this.services.delete(`${namespace}/${name}`)) this.changed()
+  }
+
+  /** The controller's status write. */
+  writeStatus(key: string, ingress: ReadonlyArray<string>, pool: string | undefined): void {
+    const s = this.services.get(key)
+    if (s === undefined) return
+    if (JSON.stringify(s.ingress) === JSON.stringify(ingress) && s.pool === pool) return
+    const { pool: _old, ...rest } = s
+    this.services.set(key, { ...rest, ingress, ...(pool === undefined ? {} : { pool }) })
+    this.changed()
+  }
+
+  serviceKeys(): ReadonlyArray<string> {
+    return [...this.services.keys()].sort()
+  }
+
+  ingressOf(key: string): ReadonlyArray<string> {
+    return this.services.get(key)?.ingress ?? []
+  }
+
+  /** Services as the controller's informer sees them. */
+  serviceViews(): ReadonlyArray<ServiceView> {
+    return [...this.services.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, s]) => ({
+      namespace: s.spec.namespace ?? "default",
+      name: s.spec.name,
+      labels: s.spec.labels ?? {},
+      annotations: { ...s.spec.annotations, ...(s.pool === undefined ? {} : { [allocatedFromPoolAnnotation]: s.pool }) },
+      type: "LoadBalancer",
+      clusterIPs: s.clusterIPs,
+      ...(s.spec.ipFamilyPolicy === undefined ? {} : { ipFamilyPolicy: s.spec.ipFamilyPolicy }),
+      ports: s.spec.ports ?? [{ protocol: "TCP", port: 80 }],
+      externalTrafficPolicy: s.spec.externalTrafficPolicy ?? "Cluster",
+      selector: { app: s.spec.name },
+      ingressIPs: s.ingress,
+    }))
+  }
+
+  /** What a speaker's informers show. */
+  snapshot(): ClusterSnapshot {
+    const holders = new Map<string, number>()
+    for (const s of this.services.values()) for (const ip of s.ingress) holders.set(ip, (holders.get(ip) ?? 0) + 1)
+    const services: Array<SpeakerService> = []
+    const endpoints = new Map<string, ReadonlyArray<EndpointView>>()
+    for (const [key, s] of [...this.services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const addresses = s.ingress.flatMap((ip) => {
+        const parsed = parseAddress(ip)
+        return Result.isSuccess(parsed) ? [parsed.success] : []
+      })
+      services.push({
+        key,
+        labels: s.spec.labels ?? {},
+        addresses,
+        ...(s.pool === undefined ? {} : { pool: s.pool }),
+        externalTrafficPolicy: s.spec.externalTrafficPolicy ?? "Cluster",
+        sharedAddress: s.ingress.some((ip) => (holders.get(ip) ?? 0) > 1),
+      })
+      endpoints.set(key, s.spec.endpoints.map((node) => ({ node, serving: true })))
+    }
+    return { services, endpoints, nodes: this.nodes() }
+  }
+}

@@ -1,0 +1,85 @@
+// The simulated network: datagrams and frames between named hosts, delivered through the scheduler
+// after a latency, and lost, delayed or cut off as the scenario's faults say. One broadcast segment
+// joins the nodes and clients (Layer 2); the router sits on the same segment for BGP and BFD.
+import type { Random } from "./random.ts"
+import type { Scheduler } from "./scheduler.ts"
+
+export type Task = () => void
+
+export interface NetworkOptions {
+  readonly latencyMs: number
+  readonly jitterMs: number
+}
+
+export class Network {
+  private readonly scheduler: Scheduler<Task>
+  private readonly random: Random
+  private readonly options: NetworkOptions
+  private readonly down = new Set<string>()
+  private readonly cuts = new Set<string>()
+  private lossRate = 0
+  delivered = 0
+  dropped = 0
+
+  constructor(scheduler: Scheduler<Task>, random: Random, options: NetworkOptions) {
+    this.scheduler = scheduler
+    this.random = random
+    this.options = options
+  }
+
+  private static pair(a: string, b: string) {
+    return a < b ? `${a}|${b}` : `${b}|${a}`
+  }
+
+  isDown(host: string): boolean {
+    return this.down.has(host)
+  }
+
+  setDown(host: string, isDown: boolean): void {
+    if (isDown) this.down.add(host)
+    else this.down.delete(host)
+  }
+
+  cut(a: string, b: string): void {
+    this.cuts.add(Network.pair(a, b))
+  }
+
+  heal(a: string, b: string): void {
+    this.cuts.delete(Network.pair(a, b))
+  }
+
+  healAll(): void {
+    this.cuts.clear()
+  }
+
+  setLoss(rate: number): void {
+    this.lossRate = Math.max(0, Math.min(1, rate))
+  }
+
+  reachable(from: string, to: string): boolean {
+    return !this.down.has(from) && !this.down.has(to) && !this.cuts.has(Network.pair(from, to))
+  }
+
+  /** Delivers `receive` at `to` after the link latency, unless the path is cut, a host is down or the packet is lost. */
+  send(from: string, to: string, receive: Task): void {
+    if (!this.reachable(from, to) || (this.lossRate > 0 && this.random.chance(this.lossRate))) {
+      this.dropped += 1
+      return
+    }
+    const delayMs = this.options.latencyMs + (this.options.jitterMs > 0 ? this.random.float() * this.options.jitterMs : 0)
+    this.scheduler.after(delayMs, () => {
+      // Checked again on arrival: a host that died in flight receives nothing.
+      if (this.down.has(to)) {
+        this.dropped += 1
+        return
+      }
+      this.delivered += 1
+      receive()
+    })
+  }
+
+  /** Delivers `receive(host)` to every host of the segment except the sender. */
+  broadcast(from: string, hosts: ReadonlyArray<string>, receive: (host: string) => void): void {
+    for (const host of hosts) if (host !== from) this.send(from, host, () => receive(host))
+  }
+}

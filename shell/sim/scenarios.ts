@@ -1,0 +1,173 @@
+// Built-in scenarios: the situations MetalLB users hit most (METALLB.md §8), each a timeline of faults
+// over a small cluster, plus a generator of random scenarios for seed sweeps (VOPR-style).
+import type { BfdProfile } from "../../core/config/config.ts"
+import type { ServiceSpec } from "./cluster.ts"
+import type { Random } from "./random.ts"
+import type { Action, Scenario } from "./scenario.ts"
+
+const ns = "metallb-system"
+const pool = (name: string, addresses: ReadonlyArray<string>, spec: Record<string, unknown> = {}) =>
+  ({ apiVersion: "metallb.io/v1beta1", kind: "IPAddressPool", metadata: { name, namespace: ns }, spec: { addresses, ...spec } })
+const l2 = (name: string, spec: Record<string, unknown> = {}) =>
+  ({ apiVersion: "metallb.io/v1beta1", kind: "L2Advertisement", metadata: { name, namespace: ns }, spec })
+const bgpAd = (name: string, spec: Record<string, unknown> = {}) =>
+  ({ apiVersion: "metallb.io/v1beta1", kind: "BGPAdvertisement", metadata: { name, namespace: ns }, spec })
+const peer = (spec: Record<string, unknown>) =>
+  ({ apiVersion: "metallb.io/v1beta2", kind: "BGPPeer", metadata: { name: "router", namespace: ns }, spec })
+const bfdProfileDoc = { apiVersion: "metallb.io/v1beta1", kind: "BFDProfile", metadata: { name: "fast", namespace: ns }, spec: { receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3 } }
+const bfdProfile: BfdProfile = { name: "fast", receiveIntervalMs: 300, transmitIntervalMs: 300, detectMultiplier: 3, echoIntervalMs: 50, echoMode: false, passiveMode: false, minimumTtl: 254 }
+
+const nodes = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `node-${i + 1}` }))
+const everywhere = ["node-1", "node-2", "node-3"]
+const service = (name: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ name, endpoints: everywhere, ...extra })
+
+export const l2Failover: Scenario = {
+  name: "l2-failover",
+  description: "Layer 2: three nodes announce two services; the node owning web crashes and comes back; the node owning api is stopped gracefully (hand-over).",
+  nodes: nodes(3),
+  config: [pool("lan", ["198.51.100.10-198.51.100.20"]), l2("lan")],
+  services: [service("web"), service("api")],
+  clients: 1,
+  timeline: [
+    { atMs: 5_000, action: { _tag: "CrashOwner", service: "web" } },
+    { atMs: 15_000, action: { _tag: "RestartNode", node: "node-3" } },
+    { atMs: 25_000, action: { _tag: "StopSpeaker", node: "node-1", handOverMs: 1_000 } },
+    { atMs: 30_000, action: { _tag: "RestartNode", node: "node-1" } },
+  ],
+  durationMs: 35_000,
+}
+
+export const bgpEcmp: Scenario = {
+  name: "bgp-ecmp",
+  description: "BGP: three nodes peer with a router (with BFD); every node advertises the services (ECMP); a node crashes, the router restarts, BFD flaps.",
+  nodes: nodes(3),
+  config: [
+    pool("public", ["203.0.113.0/28", "2001:db8:100::/124"]),
+    peer({ myASN: 64500, peerASN: 64501, peerAddress: "192.0.2.254", holdTime: "9s", bfdProfile: "fast" }),
+    bfdProfileDoc,
+    bgpAd("all", { communities: ["64500:100"] }),
+  ],
+  services: [service("web"), service("dns", { ipFamilyPolicy: "RequireDualStack" })],
+  router: { asn: 64501, nodeAsn: 64500, holdTimeSeconds: 9, bfd: bfdProfile },
+  clients: 0,
+  timeline: [
+    { atMs: 8_000, action: { _tag: "CrashNode", node: "node-3" } },
+    { atMs: 20_000, action: { _tag: "RestartNode", node: "node-3" } },
+    { atMs: 30_000, action: { _tag: "RestartRouter", downMs: 2_000 } },
+    { atMs: 42_000, action: { _tag: "FlapBfd", node: "node-1", downMs: 1_500 } },
+  ],
+  durationMs: 55_000,
+}
+
+export const poolReload: Scenario = {
+  name: "pool-reload",
+  description: "Configuration edits: growing a pool moves nothing; shrinking it re-allocates only the services whose address left; an invalid edit changes nothing; the controller restarts from status.",
+  nodes: nodes(3),
+  config: [pool("lan", ["198.51.100.0/29"]), l2("lan")],
+  services: [service("a"), service("b"), service("c"), service("d")],
+  clients: 1,
+  timeline: [
+    { atMs: 3_000, action: { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.0/28"])] } },
+    { atMs: 8_000, action: { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.2-198.51.100.9"])] } },
+    { atMs: 14_000, action: { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.2-198.51.100.9", "not-an-address"])] } },
+    { atMs: 18_000, action: { _tag: "CrashController" } },
+    { atMs: 19_000, action: { _tag: "RestartController" } },
+    { atMs: 21_000, action: { _tag: "CreateService", service: service("e") } },
+  ],
+  durationMs: 30_000,
+}
+
+export const dualStack: Scenario = {
+  name: "dual-stack",
+  description: "Dual-stack: RequireDualStack and PreferDualStack services get one address per family from one pool; IPv4-only services from an IPv4 pool; a node crash moves both families together.",
+  nodes: nodes(3),
+  config: [pool("v4", ["198.51.100.0/28"]), pool("dual", ["203.0.113.0/28", "2001:db8:1::/124"], { serviceAllocation: { priority: 10, serviceSelectors: [{ matchLabels: { stack: "dual" } }] } }), l2("all")],
+  services: [
+    service("both", { ipFamilyPolicy: "RequireDualStack", labels: { stack: "dual" } }),
+    service("prefer", { ipFamilyPolicy: "PreferDualStack", labels: { stack: "dual" } }),
+    service("plain"),
+  ],
+  clients: 1,
+  timeline: [{ atMs: 6_000, action: { _tag: "CrashNode", node: "node-1" } }, { atMs: 14_000, action: { _tag: "RestartNode", node: "node-1" } }],
+  durationMs: 24_000,
+}
+
+export const partition: Scenario = {
+  name: "partition",
+  description: "A network partition isolates node-3 from the other nodes (not from clients): both sides may claim an address until it heals (split brain measured), then one owner remains.",
+  nodes: nodes(3),
+  config: [pool("lan", ["198.51.100.10-198.51.100.20"]), l2("lan")],
+  services: [service("web"), service("api"), service("db")],
+  clients: 1,
+  timeline: [
+    { atMs: 5_000, action: { _tag: "CutLink", a: "node-3", b: "node-1" } },
+    { atMs: 5_000, action: { _tag: "CutLink", a: "node-3", b: "node-2" } },
+    { atMs: 12_000, action: { _tag: "HealLinks" } },
+    { atMs: 20_000, action: { _tag: "SetLoss", rate: 0.05 } },
+    { atMs: 30_000, action: { _tag: "SetLoss", rate: 0 } },
+  ],
+  durationMs: 40_000,
+}
+
+export const builtinScenarios: ReadonlyArray<Scenario> = [l2Failover, bgpEcmp, poolReload, dualStack, partition]
+
+/** A random cluster and timeline: 2-5 nodes, L2 and sometimes BGP, random services and faults. */
+export const randomScenario = (random: Random, index: number): Scenario => {
+  const nodeCount = 2 + random.int(4)
+  const names = Array.from({ length: nodeCount }, (_, i) => `node-${i + 1}`)
+  const withBgp = random.chance(0.4)
+  const config: Array<unknown> = [pool("lan", ["198.51.100.0/27", "2001:db8:2::/120"]), l2("lan")]
+  if (withBgp) config.push(peer({ myASN: 64500, peerASN: 64501, peerAddress: "192.0.2.254", holdTime: "9s", bfdProfile: "fast" }), bfdProfileDoc, bgpAd("all"))
+  const serviceCount = 1 + random.int(6)
+  const services: Array<ServiceSpec> = Array.from({ length: serviceCount }, (_, i) => {
+    const shared = random.chance(0.25)
+    return {
+      name: `svc-${i + 1}`,
+      endpoints: names.filter(() => random.chance(0.7)).concat(names.slice(0, 1)),
+      ports: [{ protocol: "TCP", port: 8000 + i }],
+      ...(random.chance(0.2) ? { ipFamilyPolicy: "RequireDualStack" as const } : {}),
+      ...(shared ? { annotations: { "metallb.io/allow-shared-ip": "shared" } } : {}),
+      ...(random.chance(0.2) ? { externalTrafficPolicy: "Local" as const } : {}),
+    }
+  })
+  const durationMs = 20_000
+  const timeline: Array<{ atMs: number; action: Action }> = []
+  const faults = 1 + random.int(4)
+  const pickNode = () => names[random.int(names.length)]!
+  for (let i = 0; i < faults; i++) {
+    const atMs = 2_000 + random.int(durationMs - 10_000)
+    const kind = random.int(withBgp ? 9 : 7)
+    const node = pickNode()
+    const actions: Array<Action> = [
+      { _tag: "CrashNode", node },
+      { _tag: "StopSpeaker", node, handOverMs: 500 + random.int(1_000) },
+      { _tag: "CutLink", a: node, b: pickNode() },
+      { _tag: "SetLoss", rate: random.float() * 0.05 },
+      { _tag: "ApplyConfig", documents: [pool("lan", [random.chance(0.5) ? "198.51.100.0/28" : "198.51.100.0/26", "2001:db8:2::/120"])] },
+      { _tag: "CrashController" },
+      { _tag: "CreateService", service: { name: `late-${i}`, endpoints: names } },
+      { _tag: "RestartRouter", downMs: 500 + random.int(2_000) },
+      { _tag: "FlapBfd", node, downMs: 500 + random.int(1_500) },
+    ]
+    timeline.push({ atMs, action: actions[kind]! })
+    // Every fault is repaired, so the run ends in a settled cluster the checkers can judge.
+    const repairAt = atMs + 1_000 + random.int(3_000)
+    const repair: Action | undefined = kind === 0 ? { _tag: "RestartNode", node } : kind === 1 ? { _tag: "RestartNode", node }
+      : kind === 2 ? { _tag: "HealLinks" } : kind === 3 ? { _tag: "SetLoss", rate: 0 } : kind === 5 ? { _tag: "RestartController" } : undefined
+    if (repair !== undefined) timeline.push({ atMs: repairAt, action: repair })
+  }
+  timeline.sort((a, b) => a.atMs - b.atMs)
+  return {
+    name: `random-${index}`,
+    description: `${nodeCount} nodes, ${serviceCount} services${withBgp ? ", BGP" : ""}, ${faults} faults`,
+    nodes: names.map((name) => ({ name })),
+    config,
+    services,
+    ...(withBgp ? { router: { asn: 64501, nodeAsn: 64500, holdTimeSeconds: 9, bfd: bfdProfile } } : {}),
+    clients: 1,
+    timeline,
+    durationMs,
+    // A /28 shrink can leave more services than addresses.
+    expectAllAssigned: false,
+  }
+}
