@@ -4,6 +4,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { crdsCommand } from "./crds.ts"
 import { formatReportJson, formatReportText, validateFiles } from "./validate.ts"
 
 const validate = Command.make(
@@ -39,7 +40,7 @@ const validate = Command.make(
 
 const cli = Command.make("metallb-ts").pipe(
   Command.withDescription("A MetalLB-compatible load balancer for bare-metal Kubernetes."),
-  Command.withSubcommands([validate]),
+  Command.withSubcommands([validate, crdsCommand]),
 )
 
 Command.run(cli, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
