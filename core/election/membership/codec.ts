@@ -1,0 +1,225 @@
+// Bytes for the membership messages: a compact, versioned layout of our own (memberlist's msgpack framing
+// is not reproduced; speakers of this project talk only to each other). Every message starts with a
+// version octet (1) and a type octet; integers are big-endian; strings are UTF-8 behind a one-octet length
+// (Kubernetes node names are at most 253 characters). Encryption and authentication are the shell's job.
+// Decoding is total: any byte string yields a message or a MembershipDecodeError, and only the canonical
+// encoding of a message decodes (no trailing bytes, no unknown flags), so decode(encode(m)) equals m.
+//
+//   message  = version:u8 type:u8 body
+//   Ping     (1) = seq:u32 from:str target:str gossip
+//   Ack      (2) = seq:u32 from:str gossip
+//   PingReq  (3) = seq:u32 from:str target:str targetAddress:str gossip
+//   Gossip   (4) = from:str gossip
+//   Sync     (5) = flags:u8 (bit 0 = reply) from:str count:u16 update*
+//   gossip       = count:u8 update*
+//   update       = kind:u8 (1 Alive, 2 Suspect, 3 Dead, 4 Left) incarnation:u32 name:str [address:str if Alive]
+//   str          = length:u8 utf8
+import { Data, Result } from "effect"
+import type { Message, Update } from "./messages.ts"
+
+export const codecVersion = 1
+export const maxStringBytes = 255
+export const maxGossipCount = 255
+export const maxSyncCount = 65535
+
+export type DecodeProblem =
+  | "Truncated"
+  | "UnsupportedVersion"
+  | "UnknownType"
+  | "UnknownUpdateKind"
+  | "InvalidFlags"
+  | "InvalidUtf8"
+  | "TrailingBytes"
+
+export class MembershipDecodeError extends Data.TaggedError("MembershipDecodeError")<{
+  readonly problem: DecodeProblem
+  /** Where in the input the problem was found. */
+  readonly offset: number
+}> {
+  override get message(): string {
+    return `membership message: ${this.problem} at octet ${this.offset}`
+  }
+}
+
+const messageTypes = { Ping: 1, Ack: 2, PingReq: 3, Gossip: 4, Sync: 5 } as const
+const updateKinds = { Alive: 1, Suspect: 2, Dead: 3, Left: 4 } as const
+
+const utf8Encoder = new TextEncoder()
+// ignoreBOM keeps a leading U+FEFF as part of the name instead of silently dropping it.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+/** Encoded size of an update, for packing gossip into a datagram budget. */
+export const updateSize = (u: Update): number =>
+  6 + stringBytes(u.name) + (u._tag === "Alive" ? 1 + stringBytes(u.address) : 0)
+
+const stringBytes = (s: string): number => Math.min(utf8Encoder.encode(s).length, maxStringBytes)
+
+/**
+ * Names and addresses must fit in 255 UTF-8 octets, gossip lists in 255 entries and Sync tables in 65535;
+ * longer values are cut to fit (the membership module never builds such values).
+ */
+export const encodeMessage = (message: Message): Uint8Array => {
+  const out: Array<number> = [codecVersion, messageTypes[message._tag]]
+  const u32 = (n: number) => out.push((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
+  const str = (s: string) => {
+    const bytes = fitUtf8(utf8Encoder.encode(s))
+    out.push(bytes.length, ...bytes)
+  }
+  const update = (u: Update) => {
+    out.push(updateKinds[u._tag])
+    u32(u.incarnation)
+    str(u.name)
+    if (u._tag === "Alive") str(u.address)
+  }
+  const gossip = (updates: ReadonlyArray<Update>) => {
+    const kept = updates.slice(0, maxGossipCount)
+    out.push(kept.length)
+    kept.forEach(update)
+  }
+  switch (message._tag) {
+    case "Ping":
+      u32(message.seq)
+      str(message.from)
+      str(message.target)
+      gossip(message.gossip)
+      break
+    case "Ack":
+      u32(message.seq)
+      str(message.from)
+      gossip(message.gossip)
+      break
+    case "PingReq":
+      u32(message.seq)
+      str(message.from)
+      str(message.target)
+      str(message.targetAddress)
+      gossip(message.gossip)
+      break
+    case "Gossip":
+      str(message.from)
+      gossip(message.gossip)
+      break
+    case "Sync": {
+      out.push(message.reply ? 1 : 0)
+      str(message.from)
+      const kept = message.members.slice(0, maxSyncCount)
+      out.push(kept.length >>> 8, kept.length & 0xff)
+      kept.forEach(update)
+      break
+    }
+  }
+  return Uint8Array.from(out)
+}
+
+/** Cuts at a character boundary, so that an overlong string still decodes. */
+const fitUtf8 = (bytes: Uint8Array): Uint8Array => {
+  if (bytes.length <= maxStringBytes) return bytes
+  let end = maxStringBytes
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end)
+}
+
+/** Thrown only inside the decoder and turned into a value at its boundary. */
+class Stop {
+  readonly problem: DecodeProblem
+  readonly offset: number
+  constructor(problem: DecodeProblem, offset: number) {
+    this.problem = problem
+    this.offset = offset
+  }
+}
+
+export const decodeMessage = (bytes: Uint8Array): Result.Result<Message, MembershipDecodeError> => {
+  try {
+    return Result.succeed(read(bytes))
+  } catch (e) {
+    if (e instanceof Stop) return Result.fail(new MembershipDecodeError({ problem: e.problem, offset: e.offset }))
+    return Result.fail(new MembershipDecodeError({ problem: "Truncated", offset: 0 }))
+  }
+}
+
+const read = (bytes: Uint8Array): Message => {
+  let at = 0
+  const need = (n: number) => {
+    if (at + n > bytes.length) throw new Stop("Truncated", at)
+  }
+  const u8 = (): number => {
+    need(1)
+    return bytes[at++]!
+  }
+  const u16 = (): number => (u8() << 8) | u8()
+  const u32 = (): number => ((u8() << 24) | (u8() << 16) | (u8() << 8) | u8()) >>> 0
+  const str = (): string => {
+    const length = u8()
+    need(length)
+    const start = at
+    at += length
+    try {
+      return utf8Decoder.decode(bytes.subarray(start, at))
+    } catch {
+      throw new Stop("InvalidUtf8", start)
+    }
+  }
+  const update = (): Update => {
+    const kindAt = at
+    const kind = u8()
+    const incarnation = u32()
+    const name = str()
+    switch (kind) {
+      case updateKinds.Alive:
+        return { _tag: "Alive", name, incarnation, address: str() }
+      case updateKinds.Suspect:
+        return { _tag: "Suspect", name, incarnation }
+      case updateKinds.Dead:
+        return { _tag: "Dead", name, incarnation }
+      case updateKinds.Left:
+        return { _tag: "Left", name, incarnation }
+      default:
+        throw new Stop("UnknownUpdateKind", kindAt)
+    }
+  }
+  const list = (count: number): ReadonlyArray<Update> => Array.from({ length: count }, update)
+
+  if (u8() !== codecVersion) throw new Stop("UnsupportedVersion", 0)
+  const type = u8()
+  let message: Message
+  switch (type) {
+    case messageTypes.Ping: {
+      const seq = u32()
+      const from = str()
+      const target = str()
+      message = { _tag: "Ping", seq, from, target, gossip: list(u8()) }
+      break
+    }
+    case messageTypes.Ack: {
+      const seq = u32()
+      const from = str()
+      message = { _tag: "Ack", seq, from, gossip: list(u8()) }
+      break
+    }
+    case messageTypes.PingReq: {
+      const seq = u32()
+      const from = str()
+      const target = str()
+      const targetAddress = str()
+      message = { _tag: "PingReq", seq, from, target, targetAddress, gossip: list(u8()) }
+      break
+    }
+    case messageTypes.Gossip: {
+      const from = str()
+      message = { _tag: "Gossip", from, gossip: list(u8()) }
+      break
+    }
+    case messageTypes.Sync: {
+      const flags = u8()
+      if (flags > 1) throw new Stop("InvalidFlags", at - 1)
+      const from = str()
+      message = { _tag: "Sync", from, reply: flags === 1, members: list(u16()) }
+      break
+    }
+    default:
+      throw new Stop("UnknownType", 1)
+  }
+  if (at !== bytes.length) throw new Stop("TrailingBytes", at)
+  return message
+}

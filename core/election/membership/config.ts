@@ -1,0 +1,61 @@
+// Timing and fan-out of the membership protocol, chosen so that a crashed speaker is declared dead by
+// every other speaker within a second on a LAN, while each speaker sends a constant number of datagrams
+// per protocol period (SWIM's O(1) per member, so O(n) for the cluster). The arithmetic, T = 80 ms:
+//   probe: every T each node pings one member (round-robin over a list reshuffled each pass, SWIM §4.3);
+//     without an Ack within 30 ms it asks k = 3 members to ping on its behalf; without any Ack by the end
+//     of the period it suspects the target. A LAN round trip is well under 1 ms: 30 ms absorbs scheduling
+//     hiccups and the 4-hop indirect path has the remaining 50 ms.
+//   first probe of a crashed node: its n - 1 peers each probe one of n - 1 members per period, so a period
+//     goes by without any of them picking it with probability (1 - 1/(n-1))^(n-1) < 1/e: about 1.6
+//     periods on average, and 6-7 periods (~500 ms) once in a few thousand crashes.
+//   suspicion: suspicionMult * T * max(1, log10 n) = 2 * 80 * max(1, log10 n) ms: 160 ms up to 10 nodes,
+//     208 ms at 20, 320 ms at 100 (memberlist's formula with mult 2 instead of 4: refutation is fast here,
+//     because the suspecting node tells the suspect directly, every message to a suspect carries its
+//     suspicion first, and a node that spreads an already refuted suspicion is answered with the refutation).
+//   dissemination: updates ride on every Ping, Ack and PingReq and, while any are queued, on a Gossip to
+//     3 random members every 40 ms; each is sent retransmitMult * ceil(ln(n + 1)) = 3 * 3 = 9 times at 10
+//     nodes, 12 at 20 (SWIM §4.1: lambda * log n); a node that never heard of a prober exchanges tables
+//     with it, and one random member does so every 30 s.
+//   crash to dead everywhere: first probe + T + suspicion + one gossip round: median ~310 ms, worst ~750 ms
+//     over 4,000 simulated crashes at 3-20 nodes (spec/core/election/membership/simulation.test.ts).
+//   traffic per node per period: 1 Ping, at most 3 PingReqs and 1 suspicion notice, at most 2 gossip rounds
+//     of 3 datagrams and a Sync now and then (at most 12 initiated), plus answers to others (about 1 Ack):
+//     2 datagrams per period in a quiet cluster (a Ping and an Ack), about 4 at 5% loss, whatever n. A leave
+//     sends 2 (n - 1) datagrams once. Each datagram carries at most 1 KB of updates.
+export interface MembershipConfig {
+  readonly probeIntervalMs: number
+  readonly probeTimeoutMs: number
+  /** k: helpers asked to ping a target that missed the direct Ack. */
+  readonly indirectChecks: number
+  readonly suspicionMult: number
+  /** lambda: each update is piggybacked retransmitMult * ceil(log10(n + 1)) times. */
+  readonly retransmitMult: number
+  readonly gossipIntervalMs: number
+  readonly gossipFanout: number
+  /** How long a member declared dead still receives gossip, so that a live one learns to refute. */
+  readonly gossipToTheDeadMs: number
+  /** Piggybacked updates per datagram, in encoded octets. */
+  readonly maxGossipBytes: number
+  /** Full-table exchange with one random member (anti-entropy, as memberlist's push-pull). */
+  readonly pushPullIntervalMs: number
+}
+
+export const defaultMembershipConfig: MembershipConfig = {
+  probeIntervalMs: 80,
+  probeTimeoutMs: 30,
+  indirectChecks: 3,
+  suspicionMult: 2,
+  retransmitMult: 3,
+  gossipIntervalMs: 40,
+  gossipFanout: 3,
+  gossipToTheDeadMs: 1000,
+  maxGossipBytes: 1024,
+  pushPullIntervalMs: 30_000,
+}
+
+/** How long a suspicion stands before the member is declared dead, for a cluster of `clusterSize` nodes. */
+export const suspicionTimeoutMs = (config: MembershipConfig, clusterSize: number): number =>
+  Math.round(config.suspicionMult * config.probeIntervalMs * Math.max(1, Math.log10(Math.max(1, clusterSize))))
+
+export const retransmitLimit = (config: MembershipConfig, clusterSize: number): number =>
+  config.retransmitMult * Math.max(1, Math.ceil(Math.log(clusterSize + 1)))

@@ -1,0 +1,135 @@
+// The working copy of a node's membership state during one step, and the two primitives every handler
+// shares: learning an update (SWIM's merge, with refutation when the update is about this node) and
+// sending a message with piggybacked gossip. A step opens a draft, mutates it locally and freezes it back;
+// nothing outside the step ever sees it, so the transition stays pure.
+import { type BroadcastQueue, enqueue, take } from "./broadcasts.ts"
+import { type MembershipConfig, retransmitLimit, suspicionTimeoutMs } from "./config.ts"
+import { applyUpdate, isLive, type Member, supersedes, updateOf } from "./members.ts"
+import type { Message, Update } from "./messages.ts"
+import { type MembershipOutput, type MembershipState, membershipTimer, type Probe, type Relay, type Transition } from "./node.ts"
+
+export interface Draft {
+  readonly config: MembershipConfig
+  readonly name: string
+  readonly address: string
+  incarnation: number
+  phase: MembershipState["phase"]
+  seeds: ReadonlyArray<string>
+  members: Map<string, Member>
+  probeOrder: ReadonlyArray<string>
+  probeIndex: number
+  seq: number
+  probe: Probe | undefined
+  relays: Map<number, Relay>
+  broadcasts: BroadcastQueue
+  nextProbeAtMs: number
+  nextGossipAtMs: number
+  nextPushPullAtMs: number
+  timerAtMs: number | undefined
+  readonly outputs: Array<MembershipOutput>
+}
+
+export const open = (s: MembershipState): Draft => ({
+  ...s,
+  members: new Map(s.members),
+  relays: new Map(s.relays),
+  probe: s.probe,
+  timerAtMs: s.timerAtMs,
+  outputs: [],
+})
+
+export const finish = (d: Draft, nowMs: number): Transition => {
+  if (d.phase === "running") {
+    const wakeAtMs = Math.max(nowMs, nextDeadline(d))
+    if (wakeAtMs !== d.timerAtMs) {
+      d.outputs.push({ _tag: "StartTimer", name: membershipTimer, delayMs: wakeAtMs - nowMs })
+      d.timerAtMs = wakeAtMs
+    }
+  }
+  const { outputs, probe, timerAtMs, ...rest } = d
+  const state: MembershipState = {
+    ...rest,
+    ...(probe === undefined ? {} : { probe }),
+    ...(timerAtMs === undefined ? {} : { timerAtMs }),
+  }
+  return { state, outputs }
+}
+
+const nextDeadline = (d: Draft): number => {
+  let at = Math.min(d.nextProbeAtMs, d.nextPushPullAtMs)
+  if (d.probe !== undefined && !d.probe.acked && !d.probe.indirectSent) at = Math.min(at, d.probe.indirectAtMs)
+  if (d.broadcasts.items.length > 0) at = Math.min(at, d.nextGossipAtMs)
+  for (const m of d.members.values()) {
+    if (m.suspicionDeadlineMs !== undefined) at = Math.min(at, m.suspicionDeadlineMs)
+  }
+  return at
+}
+
+/** Members other than this node that are alive or suspect. */
+export const liveOthers = (d: Draft): Array<Member> => [...d.members.values()].filter(isLive)
+
+export const clusterSize = (d: Draft): number => 1 + liveOthers(d).length
+
+export const nextSeq = (d: Draft): number => {
+  d.seq = (d.seq + 1) >>> 0
+  return d.seq
+}
+
+export const selfUpdate = (d: Draft): Update => ({ _tag: "Alive", name: d.name, incarnation: d.incarnation, address: d.address })
+
+/** This node's full table, itself first. */
+export const table = (d: Draft): Array<Update> => [selfUpdate(d), ...[...d.members.values()].map(updateOf)]
+
+/** Merges one update; returns whether this node's view changed. */
+export const learn = (d: Draft, update: Update, nowMs: number): boolean => {
+  if (update.name === d.name) return refute(d, update)
+  const current = d.members.get(update.name)
+  if (!supersedes(current, update)) return false
+  const next = applyUpdate(current, update, nowMs, suspicionTimeoutMs(d.config, clusterSize(d)))
+  d.members.set(next.name, next)
+  d.broadcasts = enqueue(d.broadcasts, update)
+  const was = current?.status
+  switch (next.status) {
+    case "alive":
+      if (was !== "alive") d.outputs.push({ _tag: "MemberAlive", name: next.name })
+      break
+    case "suspect":
+      if (was !== "suspect") d.outputs.push({ _tag: "MemberSuspect", name: next.name })
+      break
+    case "dead":
+      if (was === "alive" || was === "suspect") d.outputs.push({ _tag: "MemberDead", name: next.name })
+      break
+    case "left":
+      if (was === "alive" || was === "suspect") d.outputs.push({ _tag: "MemberLeft", name: next.name })
+      break
+  }
+  return true
+}
+
+/** SWIM §4.2: only the member itself can clear a suspicion, by announcing a higher incarnation. */
+const refute = (d: Draft, update: Update): boolean => {
+  const stale = update._tag === "Alive" ? update.incarnation <= d.incarnation : update.incarnation < d.incarnation
+  if (stale || d.phase !== "running") return false
+  d.incarnation = update.incarnation + 1
+  d.broadcasts = enqueue(d.broadcasts, selfUpdate(d))
+  return true
+}
+
+/**
+ * Sends `make(gossip)` to `address`. When the receiver is one this node suspects or holds dead, the
+ * statement about it goes first, so that a live node learns at once that it must refute; `first` puts
+ * more ahead of the queue (our own Alive for a sender that still accuses us).
+ */
+export const send = (
+  d: Draft,
+  address: string,
+  toName: string | undefined,
+  make: (gossip: ReadonlyArray<Update>) => Message,
+  first: ReadonlyArray<Update> = [],
+): void => {
+  const m = toName === undefined ? undefined : d.members.get(toName)
+  const aboutReceiver = m !== undefined && (m.status === "suspect" || m.status === "dead") ? [updateOf(m)] : []
+  const taken = take(d.broadcasts, retransmitLimit(d.config, clusterSize(d)), d.config.maxGossipBytes, [...first, ...aboutReceiver])
+  d.broadcasts = taken.queue
+  d.outputs.push({ _tag: "Send", to: address, message: make(taken.updates) })
+}

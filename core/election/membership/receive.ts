@@ -1,0 +1,122 @@
+// What a node does when told something: joining through seeds, leaving, and each incoming message. Every
+// message's piggybacked updates are merged first (SWIM §4.1); then a Ping is acked, a PingReq becomes a
+// Ping of our own whose Ack is relayed back (SWIM §3.1), an Ack completes our probe or a relay, and a Sync
+// opening is answered with our table. Beyond the paper, stale views are repaired where they show: a sender
+// that accuses us or spreads news older than ours is answered with the newer statement, and a prober we do
+// not hold as a member gets a table exchange. A full table may be stale, so a Dead in it only raises a
+// suspicion (as memberlist's push-pull does): the member gets the suspicion timeout to refute.
+import { enqueue } from "./broadcasts.ts"
+import { type Draft, learn, liveOthers, nextSeq, selfUpdate, send, table } from "./draft.ts"
+import { isLive, updateOf } from "./members.ts"
+import type { Message, Update } from "./messages.ts"
+
+export const join = (d: Draft, nowMs: number, seeds: ReadonlyArray<string>): void => {
+  if (d.phase !== "running") {
+    // A node that left said Left(i); only Alive(i + 1) supersedes that.
+    if (d.phase === "left") d.incarnation += 1
+    d.phase = "running"
+    d.nextProbeAtMs = nowMs + d.config.probeIntervalMs
+    d.nextGossipAtMs = nowMs
+    d.nextPushPullAtMs = nowMs + d.config.pushPullIntervalMs
+    d.timerAtMs = undefined
+  }
+  // Our own Alive rides on our first pings and gossip, so members the seed's gossip misses still hear of us.
+  d.broadcasts = enqueue(d.broadcasts, selfUpdate(d))
+  d.seeds = [...new Set(seeds)].filter((seed) => seed !== d.address)
+  syncWithSeeds(d)
+}
+
+/** Opens a table exchange with every seed (on Join, and from tick while the Sync or its reply is lost). */
+export const syncWithSeeds = (d: Draft): void => {
+  for (const seed of d.seeds) {
+    d.outputs.push({ _tag: "Send", to: seed, message: { _tag: "Sync", from: d.name, reply: false, members: table(d) } })
+  }
+}
+
+/**
+ * Graceful leave: Left with a raised incarnation, sent to every live member at once rather than gossiped,
+ * and twice, because this node stays silent afterwards: were every copy lost, the others would only notice
+ * through failure detection. Receivers gossip it on, so one copy reaching anyone reaches everyone.
+ */
+export const leave = (d: Draft): void => {
+  if (d.phase !== "running") return
+  d.incarnation += 1
+  const left: Update = { _tag: "Left", name: d.name, incarnation: d.incarnation }
+  const notices = liveOthers(d).map((m) => ({ _tag: "Send" as const, to: m.address, message: { _tag: "Gossip" as const, from: d.name, gossip: [left] } }))
+  d.outputs.push(...notices, ...notices)
+  d.phase = "left"
+  d.probe = undefined
+  d.relays = new Map()
+  d.timerAtMs = undefined
+  d.outputs.push({ _tag: "StopTimer", name: "membership" })
+}
+
+const isLiveMember = (d: Draft, name: string): boolean => {
+  const m = d.members.get(name)
+  return m !== undefined && isLive(m)
+}
+
+/** Our statement about another member when the update is older news about it. */
+const newerThan = (d: Draft, u: Update): Array<Update> => {
+  const current = u.name === d.name ? undefined : d.members.get(u.name)
+  return current !== undefined && current.incarnation > u.incarnation ? [updateOf(current)] : []
+}
+
+const fromTable = (u: Update): Update => (u._tag === "Dead" ? { _tag: "Suspect", name: u.name, incarnation: u.incarnation } : u)
+
+export const receive = (d: Draft, nowMs: number, from: string, message: Message): void => {
+  if (d.phase !== "running") return
+  const updates = message._tag === "Sync" ? message.members.map(fromTable) : message.gossip
+  const incarnation = d.incarnation
+  for (const u of updates) learn(d, u, nowMs)
+  // A sender that accuses us, or spreads news older than ours (a suspicion its subject already refuted),
+  // hears the newer statement at once: it is usually a suspecting node, whose timer runs out first, and the
+  // refutation may have left every broadcast queue before reaching it. A Ping's Ack and a Sync's reply
+  // carry the correction; other messages get a direct answer.
+  const accused = d.incarnation !== incarnation || updates.some((u) => u.name === d.name && u._tag !== "Alive")
+  const answer = [...(accused ? [selfUpdate(d)] : []), ...updates.flatMap((u) => newerThan(d, u))]
+  if (answer.length > 0 && message._tag !== "Ping" && !(message._tag === "Sync" && !message.reply)) {
+    send(d, from, message.from, (gossip) => ({ _tag: "Gossip", from: d.name, gossip }), answer)
+  }
+  switch (message._tag) {
+    case "Ping":
+      if (message.target !== d.name) return
+      send(d, from, message.from, (gossip) => ({ _tag: "Ack", seq: message.seq, from: d.name, gossip }), answer)
+      // A prober we do not hold as a member means one of the two views is stale (we missed its Alive, or it
+      // missed our news): exchange tables. Every member probes every other within a round-robin pass, so
+      // this repairs any such gap within one pass instead of waiting for the periodic exchange.
+      if (!isLiveMember(d, message.from)) {
+        d.outputs.push({ _tag: "Send", to: from, message: { _tag: "Sync", from: d.name, reply: false, members: table(d) } })
+      }
+      return
+    case "Ack": {
+      if (d.probe !== undefined && d.probe.seq === message.seq) {
+        d.probe = { ...d.probe, acked: true }
+        return
+      }
+      const relay = d.relays.get(message.seq)
+      if (relay === undefined) return
+      d.relays.delete(message.seq)
+      send(d, relay.requesterAddress, relay.requesterName, (gossip) => ({ _tag: "Ack", seq: relay.requesterSeq, from: d.name, gossip }))
+      return
+    }
+    case "PingReq": {
+      const seq = nextSeq(d)
+      d.relays.set(seq, {
+        requesterName: message.from,
+        requesterAddress: from,
+        requesterSeq: message.seq,
+        expiresAtMs: nowMs + d.config.probeIntervalMs,
+      })
+      send(d, message.targetAddress, message.target, (gossip) => ({ _tag: "Ping", seq, from: d.name, target: message.target, gossip }))
+      return
+    }
+    case "Gossip":
+      return
+    case "Sync":
+      if (!message.reply) {
+        d.outputs.push({ _tag: "Send", to: from, message: { _tag: "Sync", from: d.name, reply: true, members: table(d) } })
+      }
+      return
+  }
+}

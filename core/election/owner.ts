@@ -1,0 +1,119 @@
+// Which node announces a service's IP in L2 mode: MetalLB's layer2 ShouldAnnounce as one pure function of
+// a cluster view, so that every speaker holding the same view elects the same node without talking to the
+// others. Rules, in MetalLB's order: at least one serving endpoint; a service sharing its IP refuses when any
+// of the pool's L2Advertisements has serviceSelectors (siblings could match different ads and elect different
+// nodes); the ads are those whose serviceSelectors match the service; candidates are the live members (every
+// node when membership is off) minus NetworkUnavailable nodes, minus nodes labelled
+// node.kubernetes.io/exclude-from-external-load-balancers (unless ignored), within some ad's node set, and for
+// externalTrafficPolicy Local only nodes with a serving endpoint. Order: the summed weights of each ad's
+// preferredNodeSelectors (an ad only scores nodes in its own node set), descending, then
+// sha256(nodeName + "#" + firstIP) ascending bytewise; the first candidate announces. Dual-stack services
+// hash their first IP, so both families land on the same node.
+import type { L2Advertisement } from "../config/config.ts"
+import { anyMatches, matches } from "../config/selector.ts"
+import { type Address, formatAddress } from "../net/address.ts"
+import { compareBytes, sha256 } from "./sha256.ts"
+
+export interface ElectionService {
+  /** namespace/name, for the caller's bookkeeping. */
+  readonly key: string
+  readonly ips: ReadonlyArray<Address>
+  readonly labels: Readonly<Record<string, string>>
+  readonly externalTrafficPolicy: "Cluster" | "Local"
+  /** The service holds its IP together with other services (allow-shared-ip). */
+  readonly sharedIp: boolean
+}
+
+export interface ElectionNode {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  /** The NetworkUnavailable condition is True. */
+  readonly networkUnavailable: boolean
+  /** Carries the node.kubernetes.io/exclude-from-external-load-balancers label. */
+  readonly excluded: boolean
+}
+
+export interface ElectionEndpoint {
+  /** Unset when the EndpointSlice names no node. */
+  readonly node?: string
+  readonly serving: boolean
+}
+
+export interface ElectionInput {
+  readonly service: ElectionService
+  readonly nodes: ReadonlyArray<ElectionNode>
+  /** Nodes whose speaker membership holds alive (or suspect); omitted when membership is off. */
+  readonly members?: ReadonlySet<string>
+  readonly endpoints: ReadonlyArray<ElectionEndpoint>
+  /** The L2Advertisements that apply to the service's pool. */
+  readonly advertisements: ReadonlyArray<L2Advertisement>
+  /** --ignore-exclude-lb */
+  readonly ignoreExcludeLb: boolean
+}
+
+export type ElectionReason =
+  | "Elected"
+  | "NoIp"
+  | "NoServingEndpoint"
+  | "SharedIpWithServiceSelectors"
+  | "NoMatchingAdvertisement"
+  | "NoAvailableNode"
+
+export interface Election {
+  readonly owner?: string
+  /** Every eligible node, best first; the owner is the head. */
+  readonly candidates: ReadonlyArray<string>
+  readonly reason: ElectionReason
+}
+
+const encoder = new TextEncoder()
+
+/** The address as Go's net.IP.String() prints it: IPv4-mapped IPv6 addresses print as dotted quads. */
+export const goIpString = (address: Address): string =>
+  address.family === "ipv6" && address.value >> 32n === 0xffffn
+    ? formatAddress({ family: "ipv4", value: address.value & 0xffff_ffffn })
+    : formatAddress(address)
+
+export const electionHash = (nodeName: string, ip: Address): Uint8Array =>
+  sha256(encoder.encode(`${nodeName}#${goIpString(ip)}`))
+
+const refuse = (reason: ElectionReason): Election => ({ candidates: [], reason })
+
+export const electOwner = (input: ElectionInput): Election => {
+  const { service } = input
+  const firstIp = service.ips[0]
+  if (firstIp === undefined) return refuse("NoIp")
+  if (!input.endpoints.some((e) => e.serving)) return refuse("NoServingEndpoint")
+  if (service.sharedIp && input.advertisements.some((ad) => ad.serviceSelectors.length > 0)) {
+    return refuse("SharedIpWithServiceSelectors")
+  }
+  const ads = input.advertisements.filter((ad) => anyMatches(ad.serviceSelectors, service.labels))
+  if (ads.length === 0) return refuse("NoMatchingAdvertisement")
+
+  const nodes = new Map(input.nodes.map((n) => [n.name, n]))
+  const withEndpoint = new Set(input.endpoints.flatMap((e) => (e.serving && e.node !== undefined ? [e.node] : [])))
+  const pool = input.members === undefined ? [...nodes.keys()] : [...input.members]
+  const scores = new Map<string, number>()
+  for (const name of new Set(pool)) {
+    const node = nodes.get(name)
+    // A member the view has no Node for has no labels to match an ad's node set, as in MetalLB.
+    if (node === undefined || node.networkUnavailable) continue
+    if (node.excluded && !input.ignoreExcludeLb) continue
+    const covering = ads.filter((ad) => anyMatches(ad.nodeSelectors, node.labels))
+    if (covering.length === 0) continue
+    if (service.externalTrafficPolicy === "Local" && !withEndpoint.has(name)) continue
+    scores.set(name, covering.reduce((sum, ad) => sum + preferenceScore(ad, node.labels), 0))
+  }
+  if (scores.size === 0) return refuse("NoAvailableNode")
+
+  const hashes = new Map([...scores.keys()].map((name) => [name, electionHash(name, firstIp)]))
+  const candidates = [...scores.keys()].sort((a, b) =>
+    scores.get(b)! - scores.get(a)! || compareBytes(hashes.get(a)!, hashes.get(b)!) || (a < b ? -1 : a > b ? 1 : 0)
+  )
+  return { owner: candidates[0]!, candidates, reason: "Elected" }
+}
+
+const preferenceScore = (ad: L2Advertisement, labels: Readonly<Record<string, string>>): number =>
+  ad.preferredNodeSelectors.reduce((sum, p) => (matches(p.selector, labels) ? sum + p.weight : sum), 0)
+
+export const announces = (election: Election, nodeName: string): boolean => election.owner === nodeName

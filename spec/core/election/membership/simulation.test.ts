@@ -1,0 +1,146 @@
+// The membership protocol on a simulated LAN (virtual clock, seeded loss and 0.1-2 ms delay), 3 to 20
+// nodes that join through node 0 and must converge before each scenario starts.
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { defaultMembershipConfig as config } from "../../../../core/election/membership/config.ts"
+import { nodeName, Sim } from "./simulator.ts"
+
+const minDelayMs = 0.1
+const maxDelayMs = 2
+const maxLossRate = 0.05
+
+const started = (size: number, seed: number, lossRate: number): Sim => {
+  const sim = new Sim({ size, seed, lossRate, minDelayMs, maxDelayMs })
+  sim.bootstrap(50)
+  const converged = sim.run(5_000, () => sim.nowMs > 60 && sim.converged())
+  expect(converged).toBe(true)
+  return sim
+}
+
+const size = fc.integer({ min: 3, max: 20 })
+const seed = fc.integer()
+// Half the runs at the limit itself, where suspicions actually happen.
+const lossRate = fc.oneof(fc.constant(maxLossRate), fc.double({ min: 0, max: maxLossRate, noNaN: true }))
+const phaseMs = fc.integer({ min: 0, max: 199 })
+const victim = fc.nat()
+
+const deaths = (sim: Sim, name?: string) =>
+  sim.events.filter((e) => e.event._tag === "MemberDead" && (name === undefined || e.event.name === name))
+
+describe("membership on a simulated LAN", () => {
+  it("declares a crashed node dead on every live node within 1 s (0% loss)", () => {
+    let worstMs = 0
+    let worstSize = 0
+    fc.assert(
+      fc.property(size, seed, phaseMs, victim, (n, s, phase, v) => {
+        const sim = started(n, s, 0)
+        sim.run(sim.nowMs + phase)
+        const crashed = nodeName(1 + (v % (n - 1)))
+        const crashAtMs = sim.nowMs
+        sim.crash(crashed)
+        const others = sim.names.filter((m) => m !== crashed)
+        const detected = sim.run(crashAtMs + 1_000, () => others.every((m) => sim.state(m).members.get(crashed)?.status === "dead"))
+        expect(detected).toBe(true)
+        const tookMs = Math.max(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
+        expect(tookMs).toBeLessThan(1_000)
+        expect(deaths(sim).every((e) => e.event.name === crashed)).toBe(true)
+        if (tookMs > worstMs) [worstMs, worstSize] = [tookMs, n]
+      }),
+      { numRuns: 200 },
+    )
+    console.log(`crash detected everywhere: worst ${worstMs.toFixed(1)} ms over 200 runs (at ${worstSize} nodes)`)
+  })
+
+  it("never declares a live node dead at up to 5% loss; every suspicion is refuted", () => {
+    let suspicions = 0
+    fc.assert(
+      fc.property(size, seed, lossRate, (n, s, loss) => {
+        const sim = started(n, s, loss)
+        const from = sim.events.length
+        sim.run(sim.nowMs + 10_000)
+        expect(deaths(sim)).toEqual([])
+        suspicions += sim.events.slice(from).filter((e) => e.event._tag === "MemberSuspect").length
+        expect(sim.converged()).toBe(true)
+      }),
+      { numRuns: 200 },
+    )
+    console.log(`${suspicions} suspicions from message loss over 200 runs of 10 s, all refuted, no false death`)
+  })
+
+  it("a node cut off until it is suspected refutes and is never declared dead (up to 5% loss)", () => {
+    fc.assert(
+      fc.property(size, seed, lossRate, phaseMs, victim, (n, s, loss, phase, v) => {
+        const sim = started(n, s, loss)
+        sim.run(sim.nowMs + phase)
+        const isolated = nodeName(1 + (v % (n - 1)))
+        const cutAtMs = sim.nowMs
+        sim.cutOff.add(isolated)
+        const suspected = sim.run(cutAtMs + 5_000, () =>
+          sim.events.some((e) => e.atMs >= cutAtMs && e.event._tag === "MemberSuspect" && e.event.name === isolated)
+        )
+        expect(suspected).toBe(true)
+        sim.cutOff.delete(isolated)
+        sim.run(sim.nowMs + 3_000)
+        expect(deaths(sim, isolated)).toEqual([])
+        expect(sim.state(isolated).incarnation).toBeGreaterThan(0)
+        // Nodes the isolated one wrongly declared dead meanwhile (SWIM without Lifeguard) have refuted too.
+        expect(sim.converged()).toBe(true)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it("drops a node that leaves gracefully everywhere within one probe interval plus delivery (up to 5% loss)", () => {
+    let worstMs = 0
+    fc.assert(
+      fc.property(size, seed, lossRate, phaseMs, victim, (n, s, loss, phase, v) => {
+        const sim = started(n, s, loss)
+        sim.run(sim.nowMs + phase)
+        const leaving = nodeName(1 + (v % (n - 1)))
+        const leftAtMs = sim.nowMs
+        sim.leave(leaving)
+        const others = sim.names.filter((m) => m !== leaving)
+        const boundMs = config.probeIntervalMs + maxDelayMs
+        const dropped = sim.run(leftAtMs + boundMs, () => others.every((m) => sim.state(m).members.get(leaving)?.status === "left"))
+        expect(dropped).toBe(true)
+        worstMs = Math.max(worstMs, sim.nowMs - leftAtMs)
+        sim.run(sim.nowMs + 1_000)
+        expect(deaths(sim)).toEqual([])
+        expect(sim.events.filter((e) => e.event._tag === "MemberLeft").map((e) => e.node).sort()).toEqual(others.sort())
+      }),
+      { numRuns: 200 },
+    )
+    console.log(`graceful leave dropped everywhere: worst ${worstMs.toFixed(1)} ms over 200 runs`)
+  })
+
+  it("sends a constant number of messages per node per probe interval, whatever the cluster size", () => {
+    // Initiated: 1 Ping, k PingReqs, 1 suspicion notice, two gossip rounds, 1 Sync.
+    const gossipRounds = Math.ceil(config.probeIntervalMs / config.gossipIntervalMs)
+    const initiatedBound = 1 + config.indirectChecks + 1 + gossipRounds * config.gossipFanout + 1
+    let worstMean = 0
+    fc.assert(
+      fc.property(size, seed, lossRate, (n, s, loss) => {
+        const sim = started(n, s, loss)
+        const fromMs = Math.ceil(sim.nowMs / config.probeIntervalMs) * config.probeIntervalMs
+        const periods = 30
+        const toMs = fromMs + periods * config.probeIntervalMs
+        sim.run(toMs)
+        const initiated = new Map<string, number>()
+        let total = 0
+        for (const m of sim.sent) {
+          if (m.atMs < fromMs || m.atMs >= toMs) continue
+          total++
+          const window = `${m.from}/${Math.floor(m.atMs / config.probeIntervalMs)}`
+          if (m.initiated) initiated.set(window, (initiated.get(window) ?? 0) + 1)
+        }
+        expect(Math.max(0, ...initiated.values())).toBeLessThanOrEqual(initiatedBound)
+        // Answers (Acks, relays, Sync replies) follow what others initiate: about one Ack per period.
+        const mean = total / n / periods
+        expect(mean).toBeLessThanOrEqual(6)
+        worstMean = Math.max(worstMean, mean)
+      }),
+      { numRuns: 200 },
+    )
+    console.log(`messages per node per probe interval: at most ${initiatedBound} initiated, worst mean ${worstMean.toFixed(2)} in total`)
+  })
+})
