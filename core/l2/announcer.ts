@@ -64,7 +64,12 @@ interface Schedule {
   readonly address: Address
   readonly iface: L2Interface
   readonly startedAtMs: number
-  readonly lastSentAtMs: number
+  /**
+   * Offset from startedAtMs of the last announcement. Kept as an offset rather than an instant: with
+   * fractional clocks, (start + offset) - start can land a hair below offset and make the same slot due
+   * again forever (the simulator found this).
+   */
+  readonly lastOffsetMs: number
   /** No announcement after this instant unless a request extends it. */
   readonly windowEndMs: number
 }
@@ -149,7 +154,7 @@ const nextOffsetMs = (config: AnnouncerConfig, lastOffsetMs: number): number => 
 }
 
 const dueAtMs = (config: AnnouncerConfig, s: Schedule): number | undefined => {
-  const due = s.startedAtMs + nextOffsetMs(config, s.lastSentAtMs - s.startedAtMs)
+  const due = s.startedAtMs + nextOffsetMs(config, s.lastOffsetMs)
   return due <= s.windowEndMs ? due : undefined
 }
 
@@ -167,7 +172,7 @@ const start = (config: AnnouncerConfig, address: Address, iface: L2Interface, no
   address,
   iface,
   startedAtMs: nowMs,
-  lastSentAtMs: nowMs,
+  lastOffsetMs: 0,
   windowEndMs: nowMs + Math.min(config.quietPeriodMs, config.maxDurationMs),
 })
 
@@ -203,7 +208,8 @@ const onTick = (state: AnnouncerState, nowMs: number): AnnouncerTransition => {
     if (due === undefined || due > nowMs) continue
     // A late tick sends once and rejoins the schedule after now, rather than bursting to catch up.
     schedules ??= new Map(state.schedules)
-    schedules.set(key, { ...s, lastSentAtMs: nowMs })
+    const offset = nextOffsetMs(state.config, s.lastOffsetMs)
+    schedules.set(key, { ...s, lastOffsetMs: Math.max(offset, nowMs - s.startedAtMs) })
     outputs.push(...sends(s))
   }
   return finish(schedules === undefined ? state : { ...state, schedules }, outputs)

@@ -319,9 +319,15 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
   scheduler.after(250, settleCheck)
 
   let events = 0
+  // A bound on the work of one run: a protocol stuck in a zero-delay loop is a finding, not a hang.
+  const maxEvents = 20 * scenario.durationMs
   for (let task = scheduler.next(scenario.durationMs); task !== undefined; task = scheduler.next(scenario.durationMs)) {
     task()
     events += 1
+    if (events > maxEvents) {
+      violated("boundedWork", `more than ${maxEvents} events by ${(scheduler.nowMs / 1000).toFixed(3)}s: a runaway loop`)
+      break
+    }
     checkSharing()
     checkStatusMatchesAllocator()
   }

@@ -255,3 +255,26 @@ describe("announcer properties", () => {
     )
   })
 })
+
+describe("announcer schedule with fractional clocks", () => {
+  it("terminates: ticks delivered exactly at each WakeAt never repeat a slot (property)", () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), (startMs) => {
+        const address = { family: "ipv4" as const, value: 0xc6336401n }
+        const iface = { name: "eth0", mac: "02:00:00:00:00:01" as Mac }
+        let t = step(defaultAnnouncer, { _tag: "OwnershipChanged", address, iface, owned: true, nowMs: startMs })
+        let sends = t.outputs.filter((o) => o._tag === "Send").length
+        for (let i = 0; i < 1000; i++) {
+          const wake = t.outputs.find((o) => o._tag === "WakeAt")
+          if (wake === undefined || wake._tag !== "WakeAt") break
+          t = step(t.state, { _tag: "Tick", nowMs: wake.atMs })
+          sends += t.outputs.filter((o) => o._tag === "Send").length
+        }
+        expect(t.outputs.some((o) => o._tag === "WakeAt")).toBe(false)
+        // 0, +100, +300, then the 1.1 s grid up to 5 s: 7 announcements of two frames each.
+        expect(sends).toBeLessThanOrEqual(2 * 8)
+      }),
+      { numRuns: 1000 },
+    )
+  })
+})
