@@ -18,6 +18,7 @@ export class Network {
   private readonly down = new Set<string>()
   private readonly cuts = new Set<string>()
   private lossRate = 0
+  private readonly epochs = new Map<string, number>()
   delivered = 0
   dropped = 0
 
@@ -37,7 +38,12 @@ export class Network {
 
   setDown(host: string, isDown: boolean): void {
     if (isDown) this.down.add(host)
-    else this.down.delete(host)
+    else if (this.down.delete(host)) this.epochs.set(host, this.epoch(host) + 1)
+  }
+
+  /** Increases each time the host comes back up: state from before (TCP connections) is gone. */
+  epoch(host: string): number {
+    return this.epochs.get(host) ?? 0
   }
 
   cut(a: string, b: string): void {
