@@ -1,0 +1,77 @@
+// Which addresses this node answers for in Layer 2 mode, and on which interfaces (MetalLB speaker,
+// layer2 ShouldAnnounce plus interface selection): every speaker runs the same election over the same
+// view (core/election/owner.ts), so exactly one node claims each address without talking to the
+// others. The interfaces are the union of the `interfaces` of the advertisements that select this node
+// and the service; none listed means every usable interface.
+import type { Config, L2Advertisement, Pool } from "../config/config.ts"
+import { anyMatches } from "../config/selector.ts"
+import { type Election, electOwner } from "../election/owner.ts"
+import type { Address } from "../net/address.ts"
+import { nodeExcluded } from "./bgp.ts"
+import { type ClusterSnapshot, excludeLabel, type SpeakerService } from "./view.ts"
+
+export interface L2Options {
+  readonly ignoreExcludeLb?: boolean
+}
+
+export interface L2Claim {
+  readonly service: string
+  readonly address: Address
+  /** Interface names; empty means every usable interface. */
+  readonly interfaces: ReadonlyArray<string>
+}
+
+export interface L2Decision {
+  readonly claims: ReadonlyArray<L2Claim>
+  /** The election of every service with addresses in an L2-advertised pool, for status and events. */
+  readonly elections: ReadonlyMap<string, Election>
+}
+
+const poolOf = (config: Config, service: SpeakerService): Pool | undefined => {
+  if (service.pool !== undefined) return config.pools.get(service.pool)
+  const [first] = service.addresses
+  if (first === undefined) return undefined
+  return [...config.pools.values()].find((p) => p.ranges.some((r) => r.family === first.family && first.value >= r.first && first.value <= r.last))
+}
+
+const interfacesFor = (ads: ReadonlyArray<L2Advertisement>): ReadonlyArray<string> =>
+  ads.some((ad) => ad.interfaces.length === 0) ? [] : [...new Set(ads.flatMap((ad) => ad.interfaces))].sort()
+
+export const l2Announcements = (
+  config: Config,
+  snapshot: ClusterSnapshot,
+  nodeName: string,
+  members: ReadonlySet<string> | undefined,
+  options: L2Options = {},
+): L2Decision => {
+  const nodes = snapshot.nodes.map((n) => ({
+    name: n.name,
+    labels: n.labels,
+    networkUnavailable: n.networkUnavailable,
+    excluded: Object.hasOwn(n.labels, excludeLabel),
+  }))
+  const self = snapshot.nodes.find((n) => n.name === nodeName)
+  const claims: Array<L2Claim> = []
+  const elections = new Map<string, Election>()
+  for (const service of snapshot.services) {
+    if (service.addresses.length === 0) continue
+    const pool = poolOf(config, service)
+    if (pool === undefined) continue
+    const ads = config.l2Advertisements.filter((ad) => ad.pools.includes(pool.name))
+    if (ads.length === 0) continue
+    const election = electOwner({
+      service: { key: service.key, ips: service.addresses, labels: service.labels, externalTrafficPolicy: service.externalTrafficPolicy, sharedIp: service.sharedAddress },
+      nodes,
+      ...(members === undefined ? {} : { members }),
+      endpoints: snapshot.endpoints.get(service.key) ?? [],
+      advertisements: ads,
+      ignoreExcludeLb: options.ignoreExcludeLb ?? false,
+    })
+    elections.set(service.key, election)
+    if (election.owner !== nodeName || self === undefined || nodeExcluded(self, options)) continue
+    const mine = ads.filter((ad) => anyMatches(ad.nodeSelectors, self.labels) && anyMatches(ad.serviceSelectors, service.labels))
+    const interfaces = interfacesFor(mine)
+    for (const address of service.addresses) claims.push({ service: service.key, address, interfaces })
+  }
+  return { claims, elections }
+}
