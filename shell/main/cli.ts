@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The metallb-ts command line. Subcommands arrive with their issues: validate (configuration), then
-// controller, speaker and sim.
+// The metallb-ts command line: validate (configuration), crds (generated CRDs), sim (the simulator);
+// controller and speaker arrive with their issue.
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { crdsCommand } from "./crds.ts"
+import { simCommand } from "./sim.ts"
 import { formatReportJson, formatReportText, validateFiles } from "./validate.ts"
 
 const validate = Command.make(
@@ -40,7 +41,7 @@ const validate = Command.make(
 
 const cli = Command.make("metallb-ts").pipe(
   Command.withDescription("A MetalLB-compatible load balancer for bare-metal Kubernetes."),
-  Command.withSubcommands([validate, crdsCommand]),
+  Command.withSubcommands([validate, crdsCommand, simCommand]),
 )
 
 Command.run(cli, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

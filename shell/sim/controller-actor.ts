@@ -65,7 +65,7 @@ export class SimController {
         this.fingerprint = fingerprint
         this.ctx.trace("controller", `configuration applied: ${[...resolution.config.pools.keys()].join(",")}`)
       } else {
-        this.ctx.trace("controller", `configuration invalid (${resolution.errors.length} errors), keeping the last valid one`)
+        this.ctx.trace("controller", `configuration invalid (${resolution.errors.length} errors), ${this.state.config === undefined ? "none in force yet: every status left as it is" : "keeping the last valid one"}`)
       }
     }
     // Record the version first: the status writes below bump it, and their notification is ours.

@@ -20,7 +20,7 @@ export const summaryText = (result: RunResult): string => {
     lines.push(`  failover of ${f.address} from ${f.node}: new owner announced after ${f.announceMs === undefined ? "-" : `${Math.round(f.announceMs)} ms`}, client outage ${f.outageMs === undefined ? "none seen" : `${Math.round(f.outageMs)} ms`}`)
   }
   if (result.bgpConvergenceMs.length > 0) lines.push(`  BGP convergence after faults: ${stats(result.bgpConvergenceMs)}`)
-  lines.push(`  Layer 2 ownership: ${result.overlapMs} ms with two live owners, ${result.gapMs} ms with none (summed over addresses)`)
+  lines.push(`  Layer 2 ownership: ${result.overlapMs} ms with two live owners, ${result.gapMs} ms with none, ${result.handOverMs} ms of graceful hand-over (summed over addresses)`)
   lines.push(`  invariants checked: ${Object.entries(result.checks).map(([k, n]) => `${k} ${n}`).join(", ")}`)
   if (result.violations.length === 0) lines.push("  no invariant violated")
   for (const v of result.violations.slice(0, 10)) lines.push(`  VIOLATION at ${(v.atMs / 1000).toFixed(3)}s ${v.invariant}: ${v.detail}`)

@@ -61,7 +61,7 @@ export const bgpEcmp: Scenario = {
 
 export const poolReload: Scenario = {
   name: "pool-reload",
-  description: "Configuration edits: growing a pool moves nothing; shrinking it re-allocates only the services whose address left; an invalid edit changes nothing; the controller restarts from status.",
+  description: "Configuration edits: growing a pool moves nothing; shrinking it re-allocates only the services whose address left; an invalid edit changes nothing, even across a controller restart; the fixed configuration rebuilds from status.",
   nodes: nodes(3),
   config: [pool("lan", ["198.51.100.0/29"]), l2("lan")],
   services: [service("a"), service("b"), service("c"), service("d")],
@@ -70,8 +70,9 @@ export const poolReload: Scenario = {
     { atMs: 3_000, action: { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.0/28"])] } },
     { atMs: 8_000, action: { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.2-198.51.100.9"])] } },
     { atMs: 14_000, action: { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.2-198.51.100.9", "not-an-address"])] } },
-    { atMs: 18_000, action: { _tag: "CrashController" } },
-    { atMs: 19_000, action: { _tag: "RestartController" } },
+    { atMs: 16_000, action: { _tag: "CrashController" } },
+    { atMs: 17_000, action: { _tag: "RestartController" } },
+    { atMs: 19_000, action: { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.2-198.51.100.12"])] } },
     { atMs: 21_000, action: { _tag: "CreateService", service: service("e") } },
   ],
   durationMs: 30_000,

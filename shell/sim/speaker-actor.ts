@@ -44,6 +44,8 @@ export class SimSpeaker {
   up = true
   /** The speaker process runs. */
   running = false
+  /** Left the membership and hands over; still answering until it stops. */
+  terminating = false
   private membership: MembershipState | undefined
   private membershipTimer: number | undefined
   private liveMembers = new Set<string>()
@@ -129,6 +131,7 @@ export class SimSpeaker {
   stopGracefully(handOverMs: number): void {
     if (!this.running) return
     this.ctx.trace(this.name, "speaker terminating: leaving membership")
+    this.terminating = true
     this.runMembership({ _tag: "Leave", nowMs: this.ctx.scheduler.nowMs })
     this.ctx.scheduler.after(handOverMs, () => {
       this.ctx.trace(this.name, "speaker stopped")
@@ -139,6 +142,7 @@ export class SimSpeaker {
 
   private halt(): void {
     this.running = false
+    this.terminating = false
     if (this.membershipTimer !== undefined) this.ctx.scheduler.cancel(this.membershipTimer)
     if (this.announcerTimer !== undefined) this.ctx.scheduler.cancel(this.announcerTimer)
     this.membershipTimer = undefined

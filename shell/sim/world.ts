@@ -48,6 +48,8 @@ export interface RunResult {
   /** Virtual ms with two live owners of one address / with none, summed over addresses. */
   readonly overlapMs: number
   readonly gapMs: number
+  /** Virtual ms during which a leaving speaker and the new owner both answered (graceful hand-over). */
+  readonly handOverMs: number
   readonly bgpConvergenceMs: ReadonlyArray<number>
   readonly events: number
 }
@@ -161,7 +163,9 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
   }
 
   const checkStatusMatchesAllocator = () => {
-    if (!controller.alive || controller.busy) return
+    // A controller that restarted into an invalid configuration has nothing in force: it leaves every
+    // status alone (services keep their addresses) until a valid configuration arrives.
+    if (!controller.alive || controller.busy || controller.controllerState.config === undefined) return
     checks["statusMatchesAllocator"]! += 1
     const allocations = controller.controllerState.allocator.allocations
     for (const key of cluster.serviceKeys()) {
@@ -180,17 +184,28 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
 
   let overlapMs = 0
   let gapMs = 0
+  let handOverMs = 0
   const sampleOwners = () => {
     const counts = new Map<string, number>()
-    for (const s of running()) for (const c of s.claimed) counts.set(formatAddress(c.address), (counts.get(formatAddress(c.address)) ?? 0) + 1)
+    const leaving = new Map<string, number>()
+    for (const s of running()) {
+      for (const c of s.claimed) {
+        const ip = formatAddress(c.address)
+        if (s.terminating) leaving.set(ip, (leaving.get(ip) ?? 0) + 1)
+        else counts.set(ip, (counts.get(ip) ?? 0) + 1)
+      }
+    }
     const l2Addresses = config === undefined ? [] : serviceAddresses().filter((a) => {
       const pool = [...config!.pools.values()].find((p) => p.ranges.some((r) => r.family === a.family && a.value >= r.first && a.value <= r.last))
       return pool !== undefined && config!.l2Advertisements.some((ad) => ad.pools.includes(pool.name))
     })
     for (const a of l2Addresses) {
       const n = counts.get(formatAddress(a)) ?? 0
+      const old = leaving.get(formatAddress(a)) ?? 0
       if (n > 1) overlapMs += sampleMs
-      if (n === 0 && running().length > 0) gapMs += sampleMs
+      // A graceful hand-over overlaps on purpose: the leaving speaker answers until the new one has announced.
+      if (n >= 1 && old > 0) handOverMs += sampleMs
+      if (n + old === 0 && running().length > 0) gapMs += sampleMs
     }
     if (membershipConverged() && scheduler.nowMs - lastFaultMs > 2_000) {
       checks["singleL2Owner"]! += 1
@@ -346,7 +361,7 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
     }
   })
   const traceHash = createHash("sha256").update(trace.join("\n")).digest("hex")
-  return { scenario: scenario.name, seed, trace, traceHash, violations, checks, failovers: measured, overlapMs, gapMs, bgpConvergenceMs, events }
+  return { scenario: scenario.name, seed, trace, traceHash, violations, checks, failovers: measured, overlapMs, gapMs, handOverMs, bgpConvergenceMs, events }
 }
 
 const parseAddressOrZero = (text: string): bigint => {
