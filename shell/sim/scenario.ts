@@ -8,6 +8,9 @@ export type Action =
   /** Crashes whichever node announces the service's first address at that moment (L2). */
   | { readonly _tag: "CrashOwner"; readonly service: string }
   | { readonly _tag: "RestartNode"; readonly node: string }
+  /** SIGKILL of the speaker process only (the node stays up); RestartSpeaker starts it again. */
+  | { readonly _tag: "KillSpeaker"; readonly node: string }
+  | { readonly _tag: "RestartSpeaker"; readonly node: string }
   /** SIGTERM: the speaker leaves the membership, hands over, then stops. */
   | { readonly _tag: "StopSpeaker"; readonly node: string; readonly handOverMs?: number }
   | { readonly _tag: "CreateService"; readonly service: ServiceSpec }
@@ -30,6 +33,16 @@ export interface RouterSpec {
   readonly bfd?: BfdProfile
 }
 
+/** Figures a scenario must meet; a miss is reported like an invariant violation. */
+export interface Expectations {
+  /** Crash of an L2 owner -> the new owner's first gratuitous announcement. */
+  readonly maxAnnounceMs?: number
+  /** Client-visible outage after a crash. */
+  readonly maxOutageMs?: number
+  /** Fault -> the router's routes equal the advertisements again. */
+  readonly maxBgpConvergenceMs?: number
+}
+
 export interface Scenario {
   readonly name: string
   readonly description: string
@@ -40,6 +53,7 @@ export interface Scenario {
   readonly clients: number
   readonly timeline: ReadonlyArray<{ readonly atMs: number; readonly action: Action }>
   readonly durationMs: number
+  readonly expect?: Expectations
   /** Every service should hold an address once the cluster has settled (false when a scenario exhausts pools on purpose). */
   readonly expectAllAssigned?: boolean
 }
@@ -51,6 +65,9 @@ export const describeAction = (a: Action): string => {
       return `${a._tag} ${a.node}`
     case "CrashOwner":
       return `CrashOwner of ${a.service}`
+    case "KillSpeaker":
+    case "RestartSpeaker":
+      return `${a._tag} ${a.node}`
     case "StopSpeaker":
       return `StopSpeaker ${a.node} (graceful, hand-over ${a.handOverMs ?? 1000} ms)`
     case "CreateService":

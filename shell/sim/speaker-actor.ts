@@ -124,6 +124,17 @@ export class SimSpeaker {
     this.start()
   }
 
+  /** SIGKILL of the speaker process: the node stays up, its kernel closes the BGP connections. */
+  kill(): void {
+    if (!this.running) return
+    this.ctx.trace(this.name, "speaker killed")
+    for (const peer of this.bgpPeers.values()) peer.abort()
+    this.bgpPeers.clear()
+    for (const driver of this.bfd.values()) driver.halt()
+    this.bfd.clear()
+    this.halt()
+  }
+
   /**
    * SIGTERM: leave the membership first so the new owners take over and announce, keep answering for a
    * hand-over period, then stop.

@@ -278,6 +278,16 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       case "RestartNode":
         speakers.get(action.node)?.restart()
         return
+      case "KillSpeaker": {
+        const s = speakers.get(action.node)
+        if (s === undefined) return
+        for (const c of s.claimed) failovers.push({ node: action.node, address: formatAddress(c.address), crashAtMs: scheduler.nowMs })
+        s.kill()
+        return
+      }
+      case "RestartSpeaker":
+        speakers.get(action.node)?.start()
+        return
       case "StopSpeaker":
         speakers.get(action.node)?.stopGracefully(action.handOverMs ?? 1_000)
         return
@@ -360,6 +370,17 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       ...(outage.length === 0 ? {} : { outageMs: Math.max(...outage) }),
     }
   })
+  const expect = scenario.expect ?? {}
+  const expectation = (what: string, value: number | undefined, limit: number | undefined) => {
+    if (limit === undefined) return
+    checks["expectations"] = (checks["expectations"] ?? 0) + 1
+    if (value === undefined || value > limit) violated("expectation", `${what}: ${value === undefined ? "never" : `${Math.round(value)} ms`} (limit ${limit} ms)`)
+  }
+  for (const f of measured) {
+    expectation(`announcement of ${f.address} after ${f.node} failed`, f.announceMs, expect.maxAnnounceMs)
+    expectation(`client outage of ${f.address} after ${f.node} failed`, f.outageMs ?? 0, expect.maxOutageMs)
+  }
+  for (const ms of bgpConvergenceMs) expectation("BGP convergence after a fault", ms, expect.maxBgpConvergenceMs)
   const traceHash = createHash("sha256").update(trace.join("\n")).digest("hex")
   return { scenario: scenario.name, seed, trace, traceHash, violations, checks, failovers: measured, overlapMs, gapMs, handOverMs, bgpConvergenceMs, events }
 }

@@ -131,6 +131,19 @@ export class BgpPeer {
     this.connections.clear()
   }
 
+  /**
+   * The process dies (SIGKILL): its kernel closes the connections (the peer sees the transport close),
+   * nothing else is sent, every timer is gone.
+   */
+  abort(): void {
+    this.stopped = true
+    for (const handle of this.timers.values()) this.clock.clear(handle)
+    this.timers.clear()
+    const lives = [...this.connections.values()]
+    this.connections.clear()
+    for (const live of lives) live.connection.close()
+  }
+
   /** BFD declared the peer unreachable. */
   bfdDown(): void {
     this.dispatch({ _tag: "BfdDown" })

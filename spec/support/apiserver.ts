@@ -2,7 +2,7 @@
 // generated certificates, RBAC on. There is no kubelet, scheduler or controller-manager: tests create
 // Nodes, EndpointSlices and Namespaces themselves. Binaries come from `.ci/kube-binaries` (cached).
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
 import { createServer } from "node:net"
 import { homedir, tmpdir } from "node:os"
@@ -86,7 +86,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
   const binDir = kubeBinDir()
   const dir = mkdtempSync(join(tmpdir(), "mlbt-apiserver-"))
   const processes: Array<ChildProcess> = []
-  const logs = new Map<string, Array<string>>()
+  const logs = new Map<string, string>()
   const stop = async () => {
     await Promise.all(processes.reverse().map(terminate))
     rmSync(dir, { recursive: true, force: true })
@@ -105,7 +105,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
         `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
         `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
         "--log-level=error",
-      ], logs),
+      ], logs, dir),
     )
     processes.push(
       launch(join(binDir, "kube-apiserver"), "kube-apiserver", [
@@ -129,7 +129,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
         "--profiling=false",
         "--v=0",
         ...(options.extraArgs ?? []),
-      ], logs),
+      ], logs, dir),
     )
     const url = `https://127.0.0.1:${securePort}`
     const tls = { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) }
@@ -260,20 +260,26 @@ export const freePorts = async (count: number): Promise<Array<number>> => {
   return ports
 }
 
-const logLimitLines = 200
-
-const launch = (command: string, label: string, args: ReadonlyArray<string>, logs: Map<string, Array<string>>): ChildProcess => {
-  const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"] })
-  const lines: Array<string> = []
-  logs.set(label, lines)
-  const keep = (chunk: Buffer) => {
-    lines.push(...chunk.toString("utf8").split("\n").filter(Boolean))
-    if (lines.length > logLimitLines) lines.splice(0, lines.length - logLimitLines)
-  }
-  child.stdout?.on("data", keep)
-  child.stderr?.on("data", keep)
-  child.once("error", (error) => lines.push(`spawn failed: ${error.message}`))
+/**
+ * Starts a daemon with its output in a log file, not a pipe: a test blocked in a synchronous call
+ * (kubectl) would stop draining a pipe, and a full pipe stalls the API server mid-request.
+ */
+const launch = (command: string, label: string, args: ReadonlyArray<string>, logs: Map<string, string>, dir: string): ChildProcess => {
+  const logPath = join(dir, `${label}.log`)
+  const fd = openSync(logPath, "a")
+  const child = spawn(command, [...args], { stdio: ["ignore", fd, fd] })
+  closeSync(fd)
+  logs.set(label, logPath)
+  child.once("error", (error) => appendFileSync(logPath, `spawn failed: ${error.message}\n`))
   return child
+}
+
+const logTail = (path: string, lines: number) => {
+  try {
+    return readFileSync(path, "utf8").split("\n").filter(Boolean).slice(-lines).join("\n")
+  } catch {
+    return "(no log)"
+  }
 }
 
 const terminate = (child: ChildProcess): Promise<void> =>
@@ -292,7 +298,7 @@ const waitReady = async (
   tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer },
   timeoutMs: number,
   processes: ReadonlyArray<ChildProcess>,
-  logs: Map<string, Array<string>>,
+  logs: Map<string, string>,
 ): Promise<void> => {
   const deadline = performance.now() + timeoutMs
   let last = ""
@@ -312,6 +318,6 @@ const waitReady = async (
     if (last === "ok") return
     await new Promise((r) => setTimeout(r, 250))
   }
-  const tail = [...logs].map(([name, lines]) => `--- ${name} ---\n${lines.slice(-30).join("\n")}`).join("\n")
+  const tail = [...logs].map(([name, path]) => `--- ${name} ---\n${logTail(path, 30)}`).join("\n")
   throw new Error(`kube-apiserver at ${url} not ready (last: ${last})\n${tail}`)
 }
