@@ -54,7 +54,10 @@ export interface Scenario {
   readonly timeline: ReadonlyArray<{ readonly atMs: number; readonly action: Action }>
   readonly durationMs: number
   readonly expect?: Expectations
-  /** Every service should hold an address once the cluster has settled (false when a scenario exhausts pools on purpose). */
+  /**
+   * Every service must hold an address once settled, even when no pool seems to have room. Without it,
+   * only services a default pool could still serve must hold one.
+   */
   readonly expectAllAssigned?: boolean
 }
 

@@ -178,7 +178,5 @@ export const randomScenario = (random: Random, index: number): Scenario => {
     clients: 1,
     timeline,
     durationMs,
-    // A /28 shrink can leave more services than addresses.
-    expectAllAssigned: false,
   }
 }
