@@ -38,6 +38,8 @@ export interface ControllerOptions {
   readonly debounceMs?: number
   /** Reconcile only while this says so (leader election); always when absent. */
   readonly isLeader?: Effect.Effect<boolean>
+  /** Full reconcile at least this often (default 2 s). */
+  readonly resyncMs?: number
 }
 
 export const configKinds = [
@@ -57,6 +59,19 @@ const reportingController = "metallb.io/controller"
 const statusCount = (value: bigint) => Number(value > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : value)
 
 const asDocument = (object: KubernetesObject) => ({ value: object, source: { file: `${object.kind}/${object.metadata?.name}` } })
+
+/** What the configuration depends on: not status, resourceVersion or managedFields, which our own writes change. */
+const configFingerprintOf = (object: KubernetesObject) => {
+  const { status: _status, metadata, ...rest } = object as KubernetesObject & { status?: unknown }
+  return { ...rest, metadata: { name: metadata?.name, namespace: metadata?.namespace, labels: metadata?.labels, annotations: metadata?.annotations } }
+}
+
+/** An API error as a person reads it: code and the server's message. */
+export const apiErrorText = (error: unknown): string => {
+  const e = error as { code?: number; body?: unknown; message?: string }
+  const body = typeof e.body === "string" ? e.body : JSON.stringify(e.body)
+  return `${e.code ?? ""} ${e.message ?? String(error)} ${body ?? ""}`.trim().slice(0, 500)
+}
 
 const secretOf = (secret: V1Secret): Located<Secret> => ({
   object: {
@@ -99,11 +114,11 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
     const loop = yield* Ref.make<Loop>({ state: initialState, emitted: new Map() })
 
     const emit = (service: V1Service, event: ControllerEvent) =>
-      Effect.tryPromise(() =>
+      Effect.tryPromise({ try: () =>
         events.createNamespacedEvent({
           namespace: service.metadata?.namespace ?? "default",
           body: {
-            metadata: { generateName: `${service.metadata?.name ?? "service"}.` },
+            metadata: { generateName: `${service.metadata?.name ?? "service"}-` },
             eventTime: new V1MicroTime(),
             reportingController,
             reportingInstance: options.instance,
@@ -113,7 +128,7 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
             note: event.message,
             regarding: { apiVersion: "v1", kind: "Service", name: service.metadata?.name ?? "", namespace: service.metadata?.namespace ?? "default", ...(service.metadata?.uid === undefined ? {} : { uid: service.metadata.uid }) },
           },
-        })).pipe(Effect.catch((error) => Effect.logWarning(`event ${event.reason} for ${serviceKey({ namespace: service.metadata?.namespace ?? "", name: service.metadata?.name ?? "" })} not written: ${String(error)}`)))
+        }), catch: (error) => error }).pipe(Effect.catch((error) => Effect.logWarning(`event ${event.reason} for ${serviceKey({ namespace: service.metadata?.namespace ?? "", name: service.metadata?.name ?? "" })} not written: ${apiErrorText(error)}`)))
 
     const writeService = (service: V1Service, outcome: ServiceOutcome) =>
       Effect.gen(function* () {
@@ -122,22 +137,28 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
         const ns = service.metadata?.namespace ?? "default"
         const current = (service.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? "")
         if (JSON.stringify(current) !== JSON.stringify(outcome.ingress)) {
-          yield* Effect.tryPromise(() => core.patchNamespacedServiceStatus(
-            { name, namespace: ns, body: { status: { loadBalancer: { ingress: outcome.ingress?.map((ip) => ({ ip, ipMode: "VIP" })) ?? [] } } } },
-            mergePatch,
-          )).pipe(Effect.catch((error) => Effect.logWarning(`status of ${ns}/${name} not written: ${String(error)}`)))
+          yield* Effect.tryPromise({
+            try: () => core.patchNamespacedServiceStatus(
+              { name, namespace: ns, body: { status: { loadBalancer: { ingress: outcome.ingress?.map((ip) => ({ ip, ipMode: "VIP" })) ?? [] } } } },
+              mergePatch,
+            ),
+            catch: (error) => error,
+          }).pipe(Effect.catch((error) => Effect.logWarning(`status of ${ns}/${name} not written: ${apiErrorText(error)}`)))
         }
         const pool = outcome.ingress.length > 0 ? outcome.pool : undefined
         if (service.metadata?.annotations?.[allocatedFromPoolAnnotation] !== pool) {
-          yield* Effect.tryPromise(() => core.patchNamespacedService(
-            { name, namespace: ns, body: { metadata: { annotations: { [allocatedFromPoolAnnotation]: pool ?? null } } } },
-            mergePatch,
-          )).pipe(Effect.catch((error) => Effect.logWarning(`annotation of ${ns}/${name} not written: ${String(error)}`)))
+          yield* Effect.tryPromise({
+            try: () => core.patchNamespacedService(
+              { name, namespace: ns, body: { metadata: { annotations: { [allocatedFromPoolAnnotation]: pool ?? null } } } },
+              mergePatch,
+            ),
+            catch: (error) => error,
+          }).pipe(Effect.catch((error) => Effect.logWarning(`annotation of ${ns}/${name} not written: ${apiErrorText(error)}`)))
         }
       })
 
     const writeConfigurationState = (errors: ReadonlyArray<ConfigError>, transientOnly: boolean) =>
-      Effect.tryPromise(async () => {
+      Effect.tryPromise({ catch: (error) => error, try: async () => {
         const result = errors.length === 0 ? "Valid" : "Invalid"
         const summary = errors.map(formatConfigError).join("\n")
         const condition = {
@@ -153,7 +174,7 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
           { group, version: "v1beta1", namespace, plural: "configurationstates", name: "controller", body: { status: { result, errorSummary: summary, conditions: [condition] } } },
           mergePatch,
         )
-      }).pipe(Effect.catch((error) => Effect.logWarning(`ConfigurationState not written: ${String(error)}`)))
+      } }).pipe(Effect.catch((error) => Effect.logWarning(`ConfigurationState not written: ${apiErrorText(error)}`)))
 
     const writePoolStatus = (config: Config, state: ControllerState) =>
       Effect.forEach([...config.pools.keys()], (name) => {
@@ -165,17 +186,26 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
           availableIPv4: statusCount(stats.available.ipv4),
           availableIPv6: statusCount(stats.available.ipv6),
         }
-        return Effect.tryPromise(() => custom.patchNamespacedCustomObjectStatus(
-          { group, version: "v1beta1", namespace, plural: "ipaddresspools", name, body: { status } },
-          mergePatch,
-        )).pipe(Effect.catch((error) => Effect.logWarning(`status of pool ${name} not written: ${String(error)}`)))
+        return Effect.tryPromise({
+          try: () => custom.patchNamespacedCustomObjectStatus(
+            { group, version: "v1beta1", namespace, plural: "ipaddresspools", name, body: { status } },
+            mergePatch,
+          ),
+          catch: (error) => error,
+        }).pipe(Effect.catch((error) => Effect.logWarning(`status of pool ${name} not written: ${apiErrorText(error)}`)))
       }, { discard: true })
 
+    const leading = yield* Ref.make(false)
     const reconcile = Effect.gen(function* () {
-      if (options.isLeader !== undefined && !(yield* options.isLeader)) return
+      if (options.isLeader !== undefined && !(yield* options.isLeader)) {
+        yield* Ref.set(leading, false)
+        return
+      }
+      // Newly leading: another replica may have allocated meanwhile; rebuild from status, not memory.
+      if (!(yield* Ref.getAndSet(leading, true))) yield* Ref.set(loop, { state: initialState, emitted: new Map() })
       const before = yield* Ref.get(loop)
       const documents = configWatches.flatMap((w) => w.list()).map(asDocument)
-      const fingerprint = JSON.stringify([documents.map((d) => d.value), secrets.list().map((s) => [s.metadata?.name, s.metadata?.resourceVersion])])
+      const fingerprint = JSON.stringify([configWatches.flatMap((w) => w.list()).map(configFingerprintOf), secrets.list().map((s) => [s.metadata?.name, s.type, s.data])])
       let state = before.state
       let configFingerprint = before.configFingerprint
       if (fingerprint !== before.configFingerprint) {
@@ -210,7 +240,9 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
       yield* Ref.set(loop, { state: next, ...(configFingerprint === undefined ? {} : { configFingerprint }), emitted })
     })
 
-    const changes = Stream.mergeAll(all.map((w) => w.changes), { concurrency: "unbounded" })
+    // Leadership changes are not watch events: a periodic resync catches them (and anything missed).
+    const resync = Stream.tick(`${options.resyncMs ?? 2_000} millis`)
+    const changes = Stream.mergeAll([...all.map((w) => w.changes), resync], { concurrency: "unbounded" })
     yield* reconcile
     return yield* changes.pipe(
       Stream.debounce(`${options.debounceMs ?? 100} millis`),

@@ -1,0 +1,77 @@
+// Leader election on a coordination.k8s.io Lease (decisions in core/controller/leader.ts): read the
+// Lease, decide, write it back with its resourceVersion (a lost race is just a 409 and a retry), every
+// retry period. Leading ends when a renewal has not succeeded within the renew deadline, so two
+// replicas never both act for longer than the lease allows.
+import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node"
+import { Effect, Ref, type Scope } from "effect"
+import { decide, type LeaderState, type LeaseRecord } from "../../core/controller/leader.ts"
+
+export interface LeaderOptions {
+  readonly kubeConfig: KubeConfig
+  readonly namespace: string
+  readonly name: string
+  readonly identity: string
+  readonly leaseDurationSeconds?: number
+  readonly renewDeadlineMs?: number
+  readonly retryPeriodMs?: number
+}
+
+const recordOf = (lease: V1Lease): LeaseRecord => ({
+  ...(lease.spec?.holderIdentity === undefined ? {} : { holder: lease.spec.holderIdentity }),
+  ...(lease.spec?.renewTime === undefined ? {} : { renewTime: new Date(lease.spec.renewTime as unknown as string).toISOString() }),
+  leaseDurationSeconds: lease.spec?.leaseDurationSeconds ?? 15,
+  transitions: lease.spec?.leaseTransitions ?? 0,
+})
+
+/** Runs the election in the background; the returned effect says whether this replica leads now. */
+export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect<boolean>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const api = options.kubeConfig.makeApiClient(CoordinationV1Api)
+    const leaseDurationSeconds = options.leaseDurationSeconds ?? 15
+    const renewDeadlineMs = options.renewDeadlineMs ?? 10_000
+    const retryPeriodMs = options.retryPeriodMs ?? 2_000
+    const state = yield* Ref.make<LeaderState>({})
+    const leadingUntil = yield* Ref.make(0)
+    const round = Effect.gen(function* () {
+      const current = yield* Effect.tryPromise({ try: () => api.readNamespacedLease({ name: options.name, namespace: options.namespace }), catch: (error) => error }).pipe(
+        Effect.map((lease): V1Lease | undefined => lease),
+        Effect.catch((error) => ((error as { code?: number }).code === 404 ? Effect.succeed(undefined) : Effect.fail(error))),
+      )
+      const now = Date.now()
+      const { state: next, decision } = decide(yield* Ref.get(state), current === undefined ? undefined : recordOf(current), now, new Date(now).toISOString(), {
+        identity: options.identity,
+        leaseDurationSeconds,
+      })
+      yield* Ref.set(state, next)
+      if (decision._tag === "Follow") return
+      const spec = {
+        holderIdentity: decision.record.holder ?? options.identity,
+        leaseDurationSeconds,
+        renewTime: new V1MicroTime(now),
+        leaseTransitions: decision.record.transitions,
+        ...(decision._tag === "Renew" ? {} : { acquireTime: new V1MicroTime(now) }),
+      }
+      if (decision._tag === "Create") {
+        yield* Effect.tryPromise({ try: () => api.createNamespacedLease({ namespace: options.namespace, body: { metadata: { name: options.name }, spec } }), catch: (error) => error })
+      } else {
+        const base = current ?? {}
+        yield* Effect.tryPromise({
+          try: () => api.replaceNamespacedLease({
+            name: options.name,
+            namespace: options.namespace,
+            body: { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } },
+          }),
+          catch: (error) => error,
+        })
+      }
+      if (decision._tag !== "Renew") yield* Effect.logInfo(`leader election: ${options.identity} now leads ${options.name}`)
+      yield* Ref.set(leadingUntil, now + renewDeadlineMs)
+    })
+    yield* round.pipe(
+      Effect.catch((error) => Effect.logDebug(`leader election round failed (retrying): ${(error as { code?: number }).code ?? ""} ${String(error).slice(0, 300)}`)),
+      Effect.andThen(Effect.sleep(`${retryPeriodMs} millis`)),
+      Effect.forever,
+      Effect.forkScoped,
+    )
+    return Effect.map(Ref.get(leadingUntil), (until) => Date.now() < until)
+  })
