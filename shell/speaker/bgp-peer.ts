@@ -6,7 +6,7 @@
 import { Result } from "effect"
 import { decode, encode, frame, notificationFor } from "../../core/bgp/codec/index.ts"
 import { endOfRib, type Update } from "../../core/bgp/messages.ts"
-import { type AdjRibOut, type DesiredRoute, emptyAdjRibOut, type PeerContext, planUpdates } from "../../core/bgp/rib.ts"
+import { type AdjRibOut, type DesiredRoute, emptyAdjRibOut, type PeerContext, type Plan, planUpdates } from "../../core/bgp/rib.ts"
 import {
   type CloseReason,
   type ConnectionId,
@@ -65,6 +65,8 @@ export interface BgpPeerOptions {
   readonly events?: PeerEvents
   /** Real timers unless given (the simulator passes virtual ones). */
   readonly timers?: Timers
+  /** The Adj-RIB-Out planner; planUpdates unless given (the benchmark passes MetalLB's one UPDATE per prefix). */
+  readonly planner?: (sent: AdjRibOut, desired: ReadonlyArray<DesiredRoute>, peer: PeerContext) => Plan
 }
 
 interface Live {
@@ -310,7 +312,7 @@ export class BgpPeer {
   private sendPlan(): void {
     const context = this.peerContext()
     if (context === undefined) return
-    const plan = planUpdates(this.adjRibOut, this.desired, context)
+    const plan = (this.options.planner ?? planUpdates)(this.adjRibOut, this.desired, context)
     this.adjRibOut = plan.adjRibOut
     if (plan.updates.length === 0) return
     const before = this.updateBytesSent

@@ -1,0 +1,147 @@
+// BFD's UDP for single-hop sessions (RFC 5881) over the native addon: one receiving socket per address
+// family on port 3784, shared by every session of the host and demultiplexed by the peer's address
+// (single-hop peers are neighbours, one session each), and one sending socket per session, bound to a
+// source port from 49152-65535 that stays the same for the session's life (§4) and sending with TTL
+// 255 (§5). The received TTL goes to the session unjudged: core/bfd discards what is not 255. Local
+// discriminators are unique among the host's live sessions and start at a random point, so a restarted
+// speaker's sessions are not mistaken for the old ones.
+import { randomInt } from "node:crypto"
+import { Cause, Effect, Exit, Result, Scope, Stream } from "effect"
+import { bfdSourcePorts, type Datagram, openUdp, UdpAddon, type UdpAddonApi, type UdpError, type UdpSocket } from "../native/udp.ts"
+import type { DatagramLink } from "./bfd-session.ts"
+import { unmapped } from "./bgp-transport.ts"
+
+/** RFC 5881 §4: single-hop Control packets go to this port. */
+export const bfdControlPort = 3784
+const bfdTtl = 255
+
+/** Loads the addon's UDP functions once; endpoints take the result. */
+export const loadUdpAddon = (): Promise<UdpAddonApi> =>
+  Effect.runPromise(Effect.provide(Effect.service(UdpAddon), UdpAddon.layer))
+
+export interface BfdLink extends DatagramLink {
+  /** The session's source port (49152-65535). */
+  readonly localPort: number
+  readonly close: () => Promise<void>
+}
+
+export interface BfdEndpointOptions {
+  readonly netnsPath?: string
+  /** Called when a datagram could not be sent (an interface down, no route); BFD treats it as loss. */
+  readonly onSendError?: (peerAddress: string, error: UdpError) => void
+}
+
+export interface BfdEndpoint {
+  /**
+   * A link to the single-hop peer at `peerAddress`: sent from `localAddress` (an address of ours, or the
+   * wildcard of its family to let routing choose), received from whatever that peer sends to port 3784.
+   */
+  readonly link: (peerAddress: string, localAddress?: string) => Promise<BfdLink>
+  /** A non-zero discriminator no live session of this endpoint has; give it back with release. */
+  readonly allocateDiscriminator: () => number
+  readonly releaseDiscriminator: (discriminator: number) => void
+  /** Datagrams that arrived from an address no session has. */
+  readonly unmatched: () => number
+  readonly close: () => Promise<void>
+}
+
+type Listener = (bytes: Uint8Array, ttl: number | undefined) => void
+
+/** Opens the host's BFD endpoint; the receiving sockets open with the first session of their family. */
+export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions = {}): BfdEndpoint => {
+  const scope = Scope.makeUnsafe()
+  const netns = options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }
+  const open = (effect: Effect.Effect<UdpSocket, UdpError, UdpAddon | Scope.Scope>, within: Scope.Scope) =>
+    Effect.runPromise(effect.pipe(Scope.provide(within), Effect.provideService(UdpAddon, addon)))
+  const byPeer = new Map<string, Set<Listener>>()
+  const receivers = new Map<"ipv4" | "ipv6", Promise<UdpSocket>>()
+  const discriminators = new Set<number>()
+  let nextDiscriminator = randomInt(1, 2 ** 31)
+  let unmatched = 0
+  let closed = false
+
+  const deliver = (datagram: Datagram) => {
+    const listeners = byPeer.get(unmapped(datagram.address))
+    if (listeners === undefined) {
+      unmatched += 1
+      return
+    }
+    for (const listener of listeners) listener(datagram.data, datagram.ttl)
+  }
+
+  const receiver = (family: "ipv4" | "ipv6"): Promise<UdpSocket> => {
+    const existing = receivers.get(family)
+    if (existing !== undefined) return existing
+    const opened = open(
+      openUdp({ address: family === "ipv4" ? "0.0.0.0" : "::", port: bfdControlPort, receiveTtl: true, ...netns }),
+      scope,
+    ).then((socket) => {
+      // Runs until the endpoint's scope closes the socket, which ends the stream.
+      Effect.runFork(Stream.runForEach(socket.datagrams, (d) => Effect.sync(() => deliver(d))))
+      return socket
+    })
+    receivers.set(family, opened)
+    // A failed open is not cached: the next session may try again.
+    opened.catch(() => receivers.delete(family))
+    return opened
+  }
+
+  return {
+    link: async (peerAddress, localAddress) => {
+      if (closed) throw new Error("the BFD endpoint is closed")
+      const peer = unmapped(peerAddress)
+      const family = peer.includes(":") ? "ipv6" : "ipv4"
+      await receiver(family)
+      const linkScope = Effect.runSync(Scope.fork(scope))
+      const sender = await open(
+        openUdp({ address: localAddress ?? (family === "ipv4" ? "0.0.0.0" : "::"), port: bfdSourcePorts, ttl: bfdTtl, ...netns }),
+        linkScope,
+      )
+      const mine = new Set<Listener>()
+      const listeners = byPeer.get(peer) ?? new Set<Listener>()
+      byPeer.set(peer, listeners)
+      let linkClosed = false
+      return {
+        localPort: sender.localPort,
+        send: (bytes) => {
+          if (linkClosed) return
+          const sent = Effect.runSyncExit(sender.send(bytes, peer, bfdControlPort))
+          if (Exit.isFailure(sent)) {
+            const error = Cause.findError(sent.cause)
+            if (Result.isSuccess(error)) options.onSendError?.(peer, error.success)
+          }
+        },
+        onReceive: (listener) => {
+          mine.add(listener)
+          listeners.add(listener)
+        },
+        close: async () => {
+          if (linkClosed) return
+          linkClosed = true
+          for (const listener of mine) listeners.delete(listener)
+          if (listeners.size === 0) byPeer.delete(peer)
+          await Effect.runPromise(Scope.close(linkScope, Exit.void))
+        },
+      }
+    },
+    allocateDiscriminator: () => {
+      while (discriminators.has(nextDiscriminator) || nextDiscriminator === 0) {
+        nextDiscriminator = (nextDiscriminator + 1) >>> 0
+      }
+      const chosen = nextDiscriminator
+      discriminators.add(chosen)
+      nextDiscriminator = (nextDiscriminator + 1) >>> 0
+      return chosen
+    },
+    releaseDiscriminator: (discriminator) => {
+      discriminators.delete(discriminator)
+    },
+    unmatched: () => unmatched,
+    close: async () => {
+      if (closed) return
+      closed = true
+      byPeer.clear()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    },
+  }
+}

@@ -1,0 +1,202 @@
+// One configured BGPPeer as a running session: the session configuration derived from the resolved
+// Peer (and its BFDProfile) the way MetalLB's FRR mode configures bgpd, the TCP transport (dialled,
+// or accepted through a shared listener), and an optional single-hop BFD session whose Up -> Down
+// takes the BGP session down at once (RFC 5882 §3.2) rather than after the hold time. Choices that
+// follow FRR: the families are the peer address's family, or both with dualStackAddressFamily; the
+// TTL is 1 towards a directly connected eBGP peer and 255 otherwise; the local ASN is the peer's
+// localASN when set (bgpd's `local-as`), else myASN. BGP unnumbered (`interface`), VRFs and multihop
+// BFD are not handled here.
+import { Result } from "effect"
+import type { BackoffConfig, SessionConfig } from "../../core/bgp/session.ts"
+import { metallbBackoff, validateSessionConfig } from "../../core/bgp/session.ts"
+import type { BfdState } from "../../core/bfd/packet.ts"
+import type { BfdProfile, Peer } from "../../core/config/config.ts"
+import { type Address, type Family, formatAddress } from "../../core/net/address.ts"
+import type { DesiredRoute } from "../../core/bgp/rib.ts"
+import type { TcpAddonApi } from "../native/tcp.ts"
+import { BfdDriver } from "./bfd-session.ts"
+import type { BfdEndpoint, BfdLink } from "./bfd-transport.ts"
+import { BgpPeer, type BgpPeerOptions, type PeerEvents, type Transport } from "./bgp-peer.ts"
+import { bgpTtl, type BgpListener, tcpTransport } from "./bgp-transport.ts"
+
+/** RFC 4271 §10's suggested ConnectRetryTime, FRR's default too. */
+export const defaultConnectRetrySeconds = 120
+/** RFC 4724's restart time, as FRR advertises it by default. */
+const defaultRestartTimeSeconds = 120
+
+/** The ASN this end of the session uses. */
+export const localAsnOf = (peer: Peer): number => peer.localAsn ?? peer.myAsn
+
+/** Whether the session is external (dynamic ASNs decide by their kind). */
+export const isExternal = (peer: Peer): boolean =>
+  peer.peerAsn !== undefined ? peer.peerAsn !== localAsnOf(peer) : peer.dynamicAsn === "external"
+
+/** The peer address's family first; the other one too when dualStackAddressFamily asks for it. */
+export const familiesOf = (peer: Peer): ReadonlyArray<Family> => {
+  const own: Family = peer.address?.family ?? "ipv4"
+  const other: Family = own === "ipv4" ? "ipv6" : "ipv4"
+  return peer.dualStackAddressFamily ? [own, other] : [own]
+}
+
+export interface SessionConfigOptions {
+  /** The BGP identifier when the peer gives no routerId (MetalLB uses the node's IPv4 address). */
+  readonly routerId?: Address
+  /** Never dial; wait for the peer to connect through a listener. */
+  readonly passive?: boolean
+  readonly backoff?: BackoffConfig
+}
+
+export class PeerSessionError extends Error {
+  override readonly name = "PeerSessionError"
+}
+
+const identifierOf = (peer: Peer, fallback: Address | undefined): number | undefined => {
+  const id = peer.routerId ?? fallback
+  return id?.family === "ipv4" ? Number(id.value) : undefined
+}
+
+/** The FSM configuration for a resolved Peer, or why it cannot run here. */
+export const sessionConfigFor = (peer: Peer, options: SessionConfigOptions = {}): Result.Result<SessionConfig, PeerSessionError> => {
+  const peerAsn = peer.peerAsn ?? peer.dynamicAsn
+  if (peerAsn === undefined) return Result.fail(new PeerSessionError(`peer ${peer.name}: neither peerASN nor dynamicASN`))
+  const localBgpIdentifier = identifierOf(peer, options.routerId)
+  if (localBgpIdentifier === undefined) return Result.fail(new PeerSessionError(`peer ${peer.name}: an IPv4 router ID is needed`))
+  const config: SessionConfig = {
+    localAsn: localAsnOf(peer),
+    peerAsn,
+    localBgpIdentifier,
+    holdTimeSeconds: peer.holdTimeSeconds,
+    keepaliveTimeSeconds: peer.keepaliveTimeSeconds,
+    connectRetryTimeSeconds: peer.connectTimeSeconds ?? defaultConnectRetrySeconds,
+    families: familiesOf(peer),
+    gracefulRestart: {
+      enabled: peer.enableGracefulRestart,
+      restartTimeSeconds: defaultRestartTimeSeconds,
+      restarting: false,
+      // MetalLB's FRR configuration says `bgp graceful-restart preserve-fw-state`.
+      forwardingPreserved: true,
+    },
+    passive: options.passive ?? false,
+    backoff: options.backoff ?? metallbBackoff,
+  }
+  return Result.mapError(validateSessionConfig(config), (e) => new PeerSessionError(`peer ${peer.name}: ${e.message}`))
+}
+
+export interface PeerSessionEvents extends PeerEvents {
+  readonly onBfdStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void
+}
+
+export interface PeerSessionOptions extends SessionConfigOptions {
+  readonly peer: Peer
+  /** The profile named by peer.bfdProfile; BFD runs when given (and a bfd endpoint is). */
+  readonly bfdProfile?: BfdProfile
+  readonly tcp: TcpAddonApi
+  /** Run the sockets in this network namespace (tests). */
+  readonly netnsPath?: string
+  /** Accept the peer's connections here too (needed when passive). */
+  readonly listener?: BgpListener
+  readonly bfd?: BfdEndpoint
+  readonly nextHops?: BgpPeerOptions["nextHops"]
+  readonly events?: PeerSessionEvents
+  /** Replace the TCP transport (tests). */
+  readonly transport?: Transport
+  readonly planner?: BgpPeerOptions["planner"]
+}
+
+/** A running BGP session with its BFD session, built from configuration. */
+export class PeerSession {
+  readonly bgp: BgpPeer
+  readonly bfd: BfdDriver | undefined
+  private readonly options: PeerSessionOptions
+  private readonly peerAddress: string
+  private readonly link: BfdLink | undefined
+  private readonly discriminator: number | undefined
+
+  private constructor(options: PeerSessionOptions, peerAddress: string, bgp: BgpPeer, bfd?: { driver: BfdDriver; link: BfdLink; discriminator: number }) {
+    this.options = options
+    this.peerAddress = peerAddress
+    this.bgp = bgp
+    this.bfd = bfd?.driver
+    this.link = bfd?.link
+    this.discriminator = bfd?.discriminator
+  }
+
+  static async open(options: PeerSessionOptions): Promise<PeerSession> {
+    const { peer } = options
+    if (peer.address === undefined) throw new PeerSessionError(`peer ${peer.name}: BGP unnumbered (interface ${peer.interface ?? "?"}) is not supported`)
+    if (options.passive === true && options.listener === undefined) throw new PeerSessionError(`peer ${peer.name}: a passive session needs a listener`)
+    const session = sessionConfigFor(peer, options)
+    if (Result.isFailure(session)) throw session.failure
+    const peerAddress = formatAddress(peer.address)
+    const ttl = bgpTtl(isExternal(peer), peer.ebgpMultiHop)
+    const transport = options.transport ?? tcpTransport(options.tcp, {
+      peerAddress,
+      peerPort: peer.port,
+      ttl,
+      connectTimeoutMs: session.success.connectRetryTimeSeconds * 1000,
+      ...(peer.sourceAddress === undefined ? {} : { sourceAddress: formatAddress(peer.sourceAddress) }),
+      ...(peer.password === undefined ? {} : { md5Key: peer.password }),
+      ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+    })
+    const bgp = new BgpPeer({
+      name: peer.name,
+      session: session.success,
+      transport,
+      ...(options.nextHops === undefined ? {} : { nextHops: options.nextHops }),
+      ...(options.events === undefined ? {} : { events: options.events }),
+      ...(options.planner === undefined ? {} : { planner: options.planner }),
+    })
+    if (options.listener !== undefined) {
+      await options.listener.addPeer({
+        address: peerAddress,
+        accept: (connection) => bgp.accept(connection),
+        ttl,
+        ...(peer.password === undefined ? {} : { md5Key: peer.password }),
+      })
+    }
+    if (options.bfdProfile === undefined || options.bfd === undefined) return new PeerSession(options, peerAddress, bgp)
+    let link: BfdLink
+    try {
+      link = await options.bfd.link(peerAddress, peer.sourceAddress === undefined ? undefined : formatAddress(peer.sourceAddress))
+    } catch (error) {
+      await options.listener?.removePeer(peerAddress)
+      throw error
+    }
+    const discriminator = options.bfd.allocateDiscriminator()
+    const onBfd = options.events?.onBfdStateChanged
+    const driver = new BfdDriver({
+      profile: options.bfdProfile,
+      localDiscriminator: discriminator,
+      link,
+      events: {
+        onStateChanged: (from, to, diagnostic) => {
+          onBfd?.(from, to, diagnostic)
+          if (from === "Up" && to === "Down") bgp.bfdDown()
+        },
+      },
+    })
+    return new PeerSession(options, peerAddress, bgp, { driver, link, discriminator })
+  }
+
+  get state() {
+    return this.bgp.state
+  }
+
+  start(): void {
+    this.bfd?.start()
+    this.bgp.start()
+  }
+
+  setRoutes(routes: ReadonlyArray<DesiredRoute>): void {
+    this.bgp.setRoutes(routes)
+  }
+
+  /** Cease to the peer, AdminDown to its BFD, and every socket of the session closed. */
+  async stop(): Promise<void> {
+    this.bgp.stop()
+    this.bfd?.stop()
+    await this.options.listener?.removePeer(this.peerAddress)
+    await this.link?.close()
+    if (this.discriminator !== undefined) this.options.bfd?.releaseDiscriminator(this.discriminator)
+  }
+}

@@ -1,0 +1,181 @@
+// BGP's TCP (RFC 4271 §8: port 179, the active side dials, the passive side listens) over the native
+// addon: dials from the configured source address, inside a network namespace when given, with the
+// TCP-MD5 key of RFC 2385 set before the SYN and the TTL chosen as FRR chooses it (1 towards an eBGP
+// peer unless eBGP multihop, 255 otherwise), and a listener that hands each accepted connection to the
+// session configured for its source address (MD5 keys are per peer on the listening socket; unknown
+// peers are closed, as FRR does). A connected Node socket becomes the byte-stream Connection the
+// BgpPeer driver speaks through.
+import type net from "node:net"
+import { Cause, Effect, Exit, Scope, Stream } from "effect"
+import { connectTcp, listenTcp, setSocketTtl, TcpAddon, type TcpAddonApi, type TcpError } from "../native/tcp.ts"
+import type { Connection, Transport } from "./bgp-peer.ts"
+
+/** Loads the addon's TCP functions once; the transports and listeners below take the result. */
+export const loadTcpAddon = (): Promise<TcpAddonApi> =>
+  Effect.runPromise(Effect.provide(Effect.service(TcpAddon), TcpAddon.layer))
+
+/** TTL of BGP's packets as FRR sets it: 1 for a directly connected eBGP peer, 255 for iBGP and multihop. */
+export const bgpTtl = (external: boolean, ebgpMultiHop: boolean): number => (external && !ebgpMultiHop ? 1 : 255)
+
+/** IPv4 peers reach a dual-stack listener as IPv4-mapped IPv6 addresses. */
+export const unmapped = (address: string): string => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "")
+
+const describeFailure = (cause: Cause.Cause<TcpError>): string => {
+  const error = Cause.squash(cause) as { code?: unknown; message?: unknown }
+  return typeof error.message === "string" ? `${typeof error.code === "string" ? `${error.code}: ` : ""}${error.message}` : String(error)
+}
+
+export interface SocketConnectionOptions {
+  /** After close(), how long the peer gets to finish before the socket is destroyed (default 2 s). */
+  readonly closeGraceMs?: number
+  /** Called once the socket is gone (the dial's scope is released here). */
+  readonly onGone?: () => void
+}
+
+/** A connected Node socket as a BgpPeer Connection. */
+export const socketConnection = (socket: net.Socket, options: SocketConnectionOptions = {}): Connection => {
+  // BGP messages are small and latency matters (keepalives, the last UPDATE of a burst).
+  socket.setNoDelay(true)
+  // A reset shows up as 'error' followed by 'close'; the session only needs the close.
+  socket.on("error", () => {})
+  socket.once("close", () => options.onGone?.())
+  const localAddress = socket.localAddress
+  return {
+    write: (bytes) => {
+      if (!socket.destroyed && socket.writable) socket.write(bytes)
+    },
+    close: () => {
+      if (socket.destroyed) return
+      socket.end()
+      // A peer that never answers our FIN (a hung process) must not keep the socket forever.
+      const timer = setTimeout(() => socket.destroy(), options.closeGraceMs ?? 2_000)
+      timer.unref()
+      socket.once("close", () => clearTimeout(timer))
+    },
+    onData: (listener) => {
+      socket.on("data", (chunk: Buffer) => listener(chunk))
+    },
+    onClose: (listener) => {
+      socket.once("close", () => listener())
+    },
+    ...(localAddress === undefined ? {} : { localAddress }),
+  }
+}
+
+export interface TcpTransportOptions {
+  readonly peerAddress: string
+  readonly peerPort: number
+  readonly sourceAddress?: string
+  /** TCP-MD5 password (RFC 2385); the peer must have the same one. */
+  readonly md5Key?: string
+  readonly ttl: number
+  /** Dial from inside this network namespace (tests; a speaker runs in the host's). */
+  readonly netnsPath?: string
+  /** How long a dial may take (the session's ConnectRetry time). */
+  readonly connectTimeoutMs: number
+}
+
+/** Dials the peer through the addon; each connection's socket lives until it closes. */
+export const tcpTransport = (addon: TcpAddonApi, options: TcpTransportOptions): Transport => ({
+  connect: (connected, failed) => {
+    const scope = Scope.makeUnsafe()
+    const release = () => void Effect.runPromise(Scope.close(scope, Exit.void))
+    const dial = connectTcp({
+      peerAddress: options.peerAddress,
+      peerPort: options.peerPort,
+      timeoutMs: options.connectTimeoutMs,
+      ttl: options.ttl,
+      ...(options.sourceAddress === undefined ? {} : { sourceAddress: options.sourceAddress }),
+      ...(options.md5Key === undefined ? {} : { md5Key: options.md5Key }),
+      ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+    })
+    void Effect.runPromiseExit(dial.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon))).then((exit) => {
+      if (Exit.isSuccess(exit)) {
+        connected(socketConnection(exit.value, { onGone: release }))
+        return
+      }
+      release()
+      failed(describeFailure(exit.cause))
+    })
+  },
+})
+
+export interface BgpListenerOptions {
+  /** "::" (with IPv4 peers as mapped addresses) or "0.0.0.0" listen on every address. */
+  readonly address: string
+  /** 179 unless a test needs another. */
+  readonly port: number
+  readonly netnsPath?: string
+}
+
+export interface ListenedPeer {
+  readonly address: string
+  readonly accept: (connection: Connection) => void
+  readonly md5Key?: string
+  /** The TTL the accepted socket sends with (see bgpTtl). */
+  readonly ttl: number
+}
+
+export interface BgpListener {
+  readonly address: string
+  readonly port: number
+  /** Hands connections from `peer.address` to `peer.accept`; its MD5 key applies from now on. */
+  readonly addPeer: (peer: ListenedPeer) => Promise<void>
+  readonly removePeer: (address: string) => Promise<void>
+  readonly close: () => Promise<void>
+  /** Connections closed because no peer is configured for their source (for logs and tests). */
+  readonly refused: () => number
+}
+
+/** Listens for BGP connections until close(). */
+export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions): Promise<BgpListener> => {
+  const scope = Scope.makeUnsafe()
+  const provide = <A>(effect: Effect.Effect<A, TcpError, TcpAddon | Scope.Scope>) =>
+    Effect.runPromise(effect.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon)))
+  const listener = await provide(
+    listenTcp({
+      address: options.address,
+      port: options.port,
+      ...(options.address.includes(":") ? { v6Only: false } : {}),
+      ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+    }),
+  )
+  const peers = new Map<string, ListenedPeer>()
+  let refused = 0
+  const route = (socket: net.Socket) => {
+    const peer = peers.get(unmapped(socket.remoteAddress ?? ""))
+    if (peer === undefined) {
+      refused += 1
+      socket.destroy()
+      return
+    }
+    const ttlSet = Effect.runSyncExit(Effect.provideService(setSocketTtl(socket, peer.ttl), TcpAddon, addon))
+    if (Exit.isFailure(ttlSet)) {
+      socket.destroy()
+      return
+    }
+    peer.accept(socketConnection(socket))
+  }
+  // The stream ends when the scope closes, and this fiber with it.
+  Effect.runFork(Stream.runForEach(listener.connections, (socket) => Effect.sync(() => route(socket))))
+  let closed = false
+  return {
+    address: listener.address,
+    port: listener.port,
+    addPeer: async (peer) => {
+      const address = unmapped(peer.address)
+      peers.set(address, peer)
+      await Effect.runPromise(listener.setMd5Peer(address, peer.md5Key))
+    },
+    removePeer: async (address) => {
+      peers.delete(unmapped(address))
+      await Effect.runPromise(listener.setMd5Peer(unmapped(address), undefined))
+    },
+    close: async () => {
+      if (closed) return
+      closed = true
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    },
+    refused: () => refused,
+  }
+}

@@ -1,0 +1,91 @@
+// The BGP TCP transport and listener on loopback (no root needed): two BgpPeer drivers establish over
+// real sockets with TCP-MD5, the dialled side reporting its local address (our next hop), the
+// listener routes an accepted connection to the session configured for its source address and closes
+// one from an unknown address; a refused dial is reported as a failure with the errno.
+import { beforeAll, describe, expect, it } from "vitest"
+import type { SessionConfig } from "../../../core/bgp/session.ts"
+import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
+import { BgpPeer, type Connection } from "../../../shell/speaker/bgp-peer.ts"
+import { bgpTtl, listenBgp, loadTcpAddon, tcpTransport, unmapped } from "../../../shell/speaker/bgp-transport.ts"
+import { eventually } from "../../support/netns.ts"
+import { ensureAddonBuilt } from "../native/build-addon.ts"
+
+const config = (localAsn: number, peerAsn: number, passive: boolean, id: number): SessionConfig => ({
+  localAsn,
+  peerAsn,
+  localBgpIdentifier: id,
+  holdTimeSeconds: 9,
+  keepaliveTimeSeconds: 0,
+  connectRetryTimeSeconds: 2,
+  families: ["ipv4"],
+  gracefulRestart: { enabled: false, restartTimeSeconds: 120, restarting: false, forwardingPreserved: false },
+  passive,
+  backoff: { initialDelayMs: 100, maxDelayMs: 1000 },
+})
+
+const never = { connect: (_: unknown, failed: (reason: string) => void) => queueMicrotask(() => failed("passive")) }
+
+describe("BGP TCP transport on loopback", () => {
+  let tcp: TcpAddonApi
+  beforeAll(async () => {
+    ensureAddonBuilt()
+    tcp = await loadTcpAddon()
+  }, 300_000)
+
+  it("chooses the TTL as FRR: 1 for single-hop eBGP, 255 for iBGP and multihop; unmaps IPv4-mapped addresses", () => {
+    expect(bgpTtl(true, false)).toBe(1)
+    expect(bgpTtl(true, true)).toBe(255)
+    expect(bgpTtl(false, false)).toBe(255)
+    expect(unmapped("::ffff:192.0.2.1")).toBe("192.0.2.1")
+    expect(unmapped("2001:db8::1")).toBe("2001:db8::1")
+  })
+
+  it("an MD5 session between a dialling BgpPeer and one behind listenBgp reaches Established", async () => {
+    const listener = await listenBgp(tcp, { address: "127.0.0.1", port: 0 })
+    const router = new BgpPeer({ name: "router", session: config(64501, 64500, true, 2), transport: never })
+    await listener.addPeer({ address: "127.0.0.1", accept: (c) => router.accept(c), md5Key: "loop-key", ttl: 255 })
+    const dialled: Array<Connection> = []
+    const transport = tcpTransport(tcp, { peerAddress: "127.0.0.1", peerPort: listener.port, md5Key: "loop-key", ttl: 1, connectTimeoutMs: 2_000 })
+    const speaker = new BgpPeer({
+      name: "speaker",
+      session: config(64500, 64501, false, 1),
+      transport: { connect: (connected, failed) => transport.connect((c) => { dialled.push(c); connected(c) }, failed) },
+    })
+    try {
+      router.start()
+      speaker.start()
+      await eventually("both Established", async () => (speaker.state === "Established" && router.state === "Established") || undefined, { timeoutMs: 10_000, intervalMs: 20 })
+      expect(dialled[0]?.localAddress).toBe("127.0.0.1")
+      expect(speaker.negotiated).toMatchObject({ peerAsn: 64501, holdTimeSeconds: 9 })
+      speaker.stop()
+      await eventually("the router sees the Cease", async () => router.state !== "Established" || undefined, { timeoutMs: 5_000, intervalMs: 20 })
+    } finally {
+      speaker.stop()
+      router.stop()
+      await listener.close()
+    }
+  })
+
+  it("closes connections from addresses no session is configured for, and reports a refused dial", async () => {
+    const listener = await listenBgp(tcp, { address: "127.0.0.1", port: 0 })
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        tcpTransport(tcp, { peerAddress: "127.0.0.1", peerPort: listener.port, sourceAddress: "127.0.0.2", ttl: 255, connectTimeoutMs: 2_000 }).connect(
+          (connection) => connection.onClose(() => resolve("closed by the listener")),
+          (reason) => resolve(`failed: ${reason}`),
+        )
+      })
+      expect(outcome).toBe("closed by the listener")
+      expect(listener.refused()).toBe(1)
+    } finally {
+      await listener.close()
+    }
+    const refused = await new Promise<string>((resolve) => {
+      tcpTransport(tcp, { peerAddress: "127.0.0.1", peerPort: listener.port, ttl: 255, connectTimeoutMs: 2_000 }).connect(
+        (connection) => { connection.close(); resolve("connected") },
+        resolve,
+      )
+    })
+    expect(refused).toMatch(/^ECONNREFUSED: /)
+  })
+})
