@@ -7,8 +7,8 @@ const dir = new URL(".", import.meta.url)
 const files = readdirSync(dir).filter((f) => f.endsWith(".bench.ts")).sort()
 console.log(`metallb-ts benchmarks on Node ${process.version} (${files.length} files)`)
 for (const file of files) {
-  const module = (await import(new URL(file, dir).href)) as { comparisons?: ReadonlyArray<Comparison>; run?: () => void }
+  const module = (await import(new URL(file, dir).href)) as { comparisons?: ReadonlyArray<Comparison>; run?: () => void | Promise<void> }
   console.log(`\n# ${file}`)
   for (const comparison of module.comparisons ?? []) report(comparison)
-  module.run?.()
+  await module.run?.()
 }
