@@ -1,0 +1,161 @@
+// Speaker membership on the wire: core/election/membership's SWIM protocol over UDP, every datagram
+// sealed with AES-256-GCM under a key from the `memberlist` Secret. The key is derived the way
+// MetalLB's speaker derives it (sha256.New().Sum(secret)[:32]: the secret's bytes followed by
+// SHA-256 of nothing, cut to 32 bytes), so the same Secret serves both. The datagram format is ours:
+// version byte, 12-byte nonce, ciphertext, 16-byte tag; anything that fails to open is dropped and
+// counted, never decoded.
+import { createCipheriv, createDecipheriv, createHash, randomBytes, randomInt } from "node:crypto"
+import { createSocket, type Socket } from "node:dgram"
+import { Result } from "effect"
+import { decodeMessage, encodeMessage } from "../../core/election/membership/codec.ts"
+import { initialMembership, liveMembers, type MembershipInput, type MembershipState, step } from "../../core/election/membership/node.ts"
+import { realTimers, type Timers } from "./timers.ts"
+
+const sealVersion = 1
+
+export const membershipKey = (secret: Uint8Array): Buffer =>
+  Buffer.concat([Buffer.from(secret), createHash("sha256").digest()]).subarray(0, 32)
+
+export const seal = (key: Buffer, plaintext: Uint8Array): Buffer => {
+  const nonce = randomBytes(12)
+  const cipher = createCipheriv("aes-256-gcm", key, nonce)
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return Buffer.concat([Buffer.from([sealVersion]), nonce, body, cipher.getAuthTag()])
+}
+
+export const open = (key: Buffer, sealed: Uint8Array): Uint8Array | undefined => {
+  if (sealed.length < 1 + 12 + 16 || sealed[0] !== sealVersion) return undefined
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(1, 13))
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16))
+    return Buffer.concat([decipher.update(sealed.subarray(13, sealed.length - 16)), decipher.final()])
+  } catch {
+    return undefined
+  }
+}
+
+export interface MembershipOptions {
+  /** This node's name (membership identity). */
+  readonly name: string
+  /** ip:port others reach us at, and where the UDP socket binds. */
+  readonly bindAddress: string
+  readonly port: number
+  /** Without a key datagrams travel in clear (MetalLB allows that too). */
+  readonly key?: Buffer
+  readonly onChange: (members: ReadonlySet<string>) => void
+  readonly onLog?: (message: string) => void
+  readonly timers?: Timers
+}
+
+const hostPort = (address: string): [string, number] => {
+  const at = address.lastIndexOf(":")
+  return [address.slice(0, at).replace(/^\[|\]$/g, ""), Number(address.slice(at + 1))]
+}
+
+export const formatHostPort = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
+
+export class MembershipDriver {
+  private state: MembershipState
+  private readonly socket: Socket
+  private readonly options: MembershipOptions
+  private readonly clock: Timers
+  private timer: unknown
+  private members: ReadonlySet<string> = new Set()
+  dropped = 0
+
+  private constructor(options: MembershipOptions, state: MembershipState, socket: Socket) {
+    this.options = options
+    this.state = state
+    this.socket = socket
+    this.clock = options.timers ?? realTimers
+  }
+
+  static async start(options: MembershipOptions, seeds: ReadonlyArray<string>): Promise<MembershipDriver> {
+    const self = formatHostPort(options.bindAddress, options.port)
+    const made = initialMembership({ name: options.name, address: self })
+    if (Result.isFailure(made)) throw made.failure
+    const socket = createSocket(options.bindAddress.includes(":") ? "udp6" : "udp4")
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject)
+      socket.bind(options.port, options.bindAddress, () => resolve())
+    })
+    const driver = new MembershipDriver(options, made.success, socket)
+    socket.on("message", (datagram, from) => driver.receive(formatHostPort(from.address, from.port), datagram))
+    driver.run({ _tag: "Join", nowMs: Date.now(), seeds: seeds.filter((s) => s !== self) })
+    return driver
+  }
+
+  get live(): ReadonlySet<string> {
+    return this.members
+  }
+
+  /** Tells everyone we are leaving (graceful hand-over), then stays silent. */
+  leave(): void {
+    this.run({ _tag: "Leave", nowMs: Date.now() })
+  }
+
+  /** Introduces more seeds (new speaker pods). */
+  join(seeds: ReadonlyArray<string>): void {
+    this.run({ _tag: "Join", nowMs: Date.now(), seeds })
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.timer !== undefined) this.clock.clear(this.timer)
+    this.socket.close()
+  }
+
+  private closed = false
+
+  private receive(from: string, datagram: Buffer): void {
+    const plain = this.options.key === undefined ? datagram : open(this.options.key, datagram)
+    if (plain === undefined) {
+      this.dropped += 1
+      return
+    }
+    const decoded = decodeMessage(plain)
+    if (Result.isFailure(decoded)) {
+      this.dropped += 1
+      return
+    }
+    this.run({ _tag: "Received", nowMs: Date.now(), from, message: decoded.success })
+  }
+
+  private run(input: MembershipInput): void {
+    if (this.closed) return
+    const { state, outputs } = step(this.state, input)
+    this.state = state
+    for (const output of outputs) {
+      switch (output._tag) {
+        case "Send": {
+          const plain = encodeMessage(output.message)
+          const bytes = this.options.key === undefined ? plain : seal(this.options.key, plain)
+          const [host, port] = hostPort(output.to)
+          this.socket.send(bytes, port, host, (error) => {
+            if (error) this.options.onLog?.(`membership send to ${output.to} failed: ${error.message}`)
+          })
+          break
+        }
+        case "StartTimer":
+          if (this.timer !== undefined) this.clock.clear(this.timer)
+          this.timer = this.clock.set(output.delayMs, () => {
+            this.timer = undefined
+            this.run({ _tag: "Tick", nowMs: Date.now(), random: randomInt(0, 2 ** 32) >>> 0 })
+          })
+          break
+        case "StopTimer":
+          if (this.timer !== undefined) this.clock.clear(this.timer)
+          this.timer = undefined
+          break
+        default:
+          this.options.onLog?.(`membership: ${output.name} ${output._tag.replace("Member", "").toLowerCase()}`)
+      }
+    }
+    const live = liveMembers(this.state)
+    if (live.size !== this.members.size || [...live].some((m) => !this.members.has(m))) {
+      this.members = live
+      this.options.onChange(live)
+    }
+  }
+}
