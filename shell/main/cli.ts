@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The metallb-ts command line: validate (configuration), crds (generated CRDs), sim (the simulator),
-// controller (the Deployment's process); the speaker arrives with its issue.
+// controller (the Deployment's process) and speaker (the DaemonSet's).
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { controllerCommand } from "./controller.ts"
 import { crdsCommand } from "./crds.ts"
 import { simCommand } from "./sim.ts"
+import { speakerCommand } from "./speaker.ts"
 import { formatReportJson, formatReportText, validateFiles } from "./validate.ts"
 
 const validate = Command.make(
@@ -42,7 +43,7 @@ const validate = Command.make(
 
 const cli = Command.make("metallb-ts").pipe(
   Command.withDescription("A MetalLB-compatible load balancer for bare-metal Kubernetes."),
-  Command.withSubcommands([validate, crdsCommand, simCommand, controllerCommand]),
+  Command.withSubcommands([validate, crdsCommand, simCommand, controllerCommand, speakerCommand]),
 )
 
 Command.run(cli, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

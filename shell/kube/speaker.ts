@@ -1,0 +1,276 @@
+// The speaker process's loop: watch Services, EndpointSlices, Nodes, the metallb.io configuration and
+// its Secrets; keep the membership; on every change decide through core/speaker what this node
+// announces, and make it so: the Layer 2 data plane (ARP/NDP answers and gratuitous announcements) and
+// one BGP session (with BFD) per selected peer. It reports nodeAssigned events. On SIGTERM it leaves
+// the membership first and keeps answering for a hand-over period, so the new owners announce before
+// it goes quiet.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  EventsV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1EndpointSlice,
+  type V1Node,
+  type V1Secret,
+  type V1Service,
+  V1MicroTime,
+} from "@kubernetes/client-node"
+import { Effect, Queue, type Scope, Stream } from "effect"
+import type { Config } from "../../core/config/config.ts"
+import type { Located, Secret } from "../../core/config/decode.ts"
+import { formatConfigError } from "../../core/config/errors.ts"
+import { resolve } from "../../core/config/resolve.ts"
+import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
+import type { Mac } from "../../core/l2/mac.ts"
+import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
+import { bgpAnnouncements, peersForNode } from "../../core/speaker/bgp.ts"
+import { l2Announcements } from "../../core/speaker/l2.ts"
+import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
+import { PacketAddon } from "../native/packet.ts"
+import { loadTcpAddon } from "../speaker/bgp-transport.ts"
+import { PeerSession } from "../speaker/bgp-speaker.ts"
+import { readInterfaces, usableForL2 } from "../speaker/interfaces.ts"
+import { makeL2Plane, type OwnedAddress } from "../speaker/l2-plane.ts"
+import { MembershipDriver } from "../speaker/membership.ts"
+import { apiErrorText, configKinds } from "./controller.ts"
+import { watch, type Watched } from "./informer.ts"
+import { Result } from "effect"
+
+export interface SpeakerOptions {
+  readonly kubeConfig: KubeConfig
+  readonly namespace: string
+  readonly nodeName: string
+  readonly loadBalancerClass?: string
+  readonly ignoreExcludeLb?: boolean
+  /** Membership: bind address and port, the key, and the other speakers' addresses. Off when absent. */
+  readonly membership?: { readonly bindAddress: string; readonly port: number; readonly key?: Buffer; readonly seeds: ReadonlyArray<string> }
+  /** Interface name patterns never used for Layer 2 (metallb-excludel2). */
+  readonly excludePatterns?: ReadonlyArray<string>
+  /** How long a leaving speaker keeps answering after telling the others (SIGTERM). */
+  readonly handOverMs?: number
+  readonly debounceMs?: number
+}
+
+const group = "metallb.io"
+const reportingController = "metallb.io/speaker"
+
+const parseAll = (ips: ReadonlyArray<string>): ReadonlyArray<Address> =>
+  ips.flatMap((ip) => {
+    const p = parseAddress(ip)
+    return Result.isSuccess(p) ? [p.success] : []
+  })
+
+const secretOf = (secret: V1Secret): Located<Secret> => ({
+  object: {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: secret.metadata?.name ?? "" },
+    ...(secret.type === undefined ? {} : { type: secret.type }),
+    ...(secret.data === undefined ? {} : { data: secret.data }),
+  },
+  ref: { kind: "Secret", name: secret.metadata?.name ?? "" },
+})
+
+/** The speaker's view of the cluster, from the informers' caches. */
+export const snapshotOf = (
+  services: ReadonlyArray<V1Service>,
+  slices: ReadonlyArray<V1EndpointSlice>,
+  nodes: ReadonlyArray<V1Node>,
+  loadBalancerClass: string | undefined,
+): ClusterSnapshot => {
+  const ours = services.filter((s) =>
+    s.spec?.type === "LoadBalancer" && (loadBalancerClass === undefined ? s.spec.loadBalancerClass === undefined : s.spec.loadBalancerClass === loadBalancerClass))
+  const holders = new Map<string, number>()
+  for (const s of ours) for (const i of s.status?.loadBalancer?.ingress ?? []) if (i.ip) holders.set(i.ip, (holders.get(i.ip) ?? 0) + 1)
+  const speakerServices: Array<SpeakerService> = ours.map((s) => {
+    const ips = (s.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : []))
+    const pool = s.metadata?.annotations?.[allocatedFromPoolAnnotation]
+    return {
+      key: `${s.metadata?.namespace}/${s.metadata?.name}`,
+      labels: s.metadata?.labels ?? {},
+      addresses: parseAll(ips),
+      ...(pool === undefined ? {} : { pool }),
+      externalTrafficPolicy: s.spec?.externalTrafficPolicy === "Local" ? "Local" : "Cluster",
+      sharedAddress: ips.some((ip) => (holders.get(ip) ?? 0) > 1),
+    }
+  })
+  const endpoints = new Map<string, Array<EndpointView>>()
+  for (const slice of slices) {
+    const service = slice.metadata?.labels?.["kubernetes.io/service-name"]
+    if (service === undefined) continue
+    const key = `${slice.metadata?.namespace}/${service}`
+    const list = endpoints.get(key) ?? []
+    for (const e of slice.endpoints ?? []) {
+      if (e.nodeName === undefined) continue
+      list.push({ node: e.nodeName, serving: e.conditions?.serving ?? e.conditions?.ready ?? true })
+    }
+    endpoints.set(key, list)
+  }
+  const nodeViews: Array<NodeView> = nodes.map((n) => ({
+    name: n.metadata?.name ?? "",
+    labels: n.metadata?.labels ?? {},
+    networkUnavailable: (n.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True"),
+  }))
+  return { services: speakerServices, endpoints, nodes: nodeViews }
+}
+
+export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknown, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { kubeConfig, namespace, nodeName } = options
+    const core = kubeConfig.makeApiClient(CoreV1Api)
+    const discovery = kubeConfig.makeApiClient(DiscoveryV1Api)
+    const custom = kubeConfig.makeApiClient(CustomObjectsApi)
+    const events = kubeConfig.makeApiClient(EventsV1Api)
+    const services = yield* watch<V1Service>("services", kubeConfig, "/api/v1/services", () => core.listServiceForAllNamespaces())
+    const slices = yield* watch<V1EndpointSlice>("endpointslices", kubeConfig, "/apis/discovery.k8s.io/v1/endpointslices", () => discovery.listEndpointSliceForAllNamespaces())
+    const nodes = yield* watch<V1Node>("nodes", kubeConfig, "/api/v1/nodes", () => core.listNode())
+    const secrets = yield* watch<V1Secret>("secrets", kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, () => core.listNamespacedSecret({ namespace }))
+    const configWatches: Array<Watched<KubernetesObject>> = []
+    for (const k of configKinds) {
+      configWatches.push(yield* watch<KubernetesObject>(k.plural, kubeConfig, `/apis/${group}/${k.version}/namespaces/${namespace}/${k.plural}`,
+        () => custom.listNamespacedCustomObject({ group, version: k.version, namespace, plural: k.plural }) as Promise<KubernetesListObject<KubernetesObject>>))
+    }
+    const all: Array<Watched<KubernetesObject>> = [services, slices, nodes, secrets, ...configWatches]
+    yield* Effect.forEach(all, (w) => w.synced, { discard: true })
+    yield* Effect.logInfo(`speaker ${nodeName}: caches synced`)
+
+    // Layer 2: every usable interface gets a raw socket; claims pick among them.
+    const usable = usableForL2(readInterfaces(), options.excludePatterns)
+    yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${usable.map((i) => i.name).join(", ") || "no interface"}`)
+    const plane = yield* makeL2Plane({ interfaces: usable.map((i) => ({ name: i.name, mac: i.mac as Mac })) }).pipe(Effect.provide(PacketAddon.layer))
+
+    // Membership changes wake the loop at once: they are the failover path.
+    const membershipChanged = yield* Queue.sliding<void>(1)
+    const bump = () => {
+      Queue.offerUnsafe(membershipChanged, undefined)
+    }
+    let members: ReadonlySet<string> | undefined
+    let membership: MembershipDriver | undefined
+    if (options.membership !== undefined) {
+      const m = options.membership
+      membership = yield* Effect.promise(() => MembershipDriver.start({
+        name: nodeName,
+        bindAddress: m.bindAddress,
+        port: m.port,
+        ...(m.key === undefined ? {} : { key: m.key }),
+        onChange: (live) => {
+          members = live
+          bump()
+        },
+        onLog: (message) => Effect.runFork(Effect.logInfo(message)),
+      }, m.seeds))
+      members = membership.live
+    }
+    const tcp = yield* Effect.promise(() => loadTcpAddon())
+    const sessions = new Map<string, { readonly session: PeerSession; readonly fingerprint: string }>()
+    let config: Config | undefined
+    let configFingerprint = ""
+    const announced = new Map<string, string>()
+
+    const emit = (service: V1Service, note: string) =>
+      Effect.tryPromise({
+        try: () => events.createNamespacedEvent({
+          namespace: service.metadata?.namespace ?? "default",
+          body: {
+            metadata: { generateName: `${service.metadata?.name ?? "service"}-` },
+            eventTime: new V1MicroTime(),
+            reportingController,
+            reportingInstance: nodeName,
+            action: "nodeAssigned",
+            reason: "nodeAssigned",
+            type: "Normal",
+            note,
+            regarding: { apiVersion: "v1", kind: "Service", name: service.metadata?.name ?? "", namespace: service.metadata?.namespace ?? "default" },
+          },
+        }),
+        catch: (error) => error,
+      }).pipe(Effect.catch((error) => Effect.logWarning(`nodeAssigned event not written: ${apiErrorText(error)}`)))
+
+    const reconcile = Effect.gen(function* () {
+      const documents = configWatches.flatMap((w) => w.list())
+      const fingerprint = JSON.stringify([documents.map((d) => ({ ...d, metadata: { name: d.metadata?.name }, status: undefined })), secrets.list().map((s) => [s.metadata?.name, s.data])])
+      if (fingerprint !== configFingerprint) {
+        const resolution = resolve(documents.map((value) => ({ value })), { namespace, secrets: secrets.list().map(secretOf) })
+        if (resolution._tag === "Valid") {
+          config = resolution.config
+          configFingerprint = fingerprint
+        } else {
+          yield* Effect.logWarning(`speaker: configuration invalid, keeping the last valid one:\n${resolution.errors.map(formatConfigError).join("\n")}`)
+        }
+      }
+      if (config === undefined) return
+      const snapshot = snapshotOf(services.list(), slices.list(), nodes.list(), options.loadBalancerClass)
+      const self = snapshot.nodes.find((n) => n.name === nodeName)
+      // Layer 2.
+      const decision = l2Announcements(config, snapshot, nodeName, members, options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {})
+      const owned: Array<OwnedAddress> = decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => usable.some((i) => i.name === n)) : usable.map((i) => i.name) }))
+      yield* plane.setOwned(owned)
+      const byService = new Map<string, Array<string>>()
+      for (const c of decision.claims) byService.set(c.service, [...(byService.get(c.service) ?? []), formatAddress(c.address)])
+      for (const [key, ips] of byService) {
+        const text = ips.join(",")
+        if (announced.get(key) === text) continue
+        announced.set(key, text)
+        const service = services.list().find((s) => `${s.metadata?.namespace}/${s.metadata?.name}` === key)
+        if (service !== undefined) yield* emit(service, `announcing from node "${nodeName}" with protocol "layer2"`)
+      }
+      for (const key of [...announced.keys()]) if (!byService.has(key)) announced.delete(key)
+      // BGP.
+      if (self === undefined) return
+      const wanted = new Set(peersForNode(config, self))
+      const routes = bgpAnnouncements(config, snapshot, self, options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {})
+      for (const [name, { session }] of sessions) {
+        const peer = config.peers.get(name)
+        const fp = JSON.stringify([peer, peer?.bfdProfile === undefined ? undefined : config.bfdProfiles.get(peer.bfdProfile)], (_, v) => (typeof v === "bigint" ? v.toString() : v))
+        if (wanted.has(name) && sessions.get(name)?.fingerprint === fp) continue
+        session.stop()
+        sessions.delete(name)
+      }
+      for (const name of wanted) {
+        const peer = config.peers.get(name)
+        if (peer === undefined) continue
+        let entry = sessions.get(name)
+        if (entry === undefined) {
+          const bfdProfile = peer.bfdProfile === undefined ? undefined : config.bfdProfiles.get(peer.bfdProfile)
+          const fp = JSON.stringify([peer, bfdProfile], (_, v) => (typeof v === "bigint" ? v.toString() : v))
+          const session = yield* Effect.tryPromise({
+            try: () => PeerSession.open({
+              peer,
+              ...(bfdProfile === undefined ? {} : { bfdProfile }),
+              tcp,
+              events: { onStateChanged: (from, to) => Effect.runFork(Effect.logInfo(`bgp ${name}: ${from} -> ${to}`)) },
+            }),
+            catch: (error) => error,
+          }).pipe(Effect.catch((error) => Effect.logWarning(`bgp ${name}: ${String(error)}`).pipe(Effect.as(undefined))))
+          if (session === undefined) continue
+          session.start()
+          entry = { session, fingerprint: fp }
+          sessions.set(name, entry)
+        }
+        entry.session.setRoutes(routes.get(name) ?? [])
+      }
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        // SIGTERM: leave first, keep answering while the new owners announce, then go quiet.
+        if (membership !== undefined) {
+          yield* Effect.logInfo(`speaker ${nodeName}: leaving the membership, handing over for ${options.handOverMs ?? 2_000} ms`)
+          membership.leave()
+          yield* Effect.sleep(`${options.handOverMs ?? 2_000} millis`)
+          membership.close()
+        }
+        for (const { session } of sessions.values()) session.stop()
+      }))
+
+    const changes = Stream.mergeAll([...all.map((w) => w.changes), Stream.fromQueue(membershipChanged), Stream.tick("10 seconds")], { concurrency: "unbounded" })
+    yield* reconcile
+    return yield* changes.pipe(
+      Stream.debounce(`${options.debounceMs ?? 20} millis`),
+      Stream.runForEach(() => reconcile),
+      Effect.andThen(Effect.never),
+    )
+  })
