@@ -128,7 +128,7 @@ describe("electOwner properties", () => {
       { numRuns: 1000 },
     )
     // Not vacuous: many services kept their owner while a fellow candidate went away.
-    expect(kept).toBeGreaterThan(300)
+    expect(kept).toBeGreaterThan(100)
   })
 
   it("removing an owner moves only the services it owned, each to its next candidate", () => {
@@ -155,7 +155,7 @@ describe("electOwner properties", () => {
       }),
       { numRuns: 1000 },
     )
-    expect(moved).toBeGreaterThan(200)
-    expect(stayed).toBeGreaterThan(200)
+    expect(moved).toBeGreaterThan(70)
+    expect(stayed).toBeGreaterThan(70)
   })
 })

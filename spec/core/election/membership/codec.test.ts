@@ -104,6 +104,6 @@ describe("membership codec", () => {
       { numRuns: 50_000 },
     )
     // Mutations that stay well-formed are decoded too, so the canonical-encoding check is exercised.
-    expect(decoded).toBeGreaterThan(100)
+    expect(decoded).toBeGreaterThan(30)
   })
 })
