@@ -8,7 +8,7 @@
 // BGPAdvertisements, merged when several advertisements announce the same prefix.
 import type { BgpAdvertisement, BgpCommunity } from "../config/config.ts"
 import type { Address, Family } from "../net/address.ts"
-import { formatPrefix, makePrefix, type Prefix } from "../net/prefix.ts"
+import { makePrefix, type Prefix } from "../net/prefix.ts"
 import { asTrans, type LargeCommunity, maxMessageLength, type PathAttributes, type Update } from "./messages.ts"
 
 /** One prefix the speaker wants a peer to hear, with the attributes advertisements give it. */
@@ -42,7 +42,8 @@ export interface AdjRibOut {
 
 export const emptyAdjRibOut: AdjRibOut = { routes: new Map() }
 
-const prefixKey = (p: Prefix) => formatPrefix(p)
+// A cheap, unique key per prefix (formatting addresses costs more than everything else in a plan).
+const prefixKey = (p: Prefix) => `${p.family === "ipv4" ? 4 : 6}/${p.network.toString(16)}/${p.length}`
 const comparePrefixes = (a: Prefix, b: Prefix) =>
   a.family !== b.family ? (a.family === "ipv4" ? -1 : 1) : a.network !== b.network ? (a.network < b.network ? -1 : 1) : a.length - b.length
 
@@ -71,11 +72,15 @@ export const mergeRoutes = (routes: ReadonlyArray<DesiredRoute>): ReadonlyArray<
   for (const route of routes) {
     const key = prefixKey(route.prefix)
     const existing = merged.get(key)
-    const localPref = existing?.localPref ?? route.localPref
+    if (existing === undefined) {
+      merged.set(key, route)
+      continue
+    }
+    const localPref = existing.localPref ?? route.localPref
     merged.set(key, {
       prefix: route.prefix,
       ...(localPref === undefined ? {} : { localPref }),
-      communities: [...(existing?.communities ?? []), ...route.communities],
+      communities: [...existing.communities, ...route.communities],
     })
   }
   return [...merged.values()]
@@ -110,6 +115,9 @@ export const attributesFor = (route: DesiredRoute, peer: PeerContext): PathAttri
     ...(large.length > 0 ? { largeCommunities: large } : {}),
   }
 }
+
+const communityText = (c: BgpCommunity) =>
+  c.kind === "standard" ? `${c.asn}:${c.value}` : `L${c.globalAdministrator}:${c.localData1}:${c.localData2}`
 
 const attributesKeyOf = (attributes: PathAttributes) =>
   JSON.stringify(attributes, (_, v) => (typeof v === "bigint" ? v.toString() : v))
@@ -198,13 +206,21 @@ export interface Plan {
 export const planUpdates = (sent: AdjRibOut, desired: ReadonlyArray<DesiredRoute>, peer: PeerContext): Plan => {
   const wanted = new Map<string, { readonly prefix: Prefix; readonly attributes: PathAttributes; readonly key: string }>()
   const unsendable: Array<Prefix> = []
+  // Routes share a handful of attribute sets: compute each set (and its key) once.
+  const computed = new Map<string, { readonly attributes: PathAttributes; readonly key: string }>()
   for (const route of mergeRoutes(desired)) {
     if (!canSend(route.prefix.family, peer)) {
       unsendable.push(route.prefix)
       continue
     }
-    const attributes = attributesFor(route, peer)
-    wanted.set(prefixKey(route.prefix), { prefix: route.prefix, attributes, key: attributesKeyOf(attributes) })
+    const inputs = `${route.prefix.family}|${route.localPref ?? ""}|${route.communities.map(communityText).join(",")}`
+    let shared = computed.get(inputs)
+    if (shared === undefined) {
+      const attributes = attributesFor(route, peer)
+      shared = { attributes, key: attributesKeyOf(attributes) }
+      computed.set(inputs, shared)
+    }
+    wanted.set(prefixKey(route.prefix), { prefix: route.prefix, ...shared })
   }
   const withdrawn = [...sent.routes.entries()].filter(([key]) => !wanted.has(key)).map(([, r]) => r.prefix).sort(comparePrefixes)
   const groups = new Map<string, { readonly family: Family; readonly attributes: PathAttributes; readonly prefixes: Array<Prefix> }>()
