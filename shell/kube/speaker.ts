@@ -18,7 +18,7 @@ import {
   type V1Service,
   V1MicroTime,
 } from "@kubernetes/client-node"
-import { Effect, Queue, type Scope, Stream } from "effect"
+import { Deferred, Effect, Option, Queue, type Scope, Stream } from "effect"
 import type { Config } from "../../core/config/config.ts"
 import type { Located, Secret } from "../../core/config/decode.ts"
 import { formatConfigError } from "../../core/config/errors.ts"
@@ -30,6 +30,7 @@ import { bgpAnnouncements, peersForNode } from "../../core/speaker/bgp.ts"
 import { l2Announcements } from "../../core/speaker/l2.ts"
 import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
 import { PacketAddon } from "../native/packet.ts"
+import { type BfdEndpoint, loadUdpAddon, openBfdEndpoint } from "../speaker/bfd-transport.ts"
 import { loadTcpAddon } from "../speaker/bgp-transport.ts"
 import { PeerSession } from "../speaker/bgp-speaker.ts"
 import { readInterfaces, usableForL2 } from "../speaker/interfaces.ts"
@@ -45,6 +46,11 @@ export interface SpeakerOptions {
   readonly nodeName: string
   readonly loadBalancerClass?: string
   readonly ignoreExcludeLb?: boolean
+  /**
+   * The node's address (the DaemonSet's METALLB_HOST, status.hostIP): the BGP router ID for peers that
+   * set none, as MetalLB does. Without it, the Node object's first IPv4 InternalIP.
+   */
+  readonly hostAddress?: string
   /** Membership: bind address and port, the key, and the other speakers' addresses. Off when absent. */
   readonly membership?: { readonly bindAddress: string; readonly port: number; readonly key?: Buffer; readonly seeds: ReadonlyArray<string> }
   /** Interface name patterns never used for Layer 2 (metallb-excludel2). */
@@ -52,6 +58,8 @@ export interface SpeakerOptions {
   /** How long a leaving speaker keeps answering after telling the others (SIGTERM). */
   readonly handOverMs?: number
   readonly debounceMs?: number
+  /** How long a joining speaker waits for a seed to answer before deciding alone (default 3000). */
+  readonly joinTimeoutMs?: number
 }
 
 const group = "metallb.io"
@@ -117,6 +125,15 @@ export const snapshotOf = (
   return { services: speakerServices, endpoints, nodes: nodeViews }
 }
 
+/** The BGP identifier for peers without routerID: the host address if IPv4, else the Node's first IPv4 InternalIP. */
+export const routerIdFor = (hostAddress: string | undefined, node: V1Node | undefined): Address | undefined => {
+  const candidates = [
+    ...(hostAddress === undefined ? [] : [hostAddress]),
+    ...(node?.status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address),
+  ]
+  return parseAll(candidates).find((a) => a.family === "ipv4")
+}
+
 export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const { kubeConfig, namespace, nodeName } = options
@@ -151,6 +168,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     let membership: MembershipDriver | undefined
     if (options.membership !== undefined) {
       const m = options.membership
+      const answered = yield* Deferred.make<void>()
       membership = yield* Effect.promise(() => MembershipDriver.start({
         name: nodeName,
         bindAddress: m.bindAddress,
@@ -158,13 +176,30 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         ...(m.key === undefined ? {} : { key: m.key }),
         onChange: (live) => {
           members = live
+          if (live.size > 1) Deferred.doneUnsafe(answered, Effect.void)
           bump()
         },
         onLog: (message) => Effect.runFork(Effect.logInfo(message)),
       }, m.seeds))
       members = membership.live
+      // Deciding before the others are known would elect this node for every address it serves, and
+      // announce that, until the join completes (a restarted speaker pulled the clients to itself). The
+      // join's full-table exchange brings every member with the first answer; without any answer within
+      // the bound (no other speaker is up yet) this node decides alone.
+      if (m.seeds.length > 0) {
+        const joinTimeoutMs = options.joinTimeoutMs ?? 3_000
+        const joined = yield* Deferred.await(answered).pipe(Effect.timeoutOption(`${joinTimeoutMs} millis`))
+        yield* Option.isSome(joined)
+          ? Effect.logInfo(`speaker ${nodeName}: joined the membership (${[...(members ?? [])].sort().join(", ")})`)
+          : Effect.logWarning(`speaker ${nodeName}: no other speaker answered within ${joinTimeoutMs} ms; deciding alone`)
+      }
     }
     const tcp = yield* Effect.promise(() => loadTcpAddon())
+    // One BFD endpoint for every peer with a BFDProfile, opened with the first of them.
+    let bfd: Promise<BfdEndpoint> | undefined
+    const bfdEndpoint = () => (bfd ??= loadUdpAddon().then((udp) => openBfdEndpoint(udp, {
+      onSendError: (peerAddress, error) => Effect.runFork(Effect.logDebug(`bfd ${peerAddress}: send failed: ${error.message}`)),
+    })))
     const sessions = new Map<string, { readonly session: PeerSession; readonly fingerprint: string }>()
     let config: Config | undefined
     let configFingerprint = ""
@@ -236,12 +271,17 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         if (entry === undefined) {
           const bfdProfile = peer.bfdProfile === undefined ? undefined : config.bfdProfiles.get(peer.bfdProfile)
           const fp = JSON.stringify([peer, bfdProfile], (_, v) => (typeof v === "bigint" ? v.toString() : v))
+          const routerId = routerIdFor(options.hostAddress, nodes.list().find((n) => n.metadata?.name === nodeName))
           const session = yield* Effect.tryPromise({
-            try: () => PeerSession.open({
+            try: async () => PeerSession.open({
               peer,
-              ...(bfdProfile === undefined ? {} : { bfdProfile }),
+              ...(bfdProfile === undefined ? {} : { bfdProfile, bfd: await bfdEndpoint() }),
+              ...(routerId === undefined ? {} : { routerId }),
               tcp,
-              events: { onStateChanged: (from, to) => Effect.runFork(Effect.logInfo(`bgp ${name}: ${from} -> ${to}`)) },
+              events: {
+                onStateChanged: (from, to) => Effect.runFork(Effect.logInfo(`bgp ${name}: ${from} -> ${to}`)),
+                onBfdStateChanged: (from, to) => Effect.runFork(Effect.logInfo(`bfd ${name}: ${from} -> ${to}`)),
+              },
             }),
             catch: (error) => error,
           }).pipe(Effect.catch((error) => Effect.logWarning(`bgp ${name}: ${String(error)}`).pipe(Effect.as(undefined))))
@@ -263,7 +303,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
           yield* Effect.sleep(`${options.handOverMs ?? 2_000} millis`)
           membership.close()
         }
-        for (const { session } of sessions.values()) session.stop()
+        yield* Effect.promise(() => Promise.allSettled([...sessions.values()].map(({ session }) => session.stop())))
+        if (bfd !== undefined) yield* Effect.promise(() => bfd!.then((endpoint) => endpoint.close()).catch(() => undefined))
       }))
 
     const changes = Stream.mergeAll([...all.map((w) => w.changes), Stream.fromQueue(membershipChanged), Stream.tick("10 seconds")], { concurrency: "unbounded" })

@@ -78,6 +78,7 @@ export const speakerCommand = Command.make(
       const nodeName = Option.getOrUndefined(flags.nodeName) ?? process.env["METALLB_NODE_NAME"] ?? hostname()
       const lbClass = Option.getOrUndefined(flags.lbClass)
       const bindAddress = process.env["METALLB_ML_BIND_ADDR"]
+      const hostAddress = process.env["METALLB_HOST"]
       if (flags.healthPort > 0) yield* healthServer(flags.healthPort)
       const keyFile = Option.getOrUndefined(flags.memberlistKeyFile)
       // The file's bytes as they are, as MetalLB reads the mounted Secret key.
@@ -93,6 +94,7 @@ export const speakerCommand = Command.make(
         ignoreExcludeLb: flags.ignoreExcludeLb,
         excludePatterns: excludePatternsFrom(Option.getOrUndefined(flags.excludel2File)),
         handOverMs: flags.handOverMs,
+        ...(hostAddress === undefined || hostAddress === "" ? {} : { hostAddress }),
         ...(bindAddress === undefined ? {} : { membership: { bindAddress, port: flags.memberlistPort, ...(key === undefined ? {} : { key }), seeds } }),
       })
     }).pipe(Effect.scoped),

@@ -2,7 +2,7 @@
 // and NDP answers for the addresses this node owns) and announcer (gratuitous ARP / unsolicited NA on
 // taking ownership, repeated on its schedule). The core decides every frame; this module moves bytes,
 // keeps the clock, and counts. Ownership comes from the speaker's election through `setOwned`.
-import { Effect, Fiber, Ref, Schedule, type Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Ref, Schedule, Scope, Stream } from "effect"
 import {
   type AnnouncerOutput,
   type AnnouncerState,
@@ -57,24 +57,30 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
   Effect.gen(function* () {
     const nowMs = options.nowMs ?? (() => Date.now())
     const interfaces: ReadonlyArray<L2Interface> = options.interfaces
-    const sockets = new Map<string, PacketSocket>()
-    for (const iface of interfaces) {
-      sockets.set(iface.name, yield* openPacketSocket({
-        interfaceName: iface.name,
-        etherType: etherTypeAll,
-        ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
-      }))
-    }
+    const scope = yield* Effect.scope
+    // Each socket in a scope of its own, so a broken one can be replaced (see the reading loop below).
+    const sockets = new Map<string, { readonly socket: PacketSocket; readonly scope: Scope.Closeable }>()
+    const openOn = (name: string) =>
+      Effect.gen(function* () {
+        const own = yield* Scope.fork(scope)
+        const socket = yield* openPacketSocket({
+          interfaceName: name,
+          etherType: etherTypeAll,
+          ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+        }).pipe(Scope.provide(own), Effect.onError(() => Scope.close(own, Exit.void)))
+        sockets.set(name, { socket, scope: own })
+        return socket
+      })
+    for (const iface of interfaces) yield* openOn(iface.name)
     const responder = yield* Ref.make<ResponderState>(emptyResponder)
     const announcer = yield* Ref.make<AnnouncerState>(options.announcer ?? defaultAnnouncer)
     const counters = yield* Ref.make<L2Counters>(noCounters)
     const owned = yield* Ref.make<ReadonlyMap<string, OwnedAddress>>(new Map())
     const sendFailures = yield* Ref.make(0)
     const wake = yield* Ref.make<Fiber.Fiber<void> | undefined>(undefined)
-    const scope = yield* Effect.scope
 
     const send = (ifaceName: string, frame: Uint8Array) => {
-      const socket = sockets.get(ifaceName)
+      const socket = sockets.get(ifaceName)?.socket
       if (socket === undefined) return Effect.succeed(false)
       return socket.send(frame).pipe(
         Effect.as(true),
@@ -128,11 +134,24 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
       })
 
     for (const iface of interfaces) {
-      const socket = sockets.get(iface.name)
-      if (socket === undefined) continue
-      // A receive error (the link went away) fails the stream; reading resumes on the same socket.
-      yield* Stream.runForEach(socket.frames, (frame) => receive(iface, frame)).pipe(
-        Effect.tapError((error) => Effect.logWarning(`l2: receiving on ${iface.name}: ${error.message}`)),
+      // A receive error (the link went down) fails the stream. Reading again on the same socket does
+      // not recover: libuv reports the socket's pending error (POLLERR) as EBADF and the addon's reader
+      // stops without consuming it, so every restart fails at once. A fresh socket starts clean; the
+      // kernel re-arms packet sockets when the link comes back up.
+      const readOnce = Effect.gen(function* () {
+        const current = sockets.get(iface.name)
+        const socket = current?.socket ?? (yield* openOn(iface.name))
+        yield* Stream.runForEach(socket.frames, (frame) => receive(iface, frame)).pipe(
+          Effect.tapError(() => {
+            const broken = sockets.get(iface.name)
+            if (broken === undefined) return Effect.void
+            sockets.delete(iface.name)
+            return Scope.close(broken.scope, Exit.void)
+          }),
+        )
+      })
+      yield* readOnce.pipe(
+        Effect.tapError((error) => Effect.logWarning(`l2: receiving on ${iface.name}: ${error.message}; reopening`)),
         Effect.retry(Schedule.spaced("200 millis")),
         Effect.forkIn(scope),
       )

@@ -66,6 +66,8 @@ export interface ApiServer {
     name: string,
     options?: { readonly expirationSeconds?: number },
   ) => Promise<ServiceAccountCredentials>
+  /** Process ids of etcd and kube-apiserver (so a supervisor can end them if this process dies first). */
+  readonly processIds: () => ReadonlyArray<number>
   readonly stop: () => Promise<void>
   [Symbol.asyncDispose]: () => Promise<void>
 }
@@ -75,6 +77,11 @@ export interface ApiServerOptions {
   readonly timeoutMs?: number
   /** Extra kube-apiserver flags. */
   readonly extraArgs?: ReadonlyArray<string>
+  /**
+   * The address the API server listens on (default 127.0.0.1), e.g. a lab address that network
+   * namespaces reach; the serving certificate names it, and `url` uses it.
+   */
+  readonly bindAddress?: string
 }
 
 /** Service cluster IPs: documentation/benchmark ranges only (TESTBED.md); dual-stack so tests get both families. */
@@ -84,6 +91,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
   const skip = apiServerSkipReason()
   if (skip !== undefined) throw new Error(`startApiServer: ${skip}`)
   const binDir = kubeBinDir()
+  const bindAddress = options.bindAddress ?? "127.0.0.1"
   const dir = mkdtempSync(join(tmpdir(), "mlbt-apiserver-"))
   const processes: Array<ChildProcess> = []
   const logs = new Map<string, string>()
@@ -92,7 +100,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const pki = generatePki(dir)
+    const pki = generatePki(dir, bindAddress)
     const [etcdClientPort, etcdPeerPort, securePort] = await freePorts(3)
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`
     processes.push(
@@ -110,8 +118,8 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
     processes.push(
       launch(join(binDir, "kube-apiserver"), "kube-apiserver", [
         `--etcd-servers=${etcdUrl}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        `--bind-address=${bindAddress}`,
+        `--advertise-address=${bindAddress}`,
         `--secure-port=${securePort}`,
         `--cert-dir=${join(dir, "certs")}`,
         `--tls-cert-file=${pki.servingCert}`,
@@ -131,7 +139,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
         ...(options.extraArgs ?? []),
       ], logs, dir),
     )
-    const url = `https://127.0.0.1:${securePort}`
+    const url = `https://${bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress}:${securePort}`
     const tls = { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) }
     await waitReady(url, tls, options.timeoutMs ?? 60_000, processes, logs)
 
@@ -169,6 +177,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
       caPem: tls.ca.toString(),
       kubectl,
       serviceAccountToken,
+      processIds: () => processes.flatMap((p) => (p.pid === undefined || p.exitCode !== null || p.signalCode !== null ? [] : [p.pid])),
       stop,
       [Symbol.asyncDispose]: stop,
     }
@@ -211,8 +220,8 @@ interface Pki {
   readonly saPrivate: string
 }
 
-/** A CA, a serving certificate for 127.0.0.1, a system:masters client certificate and the SA signing key. */
-const generatePki = (dir: string): Pki => {
+/** A CA, a serving certificate for 127.0.0.1 (and the bind address), a system:masters client certificate and the SA signing key. */
+const generatePki = (dir: string, bindAddress: string): Pki => {
   const openssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
   const key = (name: string) => openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name)
   key("ca.key")
@@ -225,7 +234,7 @@ const generatePki = (dir: string): Pki => {
       "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.crt`)
   }
   sign("serving", "/CN=kube-apiserver",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n")
+    `subjectAltName=IP:127.0.0.1,${bindAddress === "127.0.0.1" ? "" : `IP:${bindAddress},`}DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`)
   sign("admin", "/O=system:masters/CN=testbed-admin", "extendedKeyUsage=clientAuth\n")
   openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key")
   openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")

@@ -11,6 +11,7 @@ const execFileAsync = promisify(execFile)
 
 const labPrefix = "mlbt"
 const netnsDir = "/var/run/netns"
+const sysfsNet = "/sys/class/net"
 
 export const isRoot = (): boolean => process.getuid?.() === 0
 
@@ -114,6 +115,10 @@ export interface Segment {
 }
 
 let labCounter = 0
+let rootLinkCounter = 0
+
+/** Root-namespace links a lab made: `mlbt<pid>r<n>` (at most 15 characters), so a sweep knows the owner. */
+const rootLinkPattern = /^mlbt(\d+)r\d+$/
 
 /**
  * A set of namespaces, links and processes with one unique prefix. Create with `Lab.create(label)`;
@@ -123,6 +128,7 @@ export class Lab {
   readonly prefix: string
   readonly hosts: Array<Host> = []
   private readonly processes = new Set<HostProcess>()
+  private readonly rootLinks: Array<string> = []
   private readonly interfaceCounts = new Map<string, number>()
   private portCounter = 0
   private closed = false
@@ -187,11 +193,36 @@ export class Lab {
     return aName
   }
 
+  /**
+   * Connects the root namespace (where the test runs, and e.g. an API server listens) to a segment
+   * through a veth pair: the root end is named `mlbt<pid>r<n>`, carries `addresses` (IPv4 only: IPv6
+   * is switched off on it, so the root namespace sends nothing of its own onto the segment) and is
+   * deleted by `close()` (deleting the segment's namespace would delete it too). Returns its name.
+   */
+  async attachRoot(segment: Segment, options: { readonly addresses?: ReadonlyArray<string> } = {}): Promise<string> {
+    this.assertOpen()
+    for (const cidr of options.addresses ?? []) {
+      assertTestAddress(cidr)
+      if (cidr.includes(":")) throw new Error(`attachRoot: IPv4 addresses only (${cidr})`)
+    }
+    const name = `mlbt${process.pid}r${++rootLinkCounter}`
+    const port = `p${++this.portCounter}`
+    await ip("link", "add", name, "type", "veth", "peer", "name", port, "netns", segment.host.netns)
+    this.rootLinks.push(name)
+    await run("sysctl", ["-qw", `net.ipv6.conf.${name}.disable_ipv6=1`])
+    await segment.host.run("ip", ["link", "set", port, "master", segment.bridge])
+    await segment.host.run("ip", ["link", "set", port, "up"])
+    for (const cidr of options.addresses ?? []) await ip("address", "add", cidr, "dev", name)
+    await ip("link", "set", name, "up")
+    return name
+  }
+
   /** Stops every process and deletes every namespace (which deletes their links). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     await Promise.allSettled([...this.processes].map((p) => p.stop()))
+    await Promise.allSettled(this.rootLinks.map((name) => ip("link", "delete", name)))
     await Promise.allSettled(this.hosts.map((h) => deleteNamespace(h.netns)))
   }
 
@@ -307,8 +338,13 @@ const isAlive = (pid: number) => {
   }
 }
 
-/** Removes namespaces left by labs whose test process is no longer running. */
+/** Removes namespaces and root-namespace links left by labs whose test process is no longer running. */
 export const sweepStaleLabs = async (): Promise<void> => {
+  const staleLinks = (existsSync(sysfsNet) ? readdirSync(sysfsNet) : []).filter((name) => {
+    const match = rootLinkPattern.exec(name)
+    return match !== null && !isAlive(Number(match[1]))
+  })
+  await Promise.allSettled(staleLinks.map((name) => ip("link", "delete", name)))
   if (!existsSync(netnsDir)) return
   const stale = readdirSync(netnsDir).filter((name) => {
     const match = /^mlbt-(\d+)-/.exec(name)
