@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { kubeBinDir } from "./apiserver.ts"
-import { createService, labConfigYaml, labSkipReason, plan, startE2eLab, waitForIngress } from "./lab.ts"
+import { createService, labConfigYaml, labSkipReason, plan, startE2eLab, sweepSubnetLeases, waitForIngress } from "./lab.ts"
 import { sleep, sweepStaleLabs } from "./netns.ts"
 
 const stateDir = join(tmpdir(), "metallb-ts-lab")
@@ -178,6 +178,7 @@ const down = async (): Promise<number> => {
   const owned = state === undefined ? [] : readdirSync(tmpdir()).filter((name) => name.startsWith(`mlbt-${state.pid}-`)).map((name) => join(tmpdir(), name))
   for (const dir of [...(state?.dirs ?? []), ...owned]) rmSync(dir, { recursive: true, force: true })
   await sweepStaleLabs()
+  sweepSubnetLeases()
   rmSync(statePath, { force: true })
   console.log(state === undefined ? "no lab was running (stale leftovers swept)" : `lab ${state.pid} stopped and removed`)
   return 0

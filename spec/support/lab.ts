@@ -11,7 +11,7 @@
 // through a lock file, so labs of concurrent test files never share it.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { CoreV1Api, DiscoveryV1Api, type V1Service } from "@kubernetes/client-node"
@@ -362,6 +362,25 @@ const leaseRootSubnet = (): { readonly third: number; readonly release: () => vo
     }
   }
   throw new Error("no free 198.19.x.0/24 subnet for the lab's root link")
+}
+
+/** Removes subnet leases whose owning process is gone (they are reclaimed lazily anyway). */
+export const sweepSubnetLeases = (): void => {
+  let names: Array<string> = []
+  try {
+    names = readdirSync(subnetLockDir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const path = join(subnetLockDir, name)
+    try {
+      const owner = Number(readFileSync(path, "utf8").trim())
+      if (!(Number.isInteger(owner) && owner > 0 && isAlive(owner))) rmSync(path, { force: true })
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 // --- configuration ---------------------------------------------------------------------------
