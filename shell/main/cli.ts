@@ -6,6 +6,7 @@ import { Console, Effect, FileSystem } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { controllerCommand } from "./controller.ts"
 import { crdsCommand } from "./crds.ts"
+import { LogFormatFlag, withLogFormat } from "./logging.ts"
 import { simCommand } from "./sim.ts"
 import { speakerCommand } from "./speaker.ts"
 import { formatReportJson, formatReportText, validateFiles } from "./validate.ts"
@@ -43,7 +44,14 @@ const validate = Command.make(
 
 const cli = Command.make("metallb-ts").pipe(
   Command.withDescription("A MetalLB-compatible load balancer for bare-metal Kubernetes."),
-  Command.withSubcommands([validate, crdsCommand, simCommand, controllerCommand, speakerCommand]),
+  Command.withSubcommands([
+    withLogFormat("text")(validate),
+    withLogFormat("text")(crdsCommand),
+    withLogFormat("text")(simCommand),
+    withLogFormat("json")(controllerCommand),
+    withLogFormat("json")(speakerCommand),
+  ]),
+  Command.withGlobalFlags([LogFormatFlag]),
 )
 
 Command.run(cli, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

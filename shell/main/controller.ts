@@ -1,23 +1,22 @@
 // `metallb-ts controller`: the Deployment's process. Leader election on a Lease (two replicas, one
 // active), the controller loop (shell/kube/controller.ts), the memberlist Secret the speakers encrypt
-// with, and health endpoints. Flags and environment follow manifests/base/controller.yaml.
+// with, health endpoints and Prometheus metrics (plain HTTP, or HTTPS with the scraper's token checked
+// by the API server). Flags and environment follow manifests/base/controller.yaml.
 import { randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { hostname } from "node:os"
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
 import { Effect, Option, Ref } from "effect"
 import { Command, Flag } from "effect/cli"
+import { kubeAccessReview } from "../kube/access-review.ts"
 import { runController } from "../kube/controller.ts"
+import { makeControllerMetrics } from "../kube/controller-metrics.ts"
+import { loadKubeConfig } from "../kube/kube-config.ts"
 import { electLeader } from "../kube/leader.ts"
+import { serveMetrics, type TlsCertificate } from "../metrics/server.ts"
 
 export const leaseName = "metallb-ts-controller"
-
-const loadKubeConfig = (path: string | undefined): KubeConfig => {
-  const kc = new KubeConfig()
-  if (path === undefined) kc.loadFromDefault()
-  else kc.loadFromFile(path)
-  return kc
-}
 
 /** The memberlist key (16 random bytes, MetalLB's Secret `memberlist`, key `secretkey`), created once. */
 const ensureMemberlistSecret = (kc: KubeConfig, namespace: string, name: string) =>
@@ -38,8 +37,27 @@ const ensureMemberlistSecret = (kc: KubeConfig, namespace: string, name: string)
     return "created"
   }).pipe(
     Effect.tap((result) => Effect.logInfo(`memberlist secret ${namespace}/${name}: ${result}`)),
-    Effect.catch((error) => Effect.logWarning(`memberlist secret ${namespace}/${name} not ensured: ${String(error)}`)),
+    Effect.catch((error) => Effect.logWarning(`memberlist secret ${namespace}/${name} not ensured: ${String(error.cause ?? error).slice(0, 300)}`)),
   )
+
+/** The metrics certificate: from files when given, else the webhook's Secret (tls.crt, tls.key) once it exists. */
+const metricsCertificate = (kc: KubeConfig, namespace: string, files: { readonly cert?: string; readonly key?: string }, secretName: string): Effect.Effect<TlsCertificate | undefined> => {
+  if (files.cert !== undefined && files.key !== undefined) {
+    const { cert, key } = files
+    return Effect.try(() => ({ certPem: readFileSync(cert, "utf8"), keyPem: readFileSync(key, "utf8") })).pipe(
+      Effect.catch((error) => Effect.logWarning(`metrics: cannot read ${cert} / ${key}: ${String(error)}`).pipe(Effect.as(undefined))),
+    )
+  }
+  const core = kc.makeApiClient(CoreV1Api)
+  return Effect.tryPromise(() => core.readNamespacedSecret({ name: secretName, namespace })).pipe(
+    Effect.map((secret) => {
+      const cert = secret.data?.["tls.crt"]
+      const key = secret.data?.["tls.key"]
+      return cert === undefined || key === undefined ? undefined : { certPem: Buffer.from(cert, "base64").toString(), keyPem: Buffer.from(key, "base64").toString() }
+    }),
+    Effect.catch((error) => Effect.logDebug(`metrics: Secret ${namespace}/${secretName} not readable: ${String(error).slice(0, 200)}`).pipe(Effect.as(undefined))),
+  )
+}
 
 const healthServer = (port: number, ready: Effect.Effect<boolean>) =>
   Effect.acquireRelease(
@@ -68,7 +86,11 @@ export const controllerCommand = Command.make(
     lbClass: Flag.String("lb-class").pipe(Flag.optional, Flag.withDescription("serve only Services of this loadBalancerClass")),
     healthPort: Flag.Int("health-port").pipe(Flag.withDefault(17472), Flag.withDescription("HTTP port of /healthz and /readyz (0: off)")),
     webhookPort: Flag.Int("webhook-port").pipe(Flag.withDefault(9443), Flag.withDescription("HTTPS port of the admission and conversion webhooks")),
-    metricsPort: Flag.Int("metrics-port").pipe(Flag.withDefault(9120), Flag.withDescription("port of /metrics")),
+    metricsPort: Flag.Int("metrics-port").pipe(Flag.withDefault(9120), Flag.withDescription("port of /metrics (0: off)")),
+    metricsTls: Flag.Boolean("metrics-tls").pipe(Flag.withDefault(false), Flag.withDescription("serve /metrics over HTTPS and admit only bearer tokens allowed to GET /metrics (TokenReview + SubjectAccessReview)")),
+    metricsTlsCertFile: Flag.String("metrics-tls-cert-file").pipe(Flag.optional, Flag.withDescription("PEM certificate for /metrics (default: the webhook certificate's Secret)")),
+    metricsTlsKeyFile: Flag.String("metrics-tls-key-file").pipe(Flag.optional, Flag.withDescription("PEM key for --metrics-tls-cert-file")),
+    metricsTlsSecret: Flag.String("metrics-tls-secret").pipe(Flag.withDefault("metallb-webhook-cert"), Flag.withDescription("Secret (tls.crt, tls.key) serving /metrics when no files are given")),
     memberlistSecretName: Flag.String("memberlist-secret-name").pipe(Flag.withDefault("memberlist"), Flag.withDescription("Secret holding the speakers' membership key")),
     leaderElection: Flag.Boolean("leader-election").pipe(Flag.withDefault(true), Flag.withDescription("lead through a Lease (two replicas, one active)")),
     leaseDurationSeconds: Flag.Int("lease-duration-seconds").pipe(Flag.withDefault(15), Flag.withDescription("how long a silent leader keeps the Lease")),
@@ -82,6 +104,21 @@ export const controllerCommand = Command.make(
       yield* Effect.logInfo(`controller ${identity} starting in namespace ${namespace}${lbClass === undefined ? "" : ` for loadBalancerClass ${lbClass}`}`)
       const started = yield* Ref.make(false)
       if (flags.healthPort > 0) yield* healthServer(flags.healthPort, Ref.get(started))
+      const metrics = makeControllerMetrics()
+      if (flags.metricsPort > 0) {
+        const files = { ...Option.match(flags.metricsTlsCertFile, { onNone: () => ({}), onSome: (cert) => ({ cert }) }), ...Option.match(flags.metricsTlsKeyFile, { onNone: () => ({}), onSome: (key) => ({ key }) }) }
+        // Metrics are not worth the addresses: a port clash or a missing certificate is logged, not fatal.
+        yield* serveMetrics({
+          port: flags.metricsPort,
+          render: metrics.registry.render,
+          ...(flags.metricsTls
+            ? { tls: { load: metricsCertificate(kubeConfig, namespace, files, flags.metricsTlsSecret), reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) }
+            : {}),
+        }).pipe(
+          Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
+          Effect.forkScoped,
+        )
+      }
       yield* ensureMemberlistSecret(kubeConfig, namespace, flags.memberlistSecretName)
       const isLeader = flags.leaderElection
         ? yield* electLeader({
@@ -99,6 +136,7 @@ export const controllerCommand = Command.make(
         kubeConfig,
         namespace,
         instance: identity,
+        metrics,
         ...(lbClass === undefined ? {} : { loadBalancerClass: lbClass }),
         ...(isLeader === undefined ? {} : { isLeader }),
       })

@@ -60,6 +60,11 @@ export interface ApiServer {
   /** PEM of the CA that signed the serving certificate (for webhook caBundles, clients). */
   readonly caPem: string
   readonly kubectl: (args: ReadonlyArray<string>, input?: string) => string
+  /**
+   * Kills kube-apiserver (SIGKILL: every watch breaks mid-stream) and starts it again on the same port
+   * with the same etcd, certificates and flags, after `downMs` (default 0); resolves once it is ready again.
+   */
+  readonly restartApiServer: (options?: { readonly downMs?: number }) => Promise<void>
   /** Creates the ServiceAccount if needed and returns a token for it (TokenRequest API). */
   readonly serviceAccountToken: (
     namespace: string,
@@ -152,6 +157,20 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
         timeout: 60_000,
         ...(input === undefined ? {} : { input }),
       })
+    const restartApiServer = async (restartOptions: { readonly downMs?: number } = {}) => {
+      const index = processes.findIndex((p) => p.spawnargs[0] === join(binDir, "kube-apiserver"))
+      const old = processes[index]
+      if (old === undefined) throw new Error("restartApiServer: no kube-apiserver process")
+      if (old.exitCode === null && old.signalCode === null) {
+        const exited = new Promise((resolve) => old.once("exit", resolve))
+        old.kill("SIGKILL")
+        await exited
+      }
+      await new Promise((resolve) => setTimeout(resolve, restartOptions.downMs ?? 0))
+      const [command, ...args] = old.spawnargs
+      processes[index] = launch(command ?? join(binDir, "kube-apiserver"), "kube-apiserver", args, logs, dir)
+      await waitReady(url, tls, options.timeoutMs ?? 60_000, processes, logs)
+    }
     const core = kubeConfig.makeApiClient(CoreV1Api)
     const serviceAccountToken = async (
       namespace: string,
@@ -176,6 +195,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
       kubeConfigPath,
       caPem: tls.ca.toString(),
       kubectl,
+      restartApiServer,
       serviceAccountToken,
       processIds: () => processes.flatMap((p) => (p.pid === undefined || p.exitCode !== null || p.signalCode !== null ? [] : [p.pid])),
       stop,
