@@ -18,7 +18,8 @@ import {
   type V1Service,
   V1MicroTime,
 } from "@kubernetes/client-node"
-import { Deferred, Effect, Option, Queue, type Scope, Stream } from "effect"
+import { readFileSync } from "node:fs"
+import { Deferred, Effect, Option, Queue, Schedule, type Scope, Stream } from "effect"
 import type { Config } from "../../core/config/config.ts"
 import type { Located, Secret } from "../../core/config/decode.ts"
 import { formatConfigError } from "../../core/config/errors.ts"
@@ -166,6 +167,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     }
     let members: ReadonlySet<string> | undefined
     let membership: MembershipDriver | undefined
+    /** Every Layer 2 link is down: announce nothing (see the data-path watch below). */
+    let dataPathDown = false
     if (options.membership !== undefined) {
       const m = options.membership
       const answered = yield* Deferred.make<void>()
@@ -241,7 +244,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       const self = snapshot.nodes.find((n) => n.name === nodeName)
       // Layer 2.
       const decision = l2Announcements(config, snapshot, nodeName, members, options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {})
-      const owned: Array<OwnedAddress> = decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => usable.some((i) => i.name === n)) : usable.map((i) => i.name) }))
+      const owned: Array<OwnedAddress> = dataPathDown ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => usable.some((i) => i.name === n)) : usable.map((i) => i.name) }))
       yield* plane.setOwned(owned)
       const byService = new Map<string, Array<string>>()
       for (const c of decision.claims) byService.set(c.service, [...(byService.get(c.service) ?? []), formatAddress(c.address)])
@@ -306,6 +309,30 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         yield* Effect.promise(() => Promise.allSettled([...sessions.values()].map(({ session }) => session.stop())))
         if (bfd !== undefined) yield* Effect.promise(() => bfd!.then((endpoint) => endpoint.close()).catch(() => undefined))
       }))
+
+    // Data-path failover: when every Layer 2 interface has lost its link, this node can reach nobody.
+    // It leaves the membership (the others elect new owners and announce) and rejoins when a link
+    // comes back, instead of holding addresses it cannot serve.
+    const linkUp = (name: string) => {
+      try {
+        const state = readFileSync(`/sys/class/net/${name}/operstate`, "utf8").trim()
+        return state === "up" || state === "unknown"
+      } catch {
+        return false
+      }
+    }
+    if (membership !== undefined && usable.length > 0) {
+      const m = membership
+      yield* Effect.sync(() => {
+        const down = usable.every((i) => !linkUp(i.name))
+        if (down === dataPathDown) return
+        dataPathDown = down
+        if (down) m.leave()
+        else m.join(options.membership?.seeds ?? [])
+        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
+        bump()
+      }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
+    }
 
     const changes = Stream.mergeAll([...all.map((w) => w.changes), Stream.fromQueue(membershipChanged), Stream.tick("10 seconds")], { concurrency: "unbounded" })
     yield* reconcile

@@ -12,7 +12,8 @@ import {
 } from "../../core/l2/announcer.ts"
 import { countAnnouncements, countResponse, type L2Counters, noCounters } from "../../core/l2/counters.ts"
 import { encodeFrame } from "../../core/l2/frame.ts"
-import type { Mac } from "../../core/l2/mac.ts"
+import { macToBytes, type Mac } from "../../core/l2/mac.ts"
+import { multicastMacOf, solicitedNodeAddress } from "../../core/l2/ipv6.ts"
 import { addressKey, type L2Interface, type OwnershipChanged } from "../../core/l2/ownership.ts"
 import { applyOwnership, emptyResponder, respondToBytes, type ResponderState } from "../../core/l2/responder.ts"
 import type { Address } from "../../core/net/address.ts"
@@ -141,6 +142,10 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
       const readOnce = Effect.gen(function* () {
         const current = sockets.get(iface.name)
         const socket = current?.socket ?? (yield* openOn(iface.name))
+        if (current === undefined) {
+          // A fresh socket has no multicast memberships: join the groups of what we own here again.
+          for (const o of (yield* Ref.get(owned)).values()) if (o.interfaces.includes(iface.name)) yield* membership(iface.name, o.address, true)
+        }
         yield* Stream.runForEach(socket.frames, (frame) => receive(iface, frame)).pipe(
           Effect.tapError(() => {
             const broken = sockets.get(iface.name)
@@ -154,6 +159,18 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         Effect.tapError((error) => Effect.logWarning(`l2: receiving on ${iface.name}: ${error.message}; reopening`)),
         Effect.retry(Schedule.spaced("200 millis")),
         Effect.forkIn(scope),
+      )
+    }
+
+    // NDP: a real NIC filters multicast, so the solicited-node group of every owned IPv6 address is
+    // joined on the interface's socket (veths pass everything, which is why the lab cannot show it).
+    const groupMac = (address: Address) => macToBytes(multicastMacOf(solicitedNodeAddress(address)))
+    const membership = (ifaceName: string, address: Address, join: boolean) => {
+      const socket = sockets.get(ifaceName)?.socket
+      if (socket === undefined || address.family !== "ipv6") return Effect.void
+      const mac = groupMac(address)
+      return (join ? socket.addMulticastMembership(mac) : socket.dropMulticastMembership(mac)).pipe(
+        Effect.catch((error) => Effect.logWarning(`l2: multicast membership on ${ifaceName}: ${error.message}`)),
       )
     }
 
@@ -179,6 +196,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         // Losses first: stop answering before anything else happens.
         for (const c of [...changes].sort((a, b) => Number(a.owned) - Number(b.owned))) {
           yield* Ref.update(responder, (s) => applyOwnership(s, c))
+          yield* membership(c.iface.name, c.address, c.owned)
           yield* runAnnouncer(c)
         }
       })
