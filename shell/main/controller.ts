@@ -11,6 +11,8 @@ import { Effect, Option, Ref } from "effect"
 import { Command, Flag } from "effect/cli"
 import { kubeAccessReview } from "../kube/access-review.ts"
 import { runController } from "../kube/controller.ts"
+import { apiObjectSource } from "../kube/webhook/source.ts"
+import { runWebhooks } from "../kube/webhooks.ts"
 import { makeControllerMetrics } from "../kube/controller-metrics.ts"
 import { loadKubeConfig } from "../kube/kube-config.ts"
 import { electLeader } from "../kube/leader.ts"
@@ -86,6 +88,7 @@ export const controllerCommand = Command.make(
     lbClass: Flag.String("lb-class").pipe(Flag.optional, Flag.withDescription("serve only Services of this loadBalancerClass")),
     healthPort: Flag.Int("health-port").pipe(Flag.withDefault(17472), Flag.withDescription("HTTP port of /healthz and /readyz (0: off)")),
     webhookPort: Flag.Int("webhook-port").pipe(Flag.withDefault(9443), Flag.withDescription("HTTPS port of the admission and conversion webhooks")),
+    webhookCertIps: Flag.String("webhook-cert-ips").pipe(Flag.optional, Flag.withDescription("comma-separated extra IP addresses in the webhook certificate (for webhook configurations that call by URL)")),
     metricsPort: Flag.Int("metrics-port").pipe(Flag.withDefault(9120), Flag.withDescription("port of /metrics (0: off)")),
     metricsTls: Flag.Boolean("metrics-tls").pipe(Flag.withDefault(false), Flag.withDescription("serve /metrics over HTTPS and admit only bearer tokens allowed to GET /metrics (TokenReview + SubjectAccessReview)")),
     metricsTlsCertFile: Flag.String("metrics-tls-cert-file").pipe(Flag.optional, Flag.withDescription("PEM certificate for /metrics (default: the webhook certificate's Secret)")),
@@ -120,6 +123,23 @@ export const controllerCommand = Command.make(
         )
       }
       yield* ensureMemberlistSecret(kubeConfig, namespace, flags.memberlistSecretName)
+      if (flags.webhookPort > 0) {
+        // Every replica serves the webhooks (the API server may call any of them). They judge a change
+        // against the objects listed fresh from the API, so a multi-document apply is judged whole.
+        // The first certificate pass retries until it succeeds; the controller does not wait for it.
+        const ipAddresses = (Option.getOrUndefined(flags.webhookCertIps) ?? "").split(",").map((ip) => ip.trim()).filter(Boolean)
+        yield* runWebhooks({
+          kubeConfig,
+          namespace,
+          objects: apiObjectSource(kubeConfig, namespace),
+          port: flags.webhookPort,
+          ...(ipAddresses.length === 0 ? {} : { certificates: { ipAddresses } }),
+        }).pipe(
+          Effect.tap((server) => Effect.logInfo(`webhooks: serving on port ${server.port}`)),
+          Effect.catch((error) => Effect.logError(`webhooks: not served on port ${flags.webhookPort}: ${error.message}`)),
+          Effect.forkScoped,
+        )
+      }
       const isLeader = flags.leaderElection
         ? yield* electLeader({
           kubeConfig,
