@@ -1,7 +1,8 @@
 // The speaker process's loop: watch Services, EndpointSlices, Nodes, the metallb.io configuration and
 // its Secrets; keep the membership; on every change decide through core/speaker what this node
 // announces, and make it so: the Layer 2 data plane (ARP/NDP answers and gratuitous announcements) and
-// one BGP session (with BFD) per selected peer. It reports nodeAssigned events. On SIGTERM it leaves
+// one BGP session (with BFD) per selected peer. It reports nodeAssigned events and keeps one
+// ServiceL2Status / ServiceBGPStatus object per service it announces. On SIGTERM it leaves
 // the membership first and keeps answering for a hand-over period, so the new owners announce before
 // it goes quiet.
 import {
@@ -39,6 +40,7 @@ import { makeL2Plane, type OwnedAddress } from "../speaker/l2-plane.ts"
 import { MembershipDriver } from "../speaker/membership.ts"
 import { apiErrorText, configKinds } from "./controller.ts"
 import { watch, type Watched } from "./informer.ts"
+import { ServiceStatusWriter } from "./service-status.ts"
 import { Result } from "effect"
 
 export interface SpeakerOptions {
@@ -207,6 +209,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     let config: Config | undefined
     let configFingerprint = ""
     const announced = new Map<string, string>()
+    const l2Statuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceL2Status")
+    const bgpStatuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceBGPStatus")
 
     const emit = (service: V1Service, note: string) =>
       Effect.tryPromise({
@@ -256,6 +260,14 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         if (service !== undefined) yield* emit(service, `announcing from node "${nodeName}" with protocol "layer2"`)
       }
       for (const key of [...announced.keys()]) if (!byService.has(key)) announced.delete(key)
+      const l2Desired = new Map<string, Record<string, unknown>>()
+      for (const o of owned) {
+        const claim = decision.claims.find((c) => formatAddress(c.address) === formatAddress(o.address))
+        if (claim === undefined) continue
+        const names = new Set([...(((l2Desired.get(claim.service)?.["interfaces"] as Array<{ name: string }> | undefined) ?? []).map((i) => i.name)), ...o.interfaces])
+        l2Desired.set(claim.service, { interfaces: [...names].sort().map((name) => ({ name })) })
+      }
+      yield* l2Statuses.sync(l2Desired).pipe(Effect.catch((error) => Effect.logWarning(`ServiceL2Status not written: ${apiErrorText(error)}`)))
       // BGP.
       if (self === undefined) return
       const wanted = new Set(peersForNode(config, self))
@@ -295,6 +307,15 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         }
         entry.session.setRoutes(routes.get(name) ?? [])
       }
+      // Which peers hear each service from this node.
+      const bgpDesired = new Map<string, Record<string, unknown>>()
+      for (const service of snapshot.services) {
+        if (service.addresses.length === 0) continue
+        const perPeer = bgpAnnouncements(config, { ...snapshot, services: [service] }, self, options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {})
+        const peers = [...perPeer].filter(([name, rs]) => rs.length > 0 && sessions.has(name)).map(([name]) => name).sort()
+        if (peers.length > 0) bgpDesired.set(service.key, { peers })
+      }
+      yield* bgpStatuses.sync(bgpDesired).pipe(Effect.catch((error) => Effect.logWarning(`ServiceBGPStatus not written: ${apiErrorText(error)}`)))
     })
 
     yield* Effect.addFinalizer(() =>
@@ -307,6 +328,9 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
           membership.close()
         }
         yield* Effect.promise(() => Promise.allSettled([...sessions.values()].map(({ session }) => session.stop())))
+        // This node announces nothing any more: its status objects go (best effort; MetalLB relies on
+        // owner references to the pod for this).
+        yield* Effect.all([l2Statuses.sync(new Map()), bgpStatuses.sync(new Map())], { discard: true }).pipe(Effect.ignore)
         if (bfd !== undefined) yield* Effect.promise(() => bfd!.then((endpoint) => endpoint.close()).catch(() => undefined))
       }))
 

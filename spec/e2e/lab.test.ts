@@ -96,6 +96,15 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
   }
   const core = () => lab.api.kubeConfig.makeApiClient(CoreV1Api)
   /** The node whose backend answered the client (the owner for a Layer 2 address). */
+  /** The speakers' status objects of one kind for a Service in the default namespace. */
+  const statusObjects = async (plural: "servicel2statuses" | "servicebgpstatuses", service: string) => {
+    const list = (await lab.api.kubeConfig.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+      group: "metallb.io", version: "v1beta1", namespace: "metallb-system", plural,
+      labelSelector: `metallb.io/service-name=${service},metallb.io/service-namespace=default`,
+    })) as { items: Array<{ status?: { node?: string; interfaces?: Array<{ name: string }>; peers?: Array<string> } }> }
+    return list.items
+  }
+
   const ownerOf = async (address: string): Promise<LabNode> =>
     nodeNamed(await until(`an answer from ${address}`, () => httpGet(lab.client, urlOf(address), 1_000), { timeoutMs: 15_000, intervalMs: 100 }))
   /** Waits until the client reaches `address` on the same node several times in a row. */
@@ -170,6 +179,12 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
         (await events.listNamespacedEvent({ namespace: "default" })).items.find((e) =>
           e.reason === "nodeAssigned" && e.regarding?.name === "web" && e.reportingInstance === owner4.name), { timeoutMs: 10_000 })
       expect(assigned.note).toContain(`"${owner4.name}"`)
+      // The owner, and only the owner, keeps a ServiceL2Status for the Service, naming its interface.
+      const l2Objects = await until("the owner's ServiceL2Status", async () => {
+        const objects = await statusObjects("servicel2statuses", "web")
+        return objects.length === 1 && objects[0]?.status?.node === owner4.name ? objects : undefined
+      }, { timeoutMs: 15_000 })
+      expect(l2Objects[0]?.status?.interfaces?.length).toBeGreaterThan(0)
       // externalTrafficPolicy Local: only the node with the endpoint announces.
       const local = lab.nodes[2]!
       expect(l2Local).toBe("198.51.100.201")
@@ -282,6 +297,13 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
       for (let i = 0; i < 8; i++) localAnswers.add(await httpGet(lab.client, urlOf(local)))
       expect([...localAnswers].every((a) => a === "node-1" || a === "node-2")).toBe(true)
       figure(`BGP: bgp-web learned from ${lab.nodes.length} nodes (ECMP in the router's kernel), client answers ${[...new Set(answers)].sort().join(", ")}; ETP Local bgp-local from node-1, node-2 only`)
+      // Each node keeps a ServiceBGPStatus per service it advertises, naming the peers.
+      const bgpStatusNodes = (service: string) => until(`ServiceBGPStatus objects for ${service}`, async () => {
+        const nodes = (await statusObjects("servicebgpstatuses", service)).filter((o) => (o.status?.peers ?? []).length > 0).map((o) => o.status?.node).sort()
+        return nodes.length > 0 ? nodes : undefined
+      }, { timeoutMs: 15_000 })
+      expect(await bgpStatusNodes("bgp-web")).toEqual(lab.nodes.map((n) => n.name).sort())
+      expect(await bgpStatusNodes("bgp-local")).toEqual(["node-1", "node-2"])
     }, 60_000)
 
     it("withdraws a stopped node's route within 1 s (BFD) and a killed speaker's at once (TCP closed); the stopped node serves again when back, the restarted speaker claims nothing it does not own", async () => {

@@ -1,0 +1,103 @@
+// The speaker's per-service status objects (MetalLB's ServiceL2Status and ServiceBGPStatus): one object
+// per service this node announces, named l2-/bgp- plus a generated suffix, labelled with the node and
+// the service so they can be listed, with status { node, serviceName, serviceNamespace } and the
+// interfaces (L2) or peers (BGP). Objects of services this node no longer announces are deleted.
+import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node"
+import { Effect } from "effect"
+
+const group = "metallb.io"
+const version = "v1beta1"
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
+
+export type StatusKind = "ServiceL2Status" | "ServiceBGPStatus"
+
+const plural = (kind: StatusKind) => (kind === "ServiceL2Status" ? "servicel2statuses" : "servicebgpstatuses")
+const prefix = (kind: StatusKind) => (kind === "ServiceL2Status" ? "l2-" : "bgp-")
+
+export const nodeLabel = "metallb.io/node"
+export const serviceNameLabel = "metallb.io/service-name"
+export const serviceNamespaceLabel = "metallb.io/service-namespace"
+
+interface Existing {
+  readonly name: string
+  readonly status: string
+}
+
+/** Keeps one kind of status object in step with what this node announces. */
+export class ServiceStatusWriter {
+  private readonly api: CustomObjectsApi
+  private readonly namespace: string
+  private readonly node: string
+  private readonly kind: StatusKind
+  /** service key -> the object and the status last written; loaded from the API on first use. */
+  private existing: Map<string, Existing> | undefined
+
+  constructor(api: CustomObjectsApi, namespace: string, node: string, kind: StatusKind) {
+    this.api = api
+    this.namespace = namespace
+    this.node = node
+    this.kind = kind
+  }
+
+  private async load(): Promise<Map<string, Existing>> {
+    if (this.existing !== undefined) return this.existing
+    const list = (await this.api.listNamespacedCustomObject({
+      group, version, namespace: this.namespace, plural: plural(this.kind), labelSelector: `${nodeLabel}=${this.node}`,
+    })) as { items?: Array<{ metadata?: { name?: string; labels?: Record<string, string> }; status?: unknown }> }
+    const map = new Map<string, Existing>()
+    for (const item of list.items ?? []) {
+      const labels = item.metadata?.labels ?? {}
+      const key = `${labels[serviceNamespaceLabel]}/${labels[serviceNameLabel]}`
+      if (item.metadata?.name !== undefined) map.set(key, { name: item.metadata.name, status: JSON.stringify(item.status ?? {}) })
+    }
+    this.existing = map
+    return map
+  }
+
+  /** `desired`: service key -> the kind-specific status fields (interfaces or peers). */
+  sync(desired: ReadonlyMap<string, Readonly<Record<string, unknown>>>): Effect.Effect<void, unknown> {
+    return Effect.tryPromise({
+      try: async () => {
+        const existing = await this.load()
+        for (const [key, extra] of desired) {
+          const [serviceNamespace = "", serviceName = ""] = key.split("/")
+          const status = { node: this.node, serviceName, serviceNamespace, ...extra }
+          const text = JSON.stringify(status)
+          let current = existing.get(key)
+          if (current?.status === text) continue
+          if (current === undefined) {
+            const created = (await this.api.createNamespacedCustomObject({
+              group, version, namespace: this.namespace, plural: plural(this.kind),
+              body: {
+                apiVersion: `${group}/${version}`,
+                kind: this.kind,
+                metadata: {
+                  generateName: prefix(this.kind),
+                  labels: { [nodeLabel]: this.node, [serviceNameLabel]: serviceName, [serviceNamespaceLabel]: serviceNamespace },
+                },
+              },
+            })) as { metadata?: { name?: string } }
+            current = { name: created.metadata?.name ?? "", status: "" }
+          }
+          await this.api.patchNamespacedCustomObjectStatus(
+            { group, version, namespace: this.namespace, plural: plural(this.kind), name: current.name, body: { status } },
+            mergePatch,
+          )
+          existing.set(key, { name: current.name, status: text })
+        }
+        for (const [key, { name }] of [...existing]) {
+          if (desired.has(key)) continue
+          await this.api.deleteNamespacedCustomObject({ group, version, namespace: this.namespace, plural: plural(this.kind), name }).catch((error: unknown) => {
+            if ((error as { code?: number }).code !== 404) throw error
+          })
+          existing.delete(key)
+        }
+      },
+      catch: (error) => {
+        // Reload from the API next time: our picture of what exists may be wrong.
+        this.existing = undefined
+        return error
+      },
+    })
+  }
+}
