@@ -5,20 +5,14 @@
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { hostname } from "node:os"
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
+import { loadKubeConfig } from "../kube/kube-config.ts"
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { parse } from "yaml"
 import { runSpeaker } from "../kube/speaker.ts"
 import { defaultExcludePatterns } from "../speaker/interfaces.ts"
 import { formatHostPort, membershipKey } from "../speaker/membership.ts"
-
-const loadKubeConfig = (path: string | undefined): KubeConfig => {
-  const kc = new KubeConfig()
-  if (path === undefined) kc.loadFromDefault()
-  else kc.loadFromFile(path)
-  return kc
-}
 
 /** MetalLB's metallb-excludel2 ConfigMap, mounted as a file: `announcedInterfacesToExclude: [regex, ...]`. */
 const excludePatternsFrom = (path: string | undefined): ReadonlyArray<string> => {
