@@ -41,6 +41,7 @@ import { MembershipDriver } from "../speaker/membership.ts"
 import { apiErrorText, configKinds } from "./controller.ts"
 import { watch, type Watched } from "./informer.ts"
 import { ServiceStatusWriter } from "./service-status.ts"
+import type { Registry, Sample } from "../metrics/registry.ts"
 import { Result } from "effect"
 
 export interface SpeakerOptions {
@@ -63,6 +64,8 @@ export interface SpeakerOptions {
   readonly debounceMs?: number
   /** How long a joining speaker waits for a seed to answer before deciding alone (default 3000). */
   readonly joinTimeoutMs?: number
+  /** Where the speaker's metrics (MetalLB's names) are registered. */
+  readonly registry?: Registry
 }
 
 const group = "metallb.io"
@@ -209,6 +212,24 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     let config: Config | undefined
     let configFingerprint = ""
     const announced = new Map<string, string>()
+    // Metrics, read at every scrape (MetalLB's names: metallb_speaker_announced, metallb_layer2_*, metallb_bgp_*).
+    let announcedSamples: Array<Sample> = []
+    const prefixesPerPeer = new Map<string, number>()
+    if (options.registry !== undefined) {
+      const registry = options.registry
+      registry.collect("metallb_speaker_announced", "Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.", "gauge", () => announcedSamples)
+      const perIp = (field: "requestsReceived" | "responsesSent" | "gratuitousSent") => (): ReadonlyArray<Sample> =>
+        [...Effect.runSync(plane.counters).byAddress.values()].map((c) => ({ labels: { ip: formatAddress(c.address) }, value: c[field] }))
+      registry.collect("metallb_layer2_requests_received", "Number of layer2 requests received for owned IPs", "counter", perIp("requestsReceived"))
+      registry.collect("metallb_layer2_responses_sent", "Number of layer2 responses sent for owned IPs", "counter", perIp("responsesSent"))
+      registry.collect("metallb_layer2_gratuitous_sent", "Number of gratuitous layer2 packets sent for owned IPs as a result of failovers", "counter", perIp("gratuitousSent"))
+      registry.collect("metallb_bgp_session_up", "BGP session state (1 is up, 0 is down)", "gauge", () =>
+        [...sessions].map(([peer, { session }]) => ({ labels: { peer }, value: session.state === "Established" ? 1 : 0 })))
+      registry.collect("metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", "counter", () =>
+        [...sessions].map(([peer, { session }]) => ({ labels: { peer }, value: session.bgp.updatesSent })))
+      registry.collect("metallb_bgp_announced_prefixes_total", "Number of prefixes currently being advertised on the BGP session", "gauge", () =>
+        [...prefixesPerPeer].map(([peer, value]) => ({ labels: { peer }, value })))
+    }
     const l2Statuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceL2Status")
     const bgpStatuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceBGPStatus")
 
@@ -267,6 +288,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         const names = new Set([...(((l2Desired.get(claim.service)?.["interfaces"] as Array<{ name: string }> | undefined) ?? []).map((i) => i.name)), ...o.interfaces])
         l2Desired.set(claim.service, { interfaces: [...names].sort().map((name) => ({ name })) })
       }
+      announcedSamples = [...decision.claims].filter(() => !dataPathDown).map((c) => ({ labels: { service: c.service, protocol: "layer2", node: nodeName, ip: formatAddress(c.address) }, value: 1 }))
       yield* l2Statuses.sync(l2Desired).pipe(Effect.catch((error) => Effect.logWarning(`ServiceL2Status not written: ${apiErrorText(error)}`)))
       // BGP.
       if (self === undefined) return
@@ -314,6 +336,12 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         const perPeer = bgpAnnouncements(config, { ...snapshot, services: [service] }, self, options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {})
         const peers = [...perPeer].filter(([name, rs]) => rs.length > 0 && sessions.has(name)).map(([name]) => name).sort()
         if (peers.length > 0) bgpDesired.set(service.key, { peers })
+      }
+      prefixesPerPeer.clear()
+      for (const name of sessions.keys()) prefixesPerPeer.set(name, (routes.get(name) ?? []).length)
+      for (const service of snapshot.services) {
+        if (!bgpDesired.has(service.key)) continue
+        for (const address of service.addresses) announcedSamples.push({ labels: { service: service.key, protocol: "bgp", node: nodeName, ip: formatAddress(address) }, value: 1 })
       }
       yield* bgpStatuses.sync(bgpDesired).pipe(Effect.catch((error) => Effect.logWarning(`ServiceBGPStatus not written: ${apiErrorText(error)}`)))
     })

@@ -11,6 +11,8 @@ import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { parse } from "yaml"
 import { runSpeaker } from "../kube/speaker.ts"
+import { makeRegistry } from "../metrics/registry.ts"
+import { serveMetrics } from "../metrics/server.ts"
 import { defaultExcludePatterns } from "../speaker/interfaces.ts"
 import { formatHostPort, membershipKey } from "../speaker/membership.ts"
 
@@ -74,6 +76,14 @@ export const speakerCommand = Command.make(
       const bindAddress = process.env["METALLB_ML_BIND_ADDR"]
       const hostAddress = process.env["METALLB_HOST"]
       if (flags.healthPort > 0) yield* healthServer(flags.healthPort)
+      const registry = makeRegistry()
+      if (flags.metricsPort > 0) {
+        // Plain HTTP on the node's network; a bind failure is logged, not fatal (metrics are not worth the addresses).
+        yield* serveMetrics({ port: flags.metricsPort, render: registry.render }).pipe(
+          Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
+          Effect.forkScoped,
+        )
+      }
       const keyFile = Option.getOrUndefined(flags.memberlistKeyFile)
       // The file's bytes as they are, as MetalLB reads the mounted Secret key.
       const key = keyFile === undefined ? undefined : membershipKey(readFileSync(keyFile))
@@ -88,6 +98,7 @@ export const speakerCommand = Command.make(
         ignoreExcludeLb: flags.ignoreExcludeLb,
         excludePatterns: excludePatternsFrom(Option.getOrUndefined(flags.excludel2File)),
         handOverMs: flags.handOverMs,
+        registry,
         ...(hostAddress === undefined || hostAddress === "" ? {} : { hostAddress }),
         ...(bindAddress === undefined ? {} : { membership: { bindAddress, port: flags.memberlistPort, ...(key === undefined ? {} : { key }), seeds } }),
       })

@@ -185,6 +185,13 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
         return objects.length === 1 && objects[0]?.status?.node === owner4.name ? objects : undefined
       }, { timeoutMs: 15_000 })
       expect(l2Objects[0]?.status?.interfaces?.length).toBeGreaterThan(0)
+      // The owner's speaker exports MetalLB's metrics for it.
+      const metrics = await until("the owner's metrics", async () => {
+        const text = await httpGet(owner4.host, "http://127.0.0.1:9120/metrics")
+        return text?.includes(`ip="${web4}"`) ? text : undefined
+      }, { timeoutMs: 15_000 })
+      expect(metrics).toContain(`metallb_speaker_announced{ip="${web4}",node="${owner4.name}",protocol="layer2",service="default/web"} 1`)
+      expect(metrics).toMatch(new RegExp(`metallb_layer2_gratuitous_sent\\{ip="${web4.replace(/\./g, "\\.")}"\\} [1-9]`))
       // externalTrafficPolicy Local: only the node with the endpoint announces.
       const local = lab.nodes[2]!
       expect(l2Local).toBe("198.51.100.201")
