@@ -174,6 +174,18 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     let membership: MembershipDriver | undefined
     /** Every Layer 2 link is down: announce nothing (see the data-path watch below). */
     let dataPathDown = false
+    /**
+     * When the links came back: until another member answers (or 3 s pass), the membership table is
+     * the one from the isolation, where everybody else looked dead; deciding from it would claim every
+     * address and pull the clients here.
+     */
+    let rejoinedAtMs: number | undefined
+    const holding = () => {
+      if (dataPathDown) return true
+      if (rejoinedAtMs === undefined) return false
+      if ((members?.size ?? 0) > 1 || Date.now() - rejoinedAtMs >= 3_000) rejoinedAtMs = undefined
+      return rejoinedAtMs !== undefined
+    }
     if (options.membership !== undefined) {
       const m = options.membership
       const answered = yield* Deferred.make<void>()
@@ -195,7 +207,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       // join's full-table exchange brings every member with the first answer; without any answer within
       // the bound (no other speaker is up yet) this node decides alone.
       if (m.seeds.length > 0) {
-        const joinTimeoutMs = options.joinTimeoutMs ?? 3_000
+        // Generous: only a node with no other speaker up at all waits it out, once, at its start.
+        const joinTimeoutMs = options.joinTimeoutMs ?? 10_000
         const joined = yield* Deferred.await(answered).pipe(Effect.timeoutOption(`${joinTimeoutMs} millis`))
         yield* Option.isSome(joined)
           ? Effect.logInfo(`speaker ${nodeName}: joined the membership (${[...(members ?? [])].sort().join(", ")})`)
@@ -269,7 +282,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       const self = snapshot.nodes.find((n) => n.name === nodeName)
       // Layer 2.
       const decision = l2Announcements(config, snapshot, nodeName, members, options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {})
-      const owned: Array<OwnedAddress> = dataPathDown ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => usable.some((i) => i.name === n)) : usable.map((i) => i.name) }))
+      const owned: Array<OwnedAddress> = holding() ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => usable.some((i) => i.name === n)) : usable.map((i) => i.name) }))
       yield* plane.setOwned(owned)
       const byService = new Map<string, Array<string>>()
       for (const c of decision.claims) byService.set(c.service, [...(byService.get(c.service) ?? []), formatAddress(c.address)])
@@ -288,7 +301,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         const names = new Set([...(((l2Desired.get(claim.service)?.["interfaces"] as Array<{ name: string }> | undefined) ?? []).map((i) => i.name)), ...o.interfaces])
         l2Desired.set(claim.service, { interfaces: [...names].sort().map((name) => ({ name })) })
       }
-      announcedSamples = [...decision.claims].filter(() => !dataPathDown).map((c) => ({ labels: { service: c.service, protocol: "layer2", node: nodeName, ip: formatAddress(c.address) }, value: 1 }))
+      announcedSamples = owned.length === 0 ? [] : [...decision.claims].map((c) => ({ labels: { service: c.service, protocol: "layer2", node: nodeName, ip: formatAddress(c.address) }, value: 1 }))
       yield* l2Statuses.sync(l2Desired).pipe(Effect.catch((error) => Effect.logWarning(`ServiceL2Status not written: ${apiErrorText(error)}`)))
       // BGP.
       if (self === undefined) return
@@ -380,7 +393,12 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         if (down === dataPathDown) return
         dataPathDown = down
         if (down) m.leave()
-        else m.join(options.membership?.seeds ?? [])
+        else {
+          rejoinedAtMs = Date.now()
+          m.join(options.membership?.seeds ?? [])
+          // Decide again once the hold can have expired, even if nothing else happens.
+          Effect.runFork(Effect.sleep("3100 millis").pipe(Effect.andThen(Effect.sync(bump))))
+        }
         Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
         bump()
       }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)

@@ -58,7 +58,10 @@ export const startControllerTestbed = async (): Promise<ControllerTestbed> => {
       const [metricsPort] = options.metrics === true ? await freePorts(1) : [0]
       const child = spawn(process.execPath, [
         "shell/main/cli.ts", "controller", "--kubeconfig", kubeconfigPath, "--health-port", "0",
-        "--lease-duration-seconds", "3", "--metrics-port", String(metricsPort ?? 0), "--log-level", options.logLevel ?? "debug", ...extraArgs,
+        "--lease-duration-seconds", "3", "--metrics-port", String(metricsPort ?? 0), "--log-level", options.logLevel ?? "debug",
+        // The webhooks (and their certificate Secret) only where a test asks for them.
+        ...(extraArgs.includes("--webhook-port") ? [] : ["--webhook-port", "0"]),
+        ...extraArgs,
       ], {
         cwd: repo,
         env: { ...process.env, METALLB_NAMESPACE: metallbNamespace, METALLB_POD_NAME: name },
