@@ -9,6 +9,7 @@ import type { BfdState } from "../../core/bfd/packet.ts"
 import { type BfdSession, controlPacket, initialSession, sessionConfig } from "../../core/bfd/session-state.ts"
 import { type SessionInput, type SessionOutput, step, type TimerName } from "../../core/bfd/session.ts"
 import type { BfdProfile } from "../../core/config/config.ts"
+import { SerialInputs } from "./serial-inputs.ts"
 import { realTimers, type Timers } from "./timers.ts"
 
 /** Where control packets go and come from (a UDP socket to port 3784, or a simulated link). */
@@ -39,8 +40,11 @@ export class BfdDriver {
   private readonly options: BfdDriverOptions
   private readonly timers = new Map<TimerName, { handle: unknown; dueMs: number }>()
   private readonly clock: Timers
-  private readonly queue: Array<SessionInput> = []
-  private draining = false
+  private readonly inputs = new SerialInputs<SessionInput>((input) => {
+    const { state, outputs } = step(this.session, input)
+    this.session = state
+    for (const output of outputs) this.execute(output)
+  })
   private stopped = false
 
   constructor(options: BfdDriverOptions) {
@@ -93,18 +97,7 @@ export class BfdDriver {
   }
 
   private dispatch(input: SessionInput): void {
-    this.queue.push(input)
-    if (this.draining) return
-    this.draining = true
-    try {
-      for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
-        const { state, outputs } = step(this.session, next)
-        this.session = state
-        for (const output of outputs) this.execute(output)
-      }
-    } finally {
-      this.draining = false
-    }
+    this.inputs.push(input)
   }
 
   private arm(timer: TimerName, durationMs: number): void {

@@ -21,6 +21,7 @@ import {
   stateOf,
 } from "../../core/bgp/session.ts"
 import { type Address, parseAddress } from "../../core/net/address.ts"
+import { SerialInputs } from "./serial-inputs.ts"
 import { realTimers, type Timers } from "./timers.ts"
 
 /** A byte stream to the peer (a TCP socket in production, a simulated link in the simulator). */
@@ -87,8 +88,11 @@ export class BgpPeer {
   readonly name: string
   private session: Session
   private readonly options: BgpPeerOptions
-  private readonly queue: Array<SessionInput> = []
-  private draining = false
+  private readonly inputs = new SerialInputs<SessionInput>((input) => {
+    const { state, outputs } = step(this.session, input)
+    this.session = state
+    for (const output of outputs) this.execute(output)
+  })
   private readonly timers = new Map<number, unknown>()
   private readonly clock: Timers
   private readonly connections = new Map<ConnectionId, Live>()
@@ -168,18 +172,7 @@ export class BgpPeer {
   }
 
   private dispatch(input: SessionInput): void {
-    this.queue.push(input)
-    if (this.draining) return
-    this.draining = true
-    try {
-      for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
-        const { state, outputs } = step(this.session, next)
-        this.session = state
-        for (const output of outputs) this.execute(output)
-      }
-    } finally {
-      this.draining = false
-    }
+    this.inputs.push(input)
   }
 
   private register(connection: Connection): ConnectionId {
