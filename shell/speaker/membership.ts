@@ -3,12 +3,13 @@
 // MetalLB's speaker derives it (sha256.New().Sum(secret)[:32]: the secret's bytes followed by
 // SHA-256 of nothing, cut to 32 bytes), so the same Secret serves both. The datagram format is ours:
 // version byte, 12-byte nonce, ciphertext, 16-byte tag; anything that fails to open is dropped and
-// counted, never decoded.
+// counted, never decoded. The driver also carries this node's metadata (its down Layer 2 interfaces,
+// core/election/membership/metadata.ts) and reports every live member's with the member set.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomInt } from "node:crypto"
 import { createSocket, type Socket } from "node:dgram"
 import { Result } from "effect"
 import { decodeMessage, encodeMessage } from "../../core/election/membership/codec.ts"
-import { initialMembership, liveMembers, type MembershipInput, type MembershipState, step } from "../../core/election/membership/node.ts"
+import { downInterfacesOf, initialMembership, liveMembers, type MembershipInput, type MembershipState, step } from "../../core/election/membership/node.ts"
 import { realTimers, type Timers } from "./timers.ts"
 
 const sealVersion = 1
@@ -42,7 +43,8 @@ export interface MembershipOptions {
   readonly port: number
   /** Without a key datagrams travel in clear (MetalLB allows that too). */
   readonly key?: Buffer
-  readonly onChange: (members: ReadonlySet<string>) => void
+  /** The live members (this node included) and the down interfaces of those with any; on every change of either. */
+  readonly onChange: (members: ReadonlySet<string>, downInterfaces: ReadonlyMap<string, ReadonlyArray<string>>) => void
   readonly onLog?: (message: string) => void
   readonly timers?: Timers
 }
@@ -61,6 +63,7 @@ export class MembershipDriver {
   private readonly clock: Timers
   private timer: unknown
   private members: ReadonlySet<string> = new Set()
+  private down: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
   dropped = 0
 
   private constructor(options: MembershipOptions, state: MembershipState, socket: Socket) {
@@ -87,6 +90,16 @@ export class MembershipDriver {
 
   get live(): ReadonlySet<string> {
     return this.members
+  }
+
+  /** The live members' down Layer 2 interfaces (only members with any). */
+  get downInterfaces(): ReadonlyMap<string, ReadonlyArray<string>> {
+    return this.down
+  }
+
+  /** This node's Layer 2 interfaces that are down now; a change is gossiped to every member. */
+  setDownInterfaces(names: ReadonlyArray<string>): void {
+    this.run({ _tag: "SetDownInterfaces", nowMs: Date.now(), names })
   }
 
   /** Tells everyone we are leaving (graceful hand-over), then stays silent. */
@@ -153,9 +166,13 @@ export class MembershipDriver {
       }
     }
     const live = liveMembers(this.state)
-    if (live.size !== this.members.size || [...live].some((m) => !this.members.has(m))) {
+    const down = downInterfacesOf(this.state)
+    const membersChanged = live.size !== this.members.size || [...live].some((m) => !this.members.has(m))
+    const downChanged = down.size !== this.down.size || [...down].some(([name, names]) => this.down.get(name)?.join(" ") !== names.join(" "))
+    if (membersChanged || downChanged) {
       this.members = live
-      this.options.onChange(live)
+      this.down = down
+      this.options.onChange(live, down)
     }
   }
 }

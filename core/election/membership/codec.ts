@@ -12,10 +12,16 @@
 //   Gossip   (4) = from:str gossip
 //   Sync     (5) = flags:u8 (bit 0 = reply) from:str count:u16 update*
 //   gossip       = count:u8 update*
-//   update       = kind:u8 (1 Alive, 2 Suspect, 3 Dead, 4 Left) incarnation:u32 name:str [address:str if Alive]
+//   update       = kind:u8 (1 Alive, 2 Suspect, 3 Dead, 4 Left, 5 Alive with metadata) incarnation:u32 name:str
+//                  [address:str if Alive] [address:str count:u8 str{count} if Alive with metadata]
 //   str          = length:u8 utf8
+// Kind 5 carries the member's down interfaces (metadata.ts): 1 to 16 names of 1 to 15 octets, sorted and
+// without repeats; an Alive whose set is empty is always kind 1, so a cluster where every link is up sends
+// exactly what a speaker without metadata sends and understands (a rolling upgrade keeps working until an
+// interface goes down).
 import { Data, Result } from "effect"
 import type { Message, Update } from "./messages.ts"
+import { canonicalDownInterfaces, isCanonicalDownInterfaces } from "./metadata.ts"
 
 export const codecVersion = 1
 export const maxStringBytes = 255
@@ -29,6 +35,7 @@ export type DecodeProblem =
   | "UnknownUpdateKind"
   | "InvalidFlags"
   | "InvalidUtf8"
+  | "InvalidMetadata"
   | "TrailingBytes"
 
 export class MembershipDecodeError extends Data.TaggedError("MembershipDecodeError")<{
@@ -42,21 +49,25 @@ export class MembershipDecodeError extends Data.TaggedError("MembershipDecodeErr
 }
 
 const messageTypes = { Ping: 1, Ack: 2, PingReq: 3, Gossip: 4, Sync: 5 } as const
-const updateKinds = { Alive: 1, Suspect: 2, Dead: 3, Left: 4 } as const
+const updateKinds = { Alive: 1, Suspect: 2, Dead: 3, Left: 4, AliveWithMetadata: 5 } as const
 
 const utf8Encoder = new TextEncoder()
 // ignoreBOM keeps a leading U+FEFF as part of the name instead of silently dropping it.
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** Encoded size of an update, for packing gossip into a datagram budget. */
-export const updateSize = (u: Update): number =>
-  6 + stringBytes(u.name) + (u._tag === "Alive" ? 1 + stringBytes(u.address) : 0)
+export const updateSize = (u: Update): number => {
+  if (u._tag !== "Alive") return 6 + stringBytes(u.name)
+  const down = canonicalDownInterfaces(u.downInterfaces ?? [])
+  const metadata = down.length === 0 ? 0 : 1 + down.reduce((sum, name) => sum + 1 + stringBytes(name), 0)
+  return 7 + stringBytes(u.name) + stringBytes(u.address) + metadata
+}
 
 const stringBytes = (s: string): number => Math.min(utf8Encoder.encode(s).length, maxStringBytes)
 
 /**
- * Names and addresses must fit in 255 UTF-8 octets, gossip lists in 255 entries and Sync tables in 65535;
- * longer values are cut to fit (the membership module never builds such values).
+ * Names and addresses must fit in 255 UTF-8 octets, gossip lists in 255 entries and Sync tables in 65535,
+ * down interfaces must be canonical; other values are cut to fit (the membership module never builds them).
  */
 export const encodeMessage = (message: Message): Uint8Array => {
   const out: Array<number> = [codecVersion, messageTypes[message._tag]]
@@ -66,10 +77,15 @@ export const encodeMessage = (message: Message): Uint8Array => {
     out.push(bytes.length, ...bytes)
   }
   const update = (u: Update) => {
-    out.push(updateKinds[u._tag])
+    const down = u._tag === "Alive" ? canonicalDownInterfaces(u.downInterfaces ?? []) : []
+    out.push(down.length > 0 ? updateKinds.AliveWithMetadata : updateKinds[u._tag])
     u32(u.incarnation)
     str(u.name)
-    if (u._tag === "Alive") str(u.address)
+    if (u._tag !== "Alive") return
+    str(u.address)
+    if (down.length === 0) return
+    out.push(down.length)
+    down.forEach(str)
   }
   const gossip = (updates: ReadonlyArray<Update>) => {
     const kept = updates.slice(0, maxGossipCount)
@@ -168,6 +184,13 @@ const read = (bytes: Uint8Array): Message => {
     switch (kind) {
       case updateKinds.Alive:
         return { _tag: "Alive", name, incarnation, address: str() }
+      case updateKinds.AliveWithMetadata: {
+        const address = str()
+        const listAt = at
+        const downInterfaces = Array.from({ length: u8() }, str)
+        if (downInterfaces.length === 0 || !isCanonicalDownInterfaces(downInterfaces)) throw new Stop("InvalidMetadata", listAt)
+        return { _tag: "Alive", name, incarnation, address, downInterfaces }
+      }
       case updateKinds.Suspect:
         return { _tag: "Suspect", name, incarnation }
       case updateKinds.Dead:

@@ -13,6 +13,7 @@ export interface Draft {
   readonly name: string
   readonly address: string
   incarnation: number
+  downInterfaces: ReadonlyArray<string>
   phase: MembershipState["phase"]
   seeds: ReadonlyArray<string>
   members: Map<string, Member>
@@ -75,7 +76,13 @@ export const nextSeq = (d: Draft): number => {
   return d.seq
 }
 
-export const selfUpdate = (d: Draft): Update => ({ _tag: "Alive", name: d.name, incarnation: d.incarnation, address: d.address })
+export const selfUpdate = (d: Draft): Update => ({
+  _tag: "Alive",
+  name: d.name,
+  incarnation: d.incarnation,
+  address: d.address,
+  ...(d.downInterfaces.length === 0 ? {} : { downInterfaces: d.downInterfaces }),
+})
 
 /** This node's full table, itself first. */
 export const table = (d: Draft): Array<Update> => [selfUpdate(d), ...[...d.members.values()].map(updateOf)]

@@ -8,7 +8,8 @@
 // "Dead overrides everything" (the paper's Confirm) holds at the incarnation it names; a Dead about an older
 // incarnation than the one held is stale gossip and is dropped, which keeps a late retransmission from
 // killing a node that has already refuted. Dead and left members stay as tombstones so that a stale Alive
-// cannot resurrect them; a tombstone about a never-seen member has no address.
+// cannot resurrect them; a tombstone about a never-seen member has no address. A member's metadata (its
+// down interfaces) comes with its Alive and stays while it is suspect; only a newer Alive changes it.
 import type { Update } from "./messages.ts"
 
 export type MemberStatus = "alive" | "suspect" | "dead" | "left"
@@ -23,9 +24,14 @@ export interface Member {
   readonly sinceMs: number
   /** Set while suspect: when the suspicion turns into Dead unless refuted. */
   readonly suspicionDeadlineMs?: number
+  /** While alive or suspect: the member's Layer 2 interfaces that are down (metadata.ts), when any. */
+  readonly downInterfaces?: ReadonlyArray<string>
 }
 
 export const isLive = (m: Member): boolean => m.status === "alive" || m.status === "suspect"
+
+const downOf = (from: { readonly downInterfaces?: ReadonlyArray<string> }): { readonly downInterfaces?: ReadonlyArray<string> } =>
+  from.downInterfaces === undefined || from.downInterfaces.length === 0 ? {} : { downInterfaces: from.downInterfaces }
 
 export const supersedes = (current: Member | undefined, update: Update): boolean => {
   if (current === undefined) return update._tag !== "Suspect"
@@ -48,9 +54,15 @@ export const applyUpdate = (current: Member | undefined, update: Update, nowMs: 
   const base = { name: update.name, incarnation: update.incarnation, sinceMs: nowMs }
   switch (update._tag) {
     case "Alive":
-      return { ...base, address: update.address, status: "alive" }
+      return { ...base, address: update.address, status: "alive", ...downOf(update) }
     case "Suspect":
-      return { ...base, address: current?.address ?? "", status: "suspect", suspicionDeadlineMs: nowMs + suspicionTimeoutMs }
+      return {
+        ...base,
+        address: current?.address ?? "",
+        status: "suspect",
+        suspicionDeadlineMs: nowMs + suspicionTimeoutMs,
+        ...(current !== undefined && isLive(current) ? downOf(current) : {}),
+      }
     case "Dead":
       return { ...base, address: current?.address ?? "", status: "dead" }
     case "Left":
@@ -62,7 +74,7 @@ export const applyUpdate = (current: Member | undefined, update: Update, nowMs: 
 export const updateOf = (m: Member): Update => {
   switch (m.status) {
     case "alive":
-      return { _tag: "Alive", name: m.name, incarnation: m.incarnation, address: m.address }
+      return { _tag: "Alive", name: m.name, incarnation: m.incarnation, address: m.address, ...downOf(m) }
     case "suspect":
       return { _tag: "Suspect", name: m.name, incarnation: m.incarnation }
     case "dead":

@@ -2,11 +2,20 @@
 // §3-4) with membership updates piggybacked on each of them (§4.1), a gossip-only message for spreading
 // updates between probes, and a full-table exchange (memberlist's push-pull) used to join and to repair
 // whatever piggybacking missed. Nodes are named (Kubernetes node names); addresses are opaque strings that
-// only the shell interprets (e.g. "10.0.0.5:7946").
+// only the shell interprets (e.g. "10.0.0.5:7946"). An Alive also carries the member's metadata
+// (metadata.ts: the names of its Layer 2 interfaces that are down), so a change of it spreads like any
+// other news: the member raises its incarnation and gossips a new Alive, as it does to refute.
 
 /** What a node says about one member; `incarnation` orders statements about the same member. */
 export type Update =
-  | { readonly _tag: "Alive"; readonly name: string; readonly incarnation: number; readonly address: string }
+  | {
+    readonly _tag: "Alive"
+    readonly name: string
+    readonly incarnation: number
+    readonly address: string
+    /** Canonical (metadata.ts) and non-empty when present; absent when every interface is up. */
+    readonly downInterfaces?: ReadonlyArray<string>
+  }
   | { readonly _tag: "Suspect"; readonly name: string; readonly incarnation: number }
   | { readonly _tag: "Dead"; readonly name: string; readonly incarnation: number }
   | { readonly _tag: "Left"; readonly name: string; readonly incarnation: number }

@@ -4,7 +4,9 @@
 // exchange to join, and a graceful leave that others act on at once. Time arrives with every input (nowMs);
 // randomness arrives with each Tick as a 32-bit value (random.ts). The shell keeps one timer: a StartTimer
 // output replaces the pending one and, when it fires, the shell feeds a Tick with the current time and a
-// fresh random value. Addresses are opaque to this module; Send.to is the address to deliver to.
+// fresh random value. Addresses are opaque to this module; Send.to is the address to deliver to. Each node
+// also carries metadata about itself (metadata.ts: its down Layer 2 interfaces), set by the shell and
+// spread with its Alive; downInterfacesOf gives every live member's, for the election.
 import { Data, Result } from "effect"
 import { type BroadcastQueue, emptyQueue } from "./broadcasts.ts"
 import { type MembershipConfig, defaultMembershipConfig } from "./config.ts"
@@ -12,7 +14,7 @@ import { maxStringBytes } from "./codec.ts"
 import type { Member } from "./members.ts"
 import type { Message } from "./messages.ts"
 import { type Draft, finish, open } from "./draft.ts"
-import { join, leave, receive } from "./receive.ts"
+import { join, leave, receive, setDownInterfaces } from "./receive.ts"
 import { tick } from "./tick.ts"
 
 export interface Probe {
@@ -40,6 +42,8 @@ export interface MembershipState {
   readonly name: string
   readonly address: string
   readonly incarnation: number
+  /** This node's metadata: its down Layer 2 interfaces, canonical (metadata.ts). */
+  readonly downInterfaces: ReadonlyArray<string>
   readonly phase: "idle" | "running" | "left"
   /** Seed addresses from the last Join, retried every probe period while no member is known. */
   readonly seeds: ReadonlyArray<string>
@@ -67,6 +71,8 @@ export type MembershipInput =
   | { readonly _tag: "Received"; readonly nowMs: number; readonly from: string; readonly message: Message }
   /** Graceful shutdown: tell everyone now, then stay silent. */
   | { readonly _tag: "Leave"; readonly nowMs: number }
+  /** This node's Layer 2 interfaces that are down now (any order; made canonical, see metadata.ts). */
+  | { readonly _tag: "SetDownInterfaces"; readonly nowMs: number; readonly names: ReadonlyArray<string> }
 
 export const membershipTimer = "membership"
 
@@ -111,6 +117,7 @@ export const initialMembership = (
     name: identity.name,
     address: identity.address,
     incarnation: identity.incarnation ?? 0,
+    downInterfaces: [],
     phase: "idle",
     seeds: [],
     members: new Map(),
@@ -140,6 +147,9 @@ export const step = (state: MembershipState, input: MembershipInput): Transition
     case "Leave":
       leave(d)
       break
+    case "SetDownInterfaces":
+      setDownInterfaces(d, input.names)
+      break
   }
   return finish(d, input.nowMs)
 }
@@ -150,4 +160,14 @@ export const liveMembers = (state: MembershipState): ReadonlySet<string> => {
   if (state.phase === "running") names.add(state.name)
   for (const m of state.members.values()) if (m.status === "alive" || m.status === "suspect") names.add(m.name)
   return names
+}
+
+/** The metadata of the nodes liveMembers names: their down Layer 2 interfaces, only those with any. */
+export const downInterfacesOf = (state: MembershipState): ReadonlyMap<string, ReadonlyArray<string>> => {
+  const down = new Map<string, ReadonlyArray<string>>()
+  if (state.phase === "running" && state.downInterfaces.length > 0) down.set(state.name, state.downInterfaces)
+  for (const m of state.members.values()) {
+    if ((m.status === "alive" || m.status === "suspect") && m.downInterfaces !== undefined) down.set(m.name, m.downInterfaces)
+  }
+  return down
 }

@@ -1,4 +1,5 @@
-// What a node does when told something: joining through seeds, leaving, and each incoming message. Every
+// What a node does when told something: joining through seeds, leaving, a change of its own metadata (a
+// new incarnation and Alive, gossiped as a refutation is), and each incoming message. Every
 // message's piggybacked updates are merged first (SWIM §4.1); then a Ping is acked, a PingReq becomes a
 // Ping of our own whose Ack is relayed back (SWIM §3.1), an Ack completes our probe or a relay, and a Sync
 // opening is answered with our table. Beyond the paper, stale views are repaired where they show: a sender
@@ -9,6 +10,7 @@ import { enqueue } from "./broadcasts.ts"
 import { type Draft, learn, liveOthers, nextSeq, selfUpdate, send, table } from "./draft.ts"
 import { isLive, updateOf } from "./members.ts"
 import type { Message, Update } from "./messages.ts"
+import { canonicalDownInterfaces, sameDownInterfaces } from "./metadata.ts"
 
 export const join = (d: Draft, nowMs: number, seeds: ReadonlyArray<string>): void => {
   if (d.phase !== "running") {
@@ -49,6 +51,19 @@ export const leave = (d: Draft): void => {
   d.relays = new Map()
   d.timerAtMs = undefined
   d.outputs.push({ _tag: "StopTimer", name: "membership" })
+}
+
+/**
+ * New metadata needs a new incarnation: members drop an Alive that is not newer than what they hold. While
+ * not running it is only kept, and the next Join's Alive carries it.
+ */
+export const setDownInterfaces = (d: Draft, names: ReadonlyArray<string>): void => {
+  const down = canonicalDownInterfaces(names)
+  if (sameDownInterfaces(down, d.downInterfaces)) return
+  d.downInterfaces = down
+  if (d.phase !== "running") return
+  d.incarnation += 1
+  d.broadcasts = enqueue(d.broadcasts, selfUpdate(d))
 }
 
 const isLiveMember = (d: Draft, name: string): boolean => {

@@ -1,5 +1,6 @@
 // Membership over real UDP on loopback: sealed datagrams, MetalLB's key derivation, detection of a
-// dead member, a graceful leave, and a wrong key keeping a stranger out.
+// dead member, a graceful leave, a node's down interfaces reaching the others, and a wrong key keeping a
+// stranger out.
 import { createHash, randomBytes } from "node:crypto"
 import { afterEach, describe, expect, it } from "vitest"
 import { freePorts } from "../../support/apiserver.ts"
@@ -44,6 +45,29 @@ describe("membership over UDP", () => {
     expect(detectionMs).toBeLessThan(1_500)
     b.leave()
     await eventually("b gone at once", async () => !a.live.has("b") || undefined, { timeoutMs: 1_000, intervalMs: 5 })
+  })
+
+  it("tells every member which Layer 2 interfaces of a node are down, and when they are back", async () => {
+    const key = membershipKey(randomBytes(16))
+    const [p1, p2, p3] = await freePorts(3)
+    const seen: Array<string> = []
+    const a = await start("a", p1!, key, [])
+    const b = await start("b", p2!, key, [`127.0.0.1:${p1}`])
+    const c = await MembershipDriver.start({
+      name: "c", bindAddress: "127.0.0.1", port: p3!, key,
+      onChange: (_, down) => seen.push(JSON.stringify([...down])),
+    }, [`127.0.0.1:${p1}`])
+    drivers.push(c)
+    await eventually("three members everywhere", async () => [a, b, c].every((d) => d.live.size === 3) || undefined, { timeoutMs: 5_000, intervalMs: 20 })
+    const downAt = Date.now()
+    b.setDownInterfaces(["eth1"])
+    await eventually("eth1 of b down everywhere", async () => [a, b, c].every((d) => d.downInterfaces.get("b")?.join() === "eth1") || undefined, { timeoutMs: 1_000, intervalMs: 5 })
+    console.log(`membership over UDP: a down interface known to all in ${Date.now() - downAt} ms`)
+    expect(seen.at(-1)).toBe(JSON.stringify([["b", ["eth1"]]]))
+    b.setDownInterfaces([])
+    await eventually("eth1 of b back everywhere", async () => [a, b, c].every((d) => d.downInterfaces.size === 0) || undefined, { timeoutMs: 1_000, intervalMs: 5 })
+    expect(seen.at(-1)).toBe("[]")
+    expect([a, b, c].every((d) => d.live.size === 3)).toBe(true)
   })
 
   it("keeps out a node with another key", async () => {

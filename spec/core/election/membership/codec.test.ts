@@ -3,13 +3,18 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { decodeMessage, encodeMessage, MembershipDecodeError, updateSize } from "../../../../core/election/membership/codec.ts"
 import type { Message, Update } from "../../../../core/election/membership/messages.ts"
+import { canonicalDownInterfaces, maxDownInterfaces } from "../../../../core/election/membership/metadata.ts"
 
 // Up to 60 code points of at most 4 UTF-8 octets each stays within the 255-octet string limit.
 const text = fc.string({ unit: "binary", maxLength: 60 })
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff })
+// Interface names: 1-15 UTF-8 octets (up to 3 code points of at most 4 octets, or short ASCII names).
+const interfaceName = fc.oneof(fc.string({ unit: "binary", minLength: 1, maxLength: 3 }), fc.stringMatching(/^[a-z][a-z0-9.]{0,14}$/))
+const downInterfaces = fc.uniqueArray(interfaceName, { minLength: 1, maxLength: maxDownInterfaces }).map(canonicalDownInterfaces)
 
 const arbUpdate: fc.Arbitrary<Update> = fc.oneof(
   fc.record({ _tag: fc.constant("Alive" as const), name: text, incarnation: u32, address: text }),
+  fc.record({ _tag: fc.constant("Alive" as const), name: text, incarnation: u32, address: text, downInterfaces }),
   fc.record({ _tag: fc.constant("Suspect" as const), name: text, incarnation: u32 }),
   fc.record({ _tag: fc.constant("Dead" as const), name: text, incarnation: u32 }),
   fc.record({ _tag: fc.constant("Left" as const), name: text, incarnation: u32 }),
@@ -47,6 +52,34 @@ describe("membership codec", () => {
     expect(updateSize(ping.gossip[0]!) + updateSize(ping.gossip[1]!)).toBe(expected.length - 12)
     const sync: Message = { _tag: "Sync", from: "a", reply: true, members: [{ _tag: "Left", name: "z", incarnation: 1 }] }
     expect(encodeMessage(sync)).toEqual(bytes(1, 5, 1, "a", 0, 1, 4, 0, 0, 0, 1, "z"))
+  })
+
+  it("carries an Alive's down interfaces as kind 5, and an Alive without any as kind 1", () => {
+    const gossip = (u: Update): Message => ({ _tag: "Gossip", from: "a", gossip: [u] })
+    const withMetadata: Update = { _tag: "Alive", name: "n", incarnation: 2, address: "h", downInterfaces: ["eth1", "eth2"] }
+    const expected = bytes(1, 4, "a", 1, 5, 0, 0, 0, 2, "n", "h", 2, "eth1", "eth2")
+    expect(encodeMessage(gossip(withMetadata))).toEqual(expected)
+    expect(decodeMessage(expected)).toEqual(Result.succeed(gossip(withMetadata)))
+    expect(updateSize(withMetadata)).toBe(expected.length - 5)
+    const plain: Update = { _tag: "Alive", name: "n", incarnation: 2, address: "h" }
+    expect(encodeMessage(gossip({ ...plain, downInterfaces: [] }))).toEqual(encodeMessage(gossip(plain)))
+    // The encoder writes the canonical form: sorted, no repeats, names that fit, at most 16.
+    const messy: Update = { ...plain, downInterfaces: ["eth2", "eth1", "eth2", "", "x".repeat(16)] }
+    expect(decodeMessage(encodeMessage(gossip(messy)))).toEqual(Result.succeed(gossip({ ...plain, downInterfaces: ["eth1", "eth2"] })))
+    const many: Update = { ...plain, downInterfaces: Array.from({ length: 40 }, (_, i) => `if${String(i).padStart(2, "0")}`) }
+    const decoded = decodeMessage(encodeMessage(gossip(many)))
+    expect(Result.isSuccess(decoded) && decoded.success._tag === "Gossip" && decoded.success.gossip[0]).toMatchObject({ downInterfaces: many.downInterfaces!.slice(0, 16) })
+  })
+
+  it("refuses metadata that is empty, too long, unsorted or repeated", () => {
+    const head = [1, 4, "a", 1, 5, 0, 0, 0, 2, "n", "h"] as const
+    expect(problemOf(bytes(...head, 0))).toEqual({ problem: "InvalidMetadata", offset: 14 })
+    expect(problemOf(bytes(...head, 2, "eth2", "eth1"))).toEqual({ problem: "InvalidMetadata", offset: 14 })
+    expect(problemOf(bytes(...head, 2, "eth1", "eth1"))).toEqual({ problem: "InvalidMetadata", offset: 14 })
+    expect(problemOf(bytes(...head, 1, ""))).toEqual({ problem: "InvalidMetadata", offset: 14 })
+    expect(problemOf(bytes(...head, 1, "x".repeat(16)))).toEqual({ problem: "InvalidMetadata", offset: 14 })
+    expect(problemOf(bytes(...head, 17, ...Array.from({ length: 17 }, (_, i) => `i${String(i).padStart(2, "0")}`)))).toEqual({ problem: "InvalidMetadata", offset: 14 })
+    expect(problemOf(bytes(...head, 2, "eth1"))).toEqual({ problem: "Truncated", offset: 20 })
   })
 
   it("names what is wrong with a malformed datagram", () => {

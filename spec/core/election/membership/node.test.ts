@@ -5,6 +5,7 @@ import { defaultMembershipConfig as config, suspicionTimeoutMs } from "../../../
 import { type Member, supersedes } from "../../../../core/election/membership/members.ts"
 import type { Message, Update } from "../../../../core/election/membership/messages.ts"
 import {
+  downInterfacesOf,
   initialMembership,
   liveMembers,
   type MembershipInput,
@@ -225,6 +226,39 @@ describe("membership node (SWIM step function)", () => {
     // Unknown members: Alive, Dead and Left are recorded, a bare Suspect is not.
     expect(supersedes(undefined, u("Suspect", 0))).toBe(false)
     expect(supersedes(undefined, u("Dead", 0))).toBe(true)
+  })
+
+  it("announces a change of its down interfaces as a new incarnation, and only a change", () => {
+    const a = knowing("a", ["b"])
+    const set = (nowMs: number, names: ReadonlyArray<string>): MembershipInput => ({ _tag: "SetDownInterfaces", nowMs, names })
+    const down = run(a, [set(1, ["eth2", "eth1", "eth1"])]).state
+    expect(down.incarnation).toBe(a.incarnation + 1)
+    expect(down.downInterfaces).toEqual(["eth1", "eth2"])
+    expect(downInterfacesOf(down)).toEqual(new Map([["a", ["eth1", "eth2"]]]))
+    expect(run(down, [set(2, ["eth1", "eth2"])]).state.incarnation).toBe(down.incarnation)
+    // The new Alive rides on the next message, ahead of older news.
+    const ping = sends(step(down, received(3, "b", { _tag: "Ping", seq: 1, from: "b", target: "a", gossip: [] })).outputs)[0]!
+    expect(firstGossip(ping)).toEqual({ ...alive("a", 1), downInterfaces: ["eth1", "eth2"] })
+    const up = run(down, [set(4, [])]).state
+    expect(up.incarnation).toBe(2)
+    expect(downInterfacesOf(up)).toEqual(new Map())
+    // Not running: kept for the Alive of the next Join, no incarnation spent.
+    const idle = run(init("c"), [set(0, ["eth1"])]).state
+    expect(idle.incarnation).toBe(0)
+    const joined = run(idle, [{ _tag: "Join", nowMs: 1, seeds: [addr("b")] }])
+    expect(sends(joined.outputs)[0]!.message).toMatchObject({ _tag: "Sync", members: [{ ...alive("c"), downInterfaces: ["eth1"] }] })
+  })
+
+  it("holds a member's down interfaces from its newest Alive, while it is suspect too, and forgets them when it dies", () => {
+    const a = knowing("a", ["b"])
+    const gossip = (nowMs: number, u: Update) => received(nowMs, "c", { _tag: "Gossip", from: "c", gossip: [u] })
+    const told = run(a, [gossip(1, { _tag: "Alive", name: "b", incarnation: 1, address: addr("b"), downInterfaces: ["eth1"] })]).state
+    expect(downInterfacesOf(told)).toEqual(new Map([["b", ["eth1"]]]))
+    expect(run(told, [gossip(2, alive("b", 1))]).state.members.get("b")?.downInterfaces).toEqual(["eth1"])
+    const suspected = run(told, [gossip(2, { _tag: "Suspect", name: "b", incarnation: 1 })]).state
+    expect(downInterfacesOf(suspected)).toEqual(new Map([["b", ["eth1"]]]))
+    expect(downInterfacesOf(run(suspected, [gossip(3, alive("b", 2))]).state)).toEqual(new Map())
+    expect(downInterfacesOf(run(suspected, [gossip(3, { _tag: "Dead", name: "b", incarnation: 1 })]).state)).toEqual(new Map())
   })
 
   it("never lowers a member's incarnation and never lets a stale statement through (property)", () => {

@@ -3,6 +3,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { defaultMembershipConfig as config } from "../../../../core/election/membership/config.ts"
+import { downInterfacesOf } from "../../../../core/election/membership/node.ts"
 import { nodeName, Sim } from "./simulator.ts"
 
 const minDelayMs = 0.1
@@ -14,6 +15,13 @@ const started = (size: number, seed: number, lossRate: number): Sim => {
   sim.bootstrap(50)
   const converged = sim.run(5_000, () => sim.nowMs > 60 && sim.converged())
   expect(converged).toBe(true)
+  return sim
+}
+
+/** A converged cluster, `phaseMs` into its protocol periods. */
+const startedAt = (size: number, seed: number, lossRate: number, phaseMs: number): Sim => {
+  const sim = started(size, seed, lossRate)
+  sim.run(sim.nowMs + phaseMs)
   return sim
 }
 
@@ -33,8 +41,7 @@ describe("membership on a simulated LAN", () => {
     let worstSize = 0
     fc.assert(
       fc.property(size, seed, phaseMs, victim, (n, s, phase, v) => {
-        const sim = started(n, s, 0)
-        sim.run(sim.nowMs + phase)
+        const sim = startedAt(n, s, 0, phase)
         const crashed = nodeName(1 + (v % (n - 1)))
         const crashAtMs = sim.nowMs
         sim.crash(crashed)
@@ -70,8 +77,7 @@ describe("membership on a simulated LAN", () => {
   it("a node cut off until it is suspected refutes and is never declared dead (up to 5% loss)", () => {
     fc.assert(
       fc.property(size, seed, lossRate, phaseMs, victim, (n, s, loss, phase, v) => {
-        const sim = started(n, s, loss)
-        sim.run(sim.nowMs + phase)
+        const sim = startedAt(n, s, loss, phase)
         const isolated = nodeName(1 + (v % (n - 1)))
         const cutAtMs = sim.nowMs
         sim.cutOff.add(isolated)
@@ -94,8 +100,7 @@ describe("membership on a simulated LAN", () => {
     let worstMs = 0
     fc.assert(
       fc.property(size, seed, lossRate, phaseMs, victim, (n, s, loss, phase, v) => {
-        const sim = started(n, s, loss)
-        sim.run(sim.nowMs + phase)
+        const sim = startedAt(n, s, loss, phase)
         const leaving = nodeName(1 + (v % (n - 1)))
         const leftAtMs = sim.nowMs
         sim.leave(leaving)
@@ -111,6 +116,31 @@ describe("membership on a simulated LAN", () => {
       { numRuns: 200 },
     )
     console.log(`graceful leave dropped everywhere: worst ${worstMs.toFixed(1)} ms over 200 runs`)
+  })
+
+  it("spreads a node's down interfaces, and their return, to every member within 250 ms (up to 5% loss)", () => {
+    let worstMs = 0
+    fc.assert(
+      fc.property(size, seed, lossRate, phaseMs, victim, (n, s, loss, phase, v) => {
+        const sim = startedAt(n, s, loss, phase)
+        const changed = nodeName(v % n)
+        const others = sim.names.filter((m) => m !== changed)
+        const sees = (names: ReadonlyArray<string>) => () =>
+          others.every((m) => JSON.stringify(downInterfacesOf(sim.state(m)).get(changed) ?? []) === JSON.stringify(names))
+        for (const names of [["eth1"], ["eth1", "eth2"], []]) {
+          const atMs = sim.nowMs
+          sim.input(changed, { _tag: "SetDownInterfaces", nowMs: atMs, names })
+          expect(sim.run(atMs + 250, sees(names))).toBe(true)
+          worstMs = Math.max(worstMs, sim.nowMs - atMs)
+          sim.run(sim.nowMs + 100)
+        }
+        // Only the node that changed says anything about down interfaces.
+        for (const m of sim.names) expect([...downInterfacesOf(sim.state(m)).keys()]).toEqual([])
+        expect(deaths(sim)).toEqual([])
+      }),
+      { numRuns: 200 },
+    )
+    console.log(`down interfaces known everywhere: worst ${worstMs.toFixed(1)} ms over 200 runs of 3 changes`)
   })
 
   it("sends a constant number of messages per node per probe interval, whatever the cluster size", () => {
