@@ -8,7 +8,11 @@
 // externalTrafficPolicy Local only nodes with a serving endpoint. Order: the summed weights of each ad's
 // preferredNodeSelectors (an ad only scores nodes in its own node set), descending, then
 // sha256(nodeName + "#" + firstIP) ascending bytewise; the first candidate announces. Dual-stack services
-// hash their first IP, so both families land on the same node.
+// hash their first IP, so both families land on the same node. Beyond MetalLB, data-path failover per
+// interface: a node whose interfaces for the service (the union of the `interfaces` of the ads covering it;
+// none listed means every usable one) are all down, as its membership metadata says, is no candidate, so
+// only the addresses announced through a lost link move. The all-down case needs no rule here: such a node
+// leaves the membership.
 import type { L2Advertisement } from "../config/config.ts"
 import { anyMatches, matches } from "../config/selector.ts"
 import { type Address, formatAddress } from "../net/address.ts"
@@ -49,6 +53,8 @@ export interface ElectionInput {
   readonly advertisements: ReadonlyArray<L2Advertisement>
   /** --ignore-exclude-lb */
   readonly ignoreExcludeLb: boolean
+  /** Per node, its Layer 2 interfaces whose link is down (membership metadata); omitted: none known. */
+  readonly downInterfaces?: ReadonlyMap<string, ReadonlyArray<string>>
 }
 
 export type ElectionReason =
@@ -58,6 +64,8 @@ export type ElectionReason =
   | "SharedIpWithServiceSelectors"
   | "NoMatchingAdvertisement"
   | "NoAvailableNode"
+  /** Some nodes were otherwise eligible, but every interface they would announce on is down. */
+  | "AnnouncingInterfacesDown"
 
 export interface Election {
   readonly owner?: string
@@ -79,6 +87,17 @@ export const electionHash = (nodeName: string, ip: Address): Uint8Array =>
 
 const refuse = (reason: ElectionReason): Election => ({ candidates: [], reason })
 
+/** The interfaces a node announces on for ads covering it: their union, or none (every usable one) if any ad lists none. */
+export const announcingInterfaces = (ads: ReadonlyArray<L2Advertisement>): ReadonlyArray<string> =>
+  ads.some((ad) => ad.interfaces.length === 0) ? [] : [...new Set(ads.flatMap((ad) => ad.interfaces))].sort()
+
+/** Every interface the node would announce on is down; "every usable interface" is never all down here. */
+const cutOff = (covering: ReadonlyArray<L2Advertisement>, down: ReadonlyArray<string> | undefined): boolean => {
+  if (down === undefined || down.length === 0) return false
+  const interfaces = announcingInterfaces(covering)
+  return interfaces.length > 0 && interfaces.every((name) => down.includes(name))
+}
+
 export const electOwner = (input: ElectionInput): Election => {
   const { service } = input
   const firstIp = service.ips[0]
@@ -94,6 +113,7 @@ export const electOwner = (input: ElectionInput): Election => {
   const withEndpoint = new Set(input.endpoints.flatMap((e) => (e.serving && e.node !== undefined ? [e.node] : [])))
   const pool = input.members === undefined ? [...nodes.keys()] : [...input.members]
   const scores = new Map<string, number>()
+  let linksDown = false
   for (const name of new Set(pool)) {
     const node = nodes.get(name)
     // A member the view has no Node for has no labels to match an ad's node set, as in MetalLB.
@@ -102,9 +122,13 @@ export const electOwner = (input: ElectionInput): Election => {
     const covering = ads.filter((ad) => anyMatches(ad.nodeSelectors, node.labels))
     if (covering.length === 0) continue
     if (service.externalTrafficPolicy === "Local" && !withEndpoint.has(name)) continue
+    if (cutOff(covering, input.downInterfaces?.get(name))) {
+      linksDown = true
+      continue
+    }
     scores.set(name, covering.reduce((sum, ad) => sum + preferenceScore(ad, node.labels), 0))
   }
-  if (scores.size === 0) return refuse("NoAvailableNode")
+  if (scores.size === 0) return refuse(linksDown ? "AnnouncingInterfacesDown" : "NoAvailableNode")
 
   const hashes = new Map([...scores.keys()].map((name) => [name, electionHash(name, firstIp)]))
   const candidates = [...scores.keys()].sort((a, b) =>

@@ -2,16 +2,19 @@
 // layer2 ShouldAnnounce plus interface selection): every speaker runs the same election over the same
 // view (core/election/owner.ts), so exactly one node claims each address without talking to the
 // others. The interfaces are the union of the `interfaces` of the advertisements that select this node
-// and the service; none listed means every usable interface.
-import type { Config, L2Advertisement, Pool } from "../config/config.ts"
+// and the service; none listed means every usable interface. With the members' down interfaces (membership
+// metadata), a node that could announce an address only through down links is passed over for it.
+import type { Config, Pool } from "../config/config.ts"
 import { anyMatches } from "../config/selector.ts"
-import { type Election, electOwner } from "../election/owner.ts"
+import { announcingInterfaces, type Election, electOwner } from "../election/owner.ts"
 import type { Address } from "../net/address.ts"
 import { nodeExcluded } from "./bgp.ts"
 import { type ClusterSnapshot, excludeLabel, type SpeakerService } from "./view.ts"
 
 export interface L2Options {
   readonly ignoreExcludeLb?: boolean
+  /** Per live member, its Layer 2 interfaces whose link is down (membership metadata). */
+  readonly downInterfaces?: ReadonlyMap<string, ReadonlyArray<string>>
 }
 
 export interface L2Claim {
@@ -33,9 +36,6 @@ const poolOf = (config: Config, service: SpeakerService): Pool | undefined => {
   if (first === undefined) return undefined
   return [...config.pools.values()].find((p) => p.ranges.some((r) => r.family === first.family && first.value >= r.first && first.value <= r.last))
 }
-
-const interfacesFor = (ads: ReadonlyArray<L2Advertisement>): ReadonlyArray<string> =>
-  ads.some((ad) => ad.interfaces.length === 0) ? [] : [...new Set(ads.flatMap((ad) => ad.interfaces))].sort()
 
 export const l2Announcements = (
   config: Config,
@@ -66,11 +66,12 @@ export const l2Announcements = (
       endpoints: snapshot.endpoints.get(service.key) ?? [],
       advertisements: ads,
       ignoreExcludeLb: options.ignoreExcludeLb ?? false,
+      ...(options.downInterfaces === undefined ? {} : { downInterfaces: options.downInterfaces }),
     })
     elections.set(service.key, election)
     if (election.owner !== nodeName || self === undefined || nodeExcluded(self, options)) continue
     const mine = ads.filter((ad) => anyMatches(ad.nodeSelectors, self.labels) && anyMatches(ad.serviceSelectors, service.labels))
-    const interfaces = interfacesFor(mine)
+    const interfaces = announcingInterfaces(mine)
     for (const address of service.addresses) claims.push({ service: service.key, address, interfaces })
   }
   return { claims, elections }

@@ -145,6 +145,25 @@ describe("electOwner (MetalLB layer2 ShouldAnnounce)", () => {
     expect(electOwner(base({ nodes, advertisements: [ad("plain"), other] })).candidates).toEqual(hashOrder(names, "192.168.10.5"))
   })
 
+  it("passes over a node whose interfaces for the service are all down, and only such a node", () => {
+    const order = hashOrder(names, "192.168.10.5")
+    const [first, second] = order as [string, string]
+    const segment2 = ad("segment2", { interfaces: ["eth1"] })
+    const down = (name: string, ...interfaces: Array<string>) => new Map([[name, interfaces]])
+    expect(electOwner(base({ advertisements: [segment2], downInterfaces: down(first, "eth1") })).candidates).toEqual(order.slice(1))
+    // Another interface of the ads still up, or an ad naming none (every usable interface): still eligible.
+    const both = ad("both", { interfaces: ["eth0", "eth1"] })
+    expect(electOwner(base({ advertisements: [both], downInterfaces: down(first, "eth1") })).owner).toBe(first)
+    expect(electOwner(base({ advertisements: [segment2, ad("any")], downInterfaces: down(first, "eth1") })).owner).toBe(first)
+    expect(electOwner(base({ advertisements: [segment2], downInterfaces: down(first, "eth0") })).owner).toBe(first)
+    // Only the ads covering the node count: an ad for another node set does not keep it eligible.
+    const nodes = names.map((n) => node(n, { rack: n === first ? "a" : "b" }))
+    const rackB = ad("rack-b", { interfaces: ["eth0"], nodeSelectors: [selector({ matchLabels: { rack: "b" } })] })
+    expect(electOwner(base({ nodes, advertisements: [segment2, rackB], downInterfaces: down(first, "eth1") })).owner).toBe(second)
+    const everyone = new Map(names.map((n) => [n, ["eth1"]]))
+    expect(electOwner(base({ advertisements: [segment2], downInterfaces: everyone }))).toEqual({ candidates: [], reason: "AnnouncingInterfacesDown" })
+  })
+
   it("hashes the first IP only, printed as Go prints it", () => {
     const dual = electOwner(base({ service: { ...base().service, ips: [ip("2001:db8:0:0:1:0:0:1"), ip("192.168.10.5")] } }))
     expect(dual.candidates).toEqual(hashOrder(names, "2001:db8::1:0:0:1"))
