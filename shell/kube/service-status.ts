@@ -2,6 +2,9 @@
 // per service this node announces, named l2-/bgp- plus a generated suffix, labelled with the node and
 // the service so they can be listed, with status { node, serviceName, serviceNamespace } and the
 // interfaces (L2) or peers (BGP). Objects of services this node no longer announces are deleted.
+// Each object is owned by the speaker's pod (as MetalLB's are), so the garbage collector removes what a
+// speaker that never got to clean up (SIGKILL, node gone) left behind; a new speaker pod on the same
+// node adopts its predecessor's objects instead of leaving them to be collected under it.
 import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node"
 import { Effect } from "effect"
 
@@ -18,6 +21,14 @@ export const nodeLabel = "metallb.io/node"
 export const serviceNameLabel = "metallb.io/service-name"
 export const serviceNamespaceLabel = "metallb.io/service-namespace"
 
+/** The speaker's pod, owner of the status objects. */
+export interface PodOwner {
+  readonly name: string
+  readonly uid: string
+}
+
+export const ownerReferenceOf = (owner: PodOwner) => ({ apiVersion: "v1", kind: "Pod", name: owner.name, uid: owner.uid })
+
 interface Existing {
   readonly name: string
   readonly status: string
@@ -29,26 +40,41 @@ export class ServiceStatusWriter {
   private readonly namespace: string
   private readonly node: string
   private readonly kind: StatusKind
+  private readonly owner: PodOwner | undefined
   /** service key -> the object and the status last written; loaded from the API on first use. */
   private existing: Map<string, Existing> | undefined
 
-  constructor(api: CustomObjectsApi, namespace: string, node: string, kind: StatusKind) {
+  constructor(api: CustomObjectsApi, namespace: string, node: string, kind: StatusKind, owner?: PodOwner) {
     this.api = api
     this.namespace = namespace
     this.node = node
     this.kind = kind
+    this.owner = owner
   }
 
   private async load(): Promise<Map<string, Existing>> {
     if (this.existing !== undefined) return this.existing
     const list = (await this.api.listNamespacedCustomObject({
       group, version, namespace: this.namespace, plural: plural(this.kind), labelSelector: `${nodeLabel}=${this.node}`,
-    })) as { items?: Array<{ metadata?: { name?: string; labels?: Record<string, string> }; status?: unknown }> }
+    })) as { items?: Array<{ metadata?: { name?: string; labels?: Record<string, string>; ownerReferences?: Array<{ uid?: string }> }; status?: unknown }> }
     const map = new Map<string, Existing>()
     for (const item of list.items ?? []) {
       const labels = item.metadata?.labels ?? {}
       const key = `${labels[serviceNamespaceLabel]}/${labels[serviceNameLabel]}`
-      if (item.metadata?.name !== undefined) map.set(key, { name: item.metadata.name, status: JSON.stringify(item.status ?? {}) })
+      const name = item.metadata?.name
+      if (name === undefined) continue
+      if (this.owner !== undefined && !(item.metadata?.ownerReferences ?? []).some((r) => r.uid === this.owner?.uid)) {
+        // Left by this node's previous speaker pod: adopt it before the collector takes it.
+        const adopted = await this.api.patchNamespacedCustomObject(
+          { group, version, namespace: this.namespace, plural: plural(this.kind), name, body: { metadata: { ownerReferences: [ownerReferenceOf(this.owner)] } } },
+          mergePatch,
+        ).then(() => true, (error: unknown) => {
+          if ((error as { code?: number }).code === 404) return false
+          throw error
+        })
+        if (!adopted) continue
+      }
+      map.set(key, { name, status: JSON.stringify(item.status ?? {}) })
     }
     this.existing = map
     return map
@@ -73,6 +99,7 @@ export class ServiceStatusWriter {
                 kind: this.kind,
                 metadata: {
                   generateName: prefix(this.kind),
+                  ...(this.owner === undefined ? {} : { ownerReferences: [ownerReferenceOf(this.owner)] }),
                   labels: { [nodeLabel]: this.node, [serviceNameLabel]: serviceName, [serviceNamespaceLabel]: serviceNamespace },
                 },
               },

@@ -37,10 +37,11 @@ import { loadTcpAddon } from "../speaker/bgp-transport.ts"
 import { PeerSession } from "../speaker/bgp-speaker.ts"
 import { readInterfaces, usableForL2 } from "../speaker/interfaces.ts"
 import { makeL2Plane, type OwnedAddress } from "../speaker/l2-plane.ts"
+import type { MembershipConfig } from "../../core/election/membership/config.ts"
 import { MembershipDriver } from "../speaker/membership.ts"
 import { apiErrorText, configKinds } from "./controller.ts"
 import { watch, type Watched } from "./informer.ts"
-import { ServiceStatusWriter } from "./service-status.ts"
+import { type PodOwner, ServiceStatusWriter } from "./service-status.ts"
 import type { Registry, Sample } from "../metrics/registry.ts"
 import { Result } from "effect"
 
@@ -56,7 +57,14 @@ export interface SpeakerOptions {
    */
   readonly hostAddress?: string
   /** Membership: bind address and port, the key, and the other speakers' addresses. Off when absent. */
-  readonly membership?: { readonly bindAddress: string; readonly port: number; readonly key?: Buffer; readonly seeds: ReadonlyArray<string> }
+  readonly membership?: {
+    readonly bindAddress: string
+    readonly port: number
+    readonly key?: Buffer
+    readonly seeds: ReadonlyArray<string>
+    /** Protocol timings (default: core's sub-second defaults). */
+    readonly config?: MembershipConfig
+  }
   /** Interface name patterns never used for Layer 2 (metallb-excludel2). */
   readonly excludePatterns?: ReadonlyArray<string>
   /** How long a leaving speaker keeps answering after telling the others (SIGTERM). */
@@ -66,6 +74,8 @@ export interface SpeakerOptions {
   readonly joinTimeoutMs?: number
   /** Where the speaker's metrics (MetalLB's names) are registered. */
   readonly registry?: Registry
+  /** The speaker's pod: owner of its ServiceL2Status / ServiceBGPStatus objects (none outside a pod). */
+  readonly pod?: PodOwner
 }
 
 const group = "metallb.io"
@@ -171,6 +181,10 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       Queue.offerUnsafe(membershipChanged, undefined)
     }
     let members: ReadonlySet<string> | undefined
+    /** The live members' down Layer 2 interfaces (membership metadata), this node's included. */
+    let membersDown: ReadonlyMap<string, ReadonlyArray<string>> | undefined
+    /** This node's usable Layer 2 interfaces whose link is down now (the data-path watch below). */
+    let linksDown: ReadonlyArray<string> = []
     let membership: MembershipDriver | undefined
     /** Every Layer 2 link is down: announce nothing (see the data-path watch below). */
     let dataPathDown = false
@@ -194,14 +208,17 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         bindAddress: m.bindAddress,
         port: m.port,
         ...(m.key === undefined ? {} : { key: m.key }),
-        onChange: (live) => {
+        ...(m.config === undefined ? {} : { config: m.config }),
+        onChange: (live, down) => {
           members = live
+          membersDown = down
           if (live.size > 1) Deferred.doneUnsafe(answered, Effect.void)
           bump()
         },
         onLog: (message) => Effect.runFork(Effect.logInfo(message)),
       }, m.seeds))
       members = membership.live
+      membersDown = membership.downInterfaces
       // Deciding before the others are known would elect this node for every address it serves, and
       // announce that, until the join completes (a restarted speaker pulled the clients to itself). The
       // join's full-table exchange brings every member with the first answer; without any answer within
@@ -243,8 +260,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       registry.collect("metallb_bgp_announced_prefixes_total", "Number of prefixes currently being advertised on the BGP session", "gauge", () =>
         [...prefixesPerPeer].map(([peer, value]) => ({ labels: { peer }, value })))
     }
-    const l2Statuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceL2Status")
-    const bgpStatuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceBGPStatus")
+    const l2Statuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceL2Status", options.pod)
+    const bgpStatuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceBGPStatus", options.pod)
 
     const emit = (service: V1Service, note: string) =>
       Effect.tryPromise({
@@ -281,8 +298,13 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       const snapshot = snapshotOf(services.list(), slices.list(), nodes.list(), options.loadBalancerClass)
       const self = snapshot.nodes.find((n) => n.name === nodeName)
       // Layer 2.
-      const decision = l2Announcements(config, snapshot, nodeName, members, options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {})
-      const owned: Array<OwnedAddress> = holding() ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => usable.some((i) => i.name === n)) : usable.map((i) => i.name) }))
+      const decision = l2Announcements(config, snapshot, nodeName, members, {
+        ...(options.ignoreExcludeLb === true ? { ignoreExcludeLb: true } : {}),
+        ...(membersDown === undefined ? {} : { downInterfaces: membersDown }),
+      })
+      // Never on a link that is down, even before the membership has told the others (or without membership).
+      const upNames = usable.map((i) => i.name).filter((n) => !linksDown.includes(n))
+      const owned: Array<OwnedAddress> = holding() ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => upNames.includes(n)) : upNames }))
       yield* plane.setOwned(owned)
       const byService = new Map<string, Array<string>>()
       for (const c of decision.claims) byService.set(c.service, [...(byService.get(c.service) ?? []), formatAddress(c.address)])
@@ -375,9 +397,11 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         if (bfd !== undefined) yield* Effect.promise(() => bfd!.then((endpoint) => endpoint.close()).catch(() => undefined))
       }))
 
-    // Data-path failover: when every Layer 2 interface has lost its link, this node can reach nobody.
-    // It leaves the membership (the others elect new owners and announce) and rejoins when a link
-    // comes back, instead of holding addresses it cannot serve.
+    // Data-path failover. An interface that lost its link goes into this node's membership metadata: every
+    // speaker's election passes the node over for the addresses it would announce only on down links, and
+    // the plane stops announcing on them. When every Layer 2 interface has lost its link, this node can
+    // reach nobody: it leaves the membership (the others elect new owners and announce) and rejoins when a
+    // link comes back, instead of holding addresses it cannot serve.
     const linkUp = (name: string) => {
       try {
         const state = readFileSync(`/sys/class/net/${name}/operstate`, "utf8").trim()
@@ -386,20 +410,31 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         return false
       }
     }
-    if (membership !== undefined && usable.length > 0) {
-      const m = membership
+    if (usable.length > 0) {
       yield* Effect.sync(() => {
-        const down = usable.every((i) => !linkUp(i.name))
-        if (down === dataPathDown) return
-        dataPathDown = down
-        if (down) m.leave()
-        else {
-          rejoinedAtMs = Date.now()
-          m.join(options.membership?.seeds ?? [])
-          // Decide again once the hold can have expired, even if nothing else happens.
-          Effect.runFork(Effect.sleep("3100 millis").pipe(Effect.andThen(Effect.sync(bump))))
+        const nowDown = usable.filter((i) => !linkUp(i.name)).map((i) => i.name)
+        if (nowDown.join(" ") === linksDown.join(" ")) return
+        for (const name of nowDown.filter((n) => !linksDown.includes(n))) {
+          Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} down: not announcing on it`))
         }
-        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
+        for (const name of linksDown.filter((n) => !nowDown.includes(n))) {
+          Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} back up`))
+        }
+        linksDown = nowDown
+        // Before a leave, so that the Alive of the next join carries it.
+        membership?.setDownInterfaces(nowDown)
+        const down = nowDown.length === usable.length
+        if (membership !== undefined && down !== dataPathDown) {
+          dataPathDown = down
+          if (down) membership.leave()
+          else {
+            rejoinedAtMs = Date.now()
+            membership.join(options.membership?.seeds ?? [])
+            // Decide again once the hold can have expired, even if nothing else happens.
+            Effect.runFork(Effect.sleep("3100 millis").pipe(Effect.andThen(Effect.sync(bump))))
+          }
+          Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
+        }
         bump()
       }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
     }

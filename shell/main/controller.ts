@@ -3,7 +3,6 @@
 // with, health endpoints and Prometheus metrics (plain HTTP, or HTTPS with the scraper's token checked
 // by the API server). Flags and environment follow manifests/base/controller.yaml.
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { hostname } from "node:os"
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
@@ -17,6 +16,7 @@ import { makeControllerMetrics } from "../kube/controller-metrics.ts"
 import { loadKubeConfig } from "../kube/kube-config.ts"
 import { electLeader } from "../kube/leader.ts"
 import { serveMetrics, type TlsCertificate } from "../metrics/server.ts"
+import { certificateFromFiles } from "../metrics/tls-sources.ts"
 
 export const leaseName = "metallb-ts-controller"
 
@@ -44,12 +44,7 @@ const ensureMemberlistSecret = (kc: KubeConfig, namespace: string, name: string)
 
 /** The metrics certificate: from files when given, else the webhook's Secret (tls.crt, tls.key) once it exists. */
 const metricsCertificate = (kc: KubeConfig, namespace: string, files: { readonly cert?: string; readonly key?: string }, secretName: string): Effect.Effect<TlsCertificate | undefined> => {
-  if (files.cert !== undefined && files.key !== undefined) {
-    const { cert, key } = files
-    return Effect.try(() => ({ certPem: readFileSync(cert, "utf8"), keyPem: readFileSync(key, "utf8") })).pipe(
-      Effect.catch((error) => Effect.logWarning(`metrics: cannot read ${cert} / ${key}: ${String(error)}`).pipe(Effect.as(undefined))),
-    )
-  }
+  if (files.cert !== undefined && files.key !== undefined) return certificateFromFiles(files.cert, files.key)
   const core = kc.makeApiClient(CoreV1Api)
   return Effect.tryPromise(() => core.readNamespacedSecret({ name: secretName, namespace })).pipe(
     Effect.map((secret) => {

@@ -1,20 +1,26 @@
 // `metallb-ts speaker`: the DaemonSet's process. Flags and environment follow
 // manifests/base/speaker.yaml: the node name, the membership bind address (membership is off without
 // it), port and key file, the other speakers found by pod labels (and/or listed as seeds), the
-// interfaces excluded from Layer 2, and health endpoints.
+// interfaces excluded from Layer 2, health endpoints, and /metrics (plain HTTP, or HTTPS with the
+// scraper's token checked by the API server, with a self-signed certificate unless files are given).
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { isIP } from "node:net"
 import { hostname } from "node:os"
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
 import { loadKubeConfig } from "../kube/kube-config.ts"
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { parse } from "yaml"
+import type { PodOwner } from "../kube/service-status.ts"
 import { runSpeaker } from "../kube/speaker.ts"
 import { makeRegistry } from "../metrics/registry.ts"
+import { kubeAccessReview } from "../kube/access-review.ts"
 import { serveMetrics } from "../metrics/server.ts"
+import { certificateFromFiles, selfSignedCertificate } from "../metrics/tls-sources.ts"
 import { defaultExcludePatterns } from "../speaker/interfaces.ts"
 import { formatHostPort, membershipKey } from "../speaker/membership.ts"
+import { membershipProfiles } from "../../core/election/membership/config.ts"
 
 /** MetalLB's metallb-excludel2 ConfigMap, mounted as a file: `announcedInterfacesToExclude: [regex, ...]`. */
 const excludePatternsFrom = (path: string | undefined): ReadonlyArray<string> => {
@@ -38,6 +44,21 @@ const podSeeds = (kc: KubeConfig, namespace: string, labels: string, port: numbe
     catch: (error) => error,
   }).pipe(Effect.catch((error) => Effect.logWarning(`listing speaker pods failed: ${String(error)}`).pipe(Effect.as([] as Array<string>))))
 
+/**
+ * This speaker's pod (METALLB_POD_NAME, and METALLB_POD_UID or else the Pod read from the API), which
+ * owns its status objects; undefined outside a pod, or when the Pod cannot be read (logged).
+ */
+const podOwner = (kc: KubeConfig, namespace: string) => {
+  const name = process.env["METALLB_POD_NAME"]
+  const uid = process.env["METALLB_POD_UID"]
+  if (name === undefined || name === "") return Effect.succeed(undefined)
+  if (uid !== undefined && uid !== "") return Effect.succeed<PodOwner | undefined>({ name, uid })
+  return Effect.tryPromise(() => kc.makeApiClient(CoreV1Api).readNamespacedPod({ name, namespace })).pipe(
+    Effect.map((pod): PodOwner | undefined => (pod.metadata?.uid === undefined ? undefined : { name, uid: pod.metadata.uid })),
+    Effect.catch((error) => Effect.logWarning(`speaker: pod ${namespace}/${name} not readable, status objects unowned: ${String(error.cause ?? error).slice(0, 200)}`).pipe(Effect.as(undefined))),
+  )
+}
+
 const healthServer = (port: number) =>
   Effect.acquireRelease(
     Effect.callback<ReturnType<typeof createServer>>((resume) => {
@@ -59,12 +80,16 @@ export const speakerCommand = Command.make(
     lbClass: Flag.String("lb-class").pipe(Flag.optional, Flag.withDescription("serve only Services of this loadBalancerClass")),
     ignoreExcludeLb: Flag.Boolean("ignore-exclude-lb").pipe(Flag.withDefault(false), Flag.withDescription("announce from nodes labelled exclude-from-external-load-balancers")),
     healthPort: Flag.Int("health-port").pipe(Flag.withDefault(17472), Flag.withDescription("HTTP port of /healthz and /readyz (0: off)")),
-    metricsPort: Flag.Int("metrics-port").pipe(Flag.withDefault(9120), Flag.withDescription("port of /metrics")),
+    metricsPort: Flag.Int("metrics-port").pipe(Flag.withDefault(9120), Flag.withDescription("port of /metrics (0: off)")),
+    metricsTls: Flag.Boolean("metrics-tls").pipe(Flag.withDefault(false), Flag.withDescription("serve /metrics over HTTPS and admit only bearer tokens allowed to GET /metrics (TokenReview + SubjectAccessReview)")),
+    metricsTlsCertFile: Flag.String("metrics-tls-cert-file").pipe(Flag.optional, Flag.withDescription("PEM certificate for /metrics (default: a self-signed one for this node, renewed before expiry)")),
+    metricsTlsKeyFile: Flag.String("metrics-tls-key-file").pipe(Flag.optional, Flag.withDescription("PEM key for --metrics-tls-cert-file")),
     memberlistPort: Flag.Int("memberlist-port").pipe(Flag.withDefault(7946), Flag.withDescription("UDP port of the membership protocol")),
     memberlistLabels: Flag.String("memberlist-labels").pipe(Flag.withDefault("app=metallb,component=speaker"), Flag.withDescription("labels of the speaker pods to join")),
     memberlistKeyFile: Flag.String("memberlist-key-file").pipe(Flag.optional, Flag.withDescription("file with the membership key (the memberlist Secret's secretkey)")),
     memberlistSeeds: Flag.String("memberlist-seeds").pipe(Flag.optional, Flag.withDescription("comma-separated ip:port of other speakers (besides the labelled pods)")),
     excludel2File: Flag.String("excludel2-file").pipe(Flag.optional, Flag.withDescription("the metallb-excludel2 ConfigMap's excludel2.yaml")),
+    memberlistProfile: Flag.Literals("memberlist-profile", ["fast", "memberlist-lan"]).pipe(Flag.withDefault("fast" as const), Flag.withDescription("membership timings: fast (a dead node is known within a second; core/election/membership/config.ts) or memberlist-lan (hashicorp/memberlist's LAN defaults, as MetalLB: several seconds)")),
     handOverMs: Flag.Int("hand-over-ms").pipe(Flag.withDefault(2_000), Flag.withDescription("on SIGTERM, how long to keep answering after leaving the membership")),
   },
   (flags) =>
@@ -78,8 +103,17 @@ export const speakerCommand = Command.make(
       if (flags.healthPort > 0) yield* healthServer(flags.healthPort)
       const registry = makeRegistry()
       if (flags.metricsPort > 0) {
-        // Plain HTTP on the node's network; a bind failure is logged, not fatal (metrics are not worth the addresses).
-        yield* serveMetrics({ port: flags.metricsPort, render: registry.render }).pipe(
+        // A bind failure is logged, not fatal (metrics are not worth the addresses).
+        const certFile = Option.getOrUndefined(flags.metricsTlsCertFile)
+        const keyFile = Option.getOrUndefined(flags.metricsTlsKeyFile)
+        const certificate = certFile !== undefined && keyFile !== undefined
+          ? certificateFromFiles(certFile, keyFile)
+          : selfSignedCertificate({ commonName: nodeName, dnsNames: [nodeName], ipAddresses: hostAddress !== undefined && isIP(hostAddress) !== 0 ? [hostAddress] : [] })
+        yield* serveMetrics({
+          port: flags.metricsPort,
+          render: registry.render,
+          ...(flags.metricsTls ? { tls: { load: certificate, reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) } : {}),
+        }).pipe(
           Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
           Effect.forkScoped,
         )
@@ -90,6 +124,7 @@ export const speakerCommand = Command.make(
       const staticSeeds = (Option.getOrUndefined(flags.memberlistSeeds) ?? "").split(",").map((s) => s.trim()).filter(Boolean)
       const seeds = bindAddress === undefined ? [] : [...staticSeeds, ...(yield* podSeeds(kubeConfig, namespace, flags.memberlistLabels, flags.memberlistPort))]
       yield* Effect.logInfo(`speaker ${nodeName} starting in namespace ${namespace}; membership ${bindAddress === undefined ? "off" : `on ${formatHostPort(bindAddress, flags.memberlistPort)} with ${seeds.length} seeds${key === undefined ? ", unencrypted" : ""}`}`)
+      const pod = yield* podOwner(kubeConfig, namespace)
       return yield* runSpeaker({
         kubeConfig,
         namespace,
@@ -99,8 +134,9 @@ export const speakerCommand = Command.make(
         excludePatterns: excludePatternsFrom(Option.getOrUndefined(flags.excludel2File)),
         handOverMs: flags.handOverMs,
         registry,
+        ...(pod === undefined ? {} : { pod }),
         ...(hostAddress === undefined || hostAddress === "" ? {} : { hostAddress }),
-        ...(bindAddress === undefined ? {} : { membership: { bindAddress, port: flags.memberlistPort, ...(key === undefined ? {} : { key }), seeds } }),
+        ...(bindAddress === undefined ? {} : { membership: { bindAddress, port: flags.memberlistPort, ...(key === undefined ? {} : { key }), seeds, config: membershipProfiles[flags.memberlistProfile] } }),
       })
     }).pipe(Effect.scoped),
 ).pipe(Command.withDescription("Announce the Services' addresses from this node over Layer 2 and BGP (the DaemonSet's process)."))

@@ -9,6 +9,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, randomInt } 
 import { createSocket, type Socket } from "node:dgram"
 import { Result } from "effect"
 import { decodeMessage, encodeMessage } from "../../core/election/membership/codec.ts"
+import type { MembershipConfig } from "../../core/election/membership/config.ts"
 import { downInterfacesOf, initialMembership, liveMembers, type MembershipInput, type MembershipState, step } from "../../core/election/membership/node.ts"
 import { realTimers, type Timers } from "./timers.ts"
 
@@ -47,6 +48,8 @@ export interface MembershipOptions {
   readonly onChange: (members: ReadonlySet<string>, downInterfaces: ReadonlyMap<string, ReadonlyArray<string>>) => void
   readonly onLog?: (message: string) => void
   readonly timers?: Timers
+  /** Protocol timings (default: core's sub-second defaults). */
+  readonly config?: MembershipConfig
 }
 
 const hostPort = (address: string): [string, number] => {
@@ -75,7 +78,7 @@ export class MembershipDriver {
 
   static async start(options: MembershipOptions, seeds: ReadonlyArray<string>): Promise<MembershipDriver> {
     const self = formatHostPort(options.bindAddress, options.port)
-    const made = initialMembership({ name: options.name, address: self })
+    const made = initialMembership({ name: options.name, address: self }, options.config)
     if (Result.isFailure(made)) throw made.failure
     const socket = createSocket(options.bindAddress.includes(":") ? "udp6" : "udp4")
     await new Promise<void>((resolve, reject) => {

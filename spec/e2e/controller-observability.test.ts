@@ -12,9 +12,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { type TLSSocket } from "node:tls"
-import { parseAllDocuments } from "yaml"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { apiServerSkipReason } from "../support/apiserver.ts"
+import { apiServerSkipReason, metricsReaderToken } from "../support/apiserver.ts"
 import { applyYaml, type ControllerProcess, type ControllerTestbed, ingressOf, metallbNamespace, poolYaml, startControllerTestbed } from "../support/controller-process.ts"
 import { eventually } from "../support/netns.ts"
 import { skipUnlessCi } from "../support/skip.ts"
@@ -183,12 +182,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts controller: met
       body: { metadata: { name: "metallb-webhook-cert" }, type: "kubernetes.io/tls", data: { "tls.crt": Buffer.from(certPem).toString("base64"), "tls.key": readFileSync(join(dir, "tls.key")).toString("base64") } },
     })
     // The Prometheus overlay's ClusterRole and binding for monitoring/prometheus-k8s.
-    const overlay = parseAllDocuments(readFileSync("manifests/overlays/prometheus/monitoring.yaml", "utf8")).map((d) => d.toJS() as { kind: string })
-    const rbac = overlay.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding")
-    expect(rbac).toHaveLength(2)
-    bed.api.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: rbac }))
-    await bed.core.createNamespace({ body: { metadata: { name: "monitoring" } } })
-    const prometheus = await bed.api.serviceAccountToken("monitoring", "prometheus-k8s")
+    const prometheus = { token: await metricsReaderToken(bed.api) }
     const stranger = await bed.api.serviceAccountToken("monitoring", "stranger")
 
     // A second replica (a follower: the first holds the Lease), text logs.

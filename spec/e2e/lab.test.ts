@@ -20,14 +20,13 @@ import {
   metallbNamespace,
   plan,
   type ProbeResult,
-  recoveryOf,
   startCapture,
   startE2eLab,
-  startProbe,
   until,
   urlOf,
   waitForIngress,
 } from "../support/lab.ts"
+import { crashOwner, handOverOwner, neighbourMac, nodeNamed as nodeNamedIn, restoreNode, settledOwner as settledOwnerIn } from "../support/failover.ts"
 import { type Host, sleep } from "../support/netns.ts"
 import { skipUnlessCi } from "../support/skip.ts"
 
@@ -53,21 +52,6 @@ const arpingReplies = async (client: Host, target: string): Promise<ReadonlyArra
   return [...output.matchAll(pattern)].map((m) => (m[1] ?? "").toLowerCase())
 }
 
-/** The client's neighbour entry for `address` (the MAC it sends to), if any. */
-const neighbourMac = async (client: Host, address: string): Promise<string | undefined> => {
-  const { stdout } = await client.run("ip", ["-j", "neigh", "show", address, "dev", "eth0"])
-  const [entry] = JSON.parse(stdout || "[]") as Array<{ lladdr?: string }>
-  return entry?.lladdr?.toLowerCase()
-}
-
-const isGratuitousArp = (f: CapturedFrame, address: string, mac: string) =>
-  f.frame._tag === "ArpFrame" && f.frame.ethernet.src === mac &&
-  formatAddress(f.frame.arp.senderIp) === address && formatAddress(f.frame.arp.targetIp) === address
-
-const isUnsolicitedNa = (f: CapturedFrame, address: string, mac: string) =>
-  f.frame._tag === "NdpFrame" && f.frame.ethernet.src === mac && f.frame.ndp._tag === "NeighborAdvertisement" &&
-  !f.frame.ndp.solicited && formatAddress(f.frame.ndp.target) === address
-
 /** Any ARP/NA frame claiming `address` (answers and announcements), with the claiming MAC. */
 const claimsOf = (frames: ReadonlyArray<CapturedFrame>, address: string): ReadonlyArray<string> =>
   frames.flatMap((f) => {
@@ -89,11 +73,7 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
   let web6: string
   /** An ETP Local Layer 2 address whose only endpoint is on node-3: only node-3 may announce it. */
   let l2Local: string
-  const nodeNamed = (name: string | undefined): LabNode => {
-    const node = lab.nodes.find((n) => n.name === name)
-    if (node === undefined) throw new Error(`no node ${name}`)
-    return node
-  }
+  const nodeNamed = (name: string | undefined): LabNode => nodeNamedIn(lab, name)
   const core = () => lab.api.kubeConfig.makeApiClient(CoreV1Api)
   /** The node whose backend answered the client (the owner for a Layer 2 address). */
   /** The speakers' status objects of one kind for a Service in the default namespace. */
@@ -101,29 +81,14 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
     const list = (await lab.api.kubeConfig.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
       group: "metallb.io", version: "v1beta1", namespace: "metallb-system", plural,
       labelSelector: `metallb.io/service-name=${service},metallb.io/service-namespace=default`,
-    })) as { items: Array<{ status?: { node?: string; interfaces?: Array<{ name: string }>; peers?: Array<string> } }> }
+    })) as { items: Array<{ metadata?: { ownerReferences?: Array<{ kind?: string; name?: string; uid?: string }> }; status?: { node?: string; interfaces?: Array<{ name: string }>; peers?: Array<string> } }> }
     return list.items
   }
 
   const ownerOf = async (address: string): Promise<LabNode> =>
     nodeNamed(await until(`an answer from ${address}`, () => httpGet(lab.client, urlOf(address), 1_000), { timeoutMs: 15_000, intervalMs: 100 }))
-  /** Waits until the client reaches `address` on the same node several times in a row. */
-  const settledOwner = async (address: string): Promise<LabNode> => {
-    let last: string | undefined
-    let streak = 0
-    const name = await until(`a settled owner for ${address}`, async () => {
-      const body = await httpGet(lab.client, urlOf(address), 1_000)
-      streak = body !== undefined && body === last ? streak + 1 : 0
-      last = body
-      return streak >= 3 ? body : undefined
-    }, { timeoutMs: 20_000, intervalMs: 200 })
-    return nodeNamed(name)
-  }
-  const restore = async (node: LabNode) => {
-    if (lab.speaker(node) === undefined) lab.startSpeaker(node)
-    await lab.startBackend(node).catch(() => undefined)
-    await lab.waitSpeakersReady()
-  }
+  const settledOwner = (address: string): Promise<LabNode> => settledOwnerIn(lab, address)
+  const restore = (node: LabNode) => restoreNode(lab, node)
   const resourceVersions = async (names: ReadonlyArray<string>) =>
     Promise.all(names.map(async (name) => {
       const s = await core().readNamespacedService({ name, namespace: "default" })
@@ -185,11 +150,16 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
         return objects.length === 1 && objects[0]?.status?.node === owner4.name ? objects : undefined
       }, { timeoutMs: 15_000 })
       expect(l2Objects[0]?.status?.interfaces?.length).toBeGreaterThan(0)
-      // The owner's speaker exports MetalLB's metrics for it.
+      // Owned by the speaker's Pod, so the garbage collector removes what a dead speaker left.
+      const pod = lab.speakerPod(owner4)
+      expect(l2Objects[0]?.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: "Pod", name: pod.name, uid: pod.uid })])
+      // The owner's speaker exports MetalLB's metrics for it, over HTTPS to a metrics reader's token only.
       const metrics = await until("the owner's metrics", async () => {
-        const text = await httpGet(owner4.host, "http://127.0.0.1:9120/metrics")
+        const text = await lab.scrapeSpeaker(owner4)
         return text?.includes(`ip="${web4}"`) ? text : undefined
       }, { timeoutMs: 15_000 })
+      expect(await httpGet(owner4.host, "https://127.0.0.1:9120/metrics")).toBeUndefined()
+      expect(await httpGet(owner4.host, "http://127.0.0.1:9120/metrics")).toBeUndefined()
       expect(metrics).toContain(`metallb_speaker_announced{ip="${web4}",node="${owner4.name}",protocol="layer2",service="default/web"} 1`)
       expect(metrics).toMatch(new RegExp(`metallb_layer2_gratuitous_sent\\{ip="${web4.replace(/\./g, "\\.")}"\\} [1-9]`))
       // externalTrafficPolicy Local: only the node with the endpoint announces.
@@ -217,24 +187,9 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
     })
 
     it("fails over when the owner dies (SIGKILL): the new owner announces within 1 s and the client recovers within 1.5 s, IPv4 and IPv6", async () => {
-      const owner = await settledOwner(web4)
-      const capture = await startCapture(lab.client, "eth0", lab.dir)
-      const probe = startProbe(lab.client, [urlOf(web4), urlOf(web6)], { durationMs: 5_000, timeoutMs: 250, gapMs: 20 })
-      await probe.started
-      await sleep(700)
-      // The node's processes die together: the speaker and the backend that stood in for its pods.
-      const [death] = await Promise.all([lab.stopSpeaker(owner, "SIGKILL"), lab.stopBackend(owner)])
-      const results = await probe.results()
-      const frames = await capture.stop()
-      const v4 = recoveryOf(results.filter((r) => r.url === urlOf(web4)), death.signalledAtMs, owner.name)
-      const v6 = recoveryOf(results.filter((r) => r.url === urlOf(web6)), death.signalledAtMs, owner.name)
-      const successor = nodeNamed(v4.firstNew?.body)
+      const { owner, successor, garpMs, naMs, v4, v6, results } = await crashOwner(lab, web4, web6)
       expect(successor.name).not.toBe(owner.name)
       expect(v6.firstNew?.body).toBe(successor.name)
-      const garp = frames.find((f) => f.atMs >= death.signalledAtMs && isGratuitousArp(f, web4, successor.mac))
-      const na = frames.find((f) => f.atMs >= death.signalledAtMs && isUnsolicitedNa(f, web6, successor.mac))
-      const garpMs = garp === undefined ? undefined : Math.round(garp.atMs - death.signalledAtMs)
-      const naMs = na === undefined ? undefined : Math.round(na.atMs - death.signalledAtMs)
       figure(`L2 failover (SIGKILL ${owner.name} -> ${successor.name}): death -> gratuitous ARP ${garpMs} ms, -> unsolicited NA ${naMs} ms (target <= ${deathToAnnouncementTargetMs})`)
       figure(`L2 failover client: IPv4 first answer from the new owner after ${v4.recoveryMs} ms (gap ${v4.gapMs} ms, ${v4.failures} failed requests), IPv6 after ${v6.recoveryMs} ms (gap ${v6.gapMs} ms, ${v6.failures} failed); probes ${summary(results)} (target <= ${outageTargetMs})`)
       expect(garpMs).toBeDefined()
@@ -248,24 +203,8 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
     }, 60_000)
 
     it("hands over gracefully on SIGTERM: the client's cache moves before the old node goes away, and no ping is lost", async () => {
-      const owner = await settledOwner(web4)
-      const ping4 = lab.client.spawn("ping", ["-n", "-i", "0.05", "-c", "80", "-W", "1", web4])
-      const ping6 = lab.client.spawn("ping", ["-6", "-n", "-i", "0.05", "-c", "80", "-W", "1", web6])
-      await sleep(500)
-      const stopped = await lab.stopSpeaker(owner, "SIGTERM")
-      const mac4 = await neighbourMac(lab.client, web4)
-      const mac6 = await neighbourMac(lab.client, web6)
-      // The node goes away once its speaker is done: any ping still sent to it from now on is lost.
-      await lab.setNodeLink(owner, false)
-      await Promise.all([ping4.exited, ping6.exited])
-      const count = (output: string) => {
-        const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(output)
-        return { sent: Number(m?.[1] ?? -1), received: Number(m?.[2] ?? -2) }
-      }
-      const c4 = count(ping4.output())
-      const c6 = count(ping6.output())
-      figure(`L2 graceful hand-over (SIGTERM ${owner.name}, exited after ${stopped.exitedAtMs - stopped.signalledAtMs} ms, node down after): IPv4 ${c4.sent - c4.received}/${c4.sent} pings lost, IPv6 ${c6.sent - c6.received}/${c6.sent} lost (target 0)`)
-      await lab.setNodeLink(owner, true)
+      const { owner, exitedAfterMs, mac4, mac6, ping4: c4, ping6: c6 } = await handOverOwner(lab, web4, web6)
+      figure(`L2 graceful hand-over (SIGTERM ${owner.name}, exited after ${exitedAfterMs} ms, node down after): IPv4 ${c4.sent - c4.received}/${c4.sent} pings lost, IPv6 ${c6.sent - c6.received}/${c6.sent} lost (target 0)`)
       expect(mac4).not.toBe(owner.mac)
       expect(mac6).not.toBe(owner.mac)
       expect(lab.nodes.map((n) => n.mac)).toContain(mac4)

@@ -8,6 +8,7 @@ import { createServer } from "node:net"
 import { homedir, tmpdir } from "node:os"
 import { join } from "node:path"
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { parseAllDocuments } from "yaml"
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 
@@ -349,4 +350,18 @@ const waitReady = async (
   }
   const tail = [...logs].map(([name, path]) => `--- ${name} ---\n${logTail(path, 30)}`).join("\n")
   throw new Error(`kube-apiserver at ${url} not ready (last: ${last})\n${tail}`)
+}
+
+/**
+ * Applies the Prometheus overlay's metrics-reader ClusterRole and its binding to
+ * monitoring/prometheus-k8s (what the ServiceMonitors scrape as) and returns that ServiceAccount's token.
+ */
+export const metricsReaderToken = async (api: ApiServer): Promise<string> => {
+  const overlay = parseAllDocuments(readFileSync(new URL("../../manifests/overlays/prometheus/monitoring.yaml", import.meta.url), "utf8"))
+    .map((d) => d.toJS() as { kind: string })
+  const rbac = overlay.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding")
+  if (rbac.length !== 2) throw new Error(`the Prometheus overlay has ${rbac.length} RBAC objects, expected a ClusterRole and its binding`)
+  api.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: rbac }))
+  api.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "monitoring" } }))
+  return (await api.serviceAccountToken("monitoring", "prometheus-k8s")).token
 }

@@ -8,7 +8,9 @@
 // from answering or advertising them, so only the speaker answers ARP/NDP. Nodes and EndpointSlices
 // are created here, as the kubelet and the EndpointSlice controller would. Every namespace, link and
 // process has the lab's unique prefix and goes away in `close()`; the root link's subnet is leased
-// through a lock file, so labs of concurrent test files never share it.
+// through a lock file, so labs of concurrent test files never share it. On request a second Layer 2
+// segment joins every node (its eth1) and the client (its eth2), with a pool of its own, for failover of
+// one interface while the node's other links stay up.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
@@ -17,7 +19,7 @@ import { join } from "node:path"
 import { CoreV1Api, DiscoveryV1Api, type V1Service } from "@kubernetes/client-node"
 import { Result } from "effect"
 import { decodeFrame, type Frame } from "../../core/l2/frame.ts"
-import { type ApiServer, apiServerSkipReason, startApiServer } from "./apiserver.ts"
+import { type ApiServer, apiServerSkipReason, metricsReaderToken, startApiServer } from "./apiserver.ts"
 import { eventually, type Host, type HostProcess, Lab, rootSkipReason, run, type Segment, sleep } from "./netns.ts"
 import { type FrrRouter, startFrr } from "./routers/index.ts"
 
@@ -51,6 +53,19 @@ export const plan = {
   routerAsn: 64512,
   nodeAsn: 64513,
   memberlistPort: 7946,
+  /**
+   * The second Layer 2 segment (E2eLabOptions.secondSegment): 198.19.0.0/24, which no root link leases
+   * (they take 198.19.1-254.0/24), and 2001:db8:201::/64; every node's eth1 and the client's eth2.
+   */
+  lan2ClientInterface: "eth2",
+  lan2Client4: "198.19.0.100",
+  lan2Client6: "2001:db8:201::100",
+  lan2Node4: (index: number) => `198.19.0.${10 + index}`,
+  lan2Node6: (index: number) => `2001:db8:201::${(10 + index).toString(16)}`,
+  l2Pool2v4: "198.19.0.200-198.19.0.215",
+  l2Pool2v6: "2001:db8:201::200-2001:db8:201::20f",
+  l2Local2v4: "198.19.0.192/27",
+  l2Local2v6: "2001:db8:201::200/120",
 } as const
 
 const hasCommand = (name: string): boolean => {
@@ -86,6 +101,10 @@ export interface E2eLabOptions {
   readonly label?: string
   /** The speakers' --hand-over-ms (default 1000). */
   readonly handOverMs?: number
+  /** A second Layer 2 segment: every node's eth1 and the client's eth2 (plan.lan2*, plan.l2Pool2*). */
+  readonly secondSegment?: boolean
+  /** Extra arguments for every speaker (e.g. a membership profile). */
+  readonly speakerArgs?: ReadonlyArray<string>
   readonly log?: (line: string) => void
 }
 
@@ -119,6 +138,10 @@ export interface E2eLab extends AsyncDisposable {
   readonly controllerOutput: () => string
   /** Processes of the root namespace (etcd, kube-apiserver, the controller): what a supervisor ends if this process dies. */
   readonly processIds: () => ReadonlyArray<number>
+  /** The node's speaker's /metrics, scraped over HTTPS with a metrics reader's token as Prometheus would. */
+  readonly scrapeSpeaker: (node: LabNode) => Promise<string | undefined>
+  /** The Pod object each speaker runs as (no kubelet here: it stays Pending), owner of its status objects. */
+  readonly speakerPod: (node: LabNode) => { readonly name: string; readonly uid: string }
   readonly close: () => Promise<void>
 }
 
@@ -226,8 +249,13 @@ export const recoveryOf = (results: ReadonlyArray<ProbeResult>, fromMs: number, 
 }
 
 const getScript = `
-import { request } from "node:http"
-const req = request(process.env.MLBT_URL, { agent: false, timeout: Number(process.env.MLBT_TIMEOUT_MS) }, (res) => {
+import { request as http } from "node:http"
+import { request as https } from "node:https"
+const url = process.env.MLBT_URL
+const headers = process.env.MLBT_TOKEN ? { authorization: "Bearer " + process.env.MLBT_TOKEN } : {}
+// As the ServiceMonitor scrapes the speakers: their certificates are self-signed.
+const request = url.startsWith("https:") ? https : http
+const req = request(url, { agent: false, timeout: Number(process.env.MLBT_TIMEOUT_MS), headers, rejectUnauthorized: false }, (res) => {
   let body = ""
   res.setEncoding("utf8")
   res.on("data", (chunk) => { body += chunk })
@@ -238,9 +266,12 @@ req.on("error", (error) => { console.error(error.message); process.exit(1) })
 req.end()
 `
 
-/** One HTTP request from `host` (Node's http, a fresh connection); the body, or undefined when it failed. */
-export const httpGet = async (host: Host, url: string, timeoutMs = 2_000): Promise<string | undefined> =>
-  host.run("env", [`MLBT_URL=${url}`, `MLBT_TIMEOUT_MS=${timeoutMs}`, process.execPath, "--input-type=module", "-e", getScript], { timeoutMs: timeoutMs + 10_000 })
+/**
+ * One HTTP(S) request from `host` (Node's http, a fresh connection, a bearer token if given); the body,
+ * or undefined when it failed or answered other than 200.
+ */
+export const httpGet = async (host: Host, url: string, timeoutMs = 2_000, token?: string): Promise<string | undefined> =>
+  host.run("env", [`MLBT_URL=${url}`, `MLBT_TIMEOUT_MS=${timeoutMs}`, ...(token === undefined ? [] : [`MLBT_TOKEN=${token}`]), process.execPath, "--input-type=module", "-e", getScript], { timeoutMs: timeoutMs + 10_000 })
     .then((r) => r.stdout, () => undefined)
 
 export const urlOf = (address: string) => (address.includes(":") ? `http://[${address}]/` : `http://${address}/`)
@@ -497,6 +528,14 @@ export const waitForIngress = async (api: ApiServer, name: string, count: number
 
 const sysctl = (host: Host, ...settings: ReadonlyArray<string>) => host.run("sysctl", ["-qw", ...settings])
 
+/** A node's eth1 on the second segment, set up as its eth0 is for the first (see the node loop below). */
+const joinSecondSegment = async (lab: Lab, segment: Segment, host: Host, index: number): Promise<void> => {
+  await lab.attach(host, segment, { name: "eth1", addresses: [`${plan.lan2Node4(index)}/24`, `${plan.lan2Node6(index)}/64`] })
+  await sysctl(host, "net.ipv4.conf.eth1.arp_ignore=1", "net.ipv4.conf.eth1.arp_announce=2", "net.ipv6.conf.eth1.keep_addr_on_down=1")
+  await host.run("ip", ["route", "add", "local", plan.l2Local2v4, "dev", "lo"])
+  await host.run("ip", ["-6", "route", "add", "local", plan.l2Local2v6, "dev", "lo"])
+}
+
 export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> => {
   const log = options.log ?? (() => undefined)
   const nodeCount = options.nodes ?? 3
@@ -542,6 +581,10 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
     // Hash on ports too, so ECMP spreads the client's connections over the nodes.
     await sysctl(router, "net.ipv4.fib_multipath_hash_policy=1")
     await client.run("ip", ["route", "add", plan.bgpLocal4, "via", plan.wanRouter4])
+    const segment2 = options.secondSegment === true ? await lab.segment("lan2") : undefined
+    if (segment2 !== undefined) {
+      await lab.attach(client, segment2, { name: plan.lan2ClientInterface, addresses: [`${plan.lan2Client4}/24`, `${plan.lan2Client6}/64`] })
+    }
 
     const nodes: Array<LabNode> = []
     for (let index = 1; index <= nodeCount; index++) {
@@ -561,6 +604,7 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
       await host.run("ip", ["-6", "route", "add", "local", plan.l2Local6, "dev", "lo"])
       await host.run("ip", ["route", "add", "default", "via", plan.router4])
       await host.run("ip", ["-6", "route", "add", "default", "via", plan.router6])
+      if (segment2 !== undefined) await joinSecondSegment(lab, segment2, host, index)
       nodes.push({ name, index, host, lan4: plan.node4(index), lan6: plan.node6(index), api4: api4(index), mac: await host.mac("eth0") })
     }
     log(`${nodeCount} nodes, router and client on the segment`)
@@ -596,6 +640,20 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
 
     const speakerCredentials = await server.serviceAccountToken(metallbNamespace, "speaker", { expirationSeconds: 24 * 3600 })
     const controllerCredentials = await server.serviceAccountToken(metallbNamespace, "controller", { expirationSeconds: 24 * 3600 })
+    // The speakers' Pods, as the DaemonSet would make them; their names reach the speakers as
+    // METALLB_POD_NAME (without METALLB_POD_UID: the speaker reads its Pod, as it does outside the manifests).
+    const speakerPods = new Map<string, { readonly name: string; readonly uid: string }>()
+    for (const node of nodes) {
+      const pod = await core.createNamespacedPod({
+        namespace: metallbNamespace,
+        body: {
+          metadata: { name: `speaker-${node.name}`, labels: { app: "metallb", component: "speaker" } },
+          spec: { nodeName: node.name, serviceAccountName: "speaker", automountServiceAccountToken: false, containers: [{ name: "speaker", image: "metallb-ts" }] },
+        },
+      })
+      speakerPods.set(node.name, { name: pod.metadata?.name ?? "", uid: pod.metadata?.uid ?? "" })
+    }
+    const metricsToken = await metricsReaderToken(server)
     const speakerKubeconfig = join(dir, "speaker.kubeconfig")
     const controllerKubeconfig = join(dir, "controller.kubeconfig")
     writeFileSync(speakerKubeconfig, speakerCredentials.kubeConfig.exportConfig(), { mode: 0o600 })
@@ -651,7 +709,9 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
         "--memberlist-seeds", seeds,
         "--hand-over-ms", String(handOverMs),
         "--log-level", "info",
-      ], { cwd: repoRoot, env: { METALLB_ML_BIND_ADDR: node.lan4, METALLB_HOST: node.lan4, METALLB_NAMESPACE: metallbNamespace } })
+        "--metrics-tls=true",
+        ...(options.speakerArgs ?? []),
+      ], { cwd: repoRoot, env: { METALLB_ML_BIND_ADDR: node.lan4, METALLB_HOST: node.lan4, METALLB_NAMESPACE: metallbNamespace, METALLB_POD_NAME: `speaker-${node.name}` } })
       speakers.set(node.name, speaker)
       return speaker
     }
@@ -745,6 +805,12 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
       killController,
       controllerOutput: () => controllerLog,
       processIds: () => [...server.processIds(), ...(controller?.pid === undefined || controller.exitCode !== null ? [] : [controller.pid])],
+      scrapeSpeaker: (node) => httpGet(node.host, "https://127.0.0.1:9120/metrics", 5_000, metricsToken),
+      speakerPod: (node) => {
+        const pod = speakerPods.get(node.name)
+        if (pod === undefined) throw new Error(`${node.name} has no speaker pod`)
+        return pod
+      },
       close,
       [Symbol.asyncDispose]: close,
     }

@@ -59,3 +59,26 @@ export const suspicionTimeoutMs = (config: MembershipConfig, clusterSize: number
 
 export const retransmitLimit = (config: MembershipConfig, clusterSize: number): number =>
   config.retransmitMult * Math.max(1, Math.ceil(Math.log(clusterSize + 1)))
+
+/**
+ * hashicorp/memberlist's DefaultLANConfig, which MetalLB's speakers run: a 1 s probe period, 500 ms
+ * probe timeout, suspicion multiplier 4 (4 s up to 10 nodes; memberlist starts a suspicion even longer
+ * and shortens it to this as other members confirm it), gossip every 200 ms to 3 members. Kept as a
+ * profile to measure our defaults against in the same run (bench/failover) and for networks where
+ * sub-second detection is not wanted.
+ */
+export const memberlistLanConfig: MembershipConfig = {
+  probeIntervalMs: 1_000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  suspicionMult: 4,
+  retransmitMult: 4,
+  gossipIntervalMs: 200,
+  gossipFanout: 3,
+  gossipToTheDeadMs: 30_000,
+  maxGossipBytes: 1024,
+  pushPullIntervalMs: 30_000,
+}
+
+export const membershipProfiles = { fast: defaultMembershipConfig, "memberlist-lan": memberlistLanConfig } as const
+export type MembershipProfile = keyof typeof membershipProfiles

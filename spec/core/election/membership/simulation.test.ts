@@ -2,7 +2,7 @@
 // nodes that join through node 0 and must converge before each scenario starts.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { defaultMembershipConfig as config } from "../../../../core/election/membership/config.ts"
+import { defaultMembershipConfig as config, memberlistLanConfig, suspicionTimeoutMs } from "../../../../core/election/membership/config.ts"
 import { downInterfacesOf } from "../../../../core/election/membership/node.ts"
 import { nodeName, Sim } from "./simulator.ts"
 
@@ -172,5 +172,32 @@ describe("membership on a simulated LAN", () => {
       { numRuns: 200 },
     )
     console.log(`messages per node per probe interval: at most ${initiatedBound} initiated, worst mean ${worstMean.toFixed(2)} in total`)
+  })
+})
+
+describe("membership with memberlist's LAN timings (the failover bench's baseline)", () => {
+  it("declares a crashed node dead no sooner than its 4 s suspicion and within a few probe periods after it", () => {
+    expect(suspicionTimeoutMs(memberlistLanConfig, 5)).toBe(4_000)
+    let worstMs = 0
+    fc.assert(
+      fc.property(fc.integer({ min: 3, max: 8 }), seed, (n, s) => {
+        const sim = new Sim({ size: n, seed: s, lossRate: 0, minDelayMs, maxDelayMs, config: memberlistLanConfig })
+        sim.bootstrap(50)
+        expect(sim.run(10_000, () => sim.nowMs > 1_000 && sim.converged())).toBe(true)
+        const crashed = nodeName(1)
+        const crashAtMs = sim.nowMs
+        sim.crash(crashed)
+        const others = sim.names.filter((m) => m !== crashed)
+        expect(sim.run(crashAtMs + 10_000, () => others.every((m) => sim.state(m).members.get(crashed)?.status === "dead"))).toBe(true)
+        const firstMs = Math.min(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
+        const lastMs = Math.max(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
+        // A probe period (1 s) to notice, the suspicion (4 s), and rounds to reach everyone.
+        expect(firstMs).toBeGreaterThanOrEqual(4_000)
+        expect(lastMs).toBeLessThan(4_000 + 4 * memberlistLanConfig.probeIntervalMs)
+        worstMs = Math.max(worstMs, lastMs)
+      }),
+      { numRuns: 30 },
+    )
+    console.log(`memberlist LAN timings: crash detected everywhere within ${worstMs.toFixed(0)} ms over 30 runs`)
   })
 })
