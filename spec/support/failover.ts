@@ -34,9 +34,9 @@ export const restoreNode = async (lab: E2eLab, node: LabNode): Promise<void> => 
   await lab.waitSpeakersReady()
 }
 
-/** The client's neighbour entry for `address` (the MAC it sends to), if any. */
-export const neighbourMac = async (client: Host, address: string): Promise<string | undefined> => {
-  const { stdout } = await client.run("ip", ["-j", "neigh", "show", address, "dev", "eth0"])
+/** The client's neighbour entry for `address` on `device` (the MAC it sends to), if any. */
+export const neighbourMac = async (client: Host, address: string, device = "eth0"): Promise<string | undefined> => {
+  const { stdout } = await client.run("ip", ["-j", "neigh", "show", address, "dev", device])
   const [entry] = JSON.parse(stdout || "[]") as Array<{ lladdr?: string }>
   return entry?.lladdr?.toLowerCase()
 }
