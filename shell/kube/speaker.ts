@@ -30,6 +30,7 @@ import type { Mac } from "../../core/l2/mac.ts"
 import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
 import { bgpAnnouncements, peersForNode } from "../../core/speaker/bgp.ts"
 import { l2Announcements } from "../../core/speaker/l2.ts"
+import { takeoversOf } from "../../core/speaker/takeover.ts"
 import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
 import { PacketAddon } from "../native/packet.ts"
 import { type BfdEndpoint, loadUdpAddon, openBfdEndpoint } from "../speaker/bfd-transport.ts"
@@ -42,7 +43,7 @@ import { MembershipDriver } from "../speaker/membership.ts"
 import { apiErrorText, configKinds } from "./controller.ts"
 import { watch, type Watched } from "./informer.ts"
 import { type PodOwner, ServiceStatusWriter } from "./service-status.ts"
-import type { Registry, Sample } from "../metrics/registry.ts"
+import { exponentialBuckets, type Registry, type Sample } from "../metrics/registry.ts"
 import { Result } from "effect"
 
 export interface SpeakerOptions {
@@ -180,6 +181,17 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     const bump = () => {
       Queue.offerUnsafe(membershipChanged, undefined)
     }
+    // Our own timings (MetalLB has none): failover as this node saw it, and the cost of a pass.
+    const failoverBuckets = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30]
+    const takeoverSeconds = options.registry?.histogram("metallb_ts_speaker_l2_takeover_seconds",
+      "Layer 2 failover as this node saw it: from the last datagram heard from the speaker that died or left to this node announcing the services it took over from it (gratuitous ARP / unsolicited NA sent).", failoverBuckets)
+    const detectionSeconds = options.registry?.histogram("metallb_ts_speaker_member_detection_seconds",
+      "From the last datagram heard from a speaker to this node declaring it dead.", failoverBuckets)
+    const reconcileSeconds = options.registry?.histogram("metallb_ts_speaker_reconcile_duration_seconds",
+      "Time of one speaker reconcile pass (decisions, announcements, status objects).", exponentialBuckets(0.0005, 2, 16))
+    /** Speakers gone from the membership -> when this node last heard from them (for the takeover timing). */
+    const lostMembers = new Map<string, number>()
+    let previousOwners: ReadonlyMap<string, string> = new Map()
     let members: ReadonlySet<string> | undefined
     /** The live members' down Layer 2 interfaces (membership metadata), this node's included. */
     let membersDown: ReadonlyMap<string, ReadonlyArray<string>> | undefined
@@ -216,6 +228,11 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
           bump()
         },
         onLog: (message) => Effect.runFork(Effect.logInfo(message)),
+        onMemberLost: (name, how, lastHeardAtMs) => {
+          if (lastHeardAtMs === undefined) return
+          lostMembers.set(name, lastHeardAtMs)
+          if (how === "dead") detectionSeconds?.observe((Date.now() - lastHeardAtMs) / 1000)
+        },
       }, m.seeds))
       members = membership.live
       membersDown = membership.downInterfaces
@@ -282,7 +299,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         catch: (error) => error,
       }).pipe(Effect.catch((error) => Effect.logWarning(`nodeAssigned event not written: ${apiErrorText(error)}`)))
 
-    const reconcile = Effect.gen(function* () {
+    const reconcileOnce = Effect.gen(function* () {
       const documents = configWatches.flatMap((w) => w.list())
       const fingerprint = JSON.stringify([documents.map((d) => ({ ...d, metadata: { name: d.metadata?.name }, status: undefined })), secrets.list().map((s) => [s.metadata?.name, s.data])])
       if (fingerprint !== configFingerprint) {
@@ -304,8 +321,18 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       })
       // Never on a link that is down, even before the membership has told the others (or without membership).
       const upNames = usable.map((i) => i.name).filter((n) => !linksDown.includes(n))
-      const owned: Array<OwnedAddress> = holding() ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => upNames.includes(n)) : upNames }))
+      const held = holding()
+      const owned: Array<OwnedAddress> = held ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => upNames.includes(n)) : upNames }))
       yield* plane.setOwned(owned)
+      // setOwned has sent the first gratuitous announcements of what this node just took over.
+      // While held back this node announces nothing, so it takes nothing over.
+      const step = takeoversOf(previousOwners, held ? new Map() : decision.elections, nodeName, members)
+      previousOwners = step.owners
+      for (const { from } of step.takeovers) {
+        const lastHeardAtMs = lostMembers.get(from)
+        if (lastHeardAtMs !== undefined) takeoverSeconds?.observe((Date.now() - lastHeardAtMs) / 1000)
+      }
+      for (const name of lostMembers.keys()) if (members?.has(name) === true) lostMembers.delete(name)
       const byService = new Map<string, Array<string>>()
       for (const c of decision.claims) byService.set(c.service, [...(byService.get(c.service) ?? []), formatAddress(c.address)])
       for (const [key, ips] of byService) {
@@ -379,6 +406,10 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         for (const address of service.addresses) announcedSamples.push({ labels: { service: service.key, protocol: "bgp", node: nodeName, ip: formatAddress(address) }, value: 1 })
       }
       yield* bgpStatuses.sync(bgpDesired).pipe(Effect.catch((error) => Effect.logWarning(`ServiceBGPStatus not written: ${apiErrorText(error)}`)))
+    })
+    const reconcile = Effect.suspend(() => {
+      const startMs = performance.now()
+      return reconcileOnce.pipe(Effect.ensuring(Effect.sync(() => reconcileSeconds?.observe((performance.now() - startMs) / 1000))))
     })
 
     yield* Effect.addFinalizer(() =>

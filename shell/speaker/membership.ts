@@ -47,6 +47,11 @@ export interface MembershipOptions {
   /** The live members (this node included) and the down interfaces of those with any; on every change of either. */
   readonly onChange: (members: ReadonlySet<string>, downInterfaces: ReadonlyMap<string, ReadonlyArray<string>>) => void
   readonly onLog?: (message: string) => void
+  /**
+   * A member this node declared dead or saw leave, with when this node last heard from it (any datagram
+   * it sent): the detection time is the gap, an upper bound of the time since its death.
+   */
+  readonly onMemberLost?: (name: string, how: "dead" | "left", lastHeardAtMs: number | undefined) => void
   readonly timers?: Timers
   /** Protocol timings (default: core's sub-second defaults). */
   readonly config?: MembershipConfig
@@ -67,6 +72,8 @@ export class MembershipDriver {
   private timer: unknown
   private members: ReadonlySet<string> = new Set()
   private down: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
+  /** member -> wall-clock ms of the last datagram from it that opened and decoded. */
+  private readonly heardAtMs = new Map<string, number>()
   dropped = 0
 
   private constructor(options: MembershipOptions, state: MembershipState, socket: Socket) {
@@ -135,7 +142,9 @@ export class MembershipDriver {
       this.dropped += 1
       return
     }
-    this.run({ _tag: "Received", nowMs: Date.now(), from, message: decoded.success })
+    const nowMs = Date.now()
+    this.heardAtMs.set(decoded.success.from, nowMs)
+    this.run({ _tag: "Received", nowMs, from, message: decoded.success })
   }
 
   private run(input: MembershipInput): void {
@@ -166,6 +175,9 @@ export class MembershipDriver {
           break
         default:
           this.options.onLog?.(`membership: ${output.name} ${output._tag.replace("Member", "").toLowerCase()}`)
+          if (output._tag === "MemberDead" || output._tag === "MemberLeft") {
+            this.options.onMemberLost?.(output.name, output._tag === "MemberDead" ? "dead" : "left", this.heardAtMs.get(output.name))
+          }
       }
     }
     const live = liveMembers(this.state)

@@ -199,6 +199,19 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
       expect(v4.recoveryMs!).toBeLessThanOrEqual(outageTargetMs)
       expect(v6.recoveryMs!).toBeLessThanOrEqual(outageTargetMs)
       expect(await neighbourMac(lab.client, web4)).toBe(successor.mac)
+      // The successor timed it too (our own metrics): the dead speaker's last datagram -> its declaration
+      // dead, and -> the successor's announcement of the Service it took over.
+      const series = (text: string | undefined, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text ?? "")?.[1] ?? Number.NaN)
+      const own = await until("the successor's takeover timing", async () => {
+        const text = await lab.scrapeSpeaker(successor)
+        return series(text, "metallb_ts_speaker_l2_takeover_seconds_count") >= 1 ? text : undefined
+      }, { timeoutMs: 10_000 })
+      const takeovers = series(own, "metallb_ts_speaker_l2_takeover_seconds_count")
+      const takeoverMs = (series(own, "metallb_ts_speaker_l2_takeover_seconds_sum") / takeovers) * 1000
+      const detectionMs = (series(own, "metallb_ts_speaker_member_detection_seconds_sum") / series(own, "metallb_ts_speaker_member_detection_seconds_count")) * 1000
+      figure(`L2 failover as the successor measured it: member declared dead ${detectionMs.toFixed(0)} ms, takeover announced ${takeoverMs.toFixed(0)} ms after the dead speaker's last datagram (mean of ${takeovers})`)
+      expect(takeoverMs).toBeGreaterThanOrEqual(detectionMs)
+      expect(takeoverMs).toBeLessThanOrEqual(deathToAnnouncementTargetMs)
       await restore(owner)
     }, 60_000)
 
