@@ -7,6 +7,7 @@ import type { Located } from "../decode.ts"
 import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
 import type { BFDProfile } from "../kinds/bfd-profile.ts"
 import { defaultContext, type ResolveContext } from "./context.ts"
+import { checkNamespace } from "./common.ts"
 
 export const bfdDefaults = {
   receiveIntervalMs: 300,
@@ -43,15 +44,9 @@ export const resolveBfdProfiles = (
   const errors: Array<ConfigError> = []
   for (const { object, ref } of profiles) {
     const name = object.metadata.name
-    const namespace = object.metadata.namespace
-    if (namespace !== undefined && namespace !== context.namespace) {
-      errors.push(configError({
-        code: "WrongNamespace",
-        object: ref,
-        field: "metadata.namespace",
-        value: namespace,
-        message: `metallb.io objects are only read in namespace ${JSON.stringify(context.namespace)}`,
-      }))
+    const wrongNamespace = checkNamespace(ref, context)
+    if (wrongNamespace.length > 0) {
+      errors.push(...wrongNamespace)
       continue // not ours: it neither defines the name nor clashes with the one that does
     }
     if (name === "") {

@@ -5,14 +5,15 @@ import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
 import { type LabelSelector, parseSelector, type Selector } from "../selector.ts"
 import type { ResolveContext } from "./context.ts"
 
-export const checkNamespace = (ref: ObjectRef, context: ResolveContext): ReadonlyArray<ConfigError> =>
+/** An object outside the namespace metallb-ts reads (it takes no part in the configuration). */
+export const checkNamespace = (ref: ObjectRef, context: Pick<ResolveContext, "namespace">): ReadonlyArray<ConfigError> =>
   ref.namespace !== undefined && ref.namespace !== context.namespace
     ? [configError({
       code: "WrongNamespace",
       object: ref,
       field: "metadata.namespace",
       value: ref.namespace,
-      message: `metallb-ts only reads ${ref.kind} objects in namespace ${context.namespace}`,
+      message: `metallb-ts only reads ${ref.kind} objects in namespace ${JSON.stringify(context.namespace)}`,
     })]
     : []
 

@@ -10,6 +10,7 @@ import type { Located } from "../decode.ts"
 import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
 import type { Community } from "../kinds/community.ts"
 import { defaultContext, type ResolveContext } from "./context.ts"
+import { checkNamespace } from "./common.ts"
 
 const largePrefix = "large:"
 const decimalRe = /^[0-9]+$/
@@ -55,17 +56,6 @@ interface FirstDefinition {
   readonly field: string
 }
 
-const namespaceError = (ref: ObjectRef, namespace: string | undefined, context: Pick<ResolveContext, "namespace">): ConfigError | undefined =>
-  namespace === undefined || namespace === context.namespace
-    ? undefined
-    : configError({
-      code: "WrongNamespace",
-      object: ref,
-      field: "metadata.namespace",
-      value: namespace,
-      message: `metallb.io objects are only read in namespace ${JSON.stringify(context.namespace)}`,
-    })
-
 /**
  * Every alias of every Community object, by name. An alias whose value is not a literal, whose name
  * is empty or has a colon, or that repeats an earlier name (in the same object or another) is left
@@ -81,9 +71,9 @@ export const resolveCommunityAliases = (
   const firstDefinitions = new Map<string, FirstDefinition>()
   const errors: Array<ConfigError> = []
   for (const { object, ref } of communities) {
-    const wrongNamespace = namespaceError(ref, object.metadata.namespace, context)
-    if (wrongNamespace !== undefined) {
-      errors.push(wrongNamespace)
+    const wrongNamespace = checkNamespace(ref, context)
+    if (wrongNamespace.length > 0) {
+      errors.push(...wrongNamespace)
       continue
     }
     ;(object.spec.communities ?? []).forEach(({ name, value }, i) => {

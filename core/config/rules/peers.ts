@@ -16,6 +16,7 @@ import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
 import type { BGPPeer } from "../kinds/bgp-peer.ts"
 import { parseSelector, type Selector } from "../selector.ts"
 import type { ResolveContext } from "./context.ts"
+import { checkNamespace } from "./common.ts"
 
 export const defaultPeerPort = 179
 export const defaultHoldTimeSeconds = 90
@@ -302,14 +303,7 @@ interface PeerCheck {
 
 const checkPeer = (c: Checked, located: Located<BGPPeer>, bfdProfiles: ReadonlyMap<string, BfdProfile>, secrets: ReadonlyArray<Located<Secret>>, context: ResolveContext): PeerCheck => {
   const { metadata, spec } = located.object
-  if (metadata.namespace !== undefined && metadata.namespace !== context.namespace) {
-    push(c, {
-      code: "WrongNamespace",
-      field: "metadata.namespace",
-      value: metadata.namespace,
-      message: `metallb.io objects are only read in namespace ${JSON.stringify(context.namespace)}`,
-    })
-  }
+  c.errors.push(...checkNamespace(c.ref, context))
   checkAsns(c, spec)
   const endpoint = checkEndpoint(c, spec)
   const timers = checkTimers(c, spec)
