@@ -75,3 +75,23 @@ export const nativeErrorFields = (cause: unknown): NativeErrorFields => {
     message: typeof error?.message === "string" ? error.message : String(cause),
   }
 }
+
+/** What a socket operation was doing, for its typed error. */
+export interface OperationContext {
+  readonly operation: string
+  readonly address?: string | undefined
+  readonly port?: number | undefined
+  readonly netnsPath?: string | undefined
+}
+
+/**
+ * The fields of a socket error: the operation's context and what the addon threw. The context comes
+ * from caller options the addon may just have refused, so only well-typed values make it in.
+ */
+export const operationErrorFields = (context: OperationContext, cause: unknown) => ({
+  operation: context.operation,
+  ...(typeof context.address === "string" ? { address: context.address } : {}),
+  ...(typeof context.port === "number" ? { port: context.port } : {}),
+  ...(typeof context.netnsPath === "string" ? { netnsPath: context.netnsPath } : {}),
+  ...nativeErrorFields(cause),
+})

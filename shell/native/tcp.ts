@@ -15,7 +15,7 @@
 import net from "node:net"
 import { closeSync } from "node:fs"
 import { type Cause, Context, Effect, Layer, Queue, Schema, Scope, Stream } from "effect"
-import { defaultAddonPath, loadAddon, type NativeAddonLoadFailed, type NativeAddonMissing, nativeErrorFields } from "./addon.ts"
+import { defaultAddonPath, loadAddon, type NativeAddonLoadFailed, type NativeAddonMissing, type OperationContext as ErrorContext, operationErrorFields } from "./addon.ts"
 
 /** A failed TCP operation; `code` is the errno name (ECONNREFUSED, ETIMEDOUT, ...) or an ERR_* code. */
 export class TcpError extends Schema.TaggedError<TcpError>()("TcpError", {
@@ -89,24 +89,7 @@ export class TcpAddon extends Context.Service<TcpAddon, TcpAddonApi>()("metallb-
 // ---------------------------------------------------------------------------------------------------
 // Errors
 
-interface ErrorContext {
-  readonly operation: string
-  readonly address?: string | undefined
-  readonly port?: number | undefined
-  readonly netnsPath?: string | undefined
-}
-
-// The context comes from caller options the addon may just have refused, so only well-typed values
-// make it into the error.
-const tcpErrorContext = (context: ErrorContext) => ({
-  operation: context.operation,
-  ...(typeof context.address === "string" ? { address: context.address } : {}),
-  ...(typeof context.port === "number" ? { port: context.port } : {}),
-  ...(typeof context.netnsPath === "string" ? { netnsPath: context.netnsPath } : {}),
-})
-
-const toTcpError = (context: ErrorContext, cause: unknown): TcpError =>
-  new TcpError({ ...tcpErrorContext(context), ...nativeErrorFields(cause) })
+const toTcpError = (context: ErrorContext, cause: unknown): TcpError => new TcpError(operationErrorFields(context, cause))
 
 const attempt = <A>(context: ErrorContext, f: () => A): Effect.Effect<A, TcpError> =>
   Effect.try({ try: f, catch: (cause) => toTcpError(context, cause) })
@@ -246,7 +229,7 @@ export const listenTcp = (options: TcpListenOptions): Effect.Effect<TcpListener,
       address: bound.address,
       port: bound.port,
       accept: Effect.catchCause(Queue.take(accepted), () =>
-        Effect.fail(new TcpError({ ...tcpErrorContext(context), operation: "accept", code: "ERR_SOCKET_CLOSED", message: "accept: the listener is closed" })),
+        Effect.fail(toTcpError({ ...context, operation: "accept" }, { code: "ERR_SOCKET_CLOSED", message: "accept: the listener is closed" })),
       ),
       // One take per pull, so a consumer that stops early leaves the rest queued, not lost.
       connections: Stream.fromEffectRepeat(Queue.take(accepted)),

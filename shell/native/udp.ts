@@ -5,7 +5,7 @@
 // a Stream through a bounded queue that drops, and counts, what a slow consumer cannot take. Deciding
 // what to do with a datagram (the TTL check included) is the BFD core's job; this module moves bytes.
 import { Context, Effect, Layer, Random, Schema, Scope, Stream } from "effect"
-import { defaultAddonPath, loadAddon, type NativeAddonLoadFailed, type NativeAddonMissing, nativeErrorFields } from "./addon.ts"
+import { defaultAddonPath, loadAddon, type NativeAddonLoadFailed, type NativeAddonMissing, type OperationContext as ErrorContext, operationErrorFields } from "./addon.ts"
 import { makeHandleReader } from "./reader.ts"
 
 /** A failed UDP operation; `code` is the errno name (EADDRINUSE, EACCES, ...) or an ERR_* code. */
@@ -85,23 +85,7 @@ export class UdpAddon extends Context.Service<UdpAddon, UdpAddonApi>()("metallb-
 // ---------------------------------------------------------------------------------------------------
 // Typed operations
 
-interface ErrorContext {
-  readonly operation: string
-  readonly address?: string | undefined
-  readonly port?: number | undefined
-  readonly netnsPath?: string | undefined
-}
-
-// The context comes from caller options the addon may just have refused, so only well-typed values
-// make it into the error.
-const toUdpError = (context: ErrorContext, cause: unknown): UdpError =>
-  new UdpError({
-    operation: context.operation,
-    ...(typeof context.address === "string" ? { address: context.address } : {}),
-    ...(typeof context.port === "number" ? { port: context.port } : {}),
-    ...(typeof context.netnsPath === "string" ? { netnsPath: context.netnsPath } : {}),
-    ...nativeErrorFields(cause),
-  })
+const toUdpError = (context: ErrorContext, cause: unknown): UdpError => new UdpError(operationErrorFields(context, cause))
 
 const attempt = <A>(context: ErrorContext, f: () => A): Effect.Effect<A, UdpError> =>
   Effect.try({ try: f, catch: (cause) => toUdpError(context, cause) })
