@@ -111,7 +111,9 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
           } else {
             const delayMs = Math.max(0, output.atMs - nowMs())
             const previous = yield* Ref.get(wake)
-            if (previous !== undefined) yield* Fiber.interrupt(previous)
+            // A Tick runs on the pending wake-up's own fiber: interrupting that would end the schedule
+            // after its first timed frame (no +300 ms retry, no 1.1 s repeats past the neighbours' locktime).
+            if (previous !== undefined && previous !== (yield* Effect.fiber)) yield* Fiber.interrupt(previous)
             const fiber = yield* Effect.sleep(`${delayMs} millis`).pipe(
               Effect.andThen(Effect.suspend(() => runAnnouncer({ _tag: "Tick", nowMs: nowMs() }))),
               Effect.forkIn(scope),

@@ -1,7 +1,7 @@
 // The Layer 2 data plane against real clients in network namespaces: arping gets our MAC for an
 // owned IPv4 address and no answer for an unowned one, ndisc6 gets our NA for an owned IPv6 address,
-// gratuitous ARP and unsolicited NA are seen on the wire when ownership is taken, and losing
-// ownership stops the answers.
+// gratuitous ARP and unsolicited NA are seen on the wire when ownership is taken (and repeated on the
+// announcer's whole schedule), and losing ownership stops the answers.
 import { spawnSync } from "node:child_process"
 import { Effect, Result, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -76,6 +76,28 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
     expect(stats?.requestsReceived).toBeGreaterThan(0)
     expect(stats?.responsesSent).toBeGreaterThan(0)
     expect(stats?.gratuitousSent).toBeGreaterThan(0)
+  })
+
+  it("announces on the whole schedule after taking ownership: at once, +100 and +300 ms, then every 1.1 s", async () => {
+    const address = ip("192.0.2.30")
+    const sentAtMs = await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const capture = yield* openPacketSocket({ interfaceName: "eth0", etherType: etherTypeAll, netnsPath: client.netnsPath })
+      const seen: Array<{ readonly atMs: number; readonly frame: Uint8Array }> = []
+      yield* Stream.runForEach(capture.frames, (frame) => Effect.sync(() => { seen.push({ atMs: Date.now(), frame }) })).pipe(Effect.forkScoped)
+      const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
+      const ownedAtMs = Date.now()
+      yield* plane.setOwned([{ address, interfaces: ["eth0"] }])
+      yield* Effect.sleep("2500 millis")
+      return seen.flatMap(({ atMs, frame }) => {
+        const decoded = decodeFrame(frame)
+        if (Result.isFailure(decoded) || decoded.success._tag !== "ArpFrame") return []
+        const arp = decoded.success.arp
+        return arp.operation === "request" && formatAddress(arp.senderIp) === "192.0.2.30" && formatAddress(arp.targetIp) === "192.0.2.30" ? [atMs - ownedAtMs] : []
+      })
+    }).pipe(Effect.provide(PacketAddon.layer))))
+    // One gratuitous request per slot (t, +100, +300, +1100, +2200), each within scheduling slack.
+    expect(sentAtMs).toHaveLength(5)
+    ;[0, 100, 300, 1100, 2200].forEach((slotMs, i) => expect(Math.abs(sentAtMs[i]! - slotMs)).toBeLessThan(150))
   })
 
   it("keeps the client's neighbour cache pointed at the owner", async () => {
