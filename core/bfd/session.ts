@@ -210,3 +210,12 @@ export const step = (state: BfdSession, input: SessionInput): Transition => {
   }
   return b.done()
 }
+
+/**
+ * Whether a state change means the forwarding path failed, so a client protocol (BGP) should act on it:
+ * Up -> Down, unless the neighbour brought its session down on purpose. RFC 5882 §3.2: a session that
+ * goes down because the remote end signalled AdminDown must not be treated as a path failure (the
+ * neighbour is being reconfigured or shut down, and says so through its client protocol itself).
+ */
+export const isPathFailure = (from: BfdState, to: BfdState, remoteState: BfdState): boolean =>
+  from === "Up" && to === "Down" && remoteState !== "AdminDown"

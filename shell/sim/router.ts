@@ -8,6 +8,7 @@ import { BfdDriver } from "../speaker/bfd-session.ts"
 import { BgpPeer, type Connection } from "../speaker/bgp-peer.ts"
 import type { SimContext } from "./context.ts"
 import { connectionPair } from "./tcp.ts"
+import { isPathFailure } from "../../core/bfd/session.ts"
 
 export interface RouterOptions {
   readonly name: string
@@ -97,10 +98,10 @@ export class SimRouter {
       link: { send: (bytes) => this.bfdToNode(node, bytes), onReceive: (f) => listeners.push(f) },
       timers: this.ctx.timers,
       random: () => this.ctx.random.float(),
-      events: { onStateChanged: (from, to, diagnostic) => {
+      events: { onStateChanged: (from, to, diagnostic, remoteState) => {
         this.ctx.trace(this.name, `bfd ${node}: ${from} -> ${to} (diagnostic ${diagnostic})`)
-        // A path failure takes BGP down; our own AdminDown does not (RFC 5882 §3.2).
-        if (from === "Up" && to === "Down") session.bgp.bfdDown()
+        // A path failure takes BGP down; an AdminDown, ours or the node's, does not (RFC 5882 §3.2).
+        if (isPathFailure(from, to, remoteState)) session.bgp.bfdDown()
       } },
     })
   }

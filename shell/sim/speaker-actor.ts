@@ -20,6 +20,7 @@ import { BfdDriver } from "../speaker/bfd-session.ts"
 import { BgpPeer, type Connection } from "../speaker/bgp-peer.ts"
 import type { SimCluster } from "./cluster.ts"
 import type { SimContext } from "./context.ts"
+import { isPathFailure } from "../../core/bfd/session.ts"
 
 export interface SegmentPort {
   /** Puts a frame on the shared segment (every host receives it and filters by destination MAC). */
@@ -369,9 +370,9 @@ export class SimSpeaker {
             },
             timers: this.ctx.timers,
             random: () => this.ctx.random.float(),
-            events: { onStateChanged: (from, to, diagnostic) => {
+            events: { onStateChanged: (from, to, diagnostic, remoteState) => {
               this.ctx.trace(this.name, `bfd ${name}: ${from} -> ${to} (diagnostic ${diagnostic})`)
-              if (from === "Up" && to === "Down") bgp.bfdDown()
+              if (isPathFailure(from, to, remoteState)) bgp.bfdDown()
             } },
           })
           this.bfd.set(name, driver)

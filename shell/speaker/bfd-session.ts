@@ -19,7 +19,8 @@ export interface DatagramLink {
 }
 
 export interface BfdSessionEvents {
-  readonly onStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void
+  /** `remoteState`: what the neighbour last said it was in (AdminDown: it went down on purpose). */
+  readonly onStateChanged?: (from: BfdState, to: BfdState, diagnostic: number, remoteState: BfdState) => void
   readonly onDiscarded?: (reason: string) => void
 }
 
@@ -131,7 +132,7 @@ export class BfdDriver {
         return
       }
       case "StateChanged":
-        this.options.events?.onStateChanged?.(output.from, output.to, output.diagnostic)
+        this.options.events?.onStateChanged?.(output.from, output.to, output.diagnostic, this.session.remoteState)
         return
       case "PacketDiscarded":
         this.options.events?.onDiscarded?.(output.reason)

@@ -10,6 +10,7 @@ import { Result } from "effect"
 import type { BackoffConfig, SessionConfig } from "../../core/bgp/session.ts"
 import { metallbBackoff, validateSessionConfig } from "../../core/bgp/session.ts"
 import type { BfdState } from "../../core/bfd/packet.ts"
+import { isPathFailure } from "../../core/bfd/session.ts"
 import type { BfdProfile, Peer } from "../../core/config/config.ts"
 import { type Address, type Family, formatAddress } from "../../core/net/address.ts"
 import type { DesiredRoute } from "../../core/bgp/rib.ts"
@@ -169,9 +170,9 @@ export class PeerSession {
       localDiscriminator: discriminator,
       link,
       events: {
-        onStateChanged: (from, to, diagnostic) => {
+        onStateChanged: (from, to, diagnostic, remoteState) => {
           onBfd?.(from, to, diagnostic)
-          if (from === "Up" && to === "Down") bgp.bfdDown()
+          if (isPathFailure(from, to, remoteState)) bgp.bfdDown()
         },
       },
     })

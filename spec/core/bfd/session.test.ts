@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { BfdDiagnostic, type BfdState, type ControlPacket } from "../../../core/bfd/packet.ts"
 import { type BfdSession, initialSession, sessionConfig } from "../../../core/bfd/session-state.ts"
-import { type SessionInput, type SessionOutput, step } from "../../../core/bfd/session.ts"
+import { isPathFailure, type SessionInput, type SessionOutput, step } from "../../../core/bfd/session.ts"
 import { profile } from "./harness.ts"
 
 const local = 0x1111
@@ -311,5 +311,19 @@ describe("BFD session: Poll and Final (RFC 5880 §6.5, §6.8.3)", () => {
   it("the Final response carries the new values even before our own Poll has gone out", () => {
     const changed = step(upSession(), { _tag: "Reconfigure", profile: profile({ receiveIntervalMs: 500 }) }).state
     expect(sends(step(changed, peer("Up", { poll: true })).outputs)).toMatchObject([{ final: true, poll: false, requiredMinRxIntervalUs: 500_000 }])
+  })
+})
+
+describe("BFD session: what a client protocol acts on (RFC 5882 §3.2)", () => {
+  it("only Up -> Down, and not when the neighbour went AdminDown on purpose", () => {
+    // As a session reports it: a detection timeout after Up packets, or the neighbour saying Down, is a failure.
+    expect(isPathFailure("Up", "Down", "Up")).toBe(true)
+    expect(isPathFailure("Up", "Down", "Down")).toBe(true)
+    // The neighbour's AdminDown (a router being reconfigured, a speaker stopping) is not.
+    expect(isPathFailure("Up", "Down", "AdminDown")).toBe(false)
+    // Nor is anything that was not Up, or our own AdminDown.
+    expect(isPathFailure("Init", "Down", "Up")).toBe(false)
+    expect(isPathFailure("Down", "Init", "Down")).toBe(false)
+    expect(isPathFailure("Up", "AdminDown", "Up")).toBe(false)
   })
 })
