@@ -1,11 +1,14 @@
-// A simulated client on the Layer 2 segment: an IPv4 neighbour cache that behaves like Linux's (an
-// answer to our request creates an entry; a gratuitous ARP updates an existing one; an entry that
+// A simulated client on the Layer 2 segment: a neighbour cache for IPv4 (ARP) and IPv6 (NDP) that
+// behaves like Linux's (an answer to our request or solicitation creates an entry; a gratuitous ARP, or
+// an unsolicited Neighbor Advertisement with the Override flag, updates an existing one; an entry that
 // keeps failing is re-resolved after the neighbour-unreachability timeout), and steady traffic to every
 // service address. Traffic succeeds when the cached MAC belongs to a live node (kube-proxy on any node
 // accepts a load-balancer address). The gaps in success are the client-visible outages.
 import { Result } from "effect"
 import { encodeFrame, decodeFrame } from "../../core/l2/frame.ts"
 import { broadcastMac, type Mac, zeroMac } from "../../core/l2/mac.ts"
+import { multicastMacOf, solicitedNodeAddress } from "../../core/l2/ipv6.ts"
+import type { NdpFrame } from "../../core/l2/frame.ts"
 import { type Address, formatAddress } from "../../core/net/address.ts"
 import type { SimContext } from "./context.ts"
 
@@ -13,6 +16,8 @@ export interface ClientOptions {
   readonly name: string
   readonly mac: Mac
   readonly address: Address
+  /** Its IPv6 address on the segment: IPv6 service addresses are resolved from it. */
+  readonly address6: Address
   readonly probeIntervalMs: number
   /** Linux's delay_first_probe + ucast probes: how long a failing entry is trusted before re-resolving. */
   readonly reresolveAfterMs: number
@@ -68,7 +73,6 @@ export class SimClient {
   private probe(): void {
     const now = this.ctx.scheduler.nowMs
     for (const target of this.targets()) {
-      if (target.family !== "ipv4") continue
       const key = formatAddress(target)
       const entry = this.cache.get(key)
       const ok = entry !== undefined && this.liveMac(entry.mac)
@@ -93,18 +97,37 @@ export class SimClient {
       const lastAsk = this.pending.get(key)
       if (stale && (lastAsk === undefined || now - lastAsk >= 1_000)) {
         this.pending.set(key, now)
-        this.transmit(encodeFrame({
-          _tag: "ArpFrame",
-          ethernet: { dst: broadcastMac, src: this.mac },
-          arp: { operation: "request", senderMac: this.mac, senderIp: this.options.address, targetMac: zeroMac, targetIp: target },
-        }))
+        this.transmit(target.family === "ipv4" ? this.arpRequest(target) : this.neighborSolicitation(target))
       }
     }
   }
 
+  private arpRequest(target: Address): Uint8Array {
+    return encodeFrame({
+      _tag: "ArpFrame",
+      ethernet: { dst: broadcastMac, src: this.mac },
+      arp: { operation: "request", senderMac: this.mac, senderIp: this.options.address, targetMac: zeroMac, targetIp: target },
+    })
+  }
+
+  /** RFC 4861 §7.2.2: to the target's solicited-node group, with our link-layer address. */
+  private neighborSolicitation(target: Address): Uint8Array {
+    const group = solicitedNodeAddress(target)
+    return encodeFrame({
+      _tag: "NdpFrame",
+      ethernet: { dst: multicastMacOf(group), src: this.mac },
+      ip: { source: this.options.address6, destination: group, trafficClass: 0, flowLabel: 0 },
+      ndp: { _tag: "NeighborSolicitation", target, options: [{ _tag: "SourceLinkLayerAddress", mac: this.mac }] },
+    })
+  }
+
   receiveFrame(bytes: Uint8Array): void {
     const decoded = decodeFrame(bytes)
-    if (Result.isFailure(decoded) || decoded.success._tag !== "ArpFrame") return
+    if (Result.isFailure(decoded)) return
+    if (decoded.success._tag === "NdpFrame") {
+      this.receiveNdp(decoded.success)
+      return
+    }
     const { ethernet, arp } = decoded.success
     if (ethernet.dst !== this.mac && ethernet.dst !== broadcastMac) return
     const key = formatAddress(arp.senderIp)
@@ -114,6 +137,26 @@ export class SimClient {
     if (answersUs || (gratuitous && existing !== undefined)) {
       if (existing?.mac !== arp.senderMac) this.ctx.trace(this.name, `${key} is-at ${arp.senderMac}${gratuitous ? " (gratuitous)" : ""}`)
       this.cache.set(key, { mac: arp.senderMac })
+      this.pending.delete(key)
+    }
+  }
+
+  /**
+   * RFC 4861 §7.2.5: a solicited advertisement answering us creates the entry; an unsolicited one
+   * with the Override flag updates an entry we have (Linux creates none from it).
+   */
+  private receiveNdp(frame: NdpFrame): void {
+    const { ethernet, ndp } = frame
+    if (ndp._tag !== "NeighborAdvertisement") return
+    if (ethernet.dst !== this.mac && !ethernet.dst.startsWith("33:33:")) return
+    const key = formatAddress(ndp.target)
+    const option = ndp.options.find((o) => o._tag === "TargetLinkLayerAddress")
+    const mac = option?._tag === "TargetLinkLayerAddress" ? option.mac : ethernet.src
+    const existing = this.cache.get(key)
+    const answersUs = ndp.solicited && ethernet.dst === this.mac && this.pending.has(key)
+    if (answersUs || (!ndp.solicited && ndp.override && existing !== undefined)) {
+      if (existing?.mac !== mac) this.ctx.trace(this.name, `${key} is-at ${mac}${ndp.solicited ? "" : " (unsolicited NA)"}`)
+      this.cache.set(key, { mac })
       this.pending.delete(key)
     }
   }

@@ -87,7 +87,7 @@ export const poolReload: Scenario = {
 
 export const dualStack: Scenario = {
   name: "dual-stack",
-  description: "Dual-stack: RequireDualStack and PreferDualStack services get one address per family from one pool; IPv4-only services from an IPv4 pool; a node crash moves both families together.",
+  description: "Dual-stack: RequireDualStack and PreferDualStack services get one address per family from one pool; IPv4-only services from an IPv4 pool; the crash of the dual-stack service's owner moves both families together (the client follows over ARP and NDP).",
   nodes: nodes(3),
   config: [pool("v4", ["198.51.100.0/28"]), pool("dual", ["203.0.113.0/28", "2001:db8:1::/124"], { serviceAllocation: { priority: 10, serviceSelectors: [{ matchLabels: { stack: "dual" } }] } }), l2("all")],
   services: [
@@ -96,7 +96,8 @@ export const dualStack: Scenario = {
     service("plain"),
   ],
   clients: 1,
-  timeline: [{ atMs: 6_000, action: { _tag: "CrashNode", node: "node-1" } }, { atMs: 14_000, action: { _tag: "RestartNode", node: "node-1" } }],
+  // The election is deterministic: node-3 owns default/both (203.0.113.0, 2001:db8:1::).
+  timeline: [{ atMs: 6_000, action: { _tag: "CrashOwner", service: "both" } }, { atMs: 14_000, action: { _tag: "RestartNode", node: "node-3" } }],
   durationMs: 24_000,
   expect: { maxAnnounceMs: 1_000, maxOutageMs: 1_500 },
 }

@@ -58,6 +58,7 @@ export interface RunResult {
 const settleMs = 6_000
 const sampleMs = 10
 const clientAddress = (i: number): Address => ({ family: "ipv4", value: 0xc0000200n + 200n + BigInt(i) }) // 192.0.2.200+
+const clientAddress6 = (i: number): Address => ({ family: "ipv6", value: 0x2001_0db8_0000_0000_0000_0000_0000_0c00n + BigInt(i) }) // 2001:db8::c00+
 
 const macOf = (prefix: number, i: number) => `02:00:00:00:${prefix.toString(16).padStart(2, "0")}:${(i + 1).toString(16).padStart(2, "0")}` as Mac
 
@@ -120,7 +121,7 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       return Result.isSuccess(p) ? [p.success] : []
     })
   for (let i = 0; i < scenario.clients; i++) {
-    const client = new SimClient(ctx, { name: `client-${i + 1}`, mac: macOf(1, i), address: clientAddress(i), probeIntervalMs: 100, reresolveAfterMs: 5_000 })
+    const client = new SimClient(ctx, { name: `client-${i + 1}`, mac: macOf(1, i), address: clientAddress(i), address6: clientAddress6(i), probeIntervalMs: 100, reresolveAfterMs: 5_000 })
     client.transmit = (frame) => segment.transmit(client.name, frame)
     client.liveMac = (mac) => liveMacs().has(mac)
     client.targets = serviceAddresses

@@ -54,10 +54,18 @@ describe("simulator", () => {
     expect(moves).toHaveLength(2)
   })
 
-  it("serves dual-stack services from one pool and fails both families over together", () => {
+  it("serves dual-stack services from one pool and fails both families over together, the client following over ARP and NDP", () => {
     const result = runScenario(dualStack, 1)
     noViolations(result)
     expect(result.trace.some((l) => /default\/both -> \[203\.0\.113\.\d+, 2001:db8:1::/.test(l))).toBe(true)
+    const both = result.failovers.filter((f) => f.address === "203.0.113.0" || f.address === "2001:db8:1::")
+    expect(both.map((f) => f.address).sort()).toEqual(["2001:db8:1::", "203.0.113.0"])
+    for (const f of both) {
+      expect(f.announceMs).toBeLessThanOrEqual(1_000)
+      expect(f.outageMs).toBeLessThanOrEqual(1_500)
+    }
+    // The client resolved the IPv6 address with a Neighbor Solicitation and moved on the new owner's unsolicited NA.
+    expect(result.trace.some((l) => /client-1 +2001:db8:1:: is-at \S+ \(unsolicited NA\)/.test(l))).toBe(true)
   })
 
   it("measures split brain during a partition and converges to one owner after it heals", () => {
