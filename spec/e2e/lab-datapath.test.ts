@@ -168,10 +168,14 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: data-path failov
     expect(told.get(owner.name)).not.toContain("all down")
     for (const [name, text] of told) if (name !== owner.name) expect(text).not.toMatch(new RegExp(`membership: ${owner.name} (dead|left)`))
 
+    const backCapture = await startCapture(lab.client, plan.lan2ClientInterface, lab.dir)
     const upAtMs = Date.now()
     await owner.host.run("ip", ["link", "set", "eth1", "up"])
     await ownedAgainBy(owner, segment2Address)
-    figure(`eth1 of ${owner.name} back -> it answers for ${segment2Address} again after ${Date.now() - upAtMs} ms (settled)`)
+    const settledMs = Date.now() - upAtMs
+    const announced = (await backCapture.stop()).find((f) => f.atMs >= upAtMs && isGratuitousArp(f, segment2Address, eth1Macs.get(owner.name)!))
+    figure(`eth1 of ${owner.name} back -> its gratuitous ARP for ${segment2Address} after ${announced === undefined ? "-" : Math.round(announced.atMs - upAtMs)} ms, the client settled on it after ${settledMs} ms`)
+    expect(announced).toBeDefined()
     expect(said().get(owner.name)).toContain("Layer 2 interface eth1 back up")
     await until("the client's neighbour entry back on the owner", async () =>
       ((await neighbourMac(lab.client, segment2Address, plan.lan2ClientInterface)) === eth1Macs.get(owner.name) ? true : undefined), { timeoutMs: 10_000 })
