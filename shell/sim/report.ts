@@ -17,7 +17,7 @@ const stats = (values: ReadonlyArray<number>) => {
 export const summaryText = (result: RunResult): string => {
   const lines = [`scenario ${result.scenario}, seed ${result.seed}: ${result.events} events, trace sha256 ${result.traceHash.slice(0, 16)}`]
   for (const f of result.failovers) {
-    lines.push(`  failover of ${f.address} from ${f.node}: new owner announced after ${f.announceMs === undefined ? "-" : `${Math.round(f.announceMs)} ms`}, client outage ${f.outageMs === undefined ? "none seen" : `${Math.round(f.outageMs)} ms`}`)
+    lines.push(`  failover of ${f.address} from ${f.node}: ${f.announceMs === undefined ? "no other node announced it" : `new owner announced after ${Math.round(f.announceMs)} ms`}, client outage ${f.outageMs === undefined ? "none seen" : `${Math.round(f.outageMs)} ms`}`)
   }
   if (result.bgpConvergenceMs.length > 0) lines.push(`  BGP convergence after faults: ${stats(result.bgpConvergenceMs)}`)
   lines.push(`  Layer 2 ownership: ${result.overlapMs} ms with two live owners, ${result.gapMs} ms with none, ${result.handOverMs} ms of graceful hand-over (summed over addresses)`)

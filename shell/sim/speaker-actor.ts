@@ -65,8 +65,10 @@ export class SimSpeaker {
   private readonly segment: SegmentPort
   private readonly router: RouterPort | undefined
   private readonly peersOf: () => ReadonlyArray<string>
-  /** First gratuitous frame sent per address since it was claimed (for failover figures). */
-  readonly firstAnnouncementMs = new Map<string, number>()
+  /** Per address, the first gratuitous frame sent after each claim, in order (for failover figures). */
+  readonly announcementsMs = new Map<string, Array<number>>()
+  /** Addresses claimed whose first gratuitous frame has not gone out yet. */
+  private readonly unannounced = new Set<string>()
 
   constructor(ctx: SimContext, cluster: SimCluster, options: {
     readonly name: string
@@ -262,7 +264,7 @@ export class SimSpeaker {
       if (this.claims.has(key)) continue
       changes.push({ _tag: "OwnershipChanged", address: claim.address, iface: this.iface, owned: true, nowMs })
       this.ctx.trace(this.name, `claims ${formatAddress(claim.address)} for ${claim.service}`)
-      this.firstAnnouncementMs.delete(key)
+      this.unannounced.add(key)
     }
     this.claims = next
     for (const change of changes) {
@@ -284,7 +286,7 @@ export class SimSpeaker {
     for (const output of outputs) {
       if (output._tag === "Send") {
         const key = addressKey(output.address)
-        if (!this.firstAnnouncementMs.has(key)) this.firstAnnouncementMs.set(key, this.ctx.scheduler.nowMs)
+        if (this.unannounced.delete(key)) this.announcementsMs.set(key, [...(this.announcementsMs.get(key) ?? []), this.ctx.scheduler.nowMs])
         this.segment.transmit(this.name, encodeFrame(output.frame))
       } else {
         if (this.announcerTimer !== undefined) this.ctx.scheduler.cancel(this.announcerTimer)

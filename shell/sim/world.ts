@@ -373,8 +373,10 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
   for (const c of clients) c.finish(scenario.durationMs)
 
   const measured = failovers.map((f) => {
-    const next = [...speakers.values()].map((s) => s.firstAnnouncementMs.get(`ipv4/${(parseAddressOrZero(f.address)).toString(16)}`) ?? s.firstAnnouncementMs.get(`ipv6/${(parseAddressOrZero(f.address)).toString(16)}`))
-      .filter((t): t is number => t !== undefined && t >= f.crashAtMs)
+    // The first claim announced after the crash by another node (the crashed node claiming again after
+    // its restart is a recovery, not a failover; a later claim, after a restart, is not this failover).
+    const next = [...speakers.values()].filter((s) => s.name !== f.node).flatMap((s) => s.announcementsMs.get(`ipv4/${(parseAddressOrZero(f.address)).toString(16)}`) ?? s.announcementsMs.get(`ipv6/${(parseAddressOrZero(f.address)).toString(16)}`) ?? [])
+      .filter((t) => t >= f.crashAtMs)
     const announceAt = next.length > 0 ? Math.min(...next) : undefined
     const outage = clients.flatMap((c) => c.outages).filter((o) => o.address === f.address && (o.toMs ?? 0) >= f.crashAtMs)
       .map((o) => (o.toMs ?? scenario.durationMs) - Math.max(o.fromMs, f.crashAtMs))
