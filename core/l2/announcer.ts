@@ -13,6 +13,9 @@
 //    maxDurationMs, so a busy address does not broadcast forever.
 // Losing ownership stops announcements in that very step. Reannounce restarts the schedule at once:
 // the hook for a graceful hand-over (the speaker learns it takes over) or for answering a Conflict.
+// Silence is the other side of a hand-over: a leaving node keeps answering requests until it stops,
+// but announces nothing more, since one more frame from it would pull neighbours back from the new
+// owners just before it goes away.
 import { Data, Result } from "effect"
 import type { Address } from "../net/address.ts"
 import type { Frame } from "./frame.ts"
@@ -77,6 +80,8 @@ interface Schedule {
 export interface AnnouncerState {
   readonly config: AnnouncerConfig
   readonly schedules: ReadonlyMap<string, Schedule>
+  /** Set by Silence: no announcement from now on, whatever happens. */
+  readonly silent?: boolean
 }
 
 /** An announcer with no address owned; the configuration is validated first. */
@@ -104,7 +109,13 @@ export interface Reannounce {
   readonly nowMs: number
 }
 
-export type AnnouncerInput = OwnershipChanged | Tick | RequestSeen | Reannounce
+/** This node is leaving (graceful hand-over): announce nothing from now on. */
+export interface Silence {
+  readonly _tag: "Silence"
+  readonly nowMs: number
+}
+
+export type AnnouncerInput = OwnershipChanged | Tick | RequestSeen | Reannounce | Silence
 
 export type AnnouncerOutput =
   /** One frame, counted once in metallb_layer2_gratuitous_sent{ip} as MetalLB does per packet. */
@@ -160,6 +171,7 @@ const dueAtMs = (config: AnnouncerConfig, s: Schedule): number | undefined => {
 
 /** When the next announcement is due, if any is. */
 export const nextWakeMs = (state: AnnouncerState): number | undefined => {
+  if (state.silent === true) return undefined
   let earliest: number | undefined
   for (const s of state.schedules.values()) {
     const due = dueAtMs(state.config, s)
@@ -195,6 +207,10 @@ const onOwnership = (state: AnnouncerState, change: OwnershipChanged): Announcer
   }
   // Repeated reconciles re-assert ownership; only a new owner or a new MAC is news to neighbours.
   if (current !== undefined && current.iface.mac === change.iface.mac) return finish(state, [])
+  if (state.silent === true) {
+    schedules.set(key, { ...start(state.config, change.address, change.iface, change.nowMs), windowEndMs: change.nowMs })
+    return finish({ ...state, schedules }, [])
+  }
   const schedule = start(state.config, change.address, change.iface, change.nowMs)
   schedules.set(key, schedule)
   return finish({ ...state, schedules }, sends(schedule))
@@ -232,8 +248,17 @@ const forAddress = (
   return finish({ ...state, schedules }, outputs)
 }
 
+/** Every schedule's window closes now (the schedules stay, so ownership is still known). */
+const silence = (state: AnnouncerState, nowMs: number): AnnouncerTransition => {
+  const schedules = new Map([...state.schedules].map(([key, s]) => [key, { ...s, windowEndMs: Math.min(s.windowEndMs, nowMs) }]))
+  return { state: { ...state, schedules, silent: true }, outputs: [] }
+}
+
 export const step = (state: AnnouncerState, input: AnnouncerInput): AnnouncerTransition => {
+  if (state.silent === true && (input._tag === "Tick" || input._tag === "RequestSeen" || input._tag === "Reannounce")) return finish(state, [])
   switch (input._tag) {
+    case "Silence":
+      return silence(state, input.nowMs)
     case "OwnershipChanged":
       return onOwnership(state, input)
     case "Tick":

@@ -418,6 +418,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         if (membership !== undefined) {
           yield* Effect.logInfo(`speaker ${nodeName}: leaving the membership, handing over for ${options.handOverMs ?? 2_000} ms`)
           membership.leave()
+          // Our successors announce now; a gratuitous frame of ours would pull the neighbours back.
+          yield* plane.silence
           yield* Effect.sleep(`${options.handOverMs ?? 2_000} millis`)
           membership.close()
         }

@@ -47,6 +47,8 @@ export class SimSpeaker {
   running = false
   /** Left the membership and hands over; still answering until it stops. */
   terminating = false
+  /** Counts starts, so that a timer of an earlier speaker process cannot act on a later one. */
+  private generation = 0
   private membership: MembershipState | undefined
   private membershipTimer: number | undefined
   private liveMembers = new Set<string>()
@@ -101,6 +103,7 @@ export class SimSpeaker {
   }
 
   start(): void {
+    this.generation += 1
     this.running = true
     const made = initialMembership({ name: this.name, address: this.name })
     if (Result.isFailure(made)) throw made.failure
@@ -121,6 +124,8 @@ export class SimSpeaker {
 
   /** The machine comes back and the speaker starts again, knowing nothing. */
   restart(): void {
+    // A reboot ends whatever the old speaker was doing, a graceful stop in progress included.
+    if (this.running) this.halt()
     this.up = true
     this.ctx.network.setDown(this.name, false)
     this.ctx.trace(this.name, "node restarted")
@@ -147,7 +152,12 @@ export class SimSpeaker {
     this.ctx.trace(this.name, "speaker terminating: leaving membership")
     this.terminating = true
     this.runMembership({ _tag: "Leave", nowMs: this.ctx.scheduler.nowMs })
+    // Our successors announce now; a gratuitous frame of ours would pull the neighbours back.
+    this.runAnnouncer({ _tag: "Silence", nowMs: this.ctx.scheduler.nowMs })
+    const generation = this.generation
     this.ctx.scheduler.after(handOverMs, () => {
+      // A speaker started since (a restart) is not the one that was told to stop.
+      if (generation !== this.generation || !this.running) return
       this.ctx.trace(this.name, "speaker stopped")
       for (const peer of this.bgpPeers.values()) peer.stop()
       this.halt()

@@ -7,6 +7,7 @@ import { HashMap, Result } from "effect"
 import { poolStats } from "../../core/ipam/allocator.ts"
 import type { Config } from "../../core/config/config.ts"
 import { resolve } from "../../core/config/resolve.ts"
+import { decodeFrame } from "../../core/l2/frame.ts"
 import type { Mac } from "../../core/l2/mac.ts"
 import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
 import { bgpAnnouncements } from "../../core/speaker/bgp.ts"
@@ -90,7 +91,14 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
     speakers.get(host)?.receiveFrame(frame)
     clients.find((c) => c.name === host)?.receiveFrame(frame)
   }
-  const segment = { transmit: (from: string, frame: Uint8Array) => network.broadcast(from, segmentHosts(), (host) => deliverFrame(host, frame)) }
+  /** A leaving speaker's announcements (checked by the leaverSilent invariant, set up below). */
+  let onSegmentFrame: (from: string, frame: Uint8Array) => void = () => undefined
+  const segment = {
+    transmit: (from: string, frame: Uint8Array) => {
+      onSegmentFrame(from, frame)
+      network.broadcast(from, segmentHosts(), (host) => deliverFrame(host, frame))
+    },
+  }
 
   scenario.nodes.forEach((n, i) => {
     cluster.addNode({ name: n.name, labels: { "kubernetes.io/hostname": n.name, ...n.labels }, networkUnavailable: false })
@@ -136,6 +144,19 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
     ctx.trace("checker", `VIOLATION ${invariant}: ${detail}`)
   }
   let lastFaultMs = 0
+  // A speaker handing over answers requests until it stops, but announces nothing: a gratuitous frame
+  // of its own would pull the neighbours back from the new owner just before it goes away.
+  onSegmentFrame = (from, bytes) => {
+    if (speakers.get(from)?.terminating !== true) return
+    checks["leaverSilent"] = (checks["leaverSilent"] ?? 0) + 1
+    const decoded = decodeFrame(bytes)
+    if (Result.isFailure(decoded)) return
+    const f = decoded.success
+    const gratuitous = f._tag === "ArpFrame"
+      ? formatAddress(f.arp.senderIp) === formatAddress(f.arp.targetIp)
+      : f.ndp._tag === "NeighborAdvertisement" && !f.ndp.solicited
+    if (gratuitous) violated("leaverSilent", `${from} announced ${formatAddress(f._tag === "ArpFrame" ? f.arp.senderIp : f.ndp.target)} while handing over`)
+  }
   let config: Config | undefined
   const currentConfig = () => {
     const r = resolve(cluster.configDocuments().map((value) => ({ value })))

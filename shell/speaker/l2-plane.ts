@@ -39,6 +39,8 @@ export interface L2Plane {
   readonly setOwned: (owned: ReadonlyArray<OwnedAddress>) => Effect.Effect<void>
   /** Announce an address again now (a conflict seen, or a graceful hand-over). */
   readonly reannounce: (address: Address) => Effect.Effect<void>
+  /** This node is leaving: keep answering requests, announce nothing more (core/l2/announcer Silence). */
+  readonly silence: Effect.Effect<void>
   readonly counters: Effect.Effect<L2Counters>
   /** Frames that could not be written (counted, logged). */
   readonly sendFailures: Effect.Effect<number>
@@ -206,6 +208,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
     return {
       setOwned,
       reannounce: (address) => runAnnouncer({ _tag: "Reannounce", address, nowMs: nowMs() }),
+      silence: Effect.suspend(() => runAnnouncer({ _tag: "Silence", nowMs: nowMs() })),
       counters: Ref.get(counters),
       sendFailures: Ref.get(sendFailures),
     }

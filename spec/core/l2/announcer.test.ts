@@ -160,6 +160,21 @@ describe("announcement schedule (virtual time)", () => {
     expect(sends(step(defaultAnnouncer, { _tag: "Reannounce", address: vip6, nowMs: 5 }).outputs)).toEqual([])
   })
 
+  it("a leaving node (Silence) announces nothing more: not the rest of the schedule, not for requests, new claims or Reannounce", () => {
+    const { sent, state } = simulate(defaultAnnouncer, [
+      take(vip4, 0),
+      { _tag: "Silence", nowMs: 150 },
+      { _tag: "RequestSeen", address: vip4, nowMs: 200 },
+      take(vip6, 400),
+      { _tag: "Reannounce", address: vip4, nowMs: 500 },
+    ], 60_000)
+    expect(sent.map((s) => s.atMs)).toEqual([0, 100])
+    expect(nextWakeMs(state)).toBeUndefined()
+    // It still knows what it owns (the responder answers until the speaker stops) and loses it as usual.
+    expect(state.schedules.size).toBe(2)
+    expect(step(state, lose(vip6, 600)).state.schedules.size).toBe(1)
+  })
+
   it("sends once for a late tick and rejoins the grid instead of catching up", () => {
     const t0 = step(defaultAnnouncer, take(vip4, 0))
     const late = step(t0.state, { _tag: "Tick", nowMs: 1500 })
@@ -188,19 +203,22 @@ describe("announcer properties", () => {
   type Op =
     | { readonly kind: "own"; readonly a: number; readonly i: number; readonly owned: boolean }
     | { readonly kind: "request" | "reannounce"; readonly a: number }
-    | { readonly kind: "tick" }
+    | { readonly kind: "tick" | "silence" }
   const opArb: fc.Arbitrary<Op> = fc.oneof(
-    fc.record({ kind: fc.constant("own" as const), a: fc.nat(1), i: fc.nat(2), owned: fc.boolean() }),
-    fc.record({ kind: fc.constantFrom("request" as const, "reannounce" as const), a: fc.nat(1) }),
-    fc.record({ kind: fc.constant("tick" as const) }),
+    { arbitrary: fc.record({ kind: fc.constant("own" as const), a: fc.nat(1), i: fc.nat(2), owned: fc.boolean() }), weight: 10 },
+    { arbitrary: fc.record({ kind: fc.constantFrom("request" as const, "reannounce" as const), a: fc.nat(1) }), weight: 10 },
+    { arbitrary: fc.record({ kind: fc.constant("tick" as const) }), weight: 10 },
+    // Rare, so that most runs announce for a while before the node leaves.
+    { arbitrary: fc.record({ kind: fc.constant("silence" as const) }), weight: 1 },
   )
   const scheduleArb = fc.array(fc.tuple(opArb, fc.integer({ min: 0, max: 3000 })), { maxLength: 60 })
 
-  it("announces only owned addresses, at once when taken, never after loss, never past maxDurationMs (property)", () => {
+  it("announces only owned addresses, at once when taken, never after loss or Silence, never past maxDurationMs (property)", () => {
     fc.assert(
       fc.property(scheduleArb, (ops) => {
         let state = defaultAnnouncer
         let nowMs = 0
+        let silent = false
         /** pair key -> { mac, startedAtMs } for each owned (address, interface name) */
         const owned = new Map<string, { mac: Mac; startedAtMs: number }>()
         const key = (a: Address, ifaceName: string) => `${a.value}|${ifaceName}`
@@ -217,7 +235,7 @@ describe("announcer properties", () => {
               if (op.owned) {
                 if (before === undefined || before.mac !== iface.mac) {
                   owned.set(k, { mac: iface.mac, startedAtMs: nowMs })
-                  mustAnnounce = k
+                  if (!silent) mustAnnounce = k
                 }
               } else owned.delete(k)
               input = { _tag: "OwnershipChanged", address, iface, owned: op.owned, nowMs }
@@ -236,10 +254,15 @@ describe("announcer properties", () => {
               input = { _tag: "Tick", nowMs: nextWakeMs(state) ?? nowMs }
               nowMs = Math.max(nowMs, input.nowMs)
               break
+            case "silence":
+              silent = true
+              input = { _tag: "Silence", nowMs }
+              break
           }
           const t = step(state, input)
           state = t.state
           const sent = sends(t.outputs)
+          if (silent) expect(sent).toEqual([])
           for (const s of sent) {
             const holder = owned.get(key(s.address, s.iface))
             expect(holder).toBeDefined()

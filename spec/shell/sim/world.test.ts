@@ -5,6 +5,7 @@ import { Random } from "../../../shell/sim/random.ts"
 import { replayCommand, summaryText } from "../../../shell/sim/report.ts"
 import { bgpEcmp, builtinScenarios, dualStack, l2Failover, partition, poolReload, randomScenario } from "../../../shell/sim/scenarios.ts"
 import { runScenario } from "../../../shell/sim/world.ts"
+import type { Scenario } from "../../../shell/sim/scenario.ts"
 
 const noViolations = (result: ReturnType<typeof runScenario>) => {
   expect(result.violations, `${summaryText(result)}\n  replay: ${replayCommand(result, false)}`).toEqual([])
@@ -66,6 +67,25 @@ describe("simulator", () => {
     }
     // The client resolved the IPv6 address with a Neighbor Solicitation and moved on the new owner's unsolicited NA.
     expect(result.trace.some((l) => /client-1 +2001:db8:1:: is-at \S+ \(unsolicited NA\)/.test(l))).toBe(true)
+  })
+
+  it("a node rebooted in the middle of a graceful stop runs on: the old hand-over's end does not stop the new speaker", () => {
+    const scenario: Scenario = {
+      ...l2Failover,
+      name: "reboot-while-handing-over",
+      timeline: [
+        { atMs: 5_000, action: { _tag: "StopSpeaker", node: "node-1", handOverMs: 2_000 } },
+        { atMs: 5_500, action: { _tag: "RestartNode", node: "node-1" } },
+      ],
+      durationMs: 12_000,
+      expect: {},
+    }
+    const result = runScenario(scenario, 1)
+    noViolations(result)
+    const node1 = result.trace.filter((l) => /node-1 +speaker (started|stopped)/.test(l)).map((l) => l.replace(/^\s*\S+\s+node-1\s+/, ""))
+    expect(node1).toEqual(["speaker started", "speaker started"])
+    // It serves again: the membership of the others counts it from the restart to the end.
+    expect(result.trace.some((l) => /node-(2|3) +membership: node-1 dead/.test(l))).toBe(false)
   })
 
   it("measures split brain during a partition and converges to one owner after it heals", () => {
