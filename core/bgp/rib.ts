@@ -44,6 +44,13 @@ export const emptyAdjRibOut: AdjRibOut = { routes: new Map() }
 
 // A cheap, unique key per prefix (formatting addresses costs more than everything else in a plan).
 const prefixKey = (p: Prefix) => `${p.family === "ipv4" ? 4 : 6}/${p.network.toString(16)}/${p.length}`
+/**
+ * Desired prefixes not (yet) in the Adj-RIB-Out: all of them while the session is down, then those of
+ * a family the peer did not negotiate (metallb_bgp_pending_prefixes_total).
+ */
+export const pendingPrefixes = (adjRibOut: AdjRibOut, desired: ReadonlyArray<DesiredRoute>): number =>
+  desired.reduce((n, d) => (adjRibOut.routes.has(prefixKey(d.prefix)) ? n : n + 1), 0)
+
 const comparePrefixes = (a: Prefix, b: Prefix) =>
   a.family !== b.family ? (a.family === "ipv4" ? -1 : 1) : a.network !== b.network ? (a.network < b.network ? -1 : 1) : a.length - b.length
 

@@ -44,6 +44,7 @@ export type ConfigErrorCode =
   | "DuplicatePeer"
   | "WrongNamespace"
   | "Deprecated" // a field accepted for compatibility but ignored (always a warning)
+  | "Unsupported" // a MetalLB field metallb-ts accepts but does not act on (always a warning)
 
 export interface ConfigError {
   readonly _tag: "ConfigError"

@@ -5,6 +5,7 @@
 import type { PoolStats } from "../../core/ipam/pool-state.ts"
 import { exponentialBuckets, makeRegistry, type Registry, type Sample } from "../metrics/registry.ts"
 import { registerProcessMetrics } from "../metrics/process.ts"
+import { registerK8sClientMetrics } from "./k8s-client-metrics.ts"
 
 export interface ControllerMetrics {
   readonly registry: Registry
@@ -36,10 +37,7 @@ export const makeControllerMetrics = (): ControllerMetrics => {
   ] as const
   for (const [suffix, help, value] of allocator) registry.collect(`metallb_allocator_${suffix}`, help, "gauge", pools(value))
 
-  const updates = registry.counter("metallb_k8s_client_updates_total", "Number of k8s object updates that have been processed (writes to the API server).")
-  const updateErrors = registry.counter("metallb_k8s_client_update_errors_total", "Number of k8s object updates that failed for some reason.")
-  const configLoaded = registry.gauge("metallb_k8s_client_config_loaded_bool", "1 if the MetalLB configuration was successfully loaded at least once.")
-  const configStale = registry.gauge("metallb_k8s_client_config_stale_bool", "1 if running on a stale configuration, because the latest config failed to load.")
+  const client = registerK8sClientMetrics(registry)
   const reconcile = registry.histogram("metallb_ts_controller_reconcile_duration_seconds", "Time of one reconcile pass (decisions; the Service writes are queued).", exponentialBuckets(0.0005, 2, 16))
   const services = registry.gauge("metallb_ts_controller_services", "Services seen in the last reconcile pass.")
   const recomputed = registry.counter("metallb_ts_controller_services_reconciled_total", "Services recomputed by reconcile passes (settled, unchanged ones are skipped).")
@@ -48,22 +46,11 @@ export const makeControllerMetrics = (): ControllerMetrics => {
   const toAddress = registry.histogram("metallb_ts_controller_service_address_seconds", "Time from a Service's creation (creationTimestamp, whole seconds) to its first address in status.", [0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600])
   const leader = registry.gauge("metallb_ts_controller_leader_bool", "1 if this replica holds the controller Lease and assigns addresses.")
   registerProcessMetrics(registry)
-  configLoaded.set(0)
-  configStale.set(0)
-  updates.inc({}, 0)
-  updateErrors.inc({}, 0)
   leader.set(0)
 
   return {
     registry,
-    apiWrite: (ok) => {
-      updates.inc()
-      if (!ok) updateErrors.inc()
-    },
-    config: (flags) => {
-      configLoaded.set(flags.loaded)
-      configStale.set(flags.stale)
-    },
+    ...client,
     reconciled: (seconds, count, changed) => {
       reconcile.observe(seconds)
       services.set(count)

@@ -41,6 +41,8 @@ export class ServiceStatusWriter {
   private readonly node: string
   private readonly kind: StatusKind
   private readonly owner: PodOwner | undefined
+  /** Told of every write to the API server (a 404 on adopt or delete counts as done: the object is gone). */
+  onWrite: (ok: boolean) => void = () => undefined
   /** service key -> the object and the status last written; loaded from the API on first use. */
   private existing: Map<string, Existing> | undefined
 
@@ -50,6 +52,16 @@ export class ServiceStatusWriter {
     this.node = node
     this.kind = kind
     this.owner = owner
+  }
+
+  private counted<A>(write: Promise<A>): Promise<A> {
+    return write.then((value) => {
+      this.onWrite(true)
+      return value
+    }, (error: unknown) => {
+      this.onWrite((error as { code?: number }).code === 404)
+      throw error
+    })
   }
 
   private async load(): Promise<Map<string, Existing>> {
@@ -65,10 +77,10 @@ export class ServiceStatusWriter {
       if (name === undefined) continue
       if (this.owner !== undefined && !(item.metadata?.ownerReferences ?? []).some((r) => r.uid === this.owner?.uid)) {
         // Left by this node's previous speaker pod: adopt it before the collector takes it.
-        const adopted = await this.api.patchNamespacedCustomObject(
+        const adopted = await this.counted(this.api.patchNamespacedCustomObject(
           { group, version, namespace: this.namespace, plural: plural(this.kind), name, body: { metadata: { ownerReferences: [ownerReferenceOf(this.owner)] } } },
           mergePatch,
-        ).then(() => true, (error: unknown) => {
+        )).then(() => true, (error: unknown) => {
           if ((error as { code?: number }).code === 404) return false
           throw error
         })
@@ -92,7 +104,7 @@ export class ServiceStatusWriter {
           let current = existing.get(key)
           if (current?.status === text) continue
           if (current === undefined) {
-            const created = (await this.api.createNamespacedCustomObject({
+            const created = (await this.counted(this.api.createNamespacedCustomObject({
               group, version, namespace: this.namespace, plural: plural(this.kind),
               body: {
                 apiVersion: `${group}/${version}`,
@@ -103,18 +115,18 @@ export class ServiceStatusWriter {
                   labels: { [nodeLabel]: this.node, [serviceNameLabel]: serviceName, [serviceNamespaceLabel]: serviceNamespace },
                 },
               },
-            })) as { metadata?: { name?: string } }
+            }))) as { metadata?: { name?: string } }
             current = { name: created.metadata?.name ?? "", status: "" }
           }
-          await this.api.patchNamespacedCustomObjectStatus(
+          await this.counted(this.api.patchNamespacedCustomObjectStatus(
             { group, version, namespace: this.namespace, plural: plural(this.kind), name: current.name, body: { status } },
             mergePatch,
-          )
+          ))
           existing.set(key, { name: current.name, status: text })
         }
         for (const [key, { name }] of [...existing]) {
           if (desired.has(key)) continue
-          await this.api.deleteNamespacedCustomObject({ group, version, namespace: this.namespace, plural: plural(this.kind), name }).catch((error: unknown) => {
+          await this.counted(this.api.deleteNamespacedCustomObject({ group, version, namespace: this.namespace, plural: plural(this.kind), name })).catch((error: unknown) => {
             if ((error as { code?: number }).code !== 404) throw error
           })
           existing.delete(key)

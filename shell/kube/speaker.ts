@@ -43,7 +43,8 @@ import { MembershipDriver } from "../speaker/membership.ts"
 import { apiErrorText, configKinds } from "./controller.ts"
 import { watch, type Watched } from "./informer.ts"
 import { type PodOwner, ServiceStatusWriter } from "./service-status.ts"
-import { exponentialBuckets, type Registry, type Sample } from "../metrics/registry.ts"
+import type { Registry, Sample } from "../metrics/registry.ts"
+import { registerSpeakerMetrics } from "./speaker-metrics.ts"
 import { Result } from "effect"
 
 export interface SpeakerOptions {
@@ -181,14 +182,14 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     const bump = () => {
       Queue.offerUnsafe(membershipChanged, undefined)
     }
-    // Our own timings (MetalLB has none): failover as this node saw it, and the cost of a pass.
-    const failoverBuckets = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30]
-    const takeoverSeconds = options.registry?.histogram("metallb_ts_speaker_l2_takeover_seconds",
-      "Layer 2 failover as this node saw it: from the last datagram heard from the speaker that died or left to this node announcing the services it took over from it (gratuitous ARP / unsolicited NA sent).", failoverBuckets)
-    const detectionSeconds = options.registry?.histogram("metallb_ts_speaker_member_detection_seconds",
-      "From the last datagram heard from a speaker to this node declaring it dead.", failoverBuckets)
-    const reconcileSeconds = options.registry?.histogram("metallb_ts_speaker_reconcile_duration_seconds",
-      "Time of one speaker reconcile pass (decisions, announcements, status objects).", exponentialBuckets(0.0005, 2, 16))
+    const sessions = new Map<string, { readonly session: PeerSession; readonly fingerprint: string }>()
+    /** metallb_speaker_announced, as of the last pass. */
+    let announcedSamples: Array<Sample> = []
+    const metrics = options.registry === undefined ? undefined : registerSpeakerMetrics(options.registry, {
+      l2Counters: () => Effect.runSync(plane.counters),
+      sessions: () => [...sessions.values()].map(({ session }) => session),
+      announced: () => announcedSamples,
+    })
     /** Speakers gone from the membership -> when this node last heard from them (for the takeover timing). */
     const lostMembers = new Map<string, number>()
     let previousOwners: ReadonlyMap<string, string> = new Map()
@@ -231,7 +232,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         onMemberLost: (name, how, lastHeardAtMs) => {
           if (lastHeardAtMs === undefined) return
           lostMembers.set(name, lastHeardAtMs)
-          if (how === "dead") detectionSeconds?.observe((Date.now() - lastHeardAtMs) / 1000)
+          if (how === "dead") metrics?.memberDetected((Date.now() - lastHeardAtMs) / 1000)
         },
       }, m.seeds))
       members = membership.live
@@ -255,30 +256,14 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     const bfdEndpoint = () => (bfd ??= loadUdpAddon().then((udp) => openBfdEndpoint(udp, {
       onSendError: (peerAddress, error) => Effect.runFork(Effect.logDebug(`bfd ${peerAddress}: send failed: ${error.message}`)),
     })))
-    const sessions = new Map<string, { readonly session: PeerSession; readonly fingerprint: string }>()
     let config: Config | undefined
     let configFingerprint = ""
+    /** The latest configuration failed to resolve (the last valid one, if any, stays in force). */
+    let configStale = false
     const announced = new Map<string, string>()
-    // Metrics, read at every scrape (MetalLB's names: metallb_speaker_announced, metallb_layer2_*, metallb_bgp_*).
-    let announcedSamples: Array<Sample> = []
-    const prefixesPerPeer = new Map<string, number>()
-    if (options.registry !== undefined) {
-      const registry = options.registry
-      registry.collect("metallb_speaker_announced", "Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.", "gauge", () => announcedSamples)
-      const perIp = (field: "requestsReceived" | "responsesSent" | "gratuitousSent") => (): ReadonlyArray<Sample> =>
-        [...Effect.runSync(plane.counters).byAddress.values()].map((c) => ({ labels: { ip: formatAddress(c.address) }, value: c[field] }))
-      registry.collect("metallb_layer2_requests_received", "Number of layer2 requests received for owned IPs", "counter", perIp("requestsReceived"))
-      registry.collect("metallb_layer2_responses_sent", "Number of layer2 responses sent for owned IPs", "counter", perIp("responsesSent"))
-      registry.collect("metallb_layer2_gratuitous_sent", "Number of gratuitous layer2 packets sent for owned IPs as a result of failovers", "counter", perIp("gratuitousSent"))
-      registry.collect("metallb_bgp_session_up", "BGP session state (1 is up, 0 is down)", "gauge", () =>
-        [...sessions].map(([peer, { session }]) => ({ labels: { peer }, value: session.state === "Established" ? 1 : 0 })))
-      registry.collect("metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", "counter", () =>
-        [...sessions].map(([peer, { session }]) => ({ labels: { peer }, value: session.bgp.updatesSent })))
-      registry.collect("metallb_bgp_announced_prefixes_total", "Number of prefixes currently being advertised on the BGP session", "gauge", () =>
-        [...prefixesPerPeer].map(([peer, value]) => ({ labels: { peer }, value })))
-    }
     const l2Statuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceL2Status", options.pod)
     const bgpStatuses = new ServiceStatusWriter(custom, namespace, nodeName, "ServiceBGPStatus", options.pod)
+    for (const writer of [l2Statuses, bgpStatuses]) writer.onWrite = (ok) => metrics?.apiWrite(ok)
 
     const emit = (service: V1Service, note: string) =>
       Effect.tryPromise({
@@ -297,19 +282,22 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
           },
         }),
         catch: (error) => error,
-      }).pipe(Effect.catch((error) => Effect.logWarning(`nodeAssigned event not written: ${apiErrorText(error)}`)))
+      }).pipe(
+        Effect.tap(() => Effect.sync(() => metrics?.apiWrite(true))),
+        Effect.catch((error) => Effect.sync(() => metrics?.apiWrite(false)).pipe(Effect.andThen(Effect.logWarning(`nodeAssigned event not written: ${apiErrorText(error)}`)))),
+      )
 
     const reconcileOnce = Effect.gen(function* () {
       const documents = configWatches.flatMap((w) => w.list())
       const fingerprint = JSON.stringify([documents.map((d) => ({ ...d, metadata: { name: d.metadata?.name }, status: undefined })), secrets.list().map((s) => [s.metadata?.name, s.data])])
       if (fingerprint !== configFingerprint) {
         const resolution = resolve(documents.map((value) => ({ value })), { namespace, secrets: secrets.list().map(secretOf) })
-        if (resolution._tag === "Valid") {
-          config = resolution.config
-          configFingerprint = fingerprint
-        } else {
-          yield* Effect.logWarning(`speaker: configuration invalid, keeping the last valid one:\n${resolution.errors.map(formatConfigError).join("\n")}`)
-        }
+        // Resolved once per change of the documents: an invalid one is reported once, not at every pass.
+        configFingerprint = fingerprint
+        configStale = resolution._tag === "Invalid"
+        if (resolution._tag === "Valid") config = resolution.config
+        else yield* Effect.logWarning(`speaker: configuration invalid, keeping the last valid one:\n${resolution.errors.map(formatConfigError).join("\n")}`)
+        metrics?.config({ loaded: config !== undefined, stale: configStale && config !== undefined })
       }
       if (config === undefined) return
       const snapshot = snapshotOf(services.list(), slices.list(), nodes.list(), options.loadBalancerClass)
@@ -330,7 +318,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
       previousOwners = step.owners
       for (const { from } of step.takeovers) {
         const lastHeardAtMs = lostMembers.get(from)
-        if (lastHeardAtMs !== undefined) takeoverSeconds?.observe((Date.now() - lastHeardAtMs) / 1000)
+        if (lastHeardAtMs !== undefined) metrics?.takeover((Date.now() - lastHeardAtMs) / 1000)
       }
       for (const name of lostMembers.keys()) if (members?.has(name) === true) lostMembers.delete(name)
       const byService = new Map<string, Array<string>>()
@@ -399,8 +387,6 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         const peers = [...perPeer].filter(([name, rs]) => rs.length > 0 && sessions.has(name)).map(([name]) => name).sort()
         if (peers.length > 0) bgpDesired.set(service.key, { peers })
       }
-      prefixesPerPeer.clear()
-      for (const name of sessions.keys()) prefixesPerPeer.set(name, (routes.get(name) ?? []).length)
       for (const service of snapshot.services) {
         if (!bgpDesired.has(service.key)) continue
         for (const address of service.addresses) announcedSamples.push({ labels: { service: service.key, protocol: "bgp", node: nodeName, ip: formatAddress(address) }, value: 1 })
@@ -409,7 +395,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     })
     const reconcile = Effect.suspend(() => {
       const startMs = performance.now()
-      return reconcileOnce.pipe(Effect.ensuring(Effect.sync(() => reconcileSeconds?.observe((performance.now() - startMs) / 1000))))
+      return reconcileOnce.pipe(Effect.ensuring(Effect.sync(() => metrics?.reconciled((performance.now() - startMs) / 1000))))
     })
 
     yield* Effect.addFinalizer(() =>

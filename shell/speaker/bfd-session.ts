@@ -47,6 +47,8 @@ export class BfdDriver {
     for (const output of outputs) this.execute(output)
   })
   private stopped = false
+  /** Control packets sent and received (decoded), and transitions into and out of Up, since the start. */
+  readonly counts = { packetsSent: 0, packetsReceived: 0, upEvents: 0, downEvents: 0 }
 
   constructor(options: BfdDriverOptions) {
     this.options = options
@@ -59,6 +61,7 @@ export class BfdDriver {
         options.events?.onDiscarded?.(decoded.failure.reason)
         return
       }
+      this.counts.packetsReceived += 1
       this.dispatch({ _tag: "PacketReceived", packet: decoded.success, ...(ttl === undefined ? {} : { ttl }) })
     })
   }
@@ -76,6 +79,7 @@ export class BfdDriver {
   stop(): void {
     this.dispatch({ _tag: "AdminDown" })
     // The FSM would send AdminDown on its next transmit; we go quiet now, so send it here once.
+    this.counts.packetsSent += 1
     this.options.link.send(encodeControlPacket(controlPacket(this.session, { poll: false, final: false })))
     this.stopped = true
     for (const { handle } of this.timers.values()) this.clock.clear(handle)
@@ -115,7 +119,10 @@ export class BfdDriver {
   private execute(output: SessionOutput): void {
     switch (output._tag) {
       case "Send":
-        if (!this.stopped) this.options.link.send(encodeControlPacket(output.packet))
+        if (!this.stopped) {
+          this.counts.packetsSent += 1
+          this.options.link.send(encodeControlPacket(output.packet))
+        }
         return
       case "StartTimer":
         this.arm(output.timer, output.durationMs)
@@ -132,6 +139,8 @@ export class BfdDriver {
         return
       }
       case "StateChanged":
+        if (output.to === "Up") this.counts.upEvents += 1
+        if (output.from === "Up") this.counts.downEvents += 1
         this.options.events?.onStateChanged?.(output.from, output.to, output.diagnostic, this.session.remoteState)
         return
       case "PacketDiscarded":

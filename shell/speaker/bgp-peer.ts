@@ -5,8 +5,8 @@
 // never re-enters the FSM mid-step.
 import { Result } from "effect"
 import { decode, encode, frame, notificationFor } from "../../core/bgp/codec/index.ts"
-import { endOfRib, type Update } from "../../core/bgp/messages.ts"
-import { type AdjRibOut, type DesiredRoute, emptyAdjRibOut, type PeerContext, type Plan, planUpdates } from "../../core/bgp/rib.ts"
+import { endOfRib, type Message, type Update } from "../../core/bgp/messages.ts"
+import { type AdjRibOut, type DesiredRoute, emptyAdjRibOut, type PeerContext, type Plan, pendingPrefixes, planUpdates } from "../../core/bgp/rib.ts"
 import {
   type CloseReason,
   type ConnectionId,
@@ -104,6 +104,9 @@ export class BgpPeer {
   /** Messages and bytes sent in UPDATEs since the start (for metrics and the benchmark). */
   updatesSent = 0
   updateBytesSent = 0
+  /** Messages sent and received since the start, by type (MetalLB's FRR-mode metallb_bgp_* counters). */
+  readonly messagesSent: Record<Message["_tag"], number> = { Open: 0, Update: 0, Notification: 0, Keepalive: 0, RouteRefresh: 0 }
+  readonly messagesReceived: Record<Message["_tag"], number> = { Open: 0, Update: 0, Notification: 0, Keepalive: 0, RouteRefresh: 0 }
 
   constructor(options: BgpPeerOptions) {
     const made = makeSession(options.session)
@@ -116,6 +119,16 @@ export class BgpPeer {
 
   get state(): SessionStateName {
     return stateOf(this.session)
+  }
+
+  /** Prefixes in the Adj-RIB-Out: what the peer has been told (empty while not Established). */
+  get advertisedPrefixes(): number {
+    return this.adjRibOut.routes.size
+  }
+
+  /** Desired prefixes the peer has not been told (core/bgp/rib pendingPrefixes). */
+  get pendingPrefixes(): number {
+    return pendingPrefixes(this.adjRibOut, this.desired)
   }
 
   get negotiated(): Negotiated | undefined {
@@ -196,6 +209,7 @@ export class BgpPeer {
     for (const raw of messages) {
       const decoded = decode(raw, { fourOctetAsn: live.fourOctetAsn })
       if (Result.isSuccess(decoded)) {
+        this.messagesReceived[decoded.success._tag] += 1
         if (decoded.success._tag === "Update" && this.established?.connection === id) this.options.events?.onUpdateReceived?.(decoded.success)
         this.dispatch({ _tag: "MessageReceived", connection: id, message: decoded.success })
       }
@@ -227,6 +241,7 @@ export class BgpPeer {
         const live = this.connections.get(output.connection)
         if (live === undefined) return
         const bytes = encode(output.message, { fourOctetAsn: live.fourOctetAsn })
+        this.messagesSent[output.message._tag] += 1
         if (output.message._tag === "Update") {
           this.updatesSent += 1
           this.updateBytesSent += bytes.length

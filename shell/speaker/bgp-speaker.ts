@@ -109,7 +109,8 @@ export class PeerSession {
   readonly bgp: BgpPeer
   readonly bfd: BfdDriver | undefined
   private readonly options: PeerSessionOptions
-  private readonly peerAddress: string
+  /** The peer's address as text: the `peer` label of its metrics, as in MetalLB. */
+  readonly peerAddress: string
   private readonly link: BfdLink | undefined
   private readonly discriminator: number | undefined
 

@@ -263,6 +263,26 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
       }, { timeoutMs: 15_000 })
       expect(await bgpStatusNodes("bgp-web")).toEqual(lab.nodes.map((n) => n.name).sort())
       expect(await bgpStatusNodes("bgp-local")).toEqual(["node-1", "node-2"])
+      // MetalLB's BGP and BFD series (its FRR mode's included), per peer address: node-1 advertises both.
+      const peer = `peer="${plan.router4}"`
+      const metrics = await until("node-1's BGP and BFD series", async () => {
+        const text = await lab.scrapeSpeaker(lab.nodes[0]!)
+        return text?.includes(`metallb_bfd_session_up{${peer}} 1`) && text.includes(`metallb_bgp_announced_prefixes_total{${peer}} 2`) ? text : undefined
+      }, { timeoutMs: 15_000 })
+      const value = (name: string) => Number(new RegExp(`^${name}\\{${peer}\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN)
+      expect(value("metallb_bgp_session_up")).toBe(1)
+      expect(value("metallb_bgp_pending_prefixes_total")).toBe(0)
+      expect(value("metallb_bgp_opens_sent")).toBeGreaterThanOrEqual(1)
+      expect(value("metallb_bgp_opens_received")).toBeGreaterThanOrEqual(1)
+      expect(value("metallb_bgp_updates_total")).toBeGreaterThanOrEqual(1)
+      expect(value("metallb_bgp_keepalives_received")).toBeGreaterThanOrEqual(1)
+      expect(value("metallb_bgp_total_sent")).toBeGreaterThanOrEqual(value("metallb_bgp_opens_sent") + value("metallb_bgp_updates_total") + value("metallb_bgp_keepalives_sent"))
+      expect(value("metallb_bfd_control_packet_input")).toBeGreaterThan(0)
+      expect(value("metallb_bfd_control_packet_output")).toBeGreaterThan(0)
+      expect(value("metallb_bfd_session_up_events")).toBeGreaterThanOrEqual(1)
+      expect(metrics).toMatch(/^metallb_k8s_client_config_loaded_bool 1$/m)
+      expect(metrics).toMatch(/^metallb_k8s_client_config_stale_bool 0$/m)
+      expect(Number(/^metallb_k8s_client_updates_total (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0)
     }, 60_000)
 
     it("withdraws a stopped node's route within 1 s (BFD) and a killed speaker's at once (TCP closed); the stopped node serves again when back, the restarted speaker claims nothing it does not own", async () => {
