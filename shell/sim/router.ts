@@ -75,7 +75,7 @@ export class SimRouter {
         passive: true,
         backoff: { initialDelayMs: 100, maxDelayMs: 1_000 },
       },
-      transport: { connect: (_connected, failed) => this.ctx.scheduler.after(0, () => failed("passive")) },
+      transport: { connect: (_connected, failed) => void this.ctx.scheduler.after(0, () => failed("passive")) },
       timers: this.ctx.timers,
       events: {
         onUpdateReceived: apply,

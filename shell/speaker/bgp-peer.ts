@@ -35,9 +35,12 @@ export interface Connection {
   readonly localAddress?: string
 }
 
-/** Dials the peer; exactly one of the callbacks is called, later (never during the call). */
+/**
+ * Dials the peer; exactly one of the callbacks is called, later (never during the call), unless the dial
+ * is cancelled first through the function it may return (then neither is).
+ */
 export interface Transport {
-  readonly connect: (connected: (connection: Connection) => void, failed: (reason: string) => void) => void
+  readonly connect: (connected: (connection: Connection) => void, failed: (reason: string) => void) => (() => void) | void
 }
 
 /** A Transport from a promise-returning dialer (real sockets). */
@@ -96,6 +99,8 @@ export class BgpPeer {
   private readonly timers = new Map<number, unknown>()
   private readonly clock: Timers
   private readonly connections = new Map<ConnectionId, Live>()
+  /** Dials in progress, by attempt, with how to cancel them. */
+  private readonly dials = new Map<number, () => void>()
   private nextConnectionId = 1
   private desired: ReadonlyArray<DesiredRoute> = []
   private adjRibOut: AdjRibOut = emptyAdjRibOut
@@ -144,10 +149,16 @@ export class BgpPeer {
   stop(): void {
     this.dispatch({ _tag: "ManualStop" })
     this.stopped = true
+    this.cancelDials()
     for (const handle of this.timers.values()) this.clock.clear(handle)
     this.timers.clear()
     for (const live of this.connections.values()) live.connection.close()
     this.connections.clear()
+  }
+
+  private cancelDials(): void {
+    for (const cancel of this.dials.values()) cancel()
+    this.dials.clear()
   }
 
   /**
@@ -156,6 +167,7 @@ export class BgpPeer {
    */
   abort(): void {
     this.stopped = true
+    this.cancelDials()
     for (const handle of this.timers.values()) this.clock.clear(handle)
     this.timers.clear()
     const lives = [...this.connections.values()]
@@ -223,20 +235,28 @@ export class BgpPeer {
     switch (output._tag) {
       case "Connect": {
         const attempt = output.attempt
-        this.options.transport.connect(
+        const cancel = this.options.transport.connect(
           (connection) => {
+            this.dials.delete(attempt)
             if (this.stopped) return connection.close()
             this.dispatch({ _tag: "TcpConnected", attempt, connection: this.register(connection) })
           },
           (reason) => {
+            this.dials.delete(attempt)
             this.log(`connect failed: ${reason}`)
             if (!this.stopped) this.dispatch({ _tag: "TcpConnectFailed", attempt })
           },
         )
+        if (cancel !== undefined) this.dials.set(attempt, cancel)
         return
       }
-      case "CancelConnect":
-        return // a late connection is answered by the FSM with CloseConnection { Stale }
+      case "CancelConnect": {
+        // A transport that cannot cancel connects late; the FSM answers that with CloseConnection { Stale }.
+        const cancel = this.dials.get(output.attempt)
+        this.dials.delete(output.attempt)
+        cancel?.()
+        return
+      }
       case "Send": {
         const live = this.connections.get(output.connection)
         if (live === undefined) return

@@ -6,7 +6,7 @@
 // peers are closed, as FRR does). A connected Node socket becomes the byte-stream Connection the
 // BgpPeer driver speaks through.
 import type net from "node:net"
-import { Cause, Effect, Exit, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { connectTcp, listenTcp, setSocketTtl, TcpAddon, type TcpAddonApi, type TcpError } from "../native/tcp.ts"
 import type { Connection, Transport } from "./bgp-peer.ts"
 
@@ -89,14 +89,21 @@ export const tcpTransport = (addon: TcpAddonApi, options: TcpTransportOptions): 
       ...(options.md5Key === undefined ? {} : { md5Key: options.md5Key }),
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
     })
-    void Effect.runPromiseExit(dial.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon))).then((exit) => {
-      if (Exit.isSuccess(exit)) {
+    let cancelled = false
+    const fiber = Effect.runFork(dial.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon)))
+    fiber.addObserver((exit) => {
+      if (Exit.isSuccess(exit) && !cancelled) {
         connected(socketConnection(exit.value, { onGone: release }))
         return
       }
       release()
-      failed(describeFailure(exit.cause))
+      if (!cancelled && Exit.isFailure(exit)) failed(describeFailure(exit.cause))
     })
+    // Interrupting the dial closes its half-open socket (connectTcp); the session hears nothing more.
+    return () => {
+      cancelled = true
+      Effect.runFork(Fiber.interrupt(fiber))
+    }
   },
 })
 

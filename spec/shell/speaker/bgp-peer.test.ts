@@ -88,4 +88,26 @@ describe("BgpPeer driver back to back", () => {
     expect(last).toMatchObject({ _tag: "Notification", code: 6, subcode: 2 })
     passive.stop()
   })
+
+  it("cancels a dial the session gives up on (ConnectRetry, stop) instead of leaving it to its timeout", async () => {
+    const dials: Array<{ cancelled: boolean }> = []
+    const peer = new BgpPeer({
+      name: "speaker",
+      session: { ...config(64500, 64501, false, 1), connectRetryTimeSeconds: 1 },
+      // A peer that never answers: the dial would hang until the transport's own timeout.
+      transport: {
+        connect: () => {
+          const dial = { cancelled: false }
+          dials.push(dial)
+          return () => { dial.cancelled = true }
+        },
+      },
+    })
+    peer.start()
+    expect(dials).toHaveLength(1)
+    await eventually("the ConnectRetry timer's second dial", async () => (dials.length === 2 ? true : undefined), { timeoutMs: 3_000, intervalMs: 20 })
+    expect(dials.map((d) => d.cancelled)).toEqual([true, false])
+    peer.stop()
+    expect(dials.map((d) => d.cancelled)).toEqual([true, true])
+  })
 })

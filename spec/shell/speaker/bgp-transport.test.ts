@@ -2,6 +2,7 @@
 // real sockets with TCP-MD5, the dialled side reporting its local address (our next hop), the
 // listener routes an accepted connection to the session configured for its source address and closes
 // one from an unknown address; a refused dial is reported as a failure with the errno.
+// A dial the session gives up on is cancelled: neither callback runs.
 import { beforeAll, describe, expect, it } from "vitest"
 import type { SessionConfig } from "../../../core/bgp/session.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
@@ -87,5 +88,33 @@ describe("BGP TCP transport on loopback", () => {
       )
     })
     expect(refused).toMatch(/^ECONNREFUSED: /)
+  })
+
+  it("a cancelled dial reports nothing, and leaves the peer free for the next one", async () => {
+    const listener = await listenBgp(tcp, { address: "127.0.0.1", port: 0 })
+    try {
+      // The listener's kernel drops SYNs without the session's MD5 signature: this dial hangs.
+      await listener.addPeer({ address: "127.0.0.1", accept: (c) => c.close(), md5Key: "k", ttl: 255 })
+      const heard: Array<string> = []
+      const cancel = tcpTransport(tcp, { peerAddress: "127.0.0.1", peerPort: listener.port, ttl: 255, connectTimeoutMs: 10_000 }).connect(
+        () => heard.push("connected"),
+        (reason) => heard.push(`failed: ${reason}`),
+      )
+      await new Promise((r) => setTimeout(r, 300))
+      expect(typeof cancel).toBe("function")
+      cancel?.()
+      await new Promise((r) => setTimeout(r, 500))
+      expect(heard).toEqual([])
+      // A dial that signs its SYN gets through.
+      const outcome = await new Promise<string>((resolve) => {
+        tcpTransport(tcp, { peerAddress: "127.0.0.1", peerPort: listener.port, md5Key: "k", ttl: 255, connectTimeoutMs: 5_000 }).connect(
+          (connection) => connection.onClose(() => resolve("accepted")),
+          (reason) => resolve(`failed: ${reason}`),
+        )
+      })
+      expect(outcome).toBe("accepted")
+    } finally {
+      await listener.close()
+    }
   })
 })
