@@ -18,6 +18,8 @@ export type Action =
   | { readonly _tag: "ApplyConfig"; readonly documents: ReadonlyArray<unknown> }
   | { readonly _tag: "DeleteConfig"; readonly kind: string; readonly name: string }
   | { readonly _tag: "CutLink"; readonly a: string; readonly b: string }
+  /** Cuts every link between the two sides (clients and the router still reach everyone). */
+  | { readonly _tag: "Partition"; readonly sides: readonly [ReadonlyArray<string>, ReadonlyArray<string>] }
   | { readonly _tag: "HealLinks" }
   | { readonly _tag: "SetLoss"; readonly rate: number }
   | { readonly _tag: "RestartRouter"; readonly downMs: number }
@@ -85,6 +87,8 @@ export const describeAction = (a: Action): string => {
       return `CutLink ${a.a} <-> ${a.b}`
     case "HealLinks":
       return "HealLinks"
+    case "Partition":
+      return `Partition ${a.sides[0].join(",")} | ${a.sides[1].join(",")}`
     case "SetLoss":
       return `SetLoss ${(a.rate * 100).toFixed(1)}%`
     case "RestartRouter":

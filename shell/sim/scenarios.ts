@@ -140,12 +140,19 @@ export const randomScenario = (random: Random, index: number): Scenario => {
       ...(random.chance(0.2) ? { externalTrafficPolicy: "Local" as const } : {}),
     }
   })
-  const durationMs = 20_000
+  // Long enough after the last repair for the membership check (10 s) to judge every run.
+  const durationMs = 30_000
   const timeline: Array<{ atMs: number; action: Action }> = []
   const faults = 1 + random.int(4)
   const pickNode = () => names[random.int(names.length)]!
+  /** Two non-empty sides, at random. */
+  const splitNodes = (): readonly [ReadonlyArray<string>, ReadonlyArray<string>] => {
+    const cut = 1 + random.int(names.length - 1)
+    const shuffled = names.map((n) => [random.float(), n] as const).sort((x, y) => x[0] - y[0]).map(([, n]) => n)
+    return [shuffled.slice(0, cut), shuffled.slice(cut)]
+  }
   for (let i = 0; i < faults; i++) {
-    const atMs = 2_000 + random.int(durationMs - 10_000)
+    const atMs = 2_000 + random.int(10_000)
     const node = pickNode()
     // Each fault with the repair that follows it, so the run ends in a settled cluster the checkers can judge.
     const faultsAndRepairs: Array<readonly [Action, Action | undefined]> = [
@@ -153,6 +160,7 @@ export const randomScenario = (random: Random, index: number): Scenario => {
       [{ _tag: "StopSpeaker", node, handOverMs: 500 + random.int(1_000) }, { _tag: "RestartNode", node }],
       [{ _tag: "KillSpeaker", node }, { _tag: "RestartSpeaker", node }],
       [{ _tag: "CutLink", a: node, b: pickNode() }, { _tag: "HealLinks" }],
+      [{ _tag: "Partition", sides: splitNodes() }, { _tag: "HealLinks" }],
       [{ _tag: "SetLoss", rate: random.float() * 0.05 }, { _tag: "SetLoss", rate: 0 }],
       [{ _tag: "ApplyConfig", documents: [pool("lan", [random.chance(0.5) ? "198.51.100.0/28" : "198.51.100.0/26", "2001:db8:2::/120"])] }, undefined],
       [{ _tag: "CrashController" }, { _tag: "RestartController" }],

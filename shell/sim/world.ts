@@ -344,6 +344,9 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       case "HealLinks":
         network.healAll()
         return
+      case "Partition":
+        for (const a of action.sides[0]) for (const b of action.sides[1]) network.cut(a, b)
+        return
       case "SetLoss":
         network.setLoss(action.rate)
         return
@@ -390,6 +393,15 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
     }
     checkSharing()
     checkStatusMatchesAllocator()
+  }
+  // Whatever happened, the running speakers are one membership again once the faults are over: a
+  // partition whose sides each kept live members used to stay split for good (Layer 2 split brain).
+  const membershipSettleMs = 10_000
+  if (scenario.durationMs - lastFaultMs >= membershipSettleMs && running().length > 0) {
+    checks["membershipConverges"] = (checks["membershipConverges"] ?? 0) + 1
+    if (!membershipConverged()) {
+      violated("membershipConverges", `${(membershipSettleMs / 1000).toFixed(0)} s after the last fault: ${running().map((sp) => `${sp.name} sees ${[...sp.members].sort().join(",")}`).join("; ")}`)
+    }
   }
   for (const c of clients) c.finish(scenario.durationMs)
 

@@ -16,6 +16,9 @@
 //     3 random members every 40 ms; each is sent retransmitMult * ceil(ln(n + 1)) = 3 * 3 = 9 times at 10
 //     nodes, 12 at 20 (SWIM §4.1: lambda * log n); a node that never heard of a prober exchanges tables
 //     with it, and one random member does so every 30 s.
+//   partitions: two groups that declared each other dead each keep their own live members, so nothing
+//     above ever makes them talk again; every 2 s each node opens a table exchange with one random dead
+//     member (Serf's reconnect), and a healed partition merges within a few seconds.
 //   metadata: a node whose down Layer 2 interfaces change (metadata.ts) raises its incarnation and queues
 //     its new Alive, as a refutation does; it reaches every member in a gossip round or two (worst 79 ms
 //     over 600 simulated changes at 3-20 nodes and up to 5% loss), with no traffic of its own.
@@ -41,6 +44,11 @@ export interface MembershipConfig {
   readonly maxGossipBytes: number
   /** Full-table exchange with one random member (anti-entropy, as memberlist's push-pull). */
   readonly pushPullIntervalMs: number
+  /**
+   * Full-table exchange with one random member declared dead (Serf's reconnect): the only way two groups
+   * that declared each other dead during a partition, each with live members of its own, merge again.
+   */
+  readonly reconnectIntervalMs: number
 }
 
 export const defaultMembershipConfig: MembershipConfig = {
@@ -54,6 +62,7 @@ export const defaultMembershipConfig: MembershipConfig = {
   gossipToTheDeadMs: 1000,
   maxGossipBytes: 1024,
   pushPullIntervalMs: 30_000,
+  reconnectIntervalMs: 2_000,
 }
 
 /** How long a suspicion stands before the member is declared dead, for a cluster of `clusterSize` nodes. */
@@ -81,6 +90,8 @@ export const memberlistLanConfig: MembershipConfig = {
   gossipToTheDeadMs: 30_000,
   maxGossipBytes: 1024,
   pushPullIntervalMs: 30_000,
+  // Serf's reconnect interval; MetalLB rejoins its speakers by pod list every minute or so.
+  reconnectIntervalMs: 30_000,
 }
 
 export const membershipProfiles = { fast: defaultMembershipConfig, "memberlist-lan": memberlistLanConfig } as const

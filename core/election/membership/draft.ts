@@ -26,6 +26,7 @@ export interface Draft {
   nextProbeAtMs: number
   nextGossipAtMs: number
   nextPushPullAtMs: number
+  nextReconnectAtMs: number
   timerAtMs: number | undefined
   readonly outputs: Array<MembershipOutput>
 }

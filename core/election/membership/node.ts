@@ -58,6 +58,7 @@ export interface MembershipState {
   readonly nextProbeAtMs: number
   readonly nextGossipAtMs: number
   readonly nextPushPullAtMs: number
+  readonly nextReconnectAtMs: number
   /** The wake-up last requested from the shell; unset once it fired. */
   readonly timerAtMs?: number
 }
@@ -111,7 +112,7 @@ export const initialMembership = (
   if (!(config.probeTimeoutMs > 0 && config.probeTimeoutMs < config.probeIntervalMs)) {
     return problem("probeTimeoutMs", "must be positive and shorter than probeIntervalMs")
   }
-  if (!(config.gossipIntervalMs > 0 && config.pushPullIntervalMs > 0)) return problem("intervals", "must be positive")
+  if (!(config.gossipIntervalMs > 0 && config.pushPullIntervalMs > 0 && config.reconnectIntervalMs > 0)) return problem("intervals", "must be positive")
   return Result.succeed({
     config,
     name: identity.name,
@@ -129,6 +130,7 @@ export const initialMembership = (
     nextProbeAtMs: 0,
     nextGossipAtMs: 0,
     nextPushPullAtMs: 0,
+    nextReconnectAtMs: 0,
   })
 }
 

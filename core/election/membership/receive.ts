@@ -20,6 +20,7 @@ export const join = (d: Draft, nowMs: number, seeds: ReadonlyArray<string>): voi
     d.nextProbeAtMs = nowMs + d.config.probeIntervalMs
     d.nextGossipAtMs = nowMs
     d.nextPushPullAtMs = nowMs + d.config.pushPullIntervalMs
+    d.nextReconnectAtMs = nowMs + d.config.reconnectIntervalMs
     d.timerAtMs = undefined
   }
   // Our own Alive rides on our first pings and gossip, so members the seed's gossip misses still hear of us.

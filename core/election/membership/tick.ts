@@ -3,8 +3,8 @@
 // target is suspected (and told so directly, so a live one refutes at once) and the next target is pinged,
 // round-robin over a list reshuffled on every pass (SWIM §4.3, which bounds the time until any given
 // member is probed), new members entering it at random positions; a node that knows no member yet retries
-// its seeds; queued updates go to a few random members (and recently dead ones) every gossip interval; and
-// now and then the whole table is exchanged with one member.
+// its seeds; queued updates go to a few random members (and recently dead ones) every gossip interval; now
+// and then the whole table is exchanged with one member, and with one member declared dead (reconnect).
 import { type Draft, learn, liveOthers, nextSeq, send, table } from "./draft.ts"
 import { isLive, type Member } from "./members.ts"
 import { below, type Draw, drawFrom, sample, shuffle } from "./random.ts"
@@ -35,6 +35,15 @@ export const tick = (d: Draft, nowMs: number, random: number): void => {
       d.outputs.push({ _tag: "Send", to: peer.address, message: { _tag: "Sync", from: d.name, reply: false, members: table(d) } })
     }
     d.nextPushPullAtMs = nowMs + d.config.pushPullIntervalMs
+  }
+  // Checked at every probe period (no wake-up of its own: probes keep the timer running).
+  if (nowMs >= d.nextReconnectAtMs) {
+    const dead = [...d.members.values()].filter((m) => m.status === "dead" && m.address !== "")
+    const [peer] = sample(draw, dead, 1)
+    if (peer !== undefined) {
+      d.outputs.push({ _tag: "Send", to: peer.address, message: { _tag: "Sync", from: d.name, reply: false, members: table(d) } })
+    }
+    d.nextReconnectAtMs = nowMs + d.config.reconnectIntervalMs
   }
 }
 

@@ -203,3 +203,27 @@ describe("membership with memberlist's LAN timings (the failover bench's baselin
     console.log(`memberlist LAN timings: crash detected everywhere within ${worstMs.toFixed(0)} ms over 100 runs`)
   })
 })
+
+describe("membership after a network partition", () => {
+  it("two sides that declared each other dead merge again within the reconnect interval of the heal", () => {
+    let worstMs = 0
+    fc.assert(
+      fc.property(fc.integer({ min: 4, max: 12 }), seed, fc.integer({ min: 2, max: 10 }), (n, s, cut) => {
+        const sim = started(n, s, 0)
+        const left = sim.names.slice(0, Math.min(cut, n - 2))
+        const right = sim.names.filter((name) => !left.includes(name))
+        sim.split([left, right])
+        const deadAcross = () => left.every((a) => right.every((b) => sim.state(a).members.get(b)?.status === "dead" && sim.state(b).members.get(a)?.status === "dead"))
+        expect(sim.run(sim.nowMs + 5_000, deadAcross)).toBe(true)
+        // Each side is whole on its own: nothing but the reconnect makes them talk again.
+        sim.run(sim.nowMs + 3_000)
+        const healedAtMs = sim.nowMs
+        sim.heal()
+        expect(sim.run(healedAtMs + config.reconnectIntervalMs + 1_000, () => sim.converged())).toBe(true)
+        worstMs = Math.max(worstMs, sim.nowMs - healedAtMs)
+      }),
+      { numRuns: 100 },
+    )
+    console.log(`partition healed: one membership again within ${worstMs.toFixed(0)} ms (reconnect every ${config.reconnectIntervalMs} ms)`)
+  })
+})

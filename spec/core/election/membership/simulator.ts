@@ -67,6 +67,8 @@ export class Sim {
   readonly events: Array<LoggedEvent> = []
   readonly sent: Array<SentRecord> = []
   readonly cutOff = new Set<string>()
+  /** A network partition: node -> its side; datagrams between sides are dropped. Empty: none. */
+  readonly sides = new Map<string, number>()
   private readonly queue: Array<Action> = []
   private order = 0
   private readonly random: () => number
@@ -96,6 +98,16 @@ export class Sim {
       const atMs = i === 0 ? 0 : 1 + Math.floor(this.random() * spreadMs)
       this.at(atMs, () => this.input(name, { _tag: "Join", nowMs: this.nowMs, seeds: i === 0 ? [] : [addressOf(this.names[0]!)] }))
     })
+  }
+
+  /** Splits the network into the given groups (datagrams between groups are lost) until heal(). */
+  split(groups: ReadonlyArray<ReadonlyArray<string>>): void {
+    this.sides.clear()
+    groups.forEach((group, side) => group.forEach((name) => this.sides.set(name, side)))
+  }
+
+  heal(): void {
+    this.sides.clear()
   }
 
   crash(name: string): void {
@@ -138,6 +150,7 @@ export class Sim {
       case "Send": {
         this.sent.push({ atMs: this.nowMs, from: name, tag: out.message._tag, initiated: !reply })
         if (this.cutOff.has(name) || this.random() < this.options.lossRate) return
+        if (this.sides.size > 0 && this.sides.get(name) !== this.sides.get(nameOf(out.to))) return
         const bytes = encodeMessage(out.message)
         const delay = this.options.minDelayMs + this.random() * (this.options.maxDelayMs - this.options.minDelayMs)
         const from = addressOf(name)
