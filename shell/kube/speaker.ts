@@ -30,6 +30,7 @@ import type { Mac } from "../../core/l2/mac.ts"
 import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
 import { bgpAnnouncements, peersForNode } from "../../core/speaker/bgp.ts"
 import { l2Announcements } from "../../core/speaker/l2.ts"
+import { linkReport, namedInterfaces } from "../../core/speaker/links.ts"
 import { takeoversOf } from "../../core/speaker/takeover.ts"
 import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
 import { PacketAddon } from "../native/packet.ts"
@@ -429,34 +430,41 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         return false
       }
     }
-    if (usable.length > 0) {
-      yield* Effect.sync(() => {
-        const nowDown = usable.filter((i) => !linkUp(i.name)).map((i) => i.name)
-        if (nowDown.join(" ") === linksDown.join(" ")) return
-        for (const name of nowDown.filter((n) => !linksDown.includes(n))) {
-          Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} down: not announcing on it`))
+    // What is down, and what the advertisements name that this node lacks: core/speaker/links.ts.
+    let missingNamed: ReadonlyArray<string> = []
+    yield* Effect.sync(() => {
+      const report = linkReport(usable.map((i) => i.name), new Set(usable.filter((i) => linkUp(i.name)).map((i) => i.name)), namedInterfaces(config))
+      const { down: nowDown, missing } = report
+      const linksChanged = nowDown.join(" ") !== linksDown.join(" ")
+      if (!linksChanged && missing.join(" ") === missingNamed.join(" ")) return
+      for (const name of missing.filter((n) => !missingNamed.includes(n))) {
+        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: an L2Advertisement names interface ${name}, which this node does not have or may not use: no candidate for the addresses announced only there`))
+      }
+      missingNamed = missing
+      for (const name of nowDown.filter((n) => !linksDown.includes(n))) {
+        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} down: not announcing on it`))
+      }
+      for (const name of linksDown.filter((n) => !nowDown.includes(n))) {
+        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} back up`))
+      }
+      linksDown = nowDown
+      // Before a leave, so that the Alive of the next join carries it.
+      membership?.setDownInterfaces(report.reported)
+      if (!linksChanged) return
+      const down = report.allDown
+      if (membership !== undefined && down !== dataPathDown) {
+        dataPathDown = down
+        if (down) membership.leave()
+        else {
+          rejoinedAtMs = Date.now()
+          membership.join(options.membership?.seeds ?? [])
+          // Decide again once the hold can have expired, even if nothing else happens.
+          Effect.runFork(Effect.sleep("3100 millis").pipe(Effect.andThen(Effect.sync(bump))))
         }
-        for (const name of linksDown.filter((n) => !nowDown.includes(n))) {
-          Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} back up`))
-        }
-        linksDown = nowDown
-        // Before a leave, so that the Alive of the next join carries it.
-        membership?.setDownInterfaces(nowDown)
-        const down = nowDown.length === usable.length
-        if (membership !== undefined && down !== dataPathDown) {
-          dataPathDown = down
-          if (down) membership.leave()
-          else {
-            rejoinedAtMs = Date.now()
-            membership.join(options.membership?.seeds ?? [])
-            // Decide again once the hold can have expired, even if nothing else happens.
-            Effect.runFork(Effect.sleep("3100 millis").pipe(Effect.andThen(Effect.sync(bump))))
-          }
-          Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
-        }
-        bump()
-      }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
-    }
+        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
+      }
+      bump()
+    }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
 
     const changes = Stream.mergeAll([...all.map((w) => w.changes), Stream.fromQueue(membershipChanged), Stream.tick("10 seconds")], { concurrency: "unbounded" })
     yield* reconcile
