@@ -139,6 +139,15 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
       })
 
     for (const iface of interfaces) {
+      // Failed reads in a row: an interface taken down fails every reopen until it comes back, so only the
+      // first failure of a streak is logged (and then about once a minute), and the recovery.
+      let failures = 0
+      const recovered = Effect.suspend(() => {
+        if (failures === 0) return Effect.void
+        const after = failures
+        failures = 0
+        return Effect.logInfo(`l2: receiving on ${iface.name} again after ${after} failed attempts`)
+      })
       // A receive error (the link went down) fails the stream. Reading again on the same socket does
       // not recover: libuv reports the socket's pending error (POLLERR) as EBADF and the addon's reader
       // stops without consuming it, so every restart fails at once. A fresh socket starts clean; the
@@ -150,7 +159,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
           // A fresh socket has no multicast memberships: join the groups of what we own here again.
           for (const o of (yield* Ref.get(owned)).values()) if (o.interfaces.includes(iface.name)) yield* membership(iface.name, o.address, true)
         }
-        yield* Stream.runForEach(socket.frames, (frame) => receive(iface, frame)).pipe(
+        yield* Stream.runForEach(socket.frames, (frame) => Effect.andThen(recovered, receive(iface, frame))).pipe(
           Effect.tapError(() => {
             const broken = sockets.get(iface.name)
             if (broken === undefined) return Effect.void
@@ -160,7 +169,12 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         )
       })
       yield* readOnce.pipe(
-        Effect.tapError((error) => Effect.logWarning(`l2: receiving on ${iface.name}: ${error.message}; reopening`)),
+        Effect.tapError((error) => {
+          failures += 1
+          return failures === 1 || failures % 300 === 0
+            ? Effect.logWarning(`l2: receiving on ${iface.name}: ${error.message}; reopening every 200 ms (${failures} failed so far)`)
+            : Effect.void
+        }),
         Effect.retry(Schedule.spaced("200 millis")),
         Effect.forkIn(scope),
       )

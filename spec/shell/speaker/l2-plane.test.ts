@@ -3,7 +3,7 @@
 // gratuitous ARP and unsolicited NA are seen on the wire when ownership is taken (and repeated on the
 // announcer's whole schedule), and losing ownership stops the answers.
 import { spawnSync } from "node:child_process"
-import { Effect, Result, Stream } from "effect"
+import { Effect, Logger, Result, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { decodeFrame } from "../../../core/l2/frame.ts"
 import type { Mac } from "../../../core/l2/mac.ts"
@@ -109,5 +109,26 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
       const neigh = yield* Effect.promise(() => client.run("ip", ["neigh", "show", "192.0.2.20"]))
       expect(neigh.stdout.toLowerCase()).toContain(speakerMac)
     }).pipe(Effect.provide(PacketAddon.layer))))
+  })
+
+  it("an interface taken down is reopened quietly (one warning per outage) and answers again once it is back", async () => {
+    const lines: Array<string> = []
+    const capture = Logger.layer([Logger.make(({ message, logLevel }) => { lines.push(`${logLevel} ${Array.isArray(message) ? message.join(" ") : String(message)}`) })])
+    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
+      yield* plane.setOwned([{ address: ip("192.0.2.40"), interfaces: ["eth0"] }])
+      yield* Effect.promise(() => speaker.run("ip", ["link", "set", "eth0", "down"]))
+      // About ten reopen attempts while it is down.
+      yield* Effect.sleep("2 seconds")
+      yield* Effect.promise(() => speaker.run("ip", ["link", "set", "eth0", "up"]))
+      yield* Effect.promise(() => sleep(1_500))
+      const replies = yield* Effect.promise(() => arpingReplies(client, "192.0.2.40"))
+      expect(replies.length).toBeGreaterThan(0)
+      expect(new Set(replies)).toEqual(new Set([speakerMac]))
+    }).pipe(Effect.provide(PacketAddon.layer), Effect.provide(capture))))
+    const warnings = lines.filter((l) => l.includes("l2: receiving on eth0"))
+    expect(warnings.length).toBeGreaterThanOrEqual(1)
+    expect(warnings.length).toBeLessThanOrEqual(2)
+    expect(lines.some((l) => /receiving on eth0 again after \d+ failed attempts/.test(l))).toBe(true)
   })
 })
