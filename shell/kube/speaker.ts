@@ -174,7 +174,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     yield* Effect.logInfo(`speaker ${nodeName}: caches synced`)
 
     // Layer 2: every usable interface gets a raw socket; claims pick among them.
-    const usable = usableForL2(readInterfaces(), options.excludePatterns)
+    let usable = usableForL2(readInterfaces(), options.excludePatterns)
     yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${usable.map((i) => i.name).join(", ") || "no interface"}`)
     const plane = yield* makeL2Plane({ interfaces: usable.map((i) => ({ name: i.name, mac: i.mac as Mac })) }).pipe(Effect.provide(PacketAddon.layer))
 
@@ -432,7 +432,21 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     }
     // What is down, and what the advertisements name that this node lacks: core/speaker/links.ts.
     let missingNamed: ReadonlyArray<string> = []
-    yield* Effect.sync(() => {
+    let polls = 0
+    // MetalLB rescans the interfaces every 10 s: one that appears later (a VLAN added after the start)
+    // is taken up, one that goes away (deleted, enslaved, excluded) is let go. One that is only taken
+    // down stays watched: it is a link that is down (reported, and counted for "every link down").
+    const rescan = Effect.gen(function* () {
+      const watched = new Set(usable.map((i) => i.name))
+      const next = usableForL2(readInterfaces().map((i) => (watched.has(i.name) ? { ...i, up: true } : i)), options.excludePatterns)
+      const key = (list: ReadonlyArray<{ readonly name: string; readonly mac: string }>) => list.map((i) => `${i.name}/${i.mac}`).join(" ")
+      if (key(next) === key(usable)) return
+      yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${next.map((i) => i.name).join(", ") || "no interface"} (was ${usable.map((i) => i.name).join(", ") || "none"})`)
+      usable = next
+      yield* plane.setInterfaces(next.map((i) => ({ name: i.name, mac: i.mac as Mac })))
+      bump()
+    })
+    const pollLinks = Effect.sync(() => {
       const report = linkReport(usable.map((i) => i.name), new Set(usable.filter((i) => linkUp(i.name)).map((i) => i.name)), namedInterfaces(config))
       const { down: nowDown, missing } = report
       const linksChanged = nowDown.join(" ") !== linksDown.join(" ")
@@ -464,7 +478,12 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
       }
       bump()
-    }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
+    })
+    yield* Effect.suspend(() => (++polls % 40 === 0 ? rescan : Effect.void)).pipe(
+      Effect.andThen(pollLinks),
+      Effect.repeat(Schedule.spaced("250 millis")),
+      Effect.forkScoped,
+    )
 
     const changes = Stream.mergeAll([...all.map((w) => w.changes), Stream.fromQueue(membershipChanged), Stream.tick("10 seconds")], { concurrency: "unbounded" })
     yield* reconcile

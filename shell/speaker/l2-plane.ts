@@ -17,7 +17,7 @@ import { multicastMacOf, solicitedNodeAddress } from "../../core/l2/ipv6.ts"
 import { addressKey, type L2Interface, type OwnershipChanged } from "../../core/l2/ownership.ts"
 import { applyOwnership, emptyResponder, respondToBytes, type ResponderState } from "../../core/l2/responder.ts"
 import type { Address } from "../../core/net/address.ts"
-import { etherTypeAll, openPacketSocket, type PacketAddon, type PacketSocket, type PacketSocketError } from "../native/packet.ts"
+import { etherTypeAll, openPacketSocket, PacketAddon, type PacketSocket, type PacketSocketError } from "../native/packet.ts"
 
 export interface L2PlaneOptions {
   readonly interfaces: ReadonlyArray<{ readonly name: string; readonly mac: Mac }>
@@ -39,6 +39,8 @@ export interface L2Plane {
   readonly setOwned: (owned: ReadonlyArray<OwnedAddress>) => Effect.Effect<void>
   /** Announce an address again now (a conflict seen, or a graceful hand-over). */
   readonly reannounce: (address: Address) => Effect.Effect<void>
+  /** The interfaces to use from now on (a rescan): sockets for new ones; gone ones lose what was owned on them. */
+  readonly setInterfaces: (interfaces: ReadonlyArray<{ readonly name: string; readonly mac: Mac }>) => Effect.Effect<void>
   /** This node is leaving: keep answering requests, announce nothing more (core/l2/announcer Silence). */
   readonly silence: Effect.Effect<void>
   readonly counters: Effect.Effect<L2Counters>
@@ -59,8 +61,11 @@ const etherTypeOf = (frame: Uint8Array): number => {
 export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, PacketSocketError, PacketAddon | Scope.Scope> =>
   Effect.gen(function* () {
     const nowMs = options.nowMs ?? (() => Date.now())
-    const interfaces: ReadonlyArray<L2Interface> = options.interfaces
+    /** The interfaces answered and announced on; setInterfaces changes them (MetalLB rescans every 10 s). */
+    let interfaces: ReadonlyArray<L2Interface> = options.interfaces
     const scope = yield* Effect.scope
+    // Kept for setInterfaces, which opens sockets after construction.
+    const addon = yield* PacketAddon
     // Each socket in a scope of its own, so a broken one can be replaced (see the reading loop below).
     const sockets = new Map<string, { readonly socket: PacketSocket; readonly scope: Scope.Closeable }>()
     const openOn = (name: string) =>
@@ -138,7 +143,9 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         }
       })
 
-    for (const iface of interfaces) {
+    /** Each interface's reading loop (it owns the interface's socket from the first failure on). */
+    const readers = new Map<string, Fiber.Fiber<unknown, unknown>>()
+    const startReading = (iface: L2Interface) => Effect.gen(function* () {
       // Failed reads in a row: an interface taken down fails every reopen until it comes back, so only the
       // first failure of a streak is logged (and then about once a minute), and the recovery.
       let failures = 0
@@ -168,7 +175,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
           }),
         )
       })
-      yield* readOnce.pipe(
+      const fiber = yield* readOnce.pipe(
         Effect.tapError((error) => {
           failures += 1
           return failures === 1 || failures % 300 === 0
@@ -178,7 +185,9 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         Effect.retry(Schedule.spaced("200 millis")),
         Effect.forkIn(scope),
       )
-    }
+      readers.set(iface.name, fiber)
+    })
+    for (const iface of interfaces) yield* startReading(iface)
 
     // NDP: a real NIC filters multicast, so the solicited-node group of every owned IPv6 address is
     // joined on the interface's socket (veths pass everything, which is why the lab cannot show it).
@@ -219,8 +228,51 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         }
       })
 
+    // An interface that went away (or changed its MAC): what was owned on it is lost there (no more
+    // answers, announcements or multicast groups), its reader stops and its socket closes. New ones get a
+    // socket and a reader, and the addresses already meant for them are answered and announced there.
+    const setInterfaces = (next: ReadonlyArray<{ readonly name: string; readonly mac: Mac }>) =>
+      Effect.gen(function* () {
+        const same = (a: L2Interface) => next.some((b) => b.name === a.name && b.mac === a.mac)
+        for (const gone of interfaces.filter((i) => !same(i))) {
+          const before = yield* Ref.get(owned)
+          const after = new Map([...before].map(([key, o]) => [key, { ...o, interfaces: o.interfaces.filter((n) => n !== gone.name) }] as const))
+          for (const o of before.values()) {
+            if (!o.interfaces.includes(gone.name)) continue
+            const c: OwnershipChanged = { _tag: "OwnershipChanged", address: o.address, iface: gone, owned: false, nowMs: nowMs() }
+            yield* Ref.update(responder, (r) => applyOwnership(r, c))
+            yield* membership(gone.name, o.address, false)
+            yield* runAnnouncer(c)
+          }
+          yield* Ref.set(owned, after)
+          const reader = readers.get(gone.name)
+          readers.delete(gone.name)
+          if (reader !== undefined) yield* Fiber.interrupt(reader)
+          const socket = sockets.get(gone.name)
+          sockets.delete(gone.name)
+          if (socket !== undefined) yield* Scope.close(socket.scope, Exit.void)
+          interfaces = interfaces.filter((i) => i.name !== gone.name)
+        }
+        for (const added of next.filter((n) => !interfaces.some((i) => i.name === n.name))) {
+          const iface: L2Interface = { name: added.name, mac: added.mac }
+          interfaces = [...interfaces, iface]
+          // Opened here so the first announcements below go out; a failure is left to the reader's retries.
+          yield* openOn(iface.name).pipe(Effect.catch((error) => Effect.logWarning(`l2: opening ${iface.name}: ${error.message}`)))
+          yield* startReading(iface)
+          // Addresses already meant for it (setOwned named it before it existed here) take effect now.
+          for (const o of (yield* Ref.get(owned)).values()) {
+            if (!o.interfaces.includes(iface.name)) continue
+            const c: OwnershipChanged = { _tag: "OwnershipChanged", address: o.address, iface, owned: true, nowMs: nowMs() }
+            yield* Ref.update(responder, (r) => applyOwnership(r, c))
+            yield* membership(iface.name, o.address, true)
+            yield* runAnnouncer(c)
+          }
+        }
+      }).pipe(Effect.provideService(PacketAddon, addon))
+
     return {
       setOwned,
+      setInterfaces,
       reannounce: (address) => runAnnouncer({ _tag: "Reannounce", address, nowMs: nowMs() }),
       silence: Effect.suspend(() => runAnnouncer({ _tag: "Silence", nowMs: nowMs() })),
       counters: Ref.get(counters),

@@ -17,8 +17,8 @@ import { ip } from "../../core/ipam/pools.ts"
 const habets = () => `${spawnSync("arping", ["--help"], { encoding: "utf8" }).stdout}${spawnSync("arping", ["--help"], { encoding: "utf8" }).stderr}`.includes("Habets")
 
 /** MACs that answered arping for `target` (both arping variants Debian ships). */
-const arpingReplies = async (client: Host, target: string): Promise<ReadonlyArray<string>> => {
-  const args = habets() ? ["-c", "2", "-w", "2", "-i", "eth0", target] : ["-c", "2", "-w", "2", "-I", "eth0", target]
+const arpingReplies = async (client: Host, target: string, device = "eth0"): Promise<ReadonlyArray<string>> => {
+  const args = habets() ? ["-c", "2", "-w", "2", "-i", device, target] : ["-c", "2", "-w", "2", "-I", device, target]
   const output = await client.run("arping", args, { timeoutMs: 10_000 }).then((r) => r.stdout + r.stderr, (e: unknown) => String(e))
   const escaped = target.replace(/\./g, "\\.")
   const pattern = habets() ? new RegExp(`bytes from ([0-9a-f:]{17}) \\(${escaped}\\)`, "gi") : new RegExp(`reply from ${escaped} \\[([0-9a-f:]{17})\\]`, "gi")
@@ -130,5 +130,25 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
     expect(warnings.length).toBeGreaterThanOrEqual(1)
     expect(warnings.length).toBeLessThanOrEqual(2)
     expect(lines.some((l) => /receiving on eth0 again after \d+ failed attempts/.test(l))).toBe(true)
+  })
+
+  it("takes up an interface that appears later and lets go of one that goes away (a rescan)", async () => {
+    await lab.link(speaker, client, { aName: "eth1", bName: "eth1", aAddresses: ["198.51.100.1/24"], bAddresses: ["198.51.100.2/24"] })
+    const eth1Mac = (await speaker.mac("eth1")) as Mac
+    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
+      const address = ip("198.51.100.10")
+      // Not an interface of the plane yet: nothing answers there.
+      yield* plane.setOwned([{ address, interfaces: ["eth1"] }])
+      expect(yield* Effect.promise(() => arpingReplies(client, "198.51.100.10", "eth1"))).toEqual([])
+      // It appears: the address meant for it is answered there at once, without another setOwned.
+      yield* plane.setInterfaces([{ name: "eth0", mac: speakerMac }, { name: "eth1", mac: eth1Mac }])
+      const replies = yield* Effect.promise(() => arpingReplies(client, "198.51.100.10", "eth1"))
+      expect(replies.length).toBeGreaterThan(0)
+      expect(new Set(replies)).toEqual(new Set([eth1Mac]))
+      // Gone again: what was owned there is dropped with it.
+      yield* plane.setInterfaces([{ name: "eth0", mac: speakerMac }])
+      expect(yield* Effect.promise(() => arpingReplies(client, "198.51.100.10", "eth1"))).toEqual([])
+    }).pipe(Effect.provide(PacketAddon.layer))))
   })
 })
