@@ -6,6 +6,7 @@
 // down; the first segment's address keeps its owner, untouched. When eth1 comes back the owner takes its
 // address back. Then every Layer 2 link of the node goes down: it leaves the membership (the others see
 // it fail) and both addresses move within the same targets. The figures are printed.
+import { CustomObjectsApi } from "@kubernetes/client-node"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { formatAddress } from "../../core/net/address.ts"
 import {
@@ -26,7 +27,7 @@ import {
   urlOf,
   waitForIngress,
 } from "../support/lab.ts"
-import { isGratuitousArp, neighbourMac, nodeNamed as nodeNamedIn, settledOwner as settledOwnerIn } from "../support/failover.ts"
+import { arpingReplies, isGratuitousArp, neighbourMac, nodeNamed as nodeNamedIn, settledOwner as settledOwnerIn } from "../support/failover.ts"
 import { sleep } from "../support/netns.ts"
 import { skipUnlessCi } from "../support/skip.ts"
 
@@ -209,5 +210,51 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: data-path failov
     await ownedAgainBy(owner, segment2Address)
     await ownedAgainBy(owner, lanAddress)
     figure(`every link of ${owner.name} back -> it owns ${segment2Address} and ${lanAddress} again (settled)`)
+  }, 90_000)
+
+  it("passes over nodes without the advertised interface, and takes it up once it appears (10 s rescan)", async () => {
+    // A third segment, attached to the client only for now: 198.18.3.0/24, which nothing else uses.
+    const segment = await lab.lab.segment("lan3")
+    await lab.lab.attach(lab.client, segment, { name: "eth3", addresses: ["198.18.3.100/24"] })
+    lab.apply(`apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: { name: segment3, namespace: ${metallbNamespace} }
+spec:
+  addresses: [198.18.3.200-198.18.3.210]
+  autoAssign: false
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: { name: segment3, namespace: ${metallbNamespace} }
+spec:
+  ipAddressPools: [segment3]
+  interfaces: [eth2]
+`)
+    await createService(lab.api, { name: "segment3", pool: "segment3", families: "IPv4", endpointNodes: lab.nodes })
+    const [address = ""] = await waitForIngress(lab.api, "segment3", 1)
+    // No node has eth2: none may win the address (one that did would answer nowhere), so none claims it.
+    await sleep(1_500)
+    const l2Statuses = async () => ((await lab.api.kubeConfig.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+      group: "metallb.io", version: "v1beta1", namespace: metallbNamespace, plural: "servicel2statuses", labelSelector: "metallb.io/service-name=segment3",
+    })) as { items: Array<{ status?: { node?: string } }> }).items.map((o) => o.status?.node)
+    expect(await l2Statuses()).toEqual([])
+    expect(await arpingReplies(lab.client, address, "eth3")).toEqual([])
+    const attachedAtMs = Date.now()
+    for (const node of lab.nodes) await lab.lab.attach(node.host, segment, { name: "eth2", addresses: [`198.18.3.${10 + node.index}/24`] })
+    const eth2Macs = new Map(await Promise.all(lab.nodes.map(async (n) => [await n.host.mac("eth2"), n.name] as const)))
+    const replies = await until(`an answer for ${address} on the new segment`, async () => {
+      const r = await arpingReplies(lab.client, address, "eth3")
+      return r.length > 0 ? r : undefined
+    }, { timeoutMs: 25_000, intervalMs: 250 })
+    const answeredMs = Date.now() - attachedAtMs
+    expect(new Set(replies).size).toBe(1)
+    const owner = eth2Macs.get(replies[0]!)
+    expect(owner).toBeDefined()
+    figure(`eth2 attached to every node after the start -> ${owner} answers ARP for ${address} on it after ${answeredMs} ms (interfaces rescanned every 10 s)`)
+    expect(answeredMs).toBeLessThan(20_000)
+    expect(await until("the owner's ServiceL2Status", async () => {
+      const nodes = await l2Statuses()
+      return nodes.length > 0 ? nodes : undefined
+    }, { timeoutMs: 10_000 })).toEqual([owner])
   }, 90_000)
 })

@@ -26,8 +26,8 @@ import {
   urlOf,
   waitForIngress,
 } from "../support/lab.ts"
-import { crashOwner, handOverOwner, neighbourMac, nodeNamed as nodeNamedIn, restoreNode, settledOwner as settledOwnerIn } from "../support/failover.ts"
-import { type Host, sleep } from "../support/netns.ts"
+import { arpingReplies, crashOwner, handOverOwner, neighbourMac, nodeNamed as nodeNamedIn, restoreNode, settledOwner as settledOwnerIn } from "../support/failover.ts"
+import { sleep } from "../support/netns.ts"
 import { skipUnlessCi } from "../support/skip.ts"
 
 // Targets (issue 6 and 10).
@@ -39,17 +39,6 @@ const figures: Array<string> = []
 const figure = (line: string) => {
   figures.push(line)
   console.log(`[lab] ${line}`)
-}
-
-/** MACs that answered arping for `target` (Habets' arping, Debian's `arping`; or iputils'). */
-const arpingReplies = async (client: Host, target: string): Promise<ReadonlyArray<string>> => {
-  const help = await client.run("arping", ["--help"]).then((r) => r.stdout + r.stderr, (e: unknown) => String(e))
-  const habets = help.includes("Habets")
-  const args = habets ? ["-c", "2", "-w", "2", "-i", "eth0", target] : ["-c", "2", "-w", "2", "-I", "eth0", target]
-  const output = await client.run("arping", args, { timeoutMs: 10_000 }).then((r) => r.stdout + r.stderr, (e: unknown) => String(e))
-  const escaped = target.replace(/\./g, "\\.")
-  const pattern = habets ? new RegExp(`bytes from ([0-9a-f:]{17}) \\(${escaped}\\)`, "gi") : new RegExp(`reply from ${escaped} \\[([0-9a-f:]{17})\\]`, "gi")
-  return [...output.matchAll(pattern)].map((m) => (m[1] ?? "").toLowerCase())
 }
 
 /** Any ARP/NA frame claiming `address` (answers and announcements), with the claiming MAC. */

@@ -34,6 +34,17 @@ export const restoreNode = async (lab: E2eLab, node: LabNode): Promise<void> => 
   await lab.waitSpeakersReady()
 }
 
+/** MACs that answered arping for `target` on `device` (Habets' arping, Debian's `arping`; or iputils'). */
+export const arpingReplies = async (client: Host, target: string, device = "eth0"): Promise<ReadonlyArray<string>> => {
+  const help = await client.run("arping", ["--help"]).then((r) => r.stdout + r.stderr, (e: unknown) => String(e))
+  const habets = help.includes("Habets")
+  const args = habets ? ["-c", "2", "-w", "2", "-i", device, target] : ["-c", "2", "-w", "2", "-I", device, target]
+  const output = await client.run("arping", args, { timeoutMs: 10_000 }).then((r) => r.stdout + r.stderr, (e: unknown) => String(e))
+  const escaped = target.replace(/\./g, "\\.")
+  const pattern = habets ? new RegExp(`bytes from ([0-9a-f:]{17}) \\(${escaped}\\)`, "gi") : new RegExp(`reply from ${escaped} \\[([0-9a-f:]{17})\\]`, "gi")
+  return [...output.matchAll(pattern)].map((m) => (m[1] ?? "").toLowerCase())
+}
+
 /** The client's neighbour entry for `address` on `device` (the MAC it sends to), if any. */
 export const neighbourMac = async (client: Host, address: string, device = "eth0"): Promise<string | undefined> => {
   const { stdout } = await client.run("ip", ["-j", "neigh", "show", address, "dev", device])
