@@ -19,8 +19,7 @@ import {
   type V1Service,
   V1MicroTime,
 } from "@kubernetes/client-node"
-import { readFileSync } from "node:fs"
-import { Deferred, Effect, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { Deferred, Effect, Option, Queue, type Scope, Stream } from "effect"
 import type { Config } from "../../core/config/config.ts"
 import type { Located, Secret } from "../../core/config/decode.ts"
 import { formatConfigError } from "../../core/config/errors.ts"
@@ -30,7 +29,7 @@ import type { Mac } from "../../core/l2/mac.ts"
 import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
 import { bgpAnnouncements, peersForNode } from "../../core/speaker/bgp.ts"
 import { l2Announcements } from "../../core/speaker/l2.ts"
-import { linkReport, namedInterfaces } from "../../core/speaker/links.ts"
+import { namedInterfaces } from "../../core/speaker/links.ts"
 import { takeoversOf } from "../../core/speaker/takeover.ts"
 import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
 import { PacketAddon } from "../native/packet.ts"
@@ -38,6 +37,7 @@ import { type BfdEndpoint, loadUdpAddon, openBfdEndpoint } from "../speaker/bfd-
 import { loadTcpAddon } from "../speaker/bgp-transport.ts"
 import { PeerSession } from "../speaker/bgp-speaker.ts"
 import { readInterfaces, usableForL2 } from "../speaker/interfaces.ts"
+import { makeLinkWatch } from "../speaker/link-watch.ts"
 import { makeL2Plane, type OwnedAddress } from "../speaker/l2-plane.ts"
 import type { MembershipConfig } from "../../core/election/membership/config.ts"
 import { MembershipDriver } from "../speaker/membership.ts"
@@ -173,10 +173,10 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     yield* Effect.forEach(all, (w) => w.synced, { discard: true })
     yield* Effect.logInfo(`speaker ${nodeName}: caches synced`)
 
-    // Layer 2: every usable interface gets a raw socket; claims pick among them.
-    let usable = usableForL2(readInterfaces(), options.excludePatterns)
-    yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${usable.map((i) => i.name).join(", ") || "no interface"}`)
-    const plane = yield* makeL2Plane({ interfaces: usable.map((i) => ({ name: i.name, mac: i.mac as Mac })) }).pipe(Effect.provide(PacketAddon.layer))
+    // Layer 2: every usable interface gets a raw socket; claims pick among them (shell/speaker/link-watch.ts).
+    const initialUsable = usableForL2(readInterfaces(), options.excludePatterns)
+    yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${initialUsable.map((i) => i.name).join(", ") || "no interface"}`)
+    const plane = yield* makeL2Plane({ interfaces: initialUsable.map((i) => ({ name: i.name, mac: i.mac as Mac })) }).pipe(Effect.provide(PacketAddon.layer))
 
     // Membership changes wake the loop at once: they are the failover path.
     const membershipChanged = yield* Queue.sliding<void>(1)
@@ -197,23 +197,17 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     let members: ReadonlySet<string> | undefined
     /** The live members' down Layer 2 interfaces (membership metadata), this node's included. */
     let membersDown: ReadonlyMap<string, ReadonlyArray<string>> | undefined
-    /** This node's usable Layer 2 interfaces whose link is down now (the data-path watch below). */
-    let linksDown: ReadonlyArray<string> = []
     let membership: MembershipDriver | undefined
-    /** Every Layer 2 link is down: announce nothing (see the data-path watch below). */
-    let dataPathDown = false
-    /**
-     * When the links came back: until another member answers (or 3 s pass), the membership table is
-     * the one from the isolation, where everybody else looked dead; deciding from it would claim every
-     * address and pull the clients here.
-     */
-    let rejoinedAtMs: number | undefined
-    const holding = () => {
-      if (dataPathDown) return true
-      if (rejoinedAtMs === undefined) return false
-      if ((members?.size ?? 0) > 1 || Date.now() - rejoinedAtMs >= 3_000) rejoinedAtMs = undefined
-      return rejoinedAtMs !== undefined
-    }
+    let config: Config | undefined
+    const links = makeLinkWatch(initialUsable, {
+      nodeName,
+      excludePatterns: options.excludePatterns,
+      plane,
+      membership: () => membership,
+      seeds: options.membership?.seeds ?? [],
+      namedInterfaces: () => namedInterfaces(config),
+      changed: bump,
+    })
     if (options.membership !== undefined) {
       const m = options.membership
       const answered = yield* Deferred.make<void>()
@@ -257,7 +251,6 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     const bfdEndpoint = () => (bfd ??= loadUdpAddon().then((udp) => openBfdEndpoint(udp, {
       onSendError: (peerAddress, error) => Effect.runFork(Effect.logDebug(`bfd ${peerAddress}: send failed: ${error.message}`)),
     })))
-    let config: Config | undefined
     let configFingerprint = ""
     /** The latest configuration failed to resolve (the last valid one, if any, stays in force). */
     let configStale = false
@@ -309,8 +302,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         ...(membersDown === undefined ? {} : { downInterfaces: membersDown }),
       })
       // Never on a link that is down, even before the membership has told the others (or without membership).
-      const upNames = usable.map((i) => i.name).filter((n) => !linksDown.includes(n))
-      const held = holding()
+      const upNames = links.upNames()
+      const held = links.holding(members?.size ?? 0)
       const owned: Array<OwnedAddress> = held ? [] : decision.claims.map((c) => ({ address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => upNames.includes(n)) : upNames }))
       yield* plane.setOwned(owned)
       // setOwned has sent the first gratuitous announcements of what this node just took over.
@@ -417,73 +410,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
         if (bfd !== undefined) yield* Effect.promise(() => bfd!.then((endpoint) => endpoint.close()).catch(() => undefined))
       }))
 
-    // Data-path failover. An interface that lost its link goes into this node's membership metadata: every
-    // speaker's election passes the node over for the addresses it would announce only on down links, and
-    // the plane stops announcing on them. When every Layer 2 interface has lost its link, this node can
-    // reach nobody: it leaves the membership (the others elect new owners and announce) and rejoins when a
-    // link comes back, instead of holding addresses it cannot serve.
-    const linkUp = (name: string) => {
-      try {
-        const state = readFileSync(`/sys/class/net/${name}/operstate`, "utf8").trim()
-        return state === "up" || state === "unknown"
-      } catch {
-        return false
-      }
-    }
-    // What is down, and what the advertisements name that this node lacks: core/speaker/links.ts.
-    let missingNamed: ReadonlyArray<string> = []
-    let polls = 0
-    // MetalLB rescans the interfaces every 10 s: one that appears later (a VLAN added after the start)
-    // is taken up, one that goes away (deleted, enslaved, excluded) is let go. One that is only taken
-    // down stays watched: it is a link that is down (reported, and counted for "every link down").
-    const rescan = Effect.gen(function* () {
-      const watched = new Set(usable.map((i) => i.name))
-      const next = usableForL2(readInterfaces().map((i) => (watched.has(i.name) ? { ...i, up: true } : i)), options.excludePatterns)
-      const key = (list: ReadonlyArray<{ readonly name: string; readonly mac: string }>) => list.map((i) => `${i.name}/${i.mac}`).join(" ")
-      if (key(next) === key(usable)) return
-      yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${next.map((i) => i.name).join(", ") || "no interface"} (was ${usable.map((i) => i.name).join(", ") || "none"})`)
-      usable = next
-      yield* plane.setInterfaces(next.map((i) => ({ name: i.name, mac: i.mac as Mac })))
-      bump()
-    })
-    const pollLinks = Effect.sync(() => {
-      const report = linkReport(usable.map((i) => i.name), new Set(usable.filter((i) => linkUp(i.name)).map((i) => i.name)), namedInterfaces(config))
-      const { down: nowDown, missing } = report
-      const linksChanged = nowDown.join(" ") !== linksDown.join(" ")
-      if (!linksChanged && missing.join(" ") === missingNamed.join(" ")) return
-      for (const name of missing.filter((n) => !missingNamed.includes(n))) {
-        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: an L2Advertisement names interface ${name}, which this node does not have or may not use: no candidate for the addresses announced only there`))
-      }
-      missingNamed = missing
-      for (const name of nowDown.filter((n) => !linksDown.includes(n))) {
-        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} down: not announcing on it`))
-      }
-      for (const name of linksDown.filter((n) => !nowDown.includes(n))) {
-        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 interface ${name} back up`))
-      }
-      linksDown = nowDown
-      // Before a leave, so that the Alive of the next join carries it.
-      membership?.setDownInterfaces(report.reported)
-      if (!linksChanged) return
-      const down = report.allDown
-      if (membership !== undefined && down !== dataPathDown) {
-        dataPathDown = down
-        if (down) membership.leave()
-        else {
-          rejoinedAtMs = Date.now()
-          membership.join(options.membership?.seeds ?? [])
-          // Decide again once the hold can have expired, even if nothing else happens.
-          Effect.runFork(Effect.sleep("3100 millis").pipe(Effect.andThen(Effect.sync(bump))))
-        }
-        Effect.runFork(Effect.logWarning(`speaker ${nodeName}: Layer 2 links ${down ? "all down: leaving the membership" : "back: rejoining"}`))
-      }
-      bump()
-    })
-    yield* Effect.suspend(() => (++polls % 40 === 0 ? rescan : Effect.void)).pipe(
-      Effect.andThen(pollLinks),
-      Effect.repeat(Schedule.spaced("250 millis")),
-      Effect.forkScoped,
-    )
+    // Data-path failover and interface rescans (shell/speaker/link-watch.ts).
+    yield* links.run
 
     const changes = Stream.mergeAll([...all.map((w) => w.changes), Stream.fromQueue(membershipChanged), Stream.tick("10 seconds")], { concurrency: "unbounded" })
     yield* reconcile
