@@ -290,6 +290,11 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
 
   // --- timeline -----------------------------------------------------------------------------------
   const failovers: Array<Failover> = []
+  /** What a crash or kill leaves to fail over: a speaker handing over has already let its addresses go. */
+  const recordFailovers = (s: SimSpeaker, node: string) => {
+    if (s.terminating) return
+    for (const c of s.claimed) failovers.push({ node, address: formatAddress(c.address), crashAtMs: scheduler.nowMs })
+  }
   const ownerOf = (service: string): string | undefined => {
     const [first] = cluster.ingressOf(service.includes("/") ? service : `default/${service}`)
     return [...speakers.values()].find((s) => s.running && s.claimed.some((c) => formatAddress(c.address) === first))?.name
@@ -306,7 +311,7 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       case "CrashNode": {
         const s = speakers.get(action.node)
         if (s === undefined) return
-        for (const c of s.claimed) failovers.push({ node: action.node, address: formatAddress(c.address), crashAtMs: scheduler.nowMs })
+        recordFailovers(s, action.node)
         s.crash()
         return
       }
@@ -316,7 +321,7 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       case "KillSpeaker": {
         const s = speakers.get(action.node)
         if (s === undefined) return
-        for (const c of s.claimed) failovers.push({ node: action.node, address: formatAddress(c.address), crashAtMs: scheduler.nowMs })
+        recordFailovers(s, action.node)
         s.kill()
         return
       }
