@@ -166,7 +166,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
           // A fresh socket has no multicast memberships: join the groups of what we own here again.
           for (const o of (yield* Ref.get(owned)).values()) if (o.interfaces.includes(iface.name)) yield* membership(iface.name, o.address, true)
         }
-        yield* Stream.runForEach(socket.frames, (frame) => Effect.andThen(recovered, receive(iface, frame))).pipe(
+        yield* Stream.runForEach(socket.frames, (frame) => (failures === 0 ? receive(iface, frame) : Effect.andThen(recovered, receive(iface, frame)))).pipe(
           Effect.tapError(() => {
             const broken = sockets.get(iface.name)
             if (broken === undefined) return Effect.void
@@ -203,8 +203,17 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
 
     const change = (address: Address, ifaceName: string, isOwned: boolean): OwnershipChanged | undefined => {
       const iface = interfaces.find((i) => i.name === ifaceName)
-      return iface === undefined ? undefined : { _tag: "OwnershipChanged", address, iface, owned: isOwned, nowMs: nowMs() }
+      return iface === undefined ? undefined : changeOn(iface, address, isOwned)
     }
+    const changeOn = (iface: L2Interface, address: Address, isOwned: boolean): OwnershipChanged =>
+      ({ _tag: "OwnershipChanged", address, iface, owned: isOwned, nowMs: nowMs() })
+    /** One change of ownership, in order: the responder, the interface's multicast groups, the announcer. */
+    const apply = (c: OwnershipChanged) =>
+      Effect.gen(function* () {
+        yield* Ref.update(responder, (s) => applyOwnership(s, c))
+        yield* membership(c.iface.name, c.address, c.owned)
+        yield* runAnnouncer(c)
+      })
 
     const setOwned = (next: ReadonlyArray<OwnedAddress>) =>
       Effect.gen(function* () {
@@ -221,11 +230,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         }
         yield* Ref.set(owned, after)
         // Losses first: stop answering before anything else happens.
-        for (const c of [...changes].sort((a, b) => Number(a.owned) - Number(b.owned))) {
-          yield* Ref.update(responder, (s) => applyOwnership(s, c))
-          yield* membership(c.iface.name, c.address, c.owned)
-          yield* runAnnouncer(c)
-        }
+        for (const c of [...changes].sort((a, b) => Number(a.owned) - Number(b.owned))) yield* apply(c)
       })
 
     // An interface that went away (or changed its MAC): what was owned on it is lost there (no more
@@ -237,13 +242,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         for (const gone of interfaces.filter((i) => !same(i))) {
           const before = yield* Ref.get(owned)
           const after = new Map([...before].map(([key, o]) => [key, { ...o, interfaces: o.interfaces.filter((n) => n !== gone.name) }] as const))
-          for (const o of before.values()) {
-            if (!o.interfaces.includes(gone.name)) continue
-            const c: OwnershipChanged = { _tag: "OwnershipChanged", address: o.address, iface: gone, owned: false, nowMs: nowMs() }
-            yield* Ref.update(responder, (r) => applyOwnership(r, c))
-            yield* membership(gone.name, o.address, false)
-            yield* runAnnouncer(c)
-          }
+          for (const o of before.values()) if (o.interfaces.includes(gone.name)) yield* apply(changeOn(gone, o.address, false))
           yield* Ref.set(owned, after)
           const reader = readers.get(gone.name)
           readers.delete(gone.name)
@@ -260,13 +259,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
           yield* openOn(iface.name).pipe(Effect.catch((error) => Effect.logWarning(`l2: opening ${iface.name}: ${error.message}`)))
           yield* startReading(iface)
           // Addresses already meant for it (setOwned named it before it existed here) take effect now.
-          for (const o of (yield* Ref.get(owned)).values()) {
-            if (!o.interfaces.includes(iface.name)) continue
-            const c: OwnershipChanged = { _tag: "OwnershipChanged", address: o.address, iface, owned: true, nowMs: nowMs() }
-            yield* Ref.update(responder, (r) => applyOwnership(r, c))
-            yield* membership(iface.name, o.address, true)
-            yield* runAnnouncer(c)
-          }
+          for (const o of (yield* Ref.get(owned)).values()) if (o.interfaces.includes(iface.name)) yield* apply(changeOn(iface, o.address, true))
         }
       }).pipe(Effect.provideService(PacketAddon, addon))
 

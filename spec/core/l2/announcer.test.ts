@@ -14,21 +14,10 @@ import {
 } from "../../../core/l2/announcer.ts"
 import { decodeFrame, encodeFrame } from "../../../core/l2/frame.ts"
 import { allNodesAddress } from "../../../core/l2/ipv6.ts"
-import { parseMac, type Mac } from "../../../core/l2/mac.ts"
-import type { L2Interface } from "../../../core/l2/ownership.ts"
-import { parseAddress, type Address } from "../../../core/net/address.ts"
+import type { Mac } from "../../../core/l2/mac.ts"
+import type { Address } from "../../../core/net/address.ts"
+import { eth0, eth1, mac, ok, vip4, vip6 } from "./fixtures.ts"
 
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${String(r.failure)}`)
-  return r.success
-}
-const ip = (text: string): Address => ok(parseAddress(text))
-const mac = (text: string): Mac => ok(parseMac(text))
-
-const eth0: L2Interface = { name: "eth0", mac: mac("02:00:00:00:00:01") }
-const eth1: L2Interface = { name: "eth1", mac: mac("02:00:00:00:00:02") }
-const vip4 = ip("192.0.2.10")
-const vip6 = ip("2001:db8::10")
 
 const take = (address: Address, nowMs: number, iface = eth0): AnnouncerInput => ({ _tag: "OwnershipChanged", address, iface, owned: true, nowMs })
 const lose = (address: Address, nowMs: number, iface = eth0): AnnouncerInput => ({ _tag: "OwnershipChanged", address, iface, owned: false, nowMs })

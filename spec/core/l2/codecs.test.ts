@@ -15,9 +15,9 @@ import {
   solicitedNodeAddress,
   type Ipv6Packet,
 } from "../../../core/l2/ipv6.ts"
-import { macFromBytes, macToBytes, parseMac, type Mac } from "../../../core/l2/mac.ts"
+import { macFromBytes, macToBytes, parseMac } from "../../../core/l2/mac.ts"
 import { decodeNdp, encodeNdp } from "../../../core/l2/ndp.ts"
-import { parseAddress, type Address } from "../../../core/net/address.ts"
+import type { Address } from "../../../core/net/address.ts"
 import {
   arpArb,
   ethernetHeaderArb,
@@ -28,14 +28,9 @@ import {
   mutationArb,
   ndpFrameArb,
 } from "./arbitraries.ts"
+import { ip, mac, ok } from "./fixtures.ts"
 
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${String(r.failure)}`)
-  return r.success
-}
 const reasonOf = <A>(r: Result.Result<A, L2DecodeError>): L2DecodeReason | "ok" => (Result.isFailure(r) ? r.failure.reason : "ok")
-const ip = (text: string): Address => ok(parseAddress(text))
-const mac = (text: string): Mac => ok(parseMac(text))
 const hex = (text: string): Uint8Array => Uint8Array.from((text.replace(/\s+/g, "").match(/../g) ?? []).map((h) => Number.parseInt(h, 16)))
 
 const runs = { numRuns: 1000 }

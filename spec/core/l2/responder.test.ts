@@ -1,4 +1,3 @@
-import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { ArpPacket } from "../../../core/l2/arp.ts"
@@ -6,27 +5,17 @@ import { countAnnouncements, countResponse, noCounters } from "../../../core/l2/
 import type { EthernetHeader } from "../../../core/l2/ethernet.ts"
 import { decodeFrame, encodeFrame, type ArpFrame, type Frame, type NdpFrame } from "../../../core/l2/frame.ts"
 import { allNodesAddress, multicastMacOf, solicitedNodeAddress } from "../../../core/l2/ipv6.ts"
-import { parseMac, type Mac } from "../../../core/l2/mac.ts"
+import type { Mac } from "../../../core/l2/mac.ts"
 import type { NdpOption } from "../../../core/l2/ndp.ts"
 import { addressKey, ownershipOn, type L2Interface } from "../../../core/l2/ownership.ts"
 import { applyOwnership, emptyResponder, respond, respondToBytes, type ResponderState } from "../../../core/l2/responder.ts"
-import { parseAddress, type Address } from "../../../core/net/address.ts"
+import type { Address } from "../../../core/net/address.ts"
 import { frameArb, mutate, mutationArb } from "./arbitraries.ts"
+import { eth0, eth1, ip, mac, ok, vip4, vip6 } from "./fixtures.ts"
 
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${String(r.failure)}`)
-  return r.success
-}
-const ip = (text: string): Address => ok(parseAddress(text))
-const mac = (text: string): Mac => ok(parseMac(text))
-
-const eth0: L2Interface = { name: "eth0", mac: mac("02:00:00:00:00:01") }
-const eth1: L2Interface = { name: "eth1", mac: mac("02:00:00:00:00:02") }
 const peer = mac("02:00:00:00:00:99")
 const other = mac("02:00:00:00:00:77")
 const broadcast = mac("ff:ff:ff:ff:ff:ff")
-const vip4 = ip("192.0.2.10")
-const vip6 = ip("2001:db8::10")
 const peer4 = ip("192.0.2.1")
 const peer6 = ip("2001:db8::1")
 
