@@ -40,9 +40,39 @@ export const parseAddress = (text: string): Result.Result<Address, InvalidAddres
   return Result.succeed({ family: "ipv4", value: bytesToBigint(ipaddr.IPv4.parse(text).toByteArray()) })
 }
 
+/**
+ * Dotted quad, or RFC 5952 text (lower case, the longest run of two or more zero groups shortened to
+ * "::", the first such run on a tie), exactly as ipaddr.js prints; by hand because formatting sits on
+ * hot paths (every status comparison, every simulated event) and ipaddr.js parses bytes into objects first.
+ */
 export const formatAddress = (address: Address): string => {
-  const bytes = bigintToBytes(address.value, bitsOf(address.family) / 8)
-  return ipaddr.fromByteArray(bytes).toString()
+  if (address.family === "ipv4") {
+    const v = Number(address.value)
+    return `${(v >>> 24) & 0xff}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`
+  }
+  const groups = new Array<number>(8)
+  let rest = address.value
+  for (let i = 7; i >= 0; i--) {
+    groups[i] = Number(rest & 0xffffn)
+    rest >>= 16n
+  }
+  let bestStart = -1
+  let bestLength = 1
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++
+      continue
+    }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLength) {
+      bestStart = i
+      bestLength = j - i
+    }
+    i = j
+  }
+  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":")
+  return bestStart < 0 ? hex(0, 8) : `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`
 }
 
 export const addressEquals = (a: Address, b: Address): boolean => a.family === b.family && a.value === b.value

@@ -1,5 +1,6 @@
 import { Result } from "effect"
 import fc from "fast-check"
+import ipaddr from "ipaddr.js"
 import { describe, expect, it } from "vitest"
 import { formatAddress, parseAddress } from "../../../core/net/address.ts"
 import {
@@ -47,6 +48,21 @@ describe("addresses", () => {
       }),
       { numRuns: 1000 },
     )
+  })
+
+  it("formats exactly as ipaddr.js, the parser of record, does (property; zero runs of every length and place)", () => {
+    const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }))
+    fc.assert(
+      fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), (groups) => {
+        const value = groups.reduce((v, g) => (v << 16n) | BigInt(g), 0n)
+        const bytes = groups.flatMap((g) => [g >> 8, g & 0xff])
+        expect(formatAddress({ family: "ipv6", value })).toBe(ipaddr.fromByteArray(bytes).toString())
+      }),
+      { numRuns: 5000 },
+    )
+    for (const text of ["::", "::1", "1::", "2001:db8::", "0:0:1::", "1:0:0:2::", "::ffff:c000:201", "1:0:1:0:1:0:1:0"]) {
+      expect(formatAddress(ok(parseAddress(text)))).toBe(ipaddr.parse(text).toString())
+    }
   })
 
   it("never throws on arbitrary text: a value or a typed error (fuzz)", () => {
