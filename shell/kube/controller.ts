@@ -23,16 +23,20 @@ import {
 } from "@kubernetes/client-node"
 import { Effect, Queue, Ref, type Scope, Stream } from "effect"
 import type { Config } from "../../core/config/config.ts"
-import type { Located, Secret } from "../../core/config/decode.ts"
 import { type ConfigError, formatConfigError } from "../../core/config/errors.ts"
 import { resolve } from "../../core/config/resolve.ts"
 import { applyConfig, type ControllerEvent, type ControllerState, initialState, reconcileAll, serviceDeleted, type ServiceOutcome } from "../../core/controller/reconcile.ts"
 import { allocatedFromPoolAnnotation, serviceKey } from "../../core/controller/service.ts"
 import { poolStats } from "../../core/ipam/allocator.ts"
 import type { ControllerMetrics } from "./controller-metrics.ts"
+import { apiErrorText } from "./api-error.ts"
+import { configKinds, metallbGroup, secretOf } from "./config-objects.ts"
 import { watch, type Watched } from "./informer.ts"
 import { keyedWorkers } from "./keyed-workers.ts"
 import { serviceView } from "./views.ts"
+
+// Re-exported for shell/kube/speaker.ts until it imports them from their own modules.
+export { apiErrorText, configKinds }
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig
@@ -52,16 +56,7 @@ export interface ControllerOptions {
   readonly metrics?: ControllerMetrics
 }
 
-export const configKinds = [
-  { kind: "IPAddressPool", version: "v1beta1", plural: "ipaddresspools" },
-  { kind: "L2Advertisement", version: "v1beta1", plural: "l2advertisements" },
-  { kind: "BGPAdvertisement", version: "v1beta1", plural: "bgpadvertisements" },
-  { kind: "BGPPeer", version: "v1beta2", plural: "bgppeers" },
-  { kind: "BFDProfile", version: "v1beta1", plural: "bfdprofiles" },
-  { kind: "Community", version: "v1beta1", plural: "communities" },
-] as const
-
-const group = "metallb.io"
+const group = metallbGroup
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
 const reportingController = "metallb.io/controller"
 /** Every service is recomputed at least this often, settled or not. */
@@ -77,24 +72,6 @@ const configFingerprintOf = (object: KubernetesObject) => {
   const { status: _status, metadata, ...rest } = object as KubernetesObject & { status?: unknown }
   return { ...rest, metadata: { name: metadata?.name, namespace: metadata?.namespace, labels: metadata?.labels, annotations: metadata?.annotations } }
 }
-
-/** An API error as a person reads it: code and the server's message. */
-export const apiErrorText = (error: unknown): string => {
-  const e = error as { code?: number; body?: unknown; message?: string }
-  const body = typeof e.body === "string" ? e.body : JSON.stringify(e.body)
-  return `${e.code ?? ""} ${e.message ?? String(error)} ${body ?? ""}`.trim().slice(0, 500)
-}
-
-const secretOf = (secret: V1Secret): Located<Secret> => ({
-  object: {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: secret.metadata?.name ?? "", ...(secret.metadata?.namespace === undefined ? {} : { namespace: secret.metadata.namespace }) },
-    ...(secret.type === undefined ? {} : { type: secret.type }),
-    ...(secret.data === undefined ? {} : { data: secret.data }),
-  },
-  ref: { kind: "Secret", name: secret.metadata?.name ?? "", ...(secret.metadata?.namespace === undefined ? {} : { namespace: secret.metadata.namespace }) },
-})
 
 interface Loop {
   readonly state: ControllerState

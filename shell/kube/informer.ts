@@ -4,6 +4,7 @@
 // restarted API server or a dropped connection never leaves the controller or speaker blind.
 import { type KubeConfig, type KubernetesListObject, type KubernetesObject, makeInformer } from "@kubernetes/client-node"
 import { Deferred, Effect, Queue, type Scope, Stream } from "effect"
+import { KubeApi, type ListOptions, type ResourceType, type WatchSource } from "./kube-api.ts"
 
 export interface Watched<T extends KubernetesObject> {
   readonly name: string
@@ -22,11 +23,30 @@ export interface WatchOptions {
   readonly maxBackoffMs?: number
 }
 
+/** A list+watch of `type` through KubeApi (optionally one namespace, a label selector). */
+export const watchResource = <T extends KubernetesObject>(
+  name: string,
+  type: ResourceType,
+  options: WatchOptions & ListOptions = {},
+): Effect.Effect<Watched<T>, never, Scope.Scope | KubeApi> =>
+  Effect.gen(function* () {
+    const api = yield* KubeApi
+    return yield* watchSource(name, api.informer<T>(type, options), options)
+  })
+
+/** A list+watch of `path` straight through client-node (for callers not yet on KubeApi). */
 export const watch = <T extends KubernetesObject>(
   name: string,
   kubeConfig: KubeConfig,
   path: string,
   list: () => Promise<KubernetesListObject<T>>,
+  options: WatchOptions = {},
+): Effect.Effect<Watched<T>, never, Scope.Scope> => watchSource(name, makeInformer(kubeConfig, path, list), options)
+
+/** Wraps an informer (not started): started now, restarted after errors, stopped with the scope. */
+export const watchSource = <T extends KubernetesObject>(
+  name: string,
+  informer: WatchSource<T>,
   options: WatchOptions = {},
 ): Effect.Effect<Watched<T>, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -40,7 +60,6 @@ export const watch = <T extends KubernetesObject>(
     let stopped = false
     let failedSinceStart = false
 
-    const informer = makeInformer(kubeConfig, path, list)
     const signal = () => {
       Queue.offerUnsafe(changes, undefined)
     }

@@ -6,7 +6,7 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import type { Document } from "../../../core/config/decode.ts"
-import { configKinds } from "../controller.ts"
+import { configKinds } from "../config-objects.ts"
 
 export interface ClusterObjects {
   /** metallb.io objects of the namespace, as the API returns them (apiVersion and kind set). */

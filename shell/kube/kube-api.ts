@@ -1,0 +1,464 @@
+// The Kubernetes API as a service: every read, write and watch of the controller, the speaker and their
+// helpers goes through `KubeApi`, with typed failures (KubeApiError: operation, object, HTTP status,
+// reason). `layer` is the only place that touches @kubernetes/client-node's API classes and informers;
+// `layerTest` is an in-memory API server (resourceVersions, generateName, merge patches, the status
+// subresource, watches) for unit tests of the drivers, with failures that can be injected.
+//
+// Objects are addressed by a ResourceType (group, version, plural) and a namespace/name, so one small
+// surface covers core objects, events, leases, reviews and the metallb.io custom resources.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  makeInformer,
+  type ObjectCache,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node"
+import { Context, Effect, Layer } from "effect"
+import { KubeApiError } from "./api-error.ts"
+
+export interface ResourceType {
+  /** "" for the core group. */
+  readonly group: string
+  readonly version: string
+  readonly plural: string
+  readonly kind: string
+  readonly namespaced: boolean
+}
+
+const core = (plural: string, kind: string, namespaced = true): ResourceType => ({ group: "", version: "v1", plural, kind, namespaced })
+
+export const resources = {
+  services: core("services", "Service"),
+  namespaces: core("namespaces", "Namespace", false),
+  secrets: core("secrets", "Secret"),
+  nodes: core("nodes", "Node", false),
+  pods: core("pods", "Pod"),
+  endpointSlices: { group: "discovery.k8s.io", version: "v1", plural: "endpointslices", kind: "EndpointSlice", namespaced: true },
+  events: { group: "events.k8s.io", version: "v1", plural: "events", kind: "Event", namespaced: true },
+  leases: { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true },
+  tokenReviews: { group: "authentication.k8s.io", version: "v1", plural: "tokenreviews", kind: "TokenReview", namespaced: false },
+  subjectAccessReviews: { group: "authorization.k8s.io", version: "v1", plural: "subjectaccessreviews", kind: "SubjectAccessReview", namespaced: false },
+} as const satisfies Record<string, ResourceType>
+
+export interface ObjectRef {
+  /** Absent for cluster-scoped objects. */
+  readonly namespace?: string | undefined
+  readonly name: string
+}
+
+export interface ListOptions {
+  /** Absent: every namespace (or a cluster-scoped resource). */
+  readonly namespace?: string | undefined
+  readonly labelSelector?: string | undefined
+}
+
+export interface KubeList<T> {
+  readonly items: ReadonlyArray<T>
+  readonly resourceVersion?: string | undefined
+}
+
+/** A list+watch with its cache, as client-node's informer offers it (shell/kube/informer.ts wraps it). */
+export type WatchSource<T extends KubernetesObject> = Informer<T> & ObjectCache<T>
+
+export class KubeApi extends Context.Service<KubeApi, {
+  readonly list: <T extends KubernetesObject>(type: ResourceType, options?: ListOptions) => Effect.Effect<KubeList<T>, KubeApiError>
+  readonly get: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef) => Effect.Effect<T, KubeApiError>
+  /** `body.metadata.name` or `generateName` names the object; `namespace` is required for namespaced types. */
+  readonly create: <T extends KubernetesObject>(type: ResourceType, namespace: string | undefined, body: T) => Effect.Effect<T, KubeApiError>
+  /** Optimistic concurrency: a body with a stale metadata.resourceVersion fails with 409 Conflict. */
+  readonly replace: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: T) => Effect.Effect<T, KubeApiError>
+  /** JSON merge patch (RFC 7386) of the object, or of its status subresource. */
+  readonly patch: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, mergePatch: object, subresource?: "status") => Effect.Effect<T, KubeApiError>
+  readonly remove: (type: ResourceType, ref: ObjectRef) => Effect.Effect<void, KubeApiError>
+  /** A list+watch of `type`; not started (the caller starts and stops it). */
+  readonly informer: <T extends KubernetesObject>(type: ResourceType, options?: ListOptions) => WatchSource<T>
+}>()("metallb-ts/KubeApi") {
+  static readonly layer = (kubeConfig: KubeConfig): Layer.Layer<KubeApi> => Layer.succeed(KubeApi, makeKubeApi(kubeConfig))
+  static readonly layerTest = (fake: FakeKube = new FakeKube()): Layer.Layer<KubeApi> => Layer.succeed(KubeApi, fake.api)
+}
+
+export const resourceName = (type: ResourceType) => (type.group === "" ? type.plural : `${type.plural}.${type.group}`)
+const objectText = (ref: ObjectRef) => (ref.namespace === undefined ? ref.name : `${ref.namespace}/${ref.name}`)
+const listText = (options: ListOptions) => `${options.namespace === undefined ? "*" : `${options.namespace}/*`}${options.labelSelector ? ` (${options.labelSelector})` : ""}`
+
+/** The path of a collection, as the watch needs it. */
+export const collectionPath = (type: ResourceType, namespace?: string) =>
+  `${type.group === "" ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`}${namespace === undefined ? "" : `/namespaces/${namespace}`}/${type.plural}`
+
+/** A MicroTime (events.k8s.io eventTime, Lease renewTime): RFC 3339 with exactly six fraction digits. */
+export const microTime = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z")
+
+const fromException = (operation: string, type: ResourceType, object: string) => (error: unknown): KubeApiError => {
+  const e = error as { code?: unknown; body?: unknown; message?: unknown }
+  let status: { reason?: unknown; message?: unknown } | undefined
+  if (typeof e.body === "string") {
+    try {
+      status = JSON.parse(e.body) as typeof status
+    } catch {
+      status = { message: e.body }
+    }
+  } else if (typeof e.body === "object" && e.body !== null) status = e.body as typeof status
+  const code = typeof e.code === "number" && e.code >= 100 ? e.code : undefined
+  return new KubeApiError({
+    operation,
+    resource: resourceName(type),
+    object,
+    ...(code === undefined ? {} : { status: code }),
+    ...(typeof status?.reason === "string" ? { reason: status.reason } : {}),
+    message: typeof status?.message === "string" && status.message !== "" ? status.message : String(e.message ?? error),
+  })
+}
+
+const mergePatchHeader = setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
+
+interface CoreCalls {
+  readonly list?: (options: ListOptions) => Promise<unknown>
+  readonly get?: (ref: ObjectRef) => Promise<unknown>
+  readonly create?: (namespace: string | undefined, body: never) => Promise<unknown>
+  readonly replace?: (ref: ObjectRef, body: never) => Promise<unknown>
+  readonly patch?: (ref: ObjectRef, body: object) => Promise<unknown>
+  readonly patchStatus?: (ref: ObjectRef, body: object) => Promise<unknown>
+  readonly remove?: (ref: ObjectRef) => Promise<unknown>
+}
+
+const makeKubeApi = (kubeConfig: KubeConfig): KubeApi["Service"] => {
+  const coreApi = kubeConfig.makeApiClient(CoreV1Api)
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi)
+  const ns = (ref: { readonly namespace?: string | undefined }) => ref.namespace ?? "default"
+  const selector = (o: ListOptions) => (o.labelSelector === undefined ? {} : { labelSelector: o.labelSelector })
+  // The core group has no generic client in client-node: the operations metallb-ts uses, per resource.
+  const coreCalls: Record<string, CoreCalls> = {
+    services: {
+      list: (o) => (o.namespace === undefined ? coreApi.listServiceForAllNamespaces(selector(o)) : coreApi.listNamespacedService({ namespace: o.namespace, ...selector(o) })),
+      get: (r) => coreApi.readNamespacedService({ name: r.name, namespace: ns(r) }),
+      create: (n, body) => coreApi.createNamespacedService({ namespace: n ?? "default", body }),
+      patch: (r, body) => coreApi.patchNamespacedService({ name: r.name, namespace: ns(r), body }, mergePatchHeader),
+      patchStatus: (r, body) => coreApi.patchNamespacedServiceStatus({ name: r.name, namespace: ns(r), body }, mergePatchHeader),
+      remove: (r) => coreApi.deleteNamespacedService({ name: r.name, namespace: ns(r) }),
+    },
+    namespaces: {
+      list: (o) => coreApi.listNamespace(selector(o)),
+      get: (r) => coreApi.readNamespace({ name: r.name }),
+      create: (_n, body) => coreApi.createNamespace({ body }),
+      patch: (r, body) => coreApi.patchNamespace({ name: r.name, body }, mergePatchHeader),
+      remove: (r) => coreApi.deleteNamespace({ name: r.name }),
+    },
+    secrets: {
+      list: (o) => (o.namespace === undefined ? coreApi.listSecretForAllNamespaces(selector(o)) : coreApi.listNamespacedSecret({ namespace: o.namespace, ...selector(o) })),
+      get: (r) => coreApi.readNamespacedSecret({ name: r.name, namespace: ns(r) }),
+      create: (n, body) => coreApi.createNamespacedSecret({ namespace: n ?? "default", body }),
+      replace: (r, body) => coreApi.replaceNamespacedSecret({ name: r.name, namespace: ns(r), body }),
+      patch: (r, body) => coreApi.patchNamespacedSecret({ name: r.name, namespace: ns(r), body }, mergePatchHeader),
+      remove: (r) => coreApi.deleteNamespacedSecret({ name: r.name, namespace: ns(r) }),
+    },
+    nodes: {
+      list: (o) => coreApi.listNode(selector(o)),
+      get: (r) => coreApi.readNode({ name: r.name }),
+      patch: (r, body) => coreApi.patchNode({ name: r.name, body }, mergePatchHeader),
+    },
+    pods: {
+      list: (o) => (o.namespace === undefined ? coreApi.listPodForAllNamespaces(selector(o)) : coreApi.listNamespacedPod({ namespace: o.namespace, ...selector(o) })),
+      get: (r) => coreApi.readNamespacedPod({ name: r.name, namespace: ns(r) }),
+    },
+  }
+
+  const call = <A>(operation: string, type: ResourceType, object: string, run: () => Promise<unknown>): Effect.Effect<A, KubeApiError> =>
+    Effect.tryPromise({ try: () => run() as Promise<A>, catch: fromException(operation, type, object) })
+
+  /** The core-group call, or a KubeApiError naming what is not supported (a programming error shows in tests). */
+  const coreCall = <A>(operation: string, type: ResourceType, object: string, pick: (calls: CoreCalls) => (() => Promise<unknown>) | undefined) => {
+    const run = pick(coreCalls[type.plural] ?? {})
+    return run === undefined
+      ? Effect.fail(new KubeApiError({ operation, resource: resourceName(type), object, message: `KubeApi does not ${operation} core/v1 ${type.plural}` }))
+      : call<A>(operation, type, object, run)
+  }
+
+  const base = (type: ResourceType) => ({ group: type.group, version: type.version, plural: type.plural })
+  const listOf = <T extends KubernetesObject>(type: ResourceType, options: ListOptions): Promise<KubernetesListObject<T>> => {
+    const run = type.group === ""
+      ? coreCalls[type.plural]?.list?.(options)
+      : options.namespace === undefined
+      ? custom.listClusterCustomObject({ ...base(type), ...selector(options) })
+      : custom.listNamespacedCustomObject({ ...base(type), namespace: options.namespace, ...selector(options) })
+    return (run ?? Promise.reject(new Error(`KubeApi does not list core/v1 ${type.plural}`))) as Promise<KubernetesListObject<T>>
+  }
+
+  return KubeApi.of({
+    list: <T extends KubernetesObject>(type: ResourceType, options: ListOptions = {}) =>
+      call<KubernetesListObject<T>>("list", type, listText(options), () => listOf<T>(type, options)).pipe(
+        Effect.map((list): KubeList<T> => ({ items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion })),
+      ),
+    get: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef) =>
+      type.group === ""
+        ? coreCall<T>("get", type, objectText(ref), (c) => c.get && (() => c.get!(ref)))
+        : call<T>("get", type, objectText(ref), () =>
+          ref.namespace === undefined ? custom.getClusterCustomObject({ ...base(type), name: ref.name }) : custom.getNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name })),
+    create: <T extends KubernetesObject>(type: ResourceType, namespace: string | undefined, body: T) => {
+      const object = `${namespace === undefined ? "" : `${namespace}/`}${body.metadata?.name ?? `${body.metadata?.generateName ?? ""}*`}`
+      return type.group === ""
+        ? coreCall<T>("create", type, object, (c) => c.create && (() => c.create!(namespace, body as never)))
+        : call<T>("create", type, object, () =>
+          namespace === undefined ? custom.createClusterCustomObject({ ...base(type), body }) : custom.createNamespacedCustomObject({ ...base(type), namespace, body }))
+    },
+    replace: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: T) =>
+      type.group === ""
+        ? coreCall<T>("replace", type, objectText(ref), (c) => c.replace && (() => c.replace!(ref, body as never)))
+        : call<T>("replace", type, objectText(ref), () =>
+          ref.namespace === undefined
+            ? custom.replaceClusterCustomObject({ ...base(type), name: ref.name, body })
+            : custom.replaceNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name, body })),
+    patch: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: object, subresource?: "status") => {
+      const operation = subresource === "status" ? "patch status" : "patch"
+      if (type.group === "") {
+        return coreCall<T>(operation, type, objectText(ref), (c) => {
+          const f = subresource === "status" ? c.patchStatus : c.patch
+          return f && (() => f(ref, body))
+        })
+      }
+      return call<T>(operation, type, objectText(ref), () => {
+        const named = { ...base(type), name: ref.name, body }
+        if (ref.namespace === undefined) {
+          return subresource === "status" ? custom.patchClusterCustomObjectStatus(named, mergePatchHeader) : custom.patchClusterCustomObject(named, mergePatchHeader)
+        }
+        const inNamespace = { ...named, namespace: ref.namespace }
+        return subresource === "status" ? custom.patchNamespacedCustomObjectStatus(inNamespace, mergePatchHeader) : custom.patchNamespacedCustomObject(inNamespace, mergePatchHeader)
+      })
+    },
+    remove: (type: ResourceType, ref: ObjectRef) =>
+      (type.group === ""
+        ? coreCall<unknown>("delete", type, objectText(ref), (c) => c.remove && (() => c.remove!(ref)))
+        : call<unknown>("delete", type, objectText(ref), () =>
+          ref.namespace === undefined
+            ? custom.deleteClusterCustomObject({ ...base(type), name: ref.name })
+            : custom.deleteNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name }))).pipe(Effect.asVoid),
+    informer: <T extends KubernetesObject>(type: ResourceType, options: ListOptions = {}) =>
+      makeInformer<T>(kubeConfig, collectionPath(type, options.namespace), () => listOf<T>(type, options), options.labelSelector),
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The in-memory API server behind layerTest
+
+type Handler = (object: KubernetesObject) => void
+type ErrorHandler = (error?: unknown) => void
+
+/** RFC 7386: objects merge key by key, null removes, anything else replaces. */
+export const applyMergePatch = (target: unknown, patch: unknown): unknown => {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch
+  const out: Record<string, unknown> = typeof target === "object" && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {}
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key]
+    else out[key] = applyMergePatch(out[key], value)
+  }
+  return out
+}
+
+const matches = (object: KubernetesObject, options: ListOptions) => {
+  if (options.namespace !== undefined && object.metadata?.namespace !== options.namespace) return false
+  if (options.labelSelector === undefined || options.labelSelector === "") return true
+  const labels = object.metadata?.labels ?? {}
+  // Equality selectors (a=b,c=d) are all the callers use.
+  return options.labelSelector.split(",").every((term) => {
+    const [key = "", value = ""] = term.split("=")
+    return labels[key.trim()] === value.trim()
+  })
+}
+
+const copy = <T>(value: T): T => structuredClone(value)
+
+/** An operation the fake fails on purpose: `times` calls of `operation` on `resource` (plural) fail with `status`. */
+export interface InjectedFailure {
+  readonly operation: string
+  readonly resource: string
+  readonly status: number
+  readonly reason: string
+  times: number
+}
+
+/** An in-memory API server for tests: objects per resource, watches, a log of writes, injected failures. */
+export class FakeKube {
+  private readonly stores = new Map<string, Map<string, KubernetesObject>>()
+  private readonly watchers = new Set<{ readonly type: ResourceType; readonly options: ListOptions; readonly emit: (verb: "add" | "update" | "delete", o: KubernetesObject) => void }>()
+  private version = 0
+  private failures: Array<InjectedFailure> = []
+  /** Every successful write, in order: operation, resource (plural) and namespace/name. */
+  readonly writes: Array<{ readonly operation: string; readonly resource: string; readonly object: string }> = []
+
+  private store(type: ResourceType) {
+    const key = resourceName(type)
+    let store = this.stores.get(key)
+    if (store === undefined) {
+      store = new Map()
+      this.stores.set(key, store)
+    }
+    return store
+  }
+
+  /** The next `times` calls of `operation` on `resource` fail with this status (e.g. 500 InternalError). */
+  failNext(operation: string, resource: string, status = 500, reason = "InternalError", times = 1): void {
+    this.failures.push({ operation, resource, status, reason, times })
+  }
+
+  /** The objects of a type (in a namespace), as stored. */
+  objects<T extends KubernetesObject>(type: ResourceType, namespace?: string): ReadonlyArray<T> {
+    return [...this.store(type).values()].filter((o) => matches(o, { namespace })).map((o) => copy(o) as T)
+  }
+
+  private injected(operation: string, type: ResourceType, object: string): KubeApiError | undefined {
+    const failure = this.failures.find((f) => f.operation === operation && f.resource === type.plural && f.times > 0)
+    if (failure === undefined) return undefined
+    failure.times -= 1
+    this.failures = this.failures.filter((f) => f.times > 0)
+    return new KubeApiError({ operation, resource: resourceName(type), object, status: failure.status, reason: failure.reason, message: `injected ${failure.reason}` })
+  }
+
+  private notify(type: ResourceType, verb: "add" | "update" | "delete", object: KubernetesObject) {
+    for (const w of this.watchers) if (resourceName(w.type) === resourceName(type) && matches(object, w.options)) w.emit(verb, copy(object))
+  }
+
+  private run<A>(operation: string, type: ResourceType, object: string, body: () => A | KubeApiError): Effect.Effect<A, KubeApiError> {
+    return Effect.suspend(() => {
+      const failure = this.injected(operation, type, object)
+      if (failure !== undefined) return Effect.fail(failure)
+      const result = body()
+      if (result instanceof KubeApiError) return Effect.fail(result)
+      if (operation !== "list" && operation !== "get") this.writes.push({ operation, resource: type.plural, object })
+      return Effect.succeed(result)
+    })
+  }
+
+  private missing(operation: string, type: ResourceType, ref: ObjectRef) {
+    return new KubeApiError({ operation, resource: resourceName(type), object: objectText(ref), status: 404, reason: "NotFound", message: `${type.plural} "${ref.name}" not found` })
+  }
+
+  private bump(object: KubernetesObject): KubernetesObject {
+    this.version += 1
+    return { ...object, metadata: { ...object.metadata, resourceVersion: String(this.version) } }
+  }
+
+  /** Store an object directly (as another client would), notifying watches. */
+  put<T extends KubernetesObject>(type: ResourceType, object: T): T {
+    const store = this.store(type)
+    const key = objectText({ namespace: object.metadata?.namespace, name: object.metadata?.name ?? "" })
+    const existed = store.has(key)
+    const stored = this.bump({
+      ...object,
+      apiVersion: object.apiVersion ?? (type.group === "" ? type.version : `${type.group}/${type.version}`),
+      kind: object.kind ?? type.kind,
+      metadata: { uid: `uid-${key}`, creationTimestamp: new Date(0) as never, ...object.metadata },
+    })
+    store.set(key, stored)
+    this.notify(type, existed ? "update" : "add", stored)
+    return copy(stored) as T
+  }
+
+  /** Delete an object directly (as another client would), notifying watches. */
+  drop(type: ResourceType, ref: ObjectRef): void {
+    const store = this.store(type)
+    const object = store.get(objectText(ref))
+    if (object === undefined) return
+    store.delete(objectText(ref))
+    this.notify(type, "delete", object)
+  }
+
+  readonly api: KubeApi["Service"] = KubeApi.of({
+    list: <T extends KubernetesObject>(type: ResourceType, options: ListOptions = {}) =>
+      this.run("list", type, listText(options), () => ({ items: this.objects<T>(type).filter((o) => matches(o, options)), resourceVersion: String(this.version) })),
+    get: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef) =>
+      this.run("get", type, objectText(ref), () => {
+        const found = this.store(type).get(objectText(ref))
+        return found === undefined ? this.missing("get", type, ref) : (copy(found) as T)
+      }),
+    create: <T extends KubernetesObject>(type: ResourceType, namespace: string | undefined, body: T) =>
+      this.run("create", type, `${namespace ?? ""}/${body.metadata?.name ?? "*"}`, () => {
+        const name = body.metadata?.name ?? `${body.metadata?.generateName ?? ""}${(this.version + 1).toString(36)}`
+        const ref = { namespace: type.namespaced ? namespace : undefined, name }
+        if (this.store(type).has(objectText(ref))) {
+          return new KubeApiError({ operation: "create", resource: resourceName(type), object: objectText(ref), status: 409, reason: "AlreadyExists", message: `${type.plural} "${name}" already exists` })
+        }
+        const { status: _status, ...withoutStatus } = body as T & { status?: unknown }
+        // Reviews are answered, not stored: the status says what the fake decides (allowed/authenticated: false).
+        if (type.plural === "tokenreviews" || type.plural === "subjectaccessreviews") return copy(body)
+        return this.put(type, { ...withoutStatus, metadata: { ...body.metadata, name, ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }) } } as T)
+      }),
+    replace: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: T) =>
+      this.run("replace", type, objectText(ref), () => {
+        const found = this.store(type).get(objectText(ref))
+        if (found === undefined) return this.missing("replace", type, ref)
+        const expected = body.metadata?.resourceVersion
+        if (expected !== undefined && expected !== found.metadata?.resourceVersion) {
+          return new KubeApiError({ operation: "replace", resource: resourceName(type), object: objectText(ref), status: 409, reason: "Conflict", message: "the object has been modified" })
+        }
+        return this.put(type, { ...body, metadata: { ...found.metadata, ...body.metadata, name: ref.name, namespace: ref.namespace } } as T)
+      }),
+    patch: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, mergePatch: object, subresource?: "status") =>
+      this.run(subresource === "status" ? "patch status" : "patch", type, objectText(ref), () => {
+        const found = this.store(type).get(objectText(ref))
+        if (found === undefined) return this.missing("patch", type, ref)
+        const { status, ...rest } = mergePatch as { status?: unknown }
+        // As the API server does: the object's endpoint ignores status, the status endpoint only takes status.
+        const effective = subresource === "status" ? { status } : rest
+        return this.put(type, applyMergePatch(found, effective) as T)
+      }),
+    remove: (type: ResourceType, ref: ObjectRef) =>
+      this.run("delete", type, objectText(ref), () => {
+        if (!this.store(type).has(objectText(ref))) return this.missing("delete", type, ref)
+        this.drop(type, ref)
+        return undefined
+      }),
+    informer: <T extends KubernetesObject>(type: ResourceType, options: ListOptions = {}) => this.informer<T>(type, options),
+  })
+
+  private informer<T extends KubernetesObject>(type: ResourceType, options: ListOptions): WatchSource<T> {
+    const handlers = new Map<string, Set<Handler | ErrorHandler>>()
+    const cache = new Map<string, T>()
+    const fire = (verb: string, value?: unknown) => {
+      for (const h of handlers.get(verb) ?? []) (h as (v: unknown) => void)(value)
+    }
+    const watcher = {
+      type,
+      options,
+      emit: (verb: "add" | "update" | "delete", o: KubernetesObject) => {
+        const key = objectText({ namespace: o.metadata?.namespace, name: o.metadata?.name ?? "" })
+        if (verb === "delete") cache.delete(key)
+        else cache.set(key, o as T)
+        fire(verb, o)
+        fire("change", o)
+      },
+    }
+    const source = {
+      on: (verb: string, cb: Handler | ErrorHandler) => {
+        const set = handlers.get(verb) ?? new Set()
+        set.add(cb)
+        handlers.set(verb, set)
+      },
+      off: (verb: string, cb: Handler | ErrorHandler) => {
+        handlers.get(verb)?.delete(cb)
+      },
+      start: async () => {
+        const failure = this.injected("list", type, listText(options))
+        if (failure !== undefined) {
+          fire("error", failure)
+          throw failure
+        }
+        cache.clear()
+        for (const o of this.objects<T>(type).filter((o) => matches(o, options))) {
+          cache.set(objectText({ namespace: o.metadata?.namespace, name: o.metadata?.name ?? "" }), o)
+          fire("add", o)
+        }
+        this.watchers.add(watcher)
+      },
+      stop: async () => {
+        this.watchers.delete(watcher)
+      },
+      list: (namespace?: string) => [...cache.values()].filter((o) => namespace === undefined || o.metadata?.namespace === namespace),
+      get: (name: string, namespace?: string) => cache.get(objectText({ namespace, name })),
+    }
+    return source as unknown as WatchSource<T>
+  }
+}
