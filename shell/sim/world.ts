@@ -3,19 +3,20 @@
 // after every event (and the convergence ones whenever the cluster has settled), and measures what
 // users feel: failover time, client-visible outage, BGP convergence.
 import { createHash } from "node:crypto"
-import { HashMap, Result } from "effect"
-import { poolStats } from "../../core/ipam/allocator.ts"
+import { Result } from "effect"
 import type { Config } from "../../core/config/config.ts"
 import { resolve } from "../../core/config/resolve.ts"
-import { decodeFrame } from "../../core/l2/frame.ts"
 import type { Mac } from "../../core/l2/mac.ts"
 import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
-import { bgpAnnouncements } from "../../core/speaker/bgp.ts"
-import { formatPrefix } from "../../core/net/prefix.ts"
 import { SimClient } from "./client.ts"
 import { SimCluster } from "./cluster.ts"
 import { type SimContext, virtualTimers } from "./context.ts"
 import { SimController } from "./controller-actor.ts"
+import {
+  type Check, checkExpectations, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
+  checkSharing, checkSingleL2Owner, checkStatusMatchesAllocator, type ControllerObservation, desiredRoutes, layer2Addresses, type Rib,
+  sameRoutes, sampleOwnership, type SpeakerObservation,
+} from "./invariants.ts"
 import { Network, type Task } from "./network.ts"
 import { Random } from "./random.ts"
 import { SimRouter } from "./router.ts"
@@ -62,6 +63,24 @@ const clientAddress = (i: number): Address => ({ family: "ipv4", value: 0xc00002
 const clientAddress6 = (i: number): Address => ({ family: "ipv6", value: 0x2001_0db8_0000_0000_0000_0000_0000_0c00n + BigInt(i) }) // 2001:db8::c00+
 
 const macOf = (prefix: number, i: number) => `02:00:00:00:${prefix.toString(16).padStart(2, "0")}:${(i + 1).toString(16).padStart(2, "0")}` as Mac
+
+/** What the checkers see of a speaker: the only place the world reads a SimSpeaker's state for them. */
+const observeSpeaker = (s: SimSpeaker): SpeakerObservation => ({
+  name: s.name,
+  up: s.up,
+  running: s.running,
+  terminating: s.terminating,
+  claimed: s.claimed.map((c) => c.address),
+  members: s.members,
+})
+
+/** What the checkers see of the controller: the only place the world reads a SimController's state for them. */
+const observeController = (c: SimController): ControllerObservation => ({
+  alive: c.alive,
+  busy: c.busy,
+  config: c.controllerState.config,
+  allocator: c.controllerState.allocator,
+})
 
 export const runScenario = (scenario: Scenario, seed: number): RunResult => {
   const scheduler = new Scheduler<Task>()
@@ -136,156 +155,61 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
     clients.push(client)
   }
 
-  // --- invariants ---------------------------------------------------------------------------------
+  // --- invariants (the checks themselves are pure, in invariants.ts) ---------------------------------
   const violations: Array<Violation> = []
   const checks: Record<string, number> = { sharing: 0, statusMatchesAllocator: 0, singleL2Owner: 0, routesMatchAdvertisements: 0, servicesAssigned: 0 }
   const violated = (invariant: string, detail: string) => {
     if (violations.length < 50) violations.push({ atMs: scheduler.nowMs, invariant, detail })
     ctx.trace("checker", `VIOLATION ${invariant}: ${detail}`)
   }
-  let lastFaultMs = 0
-  // A speaker handing over answers requests until it stops, but announces nothing: a gratuitous frame
-  // of its own would pull the neighbours back from the new owner just before it goes away.
-  onSegmentFrame = (from, bytes) => {
-    if (speakers.get(from)?.terminating !== true) return
-    checks["leaverSilent"] = (checks["leaverSilent"] ?? 0) + 1
-    const decoded = decodeFrame(bytes)
-    if (Result.isFailure(decoded)) return
-    const f = decoded.success
-    const gratuitous = f._tag === "ArpFrame"
-      ? formatAddress(f.arp.senderIp) === formatAddress(f.arp.targetIp)
-      : f.ndp._tag === "NeighborAdvertisement" && !f.ndp.solicited
-    if (gratuitous) violated("leaverSilent", `${from} announced ${formatAddress(f._tag === "ArpFrame" ? f.arp.senderIp : f.ndp.target)} while handing over`)
+  const record = (name: string, check: Check) => {
+    if (check.checked > 0) checks[name] = (checks[name] ?? 0) + check.checked
+    for (const f of check.findings) violated(f.invariant, f.detail)
   }
+  let lastFaultMs = 0
+  const observedSpeakers = () => [...speakers.values()].map(observeSpeaker)
+  onSegmentFrame = (from, frame) => record("leaverSilent", checkLeaverSilent({ from, terminating: speakers.get(from)?.terminating === true, frame }))
   let config: Config | undefined
   const currentConfig = () => {
     const r = resolve(cluster.configDocuments().map((value) => ({ value })))
     return r._tag === "Valid" ? r.config : config
   }
 
-  const checkSharing = () => {
-    checks["sharing"]! += 1
-    const holders = new Map<string, Array<{ key: string; sharing: string; ports: string[] }>>()
-    for (const view of cluster.serviceViews()) {
-      for (const ip of view.ingressIPs) {
-        holders.set(ip, [...(holders.get(ip) ?? []), {
-          key: `${view.namespace}/${view.name}`,
-          sharing: view.annotations["metallb.io/allow-shared-ip"] ?? "",
-          ports: view.ports.map((p) => `${p.protocol ?? "TCP"}/${p.port}`),
-        }])
-      }
-    }
-    for (const [ip, hs] of holders) {
-      if (hs.length < 2) continue
-      const key = hs[0]!.sharing
-      const ports = hs.flatMap((h) => h.ports)
-      if (key === "" || hs.some((h) => h.sharing !== key) || new Set(ports).size !== ports.length) {
-        violated("sharing", `${ip} held by ${hs.map((h) => h.key).join(", ")}`)
-      }
-    }
-  }
-
-  const checkStatusMatchesAllocator = () => {
-    // A controller that restarted into an invalid configuration has nothing in force: it leaves every
-    // status alone (services keep their addresses) until a valid configuration arrives.
-    if (!controller.alive || controller.busy || controller.controllerState.config === undefined) return
-    checks["statusMatchesAllocator"]! += 1
-    const allocations = controller.controllerState.allocator.allocations
-    for (const key of cluster.serviceKeys()) {
-      const status = [...cluster.ingressOf(key)].sort()
-      const held = HashMap.get(allocations, key)
-      const allocated = held._tag === "Some" ? held.value.addresses.map(formatAddress).sort() : []
-      if (JSON.stringify(status) !== JSON.stringify(allocated)) violated("statusMatchesAllocator", `${key}: status [${status}] allocator [${allocated}]`)
-    }
-  }
-
-  const running = () => [...speakers.values()].filter((s) => s.running && s.up)
-  const membershipConverged = () => {
-    const live = new Set(running().map((s) => s.name))
-    return running().every((s) => s.members.size === live.size && [...live].every((n) => s.members.has(n)))
-  }
-
   let overlapMs = 0
   let gapMs = 0
   let handOverMs = 0
   const sampleOwners = () => {
-    const counts = new Map<string, number>()
-    const leaving = new Map<string, number>()
-    for (const s of running()) {
-      for (const c of s.claimed) {
-        const ip = formatAddress(c.address)
-        if (s.terminating) leaving.set(ip, (leaving.get(ip) ?? 0) + 1)
-        else counts.set(ip, (counts.get(ip) ?? 0) + 1)
-      }
-    }
-    const l2Addresses = config === undefined ? [] : serviceAddresses().filter((a) => {
-      const pool = [...config!.pools.values()].find((p) => p.ranges.some((r) => r.family === a.family && a.value >= r.first && a.value <= r.last))
-      return pool !== undefined && config!.l2Advertisements.some((ad) => ad.pools.includes(pool.name))
-    })
-    for (const a of l2Addresses) {
-      const n = counts.get(formatAddress(a)) ?? 0
-      const old = leaving.get(formatAddress(a)) ?? 0
-      if (n > 1) overlapMs += sampleMs
-      // A graceful hand-over overlaps on purpose: the leaving speaker answers until the new one has announced.
-      if (n >= 1 && old > 0) handOverMs += sampleMs
-      if (n + old === 0 && running().length > 0) gapMs += sampleMs
-    }
-    if (membershipConverged() && scheduler.nowMs - lastFaultMs > 2_000) {
-      checks["singleL2Owner"]! += 1
-      for (const [ip, n] of counts) if (n > 1) violated("singleL2Owner", `${ip} claimed by ${n} live speakers after membership converged`)
-    }
+    const observed = observedSpeakers()
+    const sample = sampleOwnership({ speakers: observed, addresses: layer2Addresses(config, serviceAddresses()) })
+    overlapMs += sample.overlapping * sampleMs
+    handOverMs += sample.handingOver * sampleMs
+    gapMs += sample.unowned * sampleMs
+    record("singleL2Owner", checkSingleL2Owner({ speakers: observed, msSinceLastFault: scheduler.nowMs - lastFaultMs }))
   }
 
-  const desiredRib = (): Map<string, Array<string>> => {
-    const desired = new Map<string, Array<string>>()
-    if (config === undefined || router === undefined) return desired
-    const snapshot = cluster.snapshot()
-    for (const s of running()) {
-      const node = snapshot.nodes.find((n) => n.name === s.name)
-      if (node === undefined || !network.reachable(s.name, router.name)) continue
-      for (const route of bgpAnnouncements(config, snapshot, node).get("router") ?? []) {
-        const p = formatPrefix(route.prefix)
-        desired.set(p, [...(desired.get(p) ?? []), s.name])
-      }
-    }
-    return desired
+  /** The routes the router should hold: those of every running node that reaches it. */
+  const desiredRib = (): Rib | undefined => {
+    if (config === undefined || router === undefined) return undefined
+    const announcing = [...speakers.values()].filter((s) => s.running && s.up && network.reachable(s.name, router.name)).map((s) => s.name)
+    return desiredRoutes(config, cluster.snapshot(), announcing, router.name)
   }
-  const ribText = (rib: ReadonlyMap<string, ReadonlyArray<string>>) =>
-    JSON.stringify([...rib.entries()].map(([p, ns]) => [p, [...ns].sort()]).sort(([a], [b]) => ((a as string) < (b as string) ? -1 : 1)))
   const bgpConvergenceMs: Array<number> = []
   let ribConvergedSince: number | undefined
 
   const checkSettled = () => {
     config = currentConfig()
     const settled = scheduler.nowMs - lastFaultMs >= settleMs && !controller.busy
-    if (router !== undefined && router.up && config !== undefined) {
-      const matches = ribText(router.rib()) === ribText(desiredRib())
+    const desired = desiredRib()
+    if (router !== undefined && router.up && desired !== undefined) {
+      const matches = sameRoutes(router.rib(), desired)
       if (matches && ribConvergedSince === undefined) {
         ribConvergedSince = scheduler.nowMs
         if (lastFaultMs > 0) bgpConvergenceMs.push(scheduler.nowMs - lastFaultMs)
       }
       if (!matches) ribConvergedSince = undefined
-      if (settled) {
-        checks["routesMatchAdvertisements"]! += 1
-        if (!matches) violated("routesMatchAdvertisements", `router ${ribText(router.rib())} desired ${ribText(desiredRib())}`)
-      }
     }
-    if (settled && controller.alive && controller.controllerState.config !== undefined) {
-      checks["servicesAssigned"]! += 1
-      const allocator = controller.controllerState.allocator
-      const pools = [...controller.controllerState.config.pools.values()].filter((p) => p.autoAssign && p.serviceAllocation === undefined)
-      for (const view of cluster.serviceViews()) {
-        const key = `${view.namespace}/${view.name}`
-        if (cluster.ingressOf(key).length > 0) continue
-        // Satisfiable: some default pool still has a free address of every family the service needs.
-        const families = view.clusterIPs.map((ip) => (ip.includes(":") ? "ipv6" : "ipv4") as "ipv4" | "ipv6")
-        const satisfiable = pools.some((p) => {
-          const stats = poolStats(allocator, p.name)
-          return stats !== undefined && families.every((f) => stats.available[f] > 0n)
-        })
-        if (satisfiable || scenario.expectAllAssigned === true) violated("servicesAssigned", `${key} has no address although a pool has room`)
-      }
-    }
+    record("routesMatchAdvertisements", checkRoutesMatchAdvertisements({ settled, router: router === undefined ? undefined : { up: router.up, rib: router.rib() }, desired }))
+    record("servicesAssigned", checkServicesAssigned({ settled, controller: observeController(controller), services: cluster.serviceViews(), expectAllAssigned: scenario.expectAllAssigned === true }))
   }
 
   // --- timeline -----------------------------------------------------------------------------------
@@ -396,18 +320,11 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       violated("boundedWork", `more than ${maxEvents} events by ${(scheduler.nowMs / 1000).toFixed(3)}s: a runaway loop`)
       break
     }
-    checkSharing()
-    checkStatusMatchesAllocator()
+    const services = cluster.serviceViews()
+    record("sharing", checkSharing(services))
+    record("statusMatchesAllocator", checkStatusMatchesAllocator({ controller: observeController(controller), services }))
   }
-  // Whatever happened, the running speakers are one membership again once the faults are over: a
-  // partition whose sides each kept live members used to stay split for good (Layer 2 split brain).
-  const membershipSettleMs = 10_000
-  if (scenario.durationMs - lastFaultMs >= membershipSettleMs && running().length > 0) {
-    checks["membershipConverges"] = (checks["membershipConverges"] ?? 0) + 1
-    if (!membershipConverged()) {
-      violated("membershipConverges", `${(membershipSettleMs / 1000).toFixed(0)} s after the last fault: ${running().map((sp) => `${sp.name} sees ${[...sp.members].sort().join(",")}`).join("; ")}`)
-    }
-  }
+  record("membershipConverges", checkMembershipConverges({ speakers: observedSpeakers(), msSinceLastFault: scenario.durationMs - lastFaultMs }))
   for (const c of clients) c.finish(scenario.durationMs)
 
   const measured = failovers.map((f) => {
@@ -424,17 +341,7 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
       ...(outage.length === 0 ? {} : { outageMs: Math.max(...outage) }),
     }
   })
-  const expect = scenario.expect ?? {}
-  const expectation = (what: string, value: number | undefined, limit: number | undefined) => {
-    if (limit === undefined) return
-    checks["expectations"] = (checks["expectations"] ?? 0) + 1
-    if (value === undefined || value > limit) violated("expectation", `${what}: ${value === undefined ? "never" : `${Math.round(value)} ms`} (limit ${limit} ms)`)
-  }
-  for (const f of measured) {
-    expectation(`announcement of ${f.address} after ${f.node} failed`, f.announceMs, expect.maxAnnounceMs)
-    expectation(`client outage of ${f.address} after ${f.node} failed`, f.outageMs ?? 0, expect.maxOutageMs)
-  }
-  for (const ms of bgpConvergenceMs) expectation("BGP convergence after a fault", ms, expect.maxBgpConvergenceMs)
+  record("expectations", checkExpectations({ expect: scenario.expect ?? {}, failovers: measured, bgpConvergenceMs }))
   const traceHash = createHash("sha256").update(trace.join("\n")).digest("hex")
   return { scenario: scenario.name, seed, trace, traceHash, violations, checks, failovers: measured, overlapMs, gapMs, handOverMs, bgpConvergenceMs, events }
 }
