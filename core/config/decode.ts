@@ -1,5 +1,6 @@
 // Untrusted documents -> typed metallb.io objects. Each document is matched on apiVersion and kind;
 // other kinds are ignored (a manifest may hold Deployments too), Secrets are kept for passwordSecret,
+// Nodes (name and labels) for the rules that decide on the real nodes,
 // BGPPeer v1beta1 is converted to v1beta2. Every schema violation becomes a ConfigError naming the
 // object, the field path and the value found; decoding never throws, whatever the input.
 import { Result, Schema, SchemaIssue } from "effect"
@@ -24,6 +25,23 @@ export const SecretSchema = Schema.Struct({
 })
 export type Secret = typeof SecretSchema.Type
 
+/**
+ * A Node, for the rules that decide on the real nodes (peers, LOCAL_PREF): only name and labels are
+ * read; whatever else a Node carries (spec, status, other metadata) is kept unread.
+ */
+export const NodeSchema = Schema.StructWithRest(
+  Schema.Struct({
+    apiVersion: Schema.Literal("v1"),
+    kind: Schema.Literal("Node"),
+    metadata: Schema.StructWithRest(
+      Schema.Struct({ name: Schema.String, labels: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)) }),
+      [Schema.Record(Schema.String, Schema.Unknown)],
+    ),
+  }),
+  [Schema.Record(Schema.String, Schema.Unknown)],
+)
+export type Node = typeof NodeSchema.Type
+
 export interface Document {
   readonly value: unknown
   readonly source?: Source
@@ -42,6 +60,7 @@ export interface DecodedObjects {
   readonly bfdProfiles: ReadonlyArray<Located<BFDProfile>>
   readonly communities: ReadonlyArray<Located<Community>>
   readonly secrets: ReadonlyArray<Located<Secret>>
+  readonly nodes: ReadonlyArray<Located<Node>>
 }
 
 const kinds = {
@@ -53,6 +72,7 @@ const kinds = {
   "metallb.io/v1beta1/BFDProfile": { schema: BFDProfileSchema, list: "bfdProfiles" },
   "metallb.io/v1beta1/Community": { schema: CommunitySchema, list: "communities" },
   "v1/Secret": { schema: SecretSchema, list: "secrets" },
+  "v1/Node": { schema: NodeSchema, list: "nodes" },
 } as const
 
 /** Kinds whose spec fields are all optional: MetalLB's own examples omit `spec` for them entirely. */
@@ -73,7 +93,7 @@ const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 export const decodeDocuments = (documents: ReadonlyArray<Document>): { readonly objects: DecodedObjects; readonly errors: ReadonlyArray<ConfigError> } => {
   const lists: Record<keyof DecodedObjects, Array<Located<unknown>>> = {
-    pools: [], l2Advertisements: [], bgpAdvertisements: [], peers: [], bfdProfiles: [], communities: [], secrets: [],
+    pools: [], l2Advertisements: [], bgpAdvertisements: [], peers: [], bfdProfiles: [], communities: [], secrets: [], nodes: [],
   }
   const errors: Array<ConfigError> = []
   for (const { value, source } of documents) {

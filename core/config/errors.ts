@@ -41,9 +41,12 @@ export type ConfigErrorCode =
   | "InvalidAggregationLength"
   | "ConflictingLocalPref"
   | "EchoModeWithIpv6"
-  | "DuplicatePeer"
+  | "DuplicatePeer" // two BGPPeers for one session (address or interface, port, VRF) on a node both select
+  | "ConflictingRouterId" // two BGPPeers on a node both select with different routerIDs (one set, the other not included)
+  | "ConflictingMyAsn" // two BGPPeers in one VRF on a node both select with different myASNs
   | "WrongNamespace"
   | "Deprecated" // a field accepted for compatibility but ignored (always a warning)
+  | "IgnoredField" // a field MetalLB ignores, ignored here too (always a warning naming what is used instead)
   | "Unsupported" // a MetalLB field metallb-ts accepts but does not act on (always a warning)
 
 export interface ConfigError {

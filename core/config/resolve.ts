@@ -1,4 +1,5 @@
-// resolve(documents, context): the whole metallb.io configuration in one pass. Decodes every document,
+// resolve(documents, context): the whole metallb.io configuration in one pass. Decodes every document
+// (Secrets and Nodes among them join the context's: the cluster's Secrets, and its Nodes when known),
 // applies every rule of MetalLB's parser and validator (FRR-mode semantics, see METALLB.md §1), and
 // returns either one Config or every error at once, each naming its object, field and value. The
 // result does not depend on the order of the documents: rules that pick "the first" of two objects
@@ -49,8 +50,11 @@ const byObjectAndField = (a: ConfigError, b: ConfigError): number =>
   a.code.localeCompare(b.code) ||
   a.message.localeCompare(b.message)
 
-export const resolve = (documents: ReadonlyArray<Document>, context: ResolveContext = defaultContext): Resolution => {
+export const resolve = (documents: ReadonlyArray<Document>, given: ResolveContext = defaultContext): Resolution => {
   const { objects, errors: decodeErrors } = decodeDocuments(documents)
+  // Nodes among the documents (a file given to `validate`) count as known, beside the cluster's.
+  const documentNodes = objects.nodes.map(({ object }) => ({ name: object.metadata.name, labels: object.metadata.labels ?? {} }))
+  const context: ResolveContext = documentNodes.length === 0 ? given : { ...given, nodes: [...(given.nodes ?? []), ...documentNodes] }
   const secrets = [...objects.secrets, ...context.secrets]
   const bfd = resolveBfdProfiles(objects.bfdProfiles, context)
   const communities = resolveCommunityAliases(objects.communities, context)

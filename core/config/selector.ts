@@ -94,6 +94,41 @@ export const parseSelector = (selector: LabelSelector): { readonly selector?: Se
   return { selector: { requirements, text: requirements.map(requirementText).join(",") }, problems }
 }
 
+/**
+ * What MetalLB's validateLabelSelectorDuplicate refuses inside one selector: a value listed twice in a
+ * matchExpression, and two matchExpressions with the same key, operator and set of values (order and
+ * repetition of the values do not count). The selector itself would still parse: these are reported
+ * beside parseSelector's problems, where the configuration asks for them.
+ */
+export const repeatedParts = (selector: LabelSelector): ReadonlyArray<SelectorProblem> => {
+  const problems: Array<SelectorProblem> = []
+  const firstExpression = new Map<string, number>()
+  ;(selector.matchExpressions ?? []).forEach((expression, i) => {
+    const values = expression.values ?? []
+    values.forEach((value, k) => {
+      const first = values.indexOf(value)
+      if (first < k) {
+        problems.push({
+          field: `matchExpressions[${i}].values[${k}]`,
+          value,
+          message: `repeats matchExpressions[${i}].values[${first}]; list each value once`,
+        })
+      }
+    })
+    const key = JSON.stringify([expression.key, expression.operator, [...new Set(values)].sort()])
+    const first = firstExpression.get(key)
+    if (first === undefined) firstExpression.set(key, i)
+    else {
+      problems.push({
+        field: `matchExpressions[${i}]`,
+        value: expression,
+        message: `the same requirement as matchExpressions[${first}] (values compared as sets); remove one`,
+      })
+    }
+  })
+  return problems
+}
+
 const requirementText = (r: Requirement): string => {
   switch (r.operator) {
     case "In":

@@ -4,7 +4,8 @@
 // shorter than any prefix of the pools it covers, communities as literals or known aliases, service
 // selectors only with default aggregation, and no two advertisements of one pool with different
 // LOCAL_PREF unless they cannot reach the same peer from the same node with the same aggregation.
-import { formatPrefix } from "../../net/prefix.ts"
+import { formatAddress } from "../../net/address.ts"
+import { type AddressRange, formatPrefix, type Prefix, summariseRange } from "../../net/prefix.ts"
 import type { BgpAdvertisement, BgpCommunity, L2Advertisement, Pool } from "../config.ts"
 import type { Located } from "../decode.ts"
 import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
@@ -15,7 +16,7 @@ import { anyMatches, parseSelector } from "../selector.ts"
 import { checkNamespace, duplicateEntries, parseSelectorList, uniqueByName } from "./common.ts"
 import { resolveCommunityRef } from "./communities.ts"
 import type { ResolveContext } from "./context.ts"
-import { nodeSetsMayOverlap } from "./node-sets.ts"
+import { nodeSetsMeet, whereTheyMeet } from "./node-sets.ts"
 
 const selectPools = (
   ref: ObjectRef,
@@ -113,22 +114,42 @@ const checkAggregation = (ad: Located<BGPAdvertisement>, pools: ReadonlyArray<Po
     errors.push(configError({ code: "InvalidAggregationLength", object: ad.ref, field: "spec.aggregationLengthV6", value: v6, message: "must be between 1 and 128" }))
   }
   if (errors.length > 0) return errors
-  // MetalLB: no prefix of the pool may be more specific than the aggregation length, or the aggregate
-  // route would cover addresses outside the pool.
+  // MetalLB (validateBGPAdvPerPool): each spec.addresses entry of the pool is compared by the shortest
+  // of the prefixes that make it up (a CIDR is one; a range is summarised into several). Per pool and
+  // family, the entry needing the longest aggregation is reported, with the least length that is valid.
   for (const pool of pools) {
-    const tooSpecific = pool.cidrs.find((c) => c.length > (c.family === "ipv4" ? v4 : v6))
-    if (tooSpecific === undefined) continue
-    const isV4 = tooSpecific.family === "ipv4"
-    errors.push(configError({
-      code: "InvalidAggregationLength",
-      object: ad.ref,
-      field: isV4 ? "spec.aggregationLength" : "spec.aggregationLengthV6",
-      value: isV4 ? v4 : v6,
-      other: { object: { kind: "IPAddressPool", name: pool.name }, field: "spec.addresses", value: formatPrefix(tooSpecific) },
-      message: `prefix ${formatPrefix(tooSpecific)} in pool ${JSON.stringify(pool.name)} is more specific than the aggregation length`,
-    }))
+    for (const [family, length, field] of [["ipv4", v4, "aggregationLength"], ["ipv6", v6, "aggregationLengthV6"]] as const) {
+      let worst: { readonly index: number; readonly shortest: Prefix } | undefined
+      pool.ranges.forEach((range, index) => {
+        if (range.family !== family) return
+        const shortest = summariseRange(range.family, range.first, range.last).reduce((a, b) => (b.length < a.length ? b : a))
+        if (shortest.length > length && (worst === undefined || shortest.length > worst.shortest.length)) worst = { index, shortest }
+      })
+      if (worst === undefined) continue
+      const { index, shortest } = worst
+      const entry = describeRange(pool.ranges[index])
+      errors.push(configError({
+        code: "InvalidAggregationLength",
+        object: ad.ref,
+        field: `spec.${field}`,
+        value: length,
+        other: { object: { kind: "IPAddressPool", name: pool.name }, field: `spec.addresses[${index}]`, value: entry },
+        message: `${entry} in pool ${JSON.stringify(pool.name)} is ${entry === formatPrefix(shortest) ? "" : `at most a /${shortest.length} (${formatPrefix(shortest)}), `}` +
+          `more specific than the aggregation length, so the aggregate would cover addresses outside the pool; set ${field} to at least ${shortest.length}`,
+      }))
+    }
   }
   return errors
+}
+
+/** A pool entry as CIDR when it is one, else as first-last. */
+const describeRange = (range: AddressRange | undefined): string => {
+  if (range === undefined) return ""
+  const parts = summariseRange(range.family, range.first, range.last)
+  const [only] = parts
+  return parts.length === 1 && only !== undefined
+    ? formatPrefix(only)
+    : `${formatAddress({ family: range.family, value: range.first })}-${formatAddress({ family: range.family, value: range.last })}`
 }
 
 const resolveCommunities = (
@@ -160,11 +181,28 @@ interface Candidate {
 const disjoint = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.every((x) => !b.includes(x))
 
 /**
- * MetalLB refuses two advertisements of one pool, both without service selectors, whose LOCAL_PREF
- * differ, unless they can never produce the same route to the same peer: different aggregation lengths
- * in both families, disjoint non-empty peer lists, or node selections that cannot meet.
+ * MetalLB (isAggrLengthDifferent): the two advertisements never announce the same prefix of this pool
+ * when their aggregation lengths differ in every family the pool has (an IPv4-only pool only needs
+ * different IPv4 lengths).
  */
-const localPrefConflicts = (candidates: ReadonlyArray<Candidate>, context: ResolveContext): ReadonlyArray<ConfigError> => {
+const aggregationTellsApart = (a: BgpAdvertisement, b: BgpAdvertisement, pool: Pool | undefined): boolean => {
+  const hasV4 = pool?.ranges.some((r) => r.family === "ipv4") ?? true
+  const hasV6 = pool?.ranges.some((r) => r.family === "ipv6") ?? true
+  return (!hasV4 || a.aggregationLength !== b.aggregationLength) && (!hasV6 || a.aggregationLengthV6 !== b.aggregationLengthV6)
+}
+
+const familiesText = (pool: Pool | undefined): string => {
+  const families = [...new Set((pool?.ranges ?? []).map((r) => r.family))]
+  return families.length === 1 ? (families[0] === "ipv4" ? "aggregationLength (the pool is IPv4 only)" : "aggregationLengthV6 (the pool is IPv6 only)") : "both aggregationLength and aggregationLengthV6"
+}
+
+/**
+ * MetalLB refuses two advertisements of one pool, both without service selectors, whose LOCAL_PREF
+ * differ, unless they can never produce the same route to the same peer: aggregation lengths that
+ * differ in every family of that pool, disjoint non-empty peer lists, or node selections that cannot
+ * meet. Each advertisement is reported once, against the first (by name) it conflicts with.
+ */
+const localPrefConflicts = (candidates: ReadonlyArray<Candidate>, pools: ReadonlyMap<string, Pool>, context: ResolveContext): ReadonlyArray<ConfigError> => {
   const errors: Array<ConfigError> = []
   const sorted = [...candidates].sort((a, b) => (a.advertisement.name < b.advertisement.name ? -1 : 1))
   sorted.forEach((later, j) => {
@@ -172,18 +210,20 @@ const localPrefConflicts = (candidates: ReadonlyArray<Candidate>, context: Resol
       const [a, b] = [earlier.advertisement, later.advertisement]
       if (a.serviceSelectors.length > 0 || b.serviceSelectors.length > 0) continue
       if ((a.localPref ?? 0) === (b.localPref ?? 0)) continue
-      const shared = a.pools.filter((p) => b.pools.includes(p))
-      if (shared.length === 0) continue
-      if (a.aggregationLength !== b.aggregationLength && a.aggregationLengthV6 !== b.aggregationLengthV6) continue
+      const pool = a.pools.find((p) => b.pools.includes(p) && !aggregationTellsApart(a, b, pools.get(p)))
+      if (pool === undefined) continue
       if (a.peers.length > 0 && b.peers.length > 0 && disjoint(a.peers, b.peers)) continue
-      if (!nodeSetsMayOverlap(a.nodeSelectors, b.nodeSelectors, context.nodes)) continue
+      const meeting = nodeSetsMeet(a.nodeSelectors, b.nodeSelectors, context.nodes)
+      if (meeting === undefined) continue
       errors.push(configError({
         code: "ConflictingLocalPref",
         object: later.located.ref,
         field: "spec.localPref",
         value: b.localPref ?? 0,
         other: { object: earlier.located.ref, field: "spec.localPref", value: a.localPref ?? 0 },
-        message: `pool ${JSON.stringify(shared[0])} would be announced with two different LOCAL_PREF values to the same peers`,
+        message: `pool ${JSON.stringify(pool)} would be announced with LOCAL_PREF ${b.localPref ?? 0} here and ${a.localPref ?? 0} by BGPAdvertisement ${JSON.stringify(a.name)} ` +
+          `to the same peers; they ${whereTheyMeet(meeting)}. Give both the same localPref, or tell them apart: a different ${familiesText(pools.get(pool))}, ` +
+          "peers lists with no peer in common, nodeSelectors that select no common node, or serviceSelectors",
       }))
       return
     }
@@ -241,6 +281,6 @@ export const resolveBgpAdvertisements = (
       },
     })
   }
-  errors.push(...localPrefConflicts(candidates, context))
+  errors.push(...localPrefConflicts(candidates, pools, context))
   return { advertisements: candidates.map((c) => c.advertisement), errors }
 }

@@ -2,7 +2,7 @@
 // selector lists are valid and free of duplicates, plain lists free of duplicates.
 import type { Located } from "../decode.ts"
 import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
-import { type LabelSelector, parseSelector, type Selector } from "../selector.ts"
+import { type LabelSelector, parseSelector, repeatedParts, type Selector } from "../selector.ts"
 import type { ResolveContext } from "./context.ts"
 
 /** An object outside the namespace metallb-ts reads (it takes no part in the configuration). */
@@ -59,12 +59,17 @@ export const duplicateEntries = (ref: ObjectRef, field: string, values: Readonly
   return errors
 }
 
-/** Parses a list of selectors; invalid ones and duplicates (same canonical form) are errors. */
+/**
+ * Parses a list of selectors. Invalid ones are InvalidSelector errors; repeated values or
+ * matchExpressions inside a selector, and two selectors of the same meaning (same canonical form:
+ * matchLabels and matchExpressions alike, values as sets), are DuplicateEntry errors, as MetalLB
+ * refuses them. `valid` is false when any of these was found.
+ */
 export const parseSelectorList = (
   ref: ObjectRef,
   field: string,
   selectors: ReadonlyArray<LabelSelector> | undefined,
-): { readonly selectors: ReadonlyArray<Selector>; readonly errors: ReadonlyArray<ConfigError> } => {
+): { readonly selectors: ReadonlyArray<Selector>; readonly errors: ReadonlyArray<ConfigError>; readonly valid: boolean } => {
   const parsed: Array<Selector> = []
   const errors: Array<ConfigError> = []
   const seen = new Map<string, number>()
@@ -73,16 +78,25 @@ export const parseSelectorList = (
     for (const problem of problems) {
       errors.push(configError({ code: "InvalidSelector", object: ref, field: `${field}[${i}].${problem.field}`, value: problem.value, message: problem.message }))
     }
+    for (const problem of repeatedParts(raw)) {
+      errors.push(configError({ code: "DuplicateEntry", object: ref, field: `${field}[${i}].${problem.field}`, value: problem.value, message: problem.message }))
+    }
     if (selector === undefined) return
     const at = seen.get(selector.text)
     if (at !== undefined) {
-      errors.push(configError({ code: "DuplicateEntry", object: ref, field: `${field}[${i}]`, value: raw, message: `selects the same as ${field}[${at}]` }))
+      errors.push(configError({
+        code: "DuplicateEntry",
+        object: ref,
+        field: `${field}[${i}]`,
+        value: raw,
+        message: `selects the same as ${field}[${at}]${selector.text === "" ? " (everything)" : ` (${selector.text})`}; remove one`,
+      }))
       return
     }
     seen.set(selector.text, i)
     parsed.push(selector)
   })
-  return { selectors: parsed, errors }
+  return { selectors: parsed, errors, valid: errors.length === 0 }
 }
 
 export const isPermanent = (error: ConfigError): boolean => error.severity === "permanent"

@@ -1,7 +1,8 @@
 // Whether two lists of node selectors can select a common node. With the cluster's nodes at hand the
 // answer is exact; without them it is decided from the selectors alone: two selectors are disjoint
 // when, on some label key, their requirements together cannot hold (In sets that do not meet, Exists
-// against DoesNotExist, In covered by NotIn). An empty list selects every node.
+// against DoesNotExist, In covered by NotIn). An empty list selects every node; the selectors of a
+// list are OR-ed.
 import type { NodeLabels } from "./context.ts"
 import { matches, type Requirement, type Selector } from "../selector.ts"
 
@@ -25,15 +26,32 @@ const contradictory = (requirements: ReadonlyArray<Requirement>): boolean => {
 
 const selectorsMeet = (a: Selector, b: Selector): boolean => !contradictory([...a.requirements, ...b.requirements])
 
+const selects = (list: ReadonlyArray<Selector>, node: NodeLabels): boolean => list.length === 0 || list.some((s) => matches(s, node.labels))
+
+/**
+ * Where two node selections meet: `{ node }` names a node both select (nodes known), `{ node:
+ * undefined }` says they may meet (decided from the selectors: not provably disjoint), and undefined
+ * says they cannot.
+ */
+export const nodeSetsMeet = (
+  a: ReadonlyArray<Selector>,
+  b: ReadonlyArray<Selector>,
+  nodes: ReadonlyArray<NodeLabels> | undefined,
+): { readonly node: string | undefined } | undefined => {
+  if (nodes !== undefined) {
+    const common = nodes.find((node) => selects(a, node) && selects(b, node))
+    return common === undefined ? undefined : { node: common.name }
+  }
+  if (a.length === 0 || b.length === 0) return { node: undefined }
+  return a.some((x) => b.some((y) => selectorsMeet(x, y))) ? { node: undefined } : undefined
+}
+
 export const nodeSetsMayOverlap = (
   a: ReadonlyArray<Selector>,
   b: ReadonlyArray<Selector>,
   nodes: ReadonlyArray<NodeLabels> | undefined,
-): boolean => {
-  if (nodes !== undefined) {
-    const selects = (list: ReadonlyArray<Selector>, node: NodeLabels) => list.length === 0 || list.some((s) => matches(s, node.labels))
-    return nodes.some((node) => selects(a, node) && selects(b, node))
-  }
-  if (a.length === 0 || b.length === 0) return true
-  return a.some((x) => b.some((y) => selectorsMeet(x, y)))
-}
+): boolean => nodeSetsMeet(a, b, nodes) !== undefined
+
+/** "both select node \"n1\"", or that they may, for messages about two selections that meet. */
+export const whereTheyMeet = (meeting: { readonly node: string | undefined }): string =>
+  meeting.node === undefined ? "may select a common node (their nodeSelectors are not provably disjoint)" : `both select node ${JSON.stringify(meeting.node)}`

@@ -1,11 +1,15 @@
 // BGPPeer objects resolved to the sessions a speaker opens. The rules are MetalLB's peer validation in
-// FRR mode (internal/config/config.go): a non-zero myASN; exactly one of peerASN and dynamicASN;
-// no ebgpMultiHop on an iBGP session; exactly one of peerAddress and interface (BGP unnumbered);
-// addresses that parse; hold and keepalive timers derived from each other as MetalLB does, with the
-// hold time 0 or at least 3 s (RFC 4271 §4.2) and never below the keepalive; a password given once,
-// inline or from a kubernetes.io/basic-auth Secret; a BFD profile that exists; distinct names and
-// distinct sessions. Unlike MetalLB, which stops at the first problem, every problem of every peer is
-// reported. A missing Secret or BFDProfile is transient: it may be created a moment later.
+// FRR mode (internal/config/config.go, validation.go): a non-zero myASN; exactly one of peerASN and
+// dynamicASN; no ebgpMultiHop on an iBGP session; exactly one of peerAddress and interface (BGP
+// unnumbered); addresses that parse as written; hold and keepalive timers derived from each other as
+// MetalLB does, with the hold time 0 or at least 3 s (RFC 4271 §4.2) and never below the keepalive; a
+// password given once, inline or from a kubernetes.io/basic-auth Secret read by name from metallb-ts's
+// namespace (passwordSecret.namespace is ignored, as MetalLB ignores it, with a warning); a BFD profile
+// that exists; distinct names. Across peers, wherever two of them can run on one node (their node
+// selections meet: on the real Nodes when known, else unless the selectors are provably disjoint): no
+// two sessions to the same address or interface, port and VRF; one routerID (set on all of them or on
+// none); one myASN per VRF. Unlike MetalLB, which stops at the first problem, every problem of every
+// peer is reported. A missing Secret or BFDProfile is transient: it may be created a moment later.
 import { Result } from "effect"
 import { Base64 } from "effect/encoding"
 import { type Address, formatAddress, parseAddress } from "../../net/address.ts"
@@ -14,9 +18,10 @@ import type { Located, Secret } from "../decode.ts"
 import { parseDurationMs } from "../duration.ts"
 import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
 import type { BGPPeer } from "../kinds/bgp-peer.ts"
-import { parseSelector, type Selector } from "../selector.ts"
-import type { ResolveContext } from "./context.ts"
-import { checkNamespace } from "./common.ts"
+import type { Selector } from "../selector.ts"
+import type { NodeLabels, ResolveContext } from "./context.ts"
+import { checkNamespace, parseSelectorList } from "./common.ts"
+import { nodeSetsMeet, whereTheyMeet } from "./node-sets.ts"
 
 export const defaultPeerPort = 179
 export const defaultHoldTimeSeconds = 90
@@ -184,7 +189,8 @@ const passwordFromSecret = (c: Checked, secret: Located<Secret>, context: Resolv
       field: "spec.passwordSecret.name",
       value: secret.object.metadata.name,
       other: { object: secretRef, field: "type", ...(type === undefined ? {} : { value: type }) },
-      message: `the password Secret must be of type ${basicAuthSecretType}`,
+      message: `the password Secret ${JSON.stringify(secret.object.metadata.name)} is of type ${JSON.stringify(type ?? "Opaque")}${type === undefined ? " (no type given)" : ""}` +
+        `, not ${basicAuthSecretType}: create it with type: ${basicAuthSecretType} (a Secret's type cannot be changed in place)`,
     })
     return undefined
   }
@@ -226,24 +232,33 @@ const checkPassword = (c: Checked, spec: Spec, secrets: ReadonlyArray<Located<Se
   const inline = given(spec.password)
   const name = given(spec.passwordSecret?.name)
   const namespace = given(spec.passwordSecret?.namespace)
-  // Go clients serialise an unset SecretReference as {}: that is "no secret", not a secret without a name.
-  if (name === undefined && namespace === undefined) return inline
-  if (inline !== undefined) {
-    push(c, { code: "ConflictingFields", field: "spec.passwordSecret", value: spec.passwordSecret, message: "password and passwordSecret are mutually exclusive: set one" })
-  }
+  // Go clients serialise an unset SecretReference as {}: that is "no secret". MetalLB reads a Secret
+  // only when a name is given, and always from its own namespace, whatever passwordSecret.namespace says.
   if (name === undefined) {
-    push(c, { code: "MissingField", field: "spec.passwordSecret.name", message: "passwordSecret needs the name of a Secret" })
+    if (namespace !== undefined) {
+      push(c, {
+        code: "IgnoredField",
+        severity: "warning",
+        field: "spec.passwordSecret",
+        value: spec.passwordSecret,
+        message: "passwordSecret has no name, so no Secret is read (MetalLB ignores it too); set passwordSecret.name, or remove passwordSecret",
+      })
+    }
+    return inline
   }
   if (namespace !== undefined && namespace !== context.namespace) {
     push(c, {
-      code: "WrongNamespace",
+      code: "IgnoredField",
+      severity: "warning",
       field: "spec.passwordSecret.namespace",
       value: namespace,
-      message: `the password Secret must be in namespace ${JSON.stringify(context.namespace)}`,
+      message: `ignored, as MetalLB ignores it: the Secret ${JSON.stringify(name)} is read from namespace ${JSON.stringify(context.namespace)}; ` +
+        `remove the namespace or set it to ${JSON.stringify(context.namespace)}`,
     })
-    return undefined
   }
-  if (name === undefined) return undefined
+  if (inline !== undefined) {
+    push(c, { code: "ConflictingFields", field: "spec.passwordSecret", value: spec.passwordSecret, message: "password and passwordSecret are mutually exclusive: set one" })
+  }
   const secret = secrets.find((s) => s.object.metadata.name === name && (s.object.metadata.namespace ?? context.namespace) === context.namespace)
   if (secret === undefined) {
     push(c, {
@@ -259,46 +274,16 @@ const checkPassword = (c: Checked, spec: Spec, secrets: ReadonlyArray<Located<Se
   return inline === undefined ? password : undefined
 }
 
-/** Validated node selectors, and a canonical form of the set of nodes they select (for duplicate peers). */
-const checkNodeSelectors = (c: Checked, spec: Spec): { readonly selectors: Array<Selector>; readonly setKey?: string } => {
-  const selectors: Array<Selector> = []
-  const firstIndex = new Map<string, number>()
-  let valid = true
-  ;(spec.nodeSelectors ?? []).forEach((raw, i) => {
-    const { selector, problems } = parseSelector(raw)
-    for (const problem of problems) {
-      push(c, { code: "InvalidSelector", field: `spec.nodeSelectors[${i}].${problem.field}`, value: problem.value, message: problem.message })
-    }
-    if (selector === undefined) {
-      valid = false
-      return
-    }
-    const first = firstIndex.get(selector.text)
-    if (first !== undefined) {
-      valid = false
-      push(c, {
-        code: "DuplicateEntry",
-        field: `spec.nodeSelectors[${i}]`,
-        value: raw,
-        message: `the same selector as spec.nodeSelectors[${first}]${selector.text === "" ? " (every node)" : ` (${selector.text})`}`,
-      })
-      return
-    }
-    firstIndex.set(selector.text, i)
-    selectors.push(selector)
-  })
-  if (!valid) return { selectors }
-  // No selector and an empty selector both mean every node.
-  const texts = selectors.length === 0 || firstIndex.has("") ? [""] : [...firstIndex.keys()].sort()
-  return { selectors, setKey: JSON.stringify(texts) }
-}
-
 interface PeerCheck {
   readonly peer?: Peer
-  /** What makes two peers the same session, when it could be worked out. */
-  readonly sessionKey?: string
-  readonly sessionField: string
-  readonly sessionValue?: string
+  /** The session as far as it could be worked out: address or interface, port and VRF (not the nodes). */
+  readonly session?: { readonly key: string; readonly field: string; readonly value?: string; readonly text: string }
+  /** The node selectors, when all are valid (the cross-peer rules need them). */
+  readonly selectors?: ReadonlyArray<Selector>
+  /** The routerID as written ("" when unset); undefined when it is invalid (already reported). */
+  readonly routerId?: string
+  readonly myAsn: number
+  readonly vrf: string
 }
 
 const checkPeer = (c: Checked, located: Located<BGPPeer>, bfdProfiles: ReadonlyMap<string, BfdProfile>, secrets: ReadonlyArray<Located<Secret>>, context: ResolveContext): PeerCheck => {
@@ -312,7 +297,8 @@ const checkPeer = (c: Checked, located: Located<BGPPeer>, bfdProfiles: ReadonlyM
   if (bfdProfile !== undefined && !bfdProfiles.has(bfdProfile)) {
     push(c, { code: "UnknownBfdProfile", severity: "transient", field: "spec.bfdProfile", value: bfdProfile, message: `no BFDProfile ${JSON.stringify(bfdProfile)}` })
   }
-  const { selectors, setKey } = checkNodeSelectors(c, spec)
+  const nodeSelectors = parseSelectorList(c.ref, "spec.nodeSelectors", spec.nodeSelectors)
+  c.errors.push(...nodeSelectors.errors)
   if (spec.disableMP === true) {
     push(c, {
       code: "Deprecated",
@@ -324,16 +310,28 @@ const checkPeer = (c: Checked, located: Located<BGPPeer>, bfdProfiles: ReadonlyM
   }
   const port = spec.peerPort ?? defaultPeerPort
   const vrf = spec.vrf ?? ""
-  const sessionField = endpoint.address === undefined && endpoint.iface !== undefined ? "spec.interface" : "spec.peerAddress"
-  const sessionValue = endpoint.address !== undefined ? spec.peerAddress : endpoint.iface
-  const where = endpoint.address !== undefined ? `address ${formatAddress(endpoint.address)}` : endpoint.iface !== undefined ? `interface ${endpoint.iface}` : undefined
-  const sessionKey = where === undefined || setKey === undefined ? undefined : JSON.stringify([where, port, vrf, setKey])
-  const session: PeerCheck = {
-    sessionField,
-    ...(sessionKey === undefined ? {} : { sessionKey }),
-    ...(sessionValue === undefined ? {} : { sessionValue }),
+  const where = endpoint.address !== undefined
+    ? { field: "spec.peerAddress", value: spec.peerAddress, text: `peerAddress ${formatAddress(endpoint.address)}` }
+    : endpoint.iface !== undefined
+    ? { field: "spec.interface", value: endpoint.iface, text: `interface ${endpoint.iface}` }
+    : undefined
+  const routerIdText = given(spec.routerID)
+  const routerIdInvalid = routerIdText !== undefined && endpoint.routerId === undefined
+  const check: PeerCheck = {
+    ...(where === undefined ? {} : {
+      session: {
+        key: JSON.stringify([where.text, port, vrf]),
+        field: where.field,
+        ...(where.value === undefined ? {} : { value: where.value }),
+        text: `${where.text}, port ${port}, ${vrf === "" ? "default VRF" : `VRF ${JSON.stringify(vrf)}`}`,
+      },
+    }),
+    ...(nodeSelectors.valid ? { selectors: nodeSelectors.selectors } : {}),
+    ...(routerIdInvalid ? {} : { routerId: endpoint.routerId === undefined ? "" : formatAddress(endpoint.routerId) }),
+    myAsn: spec.myASN,
+    vrf,
   }
-  if (timers === undefined || c.errors.some((e) => e.severity !== "warning")) return session
+  if (timers === undefined || c.errors.some((e) => e.severity !== "warning")) return check
   const peerAsn = spec.peerASN === 0 ? undefined : spec.peerASN
   const localAsn = spec.localASN === 0 ? undefined : spec.localASN
   const peer: Peer = {
@@ -348,7 +346,7 @@ const checkPeer = (c: Checked, located: Located<BGPPeer>, bfdProfiles: ReadonlyM
     port,
     ...timers,
     ...(endpoint.routerId === undefined ? {} : { routerId: endpoint.routerId }),
-    nodeSelectors: selectors,
+    nodeSelectors: nodeSelectors.selectors,
     ...(password === undefined || password === "" ? {} : { password }),
     ...(bfdProfile === undefined ? {} : { bfdProfile }),
     enableGracefulRestart: spec.enableGracefulRestart ?? false,
@@ -357,7 +355,7 @@ const checkPeer = (c: Checked, located: Located<BGPPeer>, bfdProfiles: ReadonlyM
     disableMP: spec.disableMP ?? false,
     dualStackAddressFamily: spec.dualStackAddressFamily ?? false,
   }
-  return { ...session, peer }
+  return { ...check, peer }
 }
 
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -365,7 +363,7 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 /**
  * Where an object stands in the documents as written: by source file and document index, objects
  * without a source after those, then by name. It does not depend on the order the objects were
- * handed over in, so which of two duplicate sessions is "the first" does not either.
+ * handed over in, so which of two conflicting peers is "the first" does not either.
  */
 const documentOrder = (a: ObjectRef, b: ObjectRef): number => {
   const sa = a.source
@@ -374,15 +372,85 @@ const documentOrder = (a: ObjectRef, b: ObjectRef): number => {
   return compareText(sa.file ?? "", sb.file ?? "") || (sa.document ?? -1) - (sb.document ?? -1) || compareText(a.name, b.name)
 }
 
+interface Entry {
+  readonly located: Located<BGPPeer>
+  readonly c: Checked
+  readonly check: PeerCheck
+}
+
+const describeRouterId = (text: string | undefined): string => (text === undefined || text === "" ? "no routerID" : `routerID ${text}`)
+
+/**
+ * The rules between peers that can run on one node (MetalLB's FRR-mode DiscardNativeOnly, which
+ * configures every peer of a node into one FRR instance): one session per address or interface, port
+ * and VRF; one routerID; one myASN per VRF. Each peer is compared with the peers before it in document
+ * order and reported once per rule, against the first it conflicts with. The Nodes decide when they
+ * are known; otherwise (as MetalLB, also when the list is empty) two selections meet unless the
+ * selectors are provably disjoint.
+ */
+const crossPeerConflicts = (entries: ReadonlyArray<Entry>, nodes: ReadonlyArray<NodeLabels> | undefined): void => {
+  const known = nodes !== undefined && nodes.length > 0 ? nodes : undefined
+  const ordered = entries
+    .map((entry, index) => ({ ...entry, index }))
+    .filter((entry) => entry.check.selectors !== undefined)
+    .sort((a, b) => documentOrder(a.located.ref, b.located.ref) || a.index - b.index)
+  ordered.forEach((later, j) => {
+    const b = later.check
+    let duplicate = false
+    let routerId = false
+    let myAsn = false
+    for (const earlier of ordered.slice(0, j)) {
+      const a = earlier.check
+      const meeting = nodeSetsMeet(a.selectors ?? [], b.selectors ?? [], known)
+      if (meeting === undefined) continue
+      const where = whereTheyMeet(meeting)
+      const other = (field: string, value: unknown) => ({ object: earlier.located.ref, field, ...(value === undefined ? {} : { value }) })
+      if (!duplicate && a.session !== undefined && b.session !== undefined && a.session.key === b.session.key) {
+        duplicate = true
+        push(later.c, {
+          code: "DuplicatePeer",
+          field: b.session.field,
+          ...(b.session.value === undefined ? {} : { value: b.session.value }),
+          other: other(a.session.field, a.session.value),
+          message: `the same session (${b.session.text}) as BGPPeer ${JSON.stringify(earlier.located.ref.name)}, and they ${where}; ` +
+            "remove one, or give them nodeSelectors that select no common node",
+        })
+      }
+      if (!routerId && a.routerId !== undefined && b.routerId !== undefined && a.routerId !== b.routerId) {
+        routerId = true
+        push(later.c, {
+          code: "ConflictingRouterId",
+          field: "spec.routerID",
+          ...(b.routerId === "" ? {} : { value: b.routerId }),
+          other: other("spec.routerID", a.routerId === "" ? undefined : a.routerId),
+          message: `${describeRouterId(b.routerId)} here but ${describeRouterId(a.routerId)} on BGPPeer ${JSON.stringify(earlier.located.ref.name)}, and they ${where}: ` +
+            "a node has one router ID; set the same routerID on both (or on neither), or give them nodeSelectors that select no common node",
+        })
+      }
+      if (!myAsn && a.vrf === b.vrf && a.myAsn !== 0 && b.myAsn !== 0 && a.myAsn !== b.myAsn) {
+        myAsn = true
+        push(later.c, {
+          code: "ConflictingMyAsn",
+          field: "spec.myASN",
+          value: b.myAsn,
+          other: other("spec.myASN", a.myAsn),
+          message: `myASN ${b.myAsn} here but ${a.myAsn} on BGPPeer ${JSON.stringify(earlier.located.ref.name)} in the same ${b.vrf === "" ? "default VRF" : `VRF ${JSON.stringify(b.vrf)}`}, and they ${where}: ` +
+            "a node speaks BGP with one ASN per VRF; use the same myASN (localASN changes the ASN one session shows), a different vrf, or nodeSelectors that select no common node",
+        })
+      }
+    }
+  })
+}
+
 /**
  * Peers by name, in input order, with every problem found (errors grouped by peer, in input order).
  * A peer with any error other than a warning (a transient one included: its password or BFD profile
  * is not known yet) is left out of the map. Secrets are looked up among `secrets` (the documents')
  * and then `context.secrets` (the cluster's). Peers in another namespace are reported and take no
- * part in the name and session checks. Of two peers with the same name the first in input order
- * stays and the second is reported against it; of two peers with the same session (address or
- * interface, port, VRF and set of selected nodes) the first in document order stays (source file and
- * document, then name), so that the outcome does not depend on the order of the input.
+ * part in the name and cross-peer checks. Of two peers with the same name the first in input order
+ * stays and the second is reported against it; of two conflicting peers (see crossPeerConflicts) the
+ * first in document order stays (source file and document, then name), so that the outcome does not
+ * depend on the order of the input.
  */
 export const resolvePeers = (
   peers: ReadonlyArray<Located<BGPPeer>>,
@@ -415,27 +483,7 @@ export const resolvePeers = (
     })
   }
 
-  const firstBySession = new Map<string, { readonly object: ObjectRef; readonly field: string; readonly value?: string }>()
-  const inDocumentOrder = checked
-    .map((entry, index) => ({ ...entry, index }))
-    .filter((entry) => entry.ours && entry.check.sessionKey !== undefined)
-    .sort((a, b) => documentOrder(a.located.ref, b.located.ref) || a.index - b.index)
-  for (const { located, c, check } of inDocumentOrder) {
-    const key = check.sessionKey ?? ""
-    const value = check.sessionValue === undefined ? {} : { value: check.sessionValue }
-    const first = firstBySession.get(key)
-    if (first === undefined) {
-      firstBySession.set(key, { object: located.ref, field: check.sessionField, ...value })
-      continue
-    }
-    push(c, {
-      code: "DuplicatePeer",
-      field: check.sessionField,
-      ...value,
-      other: first,
-      message: "the same session (address or interface, port, vrf and nodes) as another BGPPeer",
-    })
-  }
+  crossPeerConflicts(checked.filter((entry) => entry.ours), context.nodes)
 
   const resolved = new Map<string, Peer>()
   const errors: Array<ConfigError> = []

@@ -1,7 +1,8 @@
-// IPAddressPool rules (MetalLB internal/config): addresses required, each a CIDR (host bits masked, with
-// a warning here) or an a-b range (summarised to CIDRs); no address in two entries, within or across
-// pools; serviceAllocation namespaces and selectors valid and not repeated. Overlaps are found by one
-// sort and sweep over all entries, so a thousand-entry configuration is checked in n log n.
+// IPAddressPool rules (MetalLB internal/config): addresses required, each a CIDR as written (host bits
+// masked, with a warning here) or an a-b range (spaces around its ends allowed, as in MetalLB;
+// summarised to CIDRs); no address in two entries, within or across pools; serviceAllocation
+// namespaces and selectors valid and not repeated. Overlaps are found by one sort and sweep over all
+// entries, so a thousand-entry configuration is checked in n log n.
 import { Result } from "effect"
 import { formatAddress } from "../../net/address.ts"
 import { type AddressRange, parsePrefix, parseRange, prefixLast, summariseRange } from "../../net/prefix.ts"
@@ -19,27 +20,13 @@ interface Entry {
   readonly range: AddressRange
 }
 
+/**
+ * One spec.addresses entry, read as MetalLB's ParseCIDR reads it: with a "-" it is a range, whose two
+ * ends may have spaces around them; without, a CIDR taken exactly as written (net.ParseCIDR: no
+ * surrounding whitespace).
+ */
 const parseEntry = (pool: Located<IPAddressPool>, index: number, text: string): { readonly entry?: Entry; readonly errors: ReadonlyArray<ConfigError> } => {
   const field = `spec.addresses[${index}]`
-  if (text.includes("/")) {
-    const parsed = parsePrefix(text.trim())
-    if (Result.isFailure(parsed)) {
-      return { errors: [configError({ code: "InvalidCidr", object: pool.ref, field, value: text, message: parsed.failure.reason })] }
-    }
-    const { prefix, hostBitsMasked } = parsed.success
-    const range = { family: prefix.family, first: prefix.network, last: prefixLast(prefix) }
-    const warnings = hostBitsMasked
-      ? [configError({
-        code: "InvalidCidr",
-        severity: "warning",
-        object: pool.ref,
-        field,
-        value: text,
-        message: `host bits are set; the pool uses ${formatAddress({ family: prefix.family, value: prefix.network })}/${prefix.length}`,
-      })]
-      : []
-    return { entry: { pool, index, text, range }, errors: warnings }
-  }
   if (text.includes("-")) {
     const parsed = parseRange(text)
     if (Result.isFailure(parsed)) {
@@ -47,7 +34,36 @@ const parseEntry = (pool: Located<IPAddressPool>, index: number, text: string): 
     }
     return { entry: { pool, index, text, range: parsed.success }, errors: [] }
   }
-  return { errors: [configError({ code: "InvalidCidr", object: pool.ref, field, value: text, message: "neither a CIDR (a.b.c.d/n) nor a range (a-b)" })] }
+  if (!text.includes("/")) {
+    return { errors: [configError({ code: "InvalidCidr", object: pool.ref, field, value: text, message: "neither a CIDR (a.b.c.d/n) nor a range (a-b)" })] }
+  }
+  const parsed = parsePrefix(text)
+  if (Result.isFailure(parsed)) {
+    const trimmed = text.trim()
+    const fix = trimmed !== text && Result.isSuccess(parsePrefix(trimmed))
+    return {
+      errors: [configError({
+        code: "InvalidCidr",
+        object: pool.ref,
+        field,
+        value: text,
+        message: fix ? `whitespace around a CIDR is not allowed (MetalLB refuses it too); write ${JSON.stringify(trimmed)}` : parsed.failure.reason,
+      })],
+    }
+  }
+  const { prefix, hostBitsMasked } = parsed.success
+  const range = { family: prefix.family, first: prefix.network, last: prefixLast(prefix) }
+  const warnings = hostBitsMasked
+    ? [configError({
+      code: "InvalidCidr",
+      severity: "warning",
+      object: pool.ref,
+      field,
+      value: text,
+      message: `host bits are set; the pool uses ${formatAddress({ family: prefix.family, value: prefix.network })}/${prefix.length}`,
+    })]
+    : []
+  return { entry: { pool, index, text, range }, errors: warnings }
 }
 
 /** Every pair of overlapping entries, each reported once on the entry that sorts later. */

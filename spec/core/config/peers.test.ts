@@ -303,16 +303,27 @@ describe("resolvePeers: rules", () => {
       .toMatchObject({ code: "ConflictingFields", severity: "permanent", field: "spec.passwordSecret", value: { name: "auth" } })
   })
 
-  it("passwordSecret without a name: MissingField", () => {
-    const error = oneError({ passwordSecret: { namespace } })
-    expect(error).toMatchObject({ code: "MissingField", severity: "permanent", field: "spec.passwordSecret.name" })
-    expect(error.value).toBeUndefined()
+  it("passwordSecret without a name reads no Secret, as in MetalLB: an IgnoredField warning, the inline password stays", () => {
+    const error = oneError({ passwordSecret: { namespace }, password: "inline" })
+    expect(error).toMatchObject({ code: "IgnoredField", severity: "warning", field: "spec.passwordSecret", value: { namespace } })
+    expect(error.message).toContain("set passwordSecret.name")
+    expect(run([peer("p", { passwordSecret: { namespace }, password: "inline" })]).peers.get("p")?.password).toBe("inline")
   })
 
-  it("passwordSecret in another namespace: WrongNamespace", () => {
-    const secrets = [secret("auth", { type: "kubernetes.io/basic-auth", stringData: { password: "x" } }, "default")]
-    expect(oneError({ passwordSecret: { name: "auth", namespace: "default" } }, { secrets }))
-      .toMatchObject({ code: "WrongNamespace", severity: "permanent", field: "spec.passwordSecret.namespace", value: "default" })
+  it("passwordSecret.namespace is ignored as MetalLB ignores it: the Secret is read by name from our namespace, with a warning naming the ignored one", () => {
+    const secrets = [
+      secret("auth", { type: "kubernetes.io/basic-auth", stringData: { password: "ours" } }),
+      secret("auth", { type: "kubernetes.io/basic-auth", stringData: { password: "theirs" } }, "default"),
+    ]
+    const { peers, errors } = run([peer("p", { passwordSecret: { name: "auth", namespace: "default" } })], { secrets })
+    expect(errors).toEqual([expect.objectContaining({ code: "IgnoredField", severity: "warning", field: "spec.passwordSecret.namespace", value: "default" })])
+    expect(errors[0]?.message).toContain(`read from namespace "${namespace}"`)
+    expect(peers.get("p")?.password).toBe("ours")
+    // Naming our own namespace is no news: no warning.
+    expect(run([peer("p", { passwordSecret: { name: "auth", namespace } })], { secrets }).errors).toEqual([])
+    // Only in the other namespace: the Secret is not found where MetalLB looks (transient), besides the warning.
+    const elsewhere = run([peer("p", { passwordSecret: { name: "auth", namespace: "default" } })], { secrets: secrets.slice(1) })
+    expect(elsewhere.errors.map((e) => `${e.code} ${e.severity}`)).toEqual(["IgnoredField warning", "UnknownSecret transient"])
   })
 
   it("a Secret that does not exist (in our namespace): transient UnknownSecret", () => {
@@ -444,7 +455,7 @@ describe("resolvePeers: rules", () => {
     }
   })
 
-  it("DuplicatePeer compares node selector sets, not lists; unnumbered peers by interface", () => {
+  it("DuplicatePeer: the same address or interface, port and vrf on node selections that meet", () => {
     const s1 = { matchLabels: { rack: "a" } }
     const s2 = { matchLabels: { zone: "z" } }
     const duplicates: ReadonlyArray<[Partial<Spec>, Partial<Spec>]> = [
@@ -468,8 +479,6 @@ describe("resolvePeers: rules", () => {
     const distinct: ReadonlyArray<[Partial<Spec>, Partial<Spec>]> = [
       [{ peerPort: 179 }, { peerPort: 1179 }],
       [{ vrf: "red" }, {}],
-      [{ nodeSelectors: [s1] }, { nodeSelectors: [s2] }],
-      [{ nodeSelectors: [s1] }, {}],
       [{ peerAddress: "192.0.2.1" }, { peerAddress: "192.0.2.2" }],
     ]
     for (const [a, b] of distinct) {
@@ -512,6 +521,101 @@ describe("resolvePeers: rules", () => {
       "bad DuplicateName metadata.name permanent",
     ])
     expect([...peers.keys()]).toEqual(["good"])
+  })
+})
+
+describe("resolvePeers: peers that can run on one node (MetalLB FRR mode)", () => {
+  const rack = (value: string) => ({ matchLabels: { rack: value } })
+  const zone = (value: string) => ({ matchLabels: { zone: value } })
+  const codes = (a: Partial<Spec>, b: Partial<Spec>, options: Parameters<typeof run>[1] = {}) =>
+    run([peer("a", a), peer("b", b)], options).errors.map((e) => `${e.object.name} ${e.code} ${e.field}`)
+  const nodes = (...list: ReadonlyArray<[string, Record<string, string>]>): ResolveContext => ({ ...context, nodes: list.map(([name, labels]) => ({ name, labels })) })
+
+  it("the same session on node selections that may meet is a DuplicatePeer, decided from the selectors when no Nodes are known", () => {
+    const meet: ReadonlyArray<[Partial<Spec>, Partial<Spec>]> = [
+      [{}, { nodeSelectors: [rack("a")] }], // no selectors: every node
+      [{ nodeSelectors: [rack("a")] }, { nodeSelectors: [zone("z")] }], // not provably disjoint
+      [{ nodeSelectors: [rack("a"), rack("b")] }, { nodeSelectors: [rack("b")] }], // selectors are OR-ed
+      [{ nodeSelectors: [{ matchExpressions: [{ key: "rack", operator: "In", values: ["a", "b"] }] }] }, { nodeSelectors: [{ matchExpressions: [{ key: "rack", operator: "NotIn", values: ["a"] }] }] }],
+    ]
+    for (const [a, b] of meet) expect(codes(a, b), JSON.stringify([a, b])).toEqual(["b DuplicatePeer spec.peerAddress"])
+    const apart: ReadonlyArray<[Partial<Spec>, Partial<Spec>]> = [
+      [{ nodeSelectors: [rack("a")] }, { nodeSelectors: [rack("b")] }],
+      [{ nodeSelectors: [rack("a"), rack("c")] }, { nodeSelectors: [rack("b")] }],
+      [{ nodeSelectors: [{ matchExpressions: [{ key: "rack", operator: "In", values: ["a", "b"] }] }] }, { nodeSelectors: [{ matchExpressions: [{ key: "rack", operator: "NotIn", values: ["b", "a"] }] }] }],
+      [{ nodeSelectors: [{ matchExpressions: [{ key: "rack", operator: "Exists" }] }] }, { nodeSelectors: [{ matchExpressions: [{ key: "rack", operator: "DoesNotExist" }] }] }],
+    ]
+    for (const [a, b] of apart) expect(codes(a, b), JSON.stringify([a, b])).toEqual([])
+  })
+
+  it("with Nodes known, the real nodes decide, and the message names a node both select; an empty list counts as unknown, as in MetalLB", () => {
+    const a = { nodeSelectors: [rack("a")] }
+    const b = { nodeSelectors: [zone("z")] }
+    expect(codes(a, b, { context: nodes(["n1", { rack: "a" }], ["n2", { zone: "z" }]) })).toEqual([])
+    const both = run([peer("a", a), peer("b", b)], { context: nodes(["n1", { rack: "a" }], ["n3", { rack: "a", zone: "z" }]) })
+    expect(both.errors).toEqual([expect.objectContaining({ code: "DuplicatePeer", object: ref("b"), other: { object: ref("a"), field: "spec.peerAddress", value: "192.0.2.1" } })])
+    expect(both.errors[0]?.message).toContain(`both select node "n3"`)
+    expect(both.errors[0]?.message).toContain("nodeSelectors that select no common node")
+    expect(codes(a, b, { context: nodes() })).toEqual(["b DuplicatePeer spec.peerAddress"])
+    // Peers without selectors meet on any node, but on no node when none matches the other's selector.
+    expect(codes({}, a, { context: nodes(["n2", { zone: "z" }]) })).toEqual([])
+  })
+
+  it("routerID: peers that may share a node agree on it, set on all or on none; across VRFs too (one router ID per node, as MetalLB)", () => {
+    expect(codes({ peerAddress: "192.0.2.1" }, { peerAddress: "192.0.2.2" })).toEqual([])
+    expect(codes({ peerAddress: "192.0.2.1", routerID: "192.0.2.100" }, { peerAddress: "192.0.2.2", routerID: "192.0.2.100" })).toEqual([])
+    const differ = run([peer("a", { peerAddress: "192.0.2.1", routerID: "192.0.2.100" }), peer("b", { peerAddress: "192.0.2.2", routerID: "192.0.2.101" })])
+    expect(differ.errors).toEqual([expect.objectContaining({
+      code: "ConflictingRouterId",
+      severity: "permanent",
+      object: ref("b"),
+      field: "spec.routerID",
+      value: "192.0.2.101",
+      other: { object: ref("a"), field: "spec.routerID", value: "192.0.2.100" },
+    })])
+    expect(differ.errors[0]?.message).toContain("set the same routerID on both (or on neither)")
+    expect([...differ.peers.keys()]).toEqual(["a"])
+    const oneUnset = run([peer("a", { peerAddress: "192.0.2.1" }), peer("b", { peerAddress: "192.0.2.2", routerID: "192.0.2.100" })])
+    expect(oneUnset.errors).toEqual([expect.objectContaining({ code: "ConflictingRouterId", object: ref("b"), value: "192.0.2.100", other: { object: ref("a"), field: "spec.routerID" } })])
+    expect(oneUnset.errors[0]?.message).toMatch(/^routerID 192\.0\.2\.100 here but no routerID on BGPPeer "a"/)
+    expect(codes({ peerAddress: "192.0.2.1", routerID: "192.0.2.100", vrf: "red" }, { peerAddress: "192.0.2.2", routerID: "192.0.2.101" })).toEqual(["b ConflictingRouterId spec.routerID"])
+    expect(codes({ peerAddress: "192.0.2.1", routerID: "192.0.2.100", nodeSelectors: [rack("a")] }, { peerAddress: "192.0.2.2", routerID: "192.0.2.101", nodeSelectors: [rack("b")] })).toEqual([])
+    expect(codes({ peerAddress: "192.0.2.1", routerID: "192.0.2.100", nodeSelectors: [rack("a")] }, { peerAddress: "192.0.2.2", nodeSelectors: [zone("z")] }, {
+      context: nodes(["n1", { rack: "a" }], ["n2", { zone: "z" }]),
+    })).toEqual([])
+    // An invalid routerID is reported once, as such, not again as a conflict.
+    expect(codes({ peerAddress: "192.0.2.1", routerID: "192.0.2.100" }, { peerAddress: "192.0.2.2", routerID: "2001:db8::1" })).toEqual(["b InvalidAddress spec.routerID"])
+  })
+
+  it("myASN: peers that may share a node agree on it within one VRF; different VRFs may differ", () => {
+    const differ = run([peer("a", { peerAddress: "192.0.2.1", myASN: 64512 }), peer("b", { peerAddress: "192.0.2.2", myASN: 64600 })])
+    expect(differ.errors).toEqual([expect.objectContaining({
+      code: "ConflictingMyAsn",
+      object: ref("b"),
+      field: "spec.myASN",
+      value: 64600,
+      other: { object: ref("a"), field: "spec.myASN", value: 64512 },
+    })])
+    expect(differ.errors[0]?.message).toContain("in the same default VRF")
+    expect(differ.errors[0]?.message).toContain("a different vrf")
+    expect(codes({ peerAddress: "192.0.2.1", myASN: 64512, vrf: "red" }, { peerAddress: "192.0.2.2", myASN: 64600, vrf: "red" })).toEqual(["b ConflictingMyAsn spec.myASN"])
+    expect(codes({ peerAddress: "192.0.2.1", myASN: 64512, vrf: "red" }, { peerAddress: "192.0.2.2", myASN: 64600 })).toEqual([])
+    expect(codes({ peerAddress: "192.0.2.1", myASN: 64512, nodeSelectors: [rack("a")] }, { peerAddress: "192.0.2.2", myASN: 64600, nodeSelectors: [rack("b")] })).toEqual([])
+  })
+
+  it("reports every rule a pair breaks at once, each peer against the first it conflicts with", () => {
+    const { errors } = run([
+      peer("a", { peerAddress: "192.0.2.1" }),
+      peer("b", { peerAddress: "192.0.2.1", myASN: 64600, routerID: "192.0.2.100" }),
+      peer("c", { peerAddress: "192.0.2.3", myASN: 64600, routerID: "192.0.2.100" }),
+    ])
+    expect(errors.map((e) => `${e.object.name} ${e.code} ${e.other?.object.name}`)).toEqual([
+      "b DuplicatePeer a",
+      "b ConflictingRouterId a",
+      "b ConflictingMyAsn a",
+      "c ConflictingRouterId a",
+      "c ConflictingMyAsn a",
+    ])
   })
 })
 
