@@ -35,6 +35,13 @@ export class SimCluster {
   private readonly listeners: Array<() => void> = []
   private clusterIpCounter = 0
   version = 0
+  /** Views built at `version`: every actor and checker reads them after every event, most of which change nothing here. */
+  private cache: { version: number; serviceKeys?: ReadonlyArray<string>; serviceViews?: ReadonlyArray<ServiceView>; snapshot?: ClusterSnapshot } = { version: -1 }
+
+  private cached<K extends "serviceKeys" | "serviceViews" | "snapshot">(key: K, build: () => NonNullable<SimCluster["cache"][K]>): NonNullable<SimCluster["cache"][K]> {
+    if (this.cache.version !== this.version) this.cache = { version: this.version }
+    return (this.cache[key] ??= build()) as NonNullable<SimCluster["cache"][K]>
+  }
 
   onChange(listener: () => void): void {
     this.listeners.push(listener)
@@ -105,7 +112,7 @@ export class SimCluster {
   }
 
   serviceKeys(): ReadonlyArray<string> {
-    return [...this.services.keys()].sort()
+    return this.cached("serviceKeys", () => [...this.services.keys()].sort())
   }
 
   ingressOf(key: string): ReadonlyArray<string> {
@@ -114,6 +121,10 @@ export class SimCluster {
 
   /** Services as the controller's informer sees them. */
   serviceViews(): ReadonlyArray<ServiceView> {
+    return this.cached("serviceViews", () => this.buildServiceViews())
+  }
+
+  private buildServiceViews(): ReadonlyArray<ServiceView> {
     return [...this.services.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, s]) => ({
       namespace: s.spec.namespace ?? "default",
       name: s.spec.name,
@@ -131,6 +142,10 @@ export class SimCluster {
 
   /** What a speaker's informers show. */
   snapshot(): ClusterSnapshot {
+    return this.cached("snapshot", () => this.buildSnapshot())
+  }
+
+  private buildSnapshot(): ClusterSnapshot {
     const holders = new Map<string, number>()
     for (const s of this.services.values()) for (const ip of s.ingress) holders.set(ip, (holders.get(ip) ?? 0) + 1)
     const services: Array<SpeakerService> = []
