@@ -26,6 +26,8 @@ export interface NodeView {
   readonly labels: Readonly<Record<string, string>>
   /** The NetworkUnavailable condition is True. */
   readonly networkUnavailable: boolean
+  /** Its InternalIP addresses (the BGP router ID of peers without routerID). */
+  readonly addresses?: ReadonlyArray<Address>
 }
 
 export const excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"

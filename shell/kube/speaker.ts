@@ -36,7 +36,9 @@ import { PacketAddon } from "../native/packet.ts"
 import { type BfdEndpoint, loadUdpAddon, openBfdEndpoint } from "../speaker/bfd-transport.ts"
 import { loadTcpAddon } from "../speaker/bgp-transport.ts"
 import { PeerSession } from "../speaker/bgp-speaker.ts"
-import { readInterfaces, usableForL2 } from "../speaker/interfaces.ts"
+import { readInterfaces } from "../speaker/interfaces.ts"
+import { defaultExcludePatterns } from "../../core/speaker/settings.ts"
+import { usableForL2 } from "../../core/speaker/interfaces.ts"
 import { makeLinkWatch } from "../speaker/link-watch.ts"
 import { makeL2Plane, type OwnedAddress } from "../speaker/l2-plane.ts"
 import type { MembershipConfig } from "../../core/election/membership/config.ts"
@@ -174,7 +176,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, unknow
     yield* Effect.logInfo(`speaker ${nodeName}: caches synced`)
 
     // Layer 2: every usable interface gets a raw socket; claims pick among them (shell/speaker/link-watch.ts).
-    const initialUsable = usableForL2(readInterfaces(), options.excludePatterns)
+    const initialUsable = usableForL2(readInterfaces(), options.excludePatterns ?? defaultExcludePatterns)
     yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${initialUsable.map((i) => i.name).join(", ") || "no interface"}`)
     const plane = yield* makeL2Plane({ interfaces: initialUsable.map((i) => ({ name: i.name, mac: i.mac as Mac })) }).pipe(Effect.provide(PacketAddon.layer))
 

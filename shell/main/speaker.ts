@@ -18,7 +18,7 @@ import { makeRegistry } from "../metrics/registry.ts"
 import { kubeAccessReview } from "../kube/access-review.ts"
 import { serveMetrics } from "../metrics/server.ts"
 import { certificateFromFiles, selfSignedCertificate } from "../metrics/tls-sources.ts"
-import { defaultExcludePatterns } from "../speaker/interfaces.ts"
+import { defaultExcludePatterns } from "../../core/speaker/settings.ts"
 import { formatHostPort, membershipKey } from "../speaker/membership.ts"
 import { membershipProfiles } from "../../core/election/membership/config.ts"
 

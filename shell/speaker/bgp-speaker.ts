@@ -7,81 +7,17 @@
 // localASN when set (bgpd's `local-as`), else myASN. BGP unnumbered (`interface`), VRFs and multihop
 // BFD are not handled here.
 import { Result } from "effect"
-import type { BackoffConfig, SessionConfig } from "../../core/bgp/session.ts"
-import { metallbBackoff, validateSessionConfig } from "../../core/bgp/session.ts"
 import type { BfdState } from "../../core/bfd/packet.ts"
 import { isPathFailure } from "../../core/bfd/session.ts"
 import type { BfdProfile, Peer } from "../../core/config/config.ts"
-import { type Address, type Family, formatAddress } from "../../core/net/address.ts"
+import { formatAddress } from "../../core/net/address.ts"
+import { bgpTtl, isExternal, PeerSessionError, sessionConfigFor, type SessionConfigOptions } from "../../core/speaker/session-config.ts"
 import type { DesiredRoute } from "../../core/bgp/rib.ts"
 import type { TcpAddonApi } from "../native/tcp.ts"
 import { BfdDriver } from "./bfd-session.ts"
 import type { BfdEndpoint, BfdLink } from "./bfd-transport.ts"
 import { BgpPeer, type BgpPeerOptions, type PeerEvents, type Transport } from "./bgp-peer.ts"
-import { bgpTtl, type BgpListener, tcpTransport } from "./bgp-transport.ts"
-
-/** RFC 4271 §10's suggested ConnectRetryTime, FRR's default too. */
-export const defaultConnectRetrySeconds = 120
-/** RFC 4724's restart time, as FRR advertises it by default. */
-const defaultRestartTimeSeconds = 120
-
-/** The ASN this end of the session uses. */
-export const localAsnOf = (peer: Peer): number => peer.localAsn ?? peer.myAsn
-
-/** Whether the session is external (dynamic ASNs decide by their kind). */
-export const isExternal = (peer: Peer): boolean =>
-  peer.peerAsn !== undefined ? peer.peerAsn !== localAsnOf(peer) : peer.dynamicAsn === "external"
-
-/** The peer address's family first; the other one too when dualStackAddressFamily asks for it. */
-export const familiesOf = (peer: Peer): ReadonlyArray<Family> => {
-  const own: Family = peer.address?.family ?? "ipv4"
-  const other: Family = own === "ipv4" ? "ipv6" : "ipv4"
-  return peer.dualStackAddressFamily ? [own, other] : [own]
-}
-
-export interface SessionConfigOptions {
-  /** The BGP identifier when the peer gives no routerId (MetalLB uses the node's IPv4 address). */
-  readonly routerId?: Address
-  /** Never dial; wait for the peer to connect through a listener. */
-  readonly passive?: boolean
-  readonly backoff?: BackoffConfig
-}
-
-export class PeerSessionError extends Error {
-  override readonly name = "PeerSessionError"
-}
-
-const identifierOf = (peer: Peer, fallback: Address | undefined): number | undefined => {
-  const id = peer.routerId ?? fallback
-  return id?.family === "ipv4" ? Number(id.value) : undefined
-}
-
-/** The FSM configuration for a resolved Peer, or why it cannot run here. */
-export const sessionConfigFor = (peer: Peer, options: SessionConfigOptions = {}): Result.Result<SessionConfig, PeerSessionError> => {
-  const peerAsn = peer.peerAsn ?? peer.dynamicAsn
-  if (peerAsn === undefined) return Result.fail(new PeerSessionError(`peer ${peer.name}: neither peerASN nor dynamicASN`))
-  const localBgpIdentifier = identifierOf(peer, options.routerId)
-  if (localBgpIdentifier === undefined) return Result.fail(new PeerSessionError(`peer ${peer.name}: an IPv4 router ID is needed`))
-  const config: SessionConfig = {
-    localAsn: localAsnOf(peer),
-    peerAsn,
-    localBgpIdentifier,
-    holdTimeSeconds: peer.holdTimeSeconds,
-    keepaliveTimeSeconds: peer.keepaliveTimeSeconds,
-    connectRetryTimeSeconds: peer.connectTimeSeconds ?? defaultConnectRetrySeconds,
-    families: familiesOf(peer),
-    gracefulRestart: {
-      enabled: peer.enableGracefulRestart,
-      restartTimeSeconds: defaultRestartTimeSeconds,
-      restarting: false,
-      // MetalLB's FRR configuration says `bgp graceful-restart preserve-fw-state`.
-      forwardingPreserved: true,
-    },
-    passive: options.passive ?? false,
-    backoff: options.backoff ?? metallbBackoff,
-  }
-  return Result.mapError(validateSessionConfig(config), (e) => new PeerSessionError(`peer ${peer.name}: ${e.message}`))
-}
+import { type BgpListener, tcpTransport } from "./bgp-transport.ts"
 
 export interface PeerSessionEvents extends PeerEvents {
   readonly onBfdStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void

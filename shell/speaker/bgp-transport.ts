@@ -15,8 +15,6 @@ export const loadTcpAddon = (): Promise<TcpAddonApi> =>
   Effect.runPromise(Effect.provide(Effect.service(TcpAddon), TcpAddon.layer))
 
 /** TTL of BGP's packets as FRR sets it: 1 for a directly connected eBGP peer, 255 for iBGP and multihop. */
-export const bgpTtl = (external: boolean, ebgpMultiHop: boolean): number => (external && !ebgpMultiHop ? 1 : 255)
-
 /** IPv4 peers reach a dual-stack listener as IPv4-mapped IPv6 addresses. */
 export const unmapped = (address: string): string => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "")
 
@@ -119,7 +117,7 @@ export interface ListenedPeer {
   readonly address: string
   readonly accept: (connection: Connection) => void
   readonly md5Key?: string
-  /** The TTL the accepted socket sends with (see bgpTtl). */
+  /** The TTL the accepted socket sends with (see core/speaker/session-config.ts bgpTtl). */
   readonly ttl: number
 }
 

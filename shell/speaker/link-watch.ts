@@ -11,7 +11,9 @@ import { readFileSync } from "node:fs"
 import { Effect, Schedule, type Scope } from "effect"
 import type { Mac } from "../../core/l2/mac.ts"
 import { linkReport } from "../../core/speaker/links.ts"
-import { type InterfaceInfo, readInterfaces, usableForL2 } from "./interfaces.ts"
+import { type InterfaceInfo, usableForL2 } from "../../core/speaker/interfaces.ts"
+import { defaultExcludePatterns } from "../../core/speaker/settings.ts"
+import { readInterfaces } from "./interfaces.ts"
 import type { L2Plane } from "./l2-plane.ts"
 import type { MembershipDriver } from "./membership.ts"
 
@@ -64,7 +66,7 @@ export const makeLinkWatch = (initial: ReadonlyArray<InterfaceInfo>, options: Li
   // One that is only taken down stays watched: it is a link that is down, not a gone interface.
   const rescan = Effect.gen(function* () {
     const watched = new Set(usable.map((i) => i.name))
-    const next = usableForL2(readInterfaces().map((i) => (watched.has(i.name) ? { ...i, up: true } : i)), options.excludePatterns)
+    const next = usableForL2(readInterfaces().map((i) => (watched.has(i.name) ? { ...i, up: true } : i)), options.excludePatterns ?? defaultExcludePatterns)
     const key = (list: ReadonlyArray<InterfaceInfo>) => list.map((i) => `${i.name}/${i.mac}`).join(" ")
     if (key(next) === key(usable)) return
     yield* Effect.logInfo(`speaker ${nodeName}: Layer 2 on ${next.map((i) => i.name).join(", ") || "no interface"} (was ${usable.map((i) => i.name).join(", ") || "none"})`)

@@ -3,7 +3,8 @@
 // timers passed through, and refusals for what cannot run (no router ID, a hold time the FSM refuses).
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
-import { defaultConnectRetrySeconds, familiesOf, isExternal, localAsnOf, sessionConfigFor } from "../../../shell/speaker/bgp-speaker.ts"
+import { familiesOf, isExternal, localAsnOf, sessionConfigFor } from "../../../core/speaker/session-config.ts"
+import { defaultConnectRetrySeconds } from "../../../core/speaker/settings.ts"
 import { address, peer } from "./interop-support.ts"
 
 describe("session configuration from a Peer", () => {

@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { readInterfaces, usableForL2 } from "../../../shell/speaker/interfaces.ts"
+import { usableForL2 } from "../../../core/speaker/interfaces.ts"
+import { defaultExcludePatterns } from "../../../core/speaker/settings.ts"
+import { readInterfaces } from "../../../shell/speaker/interfaces.ts"
 
 const root = mkdtempSync(join(tmpdir(), "mlbt-sysfs-"))
 const fake = (name: string, flags: number, mac: string, index: number, master = false) => {
@@ -26,7 +28,7 @@ describe("L2 interface selection", () => {
   it("keeps interfaces that are up, not loopback, not enslaved, with ARP, and not excluded", () => {
     const all = readInterfaces(root)
     expect(all.map((i) => i.name)).toEqual(["bond0", "cali123", "eth0", "eth1", "eth2", "lo", "tun0"])
-    expect(usableForL2(all).map((i) => i.name)).toEqual(["bond0", "eth0"])
+    expect(usableForL2(all, defaultExcludePatterns).map((i) => i.name)).toEqual(["bond0", "eth0"])
     expect(usableForL2(all, ["^eth0$", "(invalid"]).map((i) => i.name)).toEqual(["bond0", "cali123"])
   })
 

@@ -1,0 +1,40 @@
+// What a node's decision machine is told. Every input carries the time (the shell's clock or the
+// simulator's), so the machine never reads one.
+import type { ConfigSources } from "../../config/in-force.ts"
+import type { InterfaceInfo } from "../interfaces.ts"
+import type { ClusterSnapshot } from "../view.ts"
+import type { StatusKind, TimerName } from "./outputs.ts"
+
+/** A member declared dead or seen leaving, with when this node last heard from it. */
+export interface LostMember {
+  readonly name: string
+  readonly how: "dead" | "left"
+  readonly lastHeardAtMs?: number
+}
+
+export type NodeInput =
+  /** The process started (the caches synced): the join wait begins. */
+  | { readonly _tag: "Started"; readonly nowMs: number }
+  /** Services, endpoints and nodes as the informers see them now. */
+  | { readonly _tag: "ClusterChanged"; readonly snapshot: ClusterSnapshot; readonly nowMs: number }
+  /** The metallb.io objects and Secrets as they are now (resolved only when they changed). */
+  | { readonly _tag: "ConfigChanged"; readonly sources: ConfigSources; readonly nowMs: number }
+  /** The live members (this node included), their down interfaces, and who was lost since the last report. */
+  | {
+    readonly _tag: "MembersChanged"
+    readonly live: ReadonlySet<string>
+    readonly down: ReadonlyMap<string, ReadonlyArray<string>>
+    readonly lost: ReadonlyArray<LostMember>
+    readonly nowMs: number
+  }
+  /** Every interface of the node as read now (the rescan). */
+  | { readonly _tag: "InterfacesScanned"; readonly interfaces: ReadonlyArray<InterfaceInfo>; readonly nowMs: number }
+  /** Which of the watched Layer 2 interfaces have their link up now. */
+  | { readonly _tag: "LinksPolled"; readonly up: ReadonlySet<string>; readonly nowMs: number }
+  | { readonly _tag: "TimerFired"; readonly name: TimerName; readonly nowMs: number }
+  /** A status write failed: write it again at the next pass. */
+  | { readonly _tag: "StatusWriteFailed"; readonly kind: StatusKind; readonly service: string; readonly nowMs: number }
+  /** A session could not be opened (socket, BFD link): opened again at the next pass. */
+  | { readonly _tag: "SessionFailed"; readonly peer: string; readonly reason: string; readonly nowMs: number }
+  /** SIGTERM: leave, hand over, stop. `handOverMs` overrides the settings' (the simulator's scenarios). */
+  | { readonly _tag: "Terminate"; readonly nowMs: number; readonly handOverMs?: number }
