@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { type LabelSelector, matches, parseSelector } from "../../../core/config/selector.ts"
+import { type LabelSelector, matches, parseSelector, repeatedParts } from "../../../core/config/selector.ts"
+import { bgpAd, bgpPeer, l2Ad, pool, problems } from "./documents.ts"
 
 const parse = (s: LabelSelector) => {
   const { selector, problems } = parseSelector(s)
@@ -58,5 +59,53 @@ describe("label selectors", () => {
       }),
       { numRuns: 1000 },
     )
+  })
+})
+
+describe("repeated parts inside a selector (MetalLB validateLabelSelectorDuplicate)", () => {
+  it("a value listed twice in one matchExpression, and two matchExpressions with the same key, operator and value set", () => {
+    expect(repeatedParts({ matchExpressions: [{ key: "rack", operator: "In", values: ["a", "b", "a"] }] })).toMatchObject([
+      { field: "matchExpressions[0].values[2]", value: "a", message: "repeats matchExpressions[0].values[0]; list each value once" },
+    ])
+    expect(repeatedParts({
+      matchExpressions: [
+        { key: "rack", operator: "In", values: ["a", "b"] },
+        { key: "rack", operator: "NotIn", values: ["a", "b"] },
+        { key: "rack", operator: "In", values: ["b", "a"] },
+        { key: "zone", operator: "Exists" },
+        { key: "zone", operator: "Exists", values: [] },
+      ],
+    })).toMatchObject([
+      { field: "matchExpressions[2]", message: "the same requirement as matchExpressions[0] (values compared as sets); remove one" },
+      { field: "matchExpressions[4]" },
+    ])
+    expect(repeatedParts({ matchLabels: { rack: "a" }, matchExpressions: [{ key: "rack", operator: "In", values: ["a", "b"] }] })).toEqual([])
+  })
+
+  it("is refused in every selector list of the configuration, with the path to the repeated part", () => {
+    const twice = { matchExpressions: [{ key: "team", operator: "In", values: ["x", "x"] }] }
+    const sameTwice = { matchExpressions: [{ key: "team", operator: "In", values: ["x", "y"] }, { key: "team", operator: "In", values: ["y", "x"] }] }
+    expect(problems([
+      pool("p", ["192.0.2.0/24"], { serviceAllocation: { namespaceSelectors: [twice], serviceSelectors: [sameTwice] } }),
+      l2Ad("l2", { ipAddressPoolSelectors: [twice], nodeSelectors: [sameTwice], serviceSelectors: [twice] }),
+      bgpAd("bgp", { nodeSelectors: [twice] }),
+      bgpPeer("peer", { nodeSelectors: [sameTwice] }),
+    ])).toEqual([
+      "BGPAdvertisement/bgp DuplicateEntry spec.nodeSelectors[0].matchExpressions[0].values[1]",
+      "BGPPeer/peer DuplicateEntry spec.nodeSelectors[0].matchExpressions[1]",
+      "IPAddressPool/p DuplicateEntry spec.serviceAllocation.namespaceSelectors[0].matchExpressions[0].values[1]",
+      "IPAddressPool/p DuplicateEntry spec.serviceAllocation.serviceSelectors[0].matchExpressions[1]",
+      "L2Advertisement/l2 DuplicateEntry spec.ipAddressPoolSelectors[0].matchExpressions[0].values[1]",
+      "L2Advertisement/l2 DuplicateEntry spec.nodeSelectors[0].matchExpressions[1]",
+      "L2Advertisement/l2 DuplicateEntry spec.serviceSelectors[0].matchExpressions[0].values[1]",
+    ])
+  })
+
+  it("two selectors of one list with the same meaning (values as sets) are duplicates; different operators are not", () => {
+    const a = { matchExpressions: [{ key: "team", operator: "In", values: ["x", "y"] }] }
+    const b = { matchExpressions: [{ key: "team", operator: "In", values: ["y", "x"] }] }
+    const c = { matchExpressions: [{ key: "team", operator: "NotIn", values: ["y", "x"] }] }
+    expect(problems([bgpPeer("peer", { nodeSelectors: [a, b] })])).toEqual(["BGPPeer/peer DuplicateEntry spec.nodeSelectors[1]"])
+    expect(problems([bgpPeer("peer", { nodeSelectors: [a, c] })])).toEqual([])
   })
 })
