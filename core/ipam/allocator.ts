@@ -19,6 +19,7 @@ import {
   PoolExhausted,
   PortConflict,
   UnknownPool,
+  WrongFamilyHeld,
 } from "./errors.ts"
 import { firstFreeIn, makePoolState, markFree, markUsed, type PerFamily, type PoolState, poolContains, type PoolStats, statsOf } from "./pool-state.ts"
 import { incompatibility, type Port, samePort, type ServiceRef, type SharingKeys } from "./service.ts"
@@ -267,12 +268,18 @@ const candidateIn = (allocator: Allocator, state: PoolState, rangeIndex: number,
 
 /**
  * The existing allocation, re-checked with the current ports and keys (MetalLB re-assigns before
- * allocating). Families are not re-checked, as in MetalLB: a service whose families changed is the
- * controller's to release and allocate again.
+ * allocating). Held addresses of other families than the request's are refused with WrongFamilyHeld,
+ * as MetalLB refuses them ("IP for wrong family assigned"), rather than handed back: a service whose
+ * families changed is released by the controller and allocated again.
  */
 const reassignExisting = (allocator: Allocator, request: AllocateRequest): Outcome | undefined => {
   const existing = allocationOf(allocator, request.service.key)
   if (existing === undefined) return undefined
+  const heldFamilies = [...new Set(existing.addresses.map((a) => a.family))].sort()
+  const wanted = [...new Set(request.families)].sort()
+  if (heldFamilies.length !== wanted.length || heldFamilies.some((f, i) => f !== wanted[i])) {
+    return Result.fail(new WrongFamilyHeld({ service: existing.service, held: existing.addresses.map(formatAddress), heldFamilies, wanted: request.families }))
+  }
   const { service, ports, sharingKey, backendKey } = request
   return assign(allocator, { service, ports, sharingKey, backendKey, addresses: existing.addresses })
 }

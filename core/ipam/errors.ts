@@ -59,6 +59,22 @@ export class FamilyMismatch extends Data.TaggedError("FamilyMismatch")<{ readonl
   }
 }
 
+/**
+ * The service already holds addresses of other families than it now asks for (MetalLB's "IP for
+ * wrong family assigned"): allocation hands nothing back; the controller releases and allocates anew.
+ */
+export class WrongFamilyHeld extends Data.TaggedError("WrongFamilyHeld")<{
+  readonly service: string
+  readonly held: ReadonlyArray<string>
+  readonly heldFamilies: ReadonlyArray<Family>
+  readonly wanted: ReadonlyArray<Family>
+}> {
+  override get message() {
+    return `${this.service} holds ${this.held.join(", ")} (${this.heldFamilies.join("+")}) but asks for ${this.wanted.join("+")}: ` +
+      "release it before allocating again"
+  }
+}
+
 export class PoolExhausted extends Data.TaggedError("PoolExhausted")<{
   /** Undefined when every candidate pool was tried. */
   readonly pool?: string
@@ -85,5 +101,6 @@ export type IpamError =
   | AddressInUse
   | PortConflict
   | FamilyMismatch
+  | WrongFamilyHeld
   | PoolExhausted
   | NotEnoughClusterIPs

@@ -101,9 +101,19 @@ export class NaiveAllocator {
     return { ok: true, addresses }
   }
 
-  allocateFromPool(poolName: string, service: ServiceRef, families: ReadonlyArray<Family>, ports: ReadonlyArray<Port>, keys: SharingKeys): NaiveResult {
+  /** MetalLB: a held allocation of other families than asked for is refused, not handed back. */
+  private reassign(service: ServiceRef, families: ReadonlyArray<Family>, ports: ReadonlyArray<Port>, keys: SharingKeys): NaiveResult | undefined {
     const existing = this.allocations.get(service.key)
-    if (existing !== undefined) return this.assign(service, existing.addresses, ports, keys)
+    if (existing === undefined) return undefined
+    const held = new Set(existing.addresses.map((a) => a.family))
+    const wanted = new Set(families)
+    if (held.size !== wanted.size || [...held].some((f) => !wanted.has(f))) return { ok: false, error: "WrongFamilyHeld" }
+    return this.assign(service, existing.addresses, ports, keys)
+  }
+
+  allocateFromPool(poolName: string, service: ServiceRef, families: ReadonlyArray<Family>, ports: ReadonlyArray<Port>, keys: SharingKeys): NaiveResult {
+    const existing = this.reassign(service, families, ports, keys)
+    if (existing !== undefined) return existing
     const pool = this.pools.get(poolName)
     if (pool === undefined) return { ok: false, error: "UnknownPool" }
     if (!this.compatible(pool, service)) return { ok: false, error: "IncompatiblePool" }
@@ -128,8 +138,8 @@ export class NaiveAllocator {
   }
 
   allocate(service: ServiceRef, families: ReadonlyArray<Family>, ports: ReadonlyArray<Port>, keys: SharingKeys): NaiveResult {
-    const existing = this.allocations.get(service.key)
-    if (existing !== undefined) return this.assign(service, existing.addresses, ports, keys)
+    const existing = this.reassign(service, families, ports, keys)
+    if (existing !== undefined) return existing
     const rank = (p: Pool) => ((p.serviceAllocation?.priority ?? 0) === 0 ? Number.POSITIVE_INFINITY : p.serviceAllocation!.priority)
     const pools = [...this.pools.values()].filter((p) => p.autoAssign).sort((a, b) => (a.name < b.name ? -1 : 1))
     const pinned = pools.filter((p) => p.serviceAllocation !== undefined && this.compatible(p, service)).sort((a, b) => rank(a) - rank(b))

@@ -201,6 +201,42 @@ describe("dual-stack", () => {
   })
 })
 
+describe("a held allocation of the wrong family (MetalLB: IP for wrong family assigned)", () => {
+  const pools = poolsOf({ name: "dual", addresses: ["198.51.100.0/30", "2001:db8::/126"] })
+
+  it("allocate and allocateFromPool refuse it with WrongFamilyHeld instead of handing it back, and change nothing", () => {
+    const held = ok(allocate(makeAllocator(pools), { service: svc("a"), families: v4, ports: [], ...noSharing }))
+    for (const families of [["ipv6"], ["ipv4", "ipv6"], ["ipv6", "ipv4"]] as const) {
+      for (const outcome of [
+        allocate(held, { service: svc("a"), families, ports: [], ...noSharing }),
+        allocateFromPool(held, "dual", { service: svc("a"), families, ports: [], ...noSharing }),
+      ]) {
+        expect(addressesOf(outcome)).toBe("WrongFamilyHeld")
+        if (Result.isFailure(outcome)) {
+          expect(outcome.failure).toMatchObject({ service: "default/a", held: ["198.51.100.0"], heldFamilies: ["ipv4"], wanted: families })
+          expect(outcome.failure.message).toBe(`default/a holds 198.51.100.0 (ipv4) but asks for ${families.join("+")}: release it before allocating again`)
+        }
+      }
+    }
+    expect(texts(allocationOf(held, "default/a")?.addresses ?? [])).toEqual(["198.51.100.0"])
+    // The same families (in either order for a dual-stack holder) are handed back as before.
+    expect(addressesOf(allocate(held, { service: svc("a"), families: v4, ports: [], ...noSharing }))).toEqual(["198.51.100.0"])
+    const dual = ok(allocate(makeAllocator(pools), { service: svc("b"), families: ["ipv4", "ipv6"], ports: [], ...noSharing }))
+    expect(addressesOf(allocateFromPool(dual, "dual", { service: svc("b"), families: ["ipv6", "ipv4"], ports: [], ...noSharing }))).toEqual(["198.51.100.0", "2001:db8::"])
+    expect(addressesOf(allocate(dual, { service: svc("b"), families: ["ipv6"], ports: [], ...noSharing }))).toBe("WrongFamilyHeld")
+    // Released first, the service gets an address of the family it asks for.
+    expect(addressesOf(allocate(release(held, "default/a"), { service: svc("a"), families: ["ipv6"], ports: [], ...noSharing }))).toEqual(["2001:db8::"])
+  })
+
+  it("allocateForService: a SingleStack service whose ClusterIP changed family is refused; PreferDualStack keeps its primary-family address", () => {
+    const request = (clusterIPs: Array<string>, ipFamilyPolicy: "SingleStack" | "PreferDualStack") =>
+      ({ service: svc("a"), clusterIPs: clusterIPs.map(ip), ipFamilyPolicy, ports: [], ...noSharing })
+    const held = ok(allocateForService(makeAllocator(pools), request(["198.18.0.1"], "SingleStack")))
+    expect(addressesOf(allocateForService(held, request(["2001:db8:ffff::1"], "SingleStack")))).toBe("WrongFamilyHeld")
+    expect(addressesOf(allocateForService(held, request(["198.18.0.1", "2001:db8:ffff::1"], "PreferDualStack")))).toEqual(["198.51.100.0"])
+  })
+})
+
 describe("setPools (configuration reload)", () => {
   it("keeps every address still in a pool, re-homes renamed pools, releases only the orphans", () => {
     let a = makeAllocator(poolsOf({ name: "old", addresses: ["192.0.2.0/24"] }, { name: "gone", addresses: ["198.51.100.0/24"] }))

@@ -170,6 +170,36 @@ describe("IPAM properties", () => {
     )
   })
 
+  it("allocate and allocateFromPool only ever hand back addresses of exactly the families asked for", () => {
+    let refusedHeld = 0 // the refusal must actually occur in the generated sequences, or the property shows nothing
+    fc.assert(
+      fc.property(opsArb(true), (ops) => {
+        let allocator = makeAllocator(configA)
+        for (const op of ops) {
+          const held = op.kind === "reload" ? undefined : HashMap.get(allocator.allocations, services[op.service]!.key)
+          const next = step(allocator, op)
+          if (op.kind === "allocate" || op.kind === "fromPool") {
+            const wanted = [...new Set(op.families)].sort().join("+")
+            if (/^[A-Z]/.test(next.result)) {
+              if (next.result === "WrongFamilyHeld") {
+                refusedHeld += 1
+                expect(held?._tag).toBe("Some")
+                if (held?._tag === "Some") expect([...new Set(held.value.addresses.map((a) => a.family))].sort().join("+")).not.toBe(wanted)
+              }
+            } else {
+              const got = HashMap.get(next.allocator.allocations, services[op.service]!.key)
+              expect(got._tag).toBe("Some")
+              if (got._tag === "Some") expect([...new Set(got.value.addresses.map((a) => a.family))].sort().join("+")).toBe(wanted)
+            }
+          }
+          allocator = next.allocator
+        }
+      }),
+      runs,
+    )
+    expect(refusedHeld).toBeGreaterThan(0)
+  })
+
   it("is deterministic: the same operations give the same results and state", () => {
     fc.assert(
       fc.property(opsArb(true), (ops) => {
