@@ -130,8 +130,8 @@ const claimCounts = (speakers: ReadonlyArray<SpeakerObservation>) => {
   const owners = new Map<string, number>()
   const leaving = new Map<string, number>()
   for (const s of live(speakers)) {
-    for (const address of s.claimed) {
-      const ip = formatAddress(address)
+    // One speaker claiming a shared address for each of its services is still one owner.
+    for (const ip of new Set(s.claimed.map(formatAddress))) {
       const counts = s.terminating ? leaving : owners
       counts.set(ip, (counts.get(ip) ?? 0) + 1)
     }
@@ -186,6 +186,15 @@ export const sampleOwnership = (observation: {
   return { overlapping, handingOver, unowned }
 }
 
+/** The address a frame announces unasked (a gratuitous ARP or an unsolicited NA), if it is such a frame. */
+export const announcedAddress = (frame: Uint8Array): string | undefined => {
+  const decoded = decodeFrame(frame)
+  if (Result.isFailure(decoded)) return undefined
+  const f = decoded.success
+  if (f._tag === "ArpFrame") return formatAddress(f.arp.senderIp) === formatAddress(f.arp.targetIp) ? formatAddress(f.arp.senderIp) : undefined
+  return f.ndp._tag === "NeighborAdvertisement" && !f.ndp.solicited ? formatAddress(f.ndp.target) : undefined
+}
+
 /**
  * A speaker handing over answers requests until it stops, but announces nothing: a gratuitous ARP or an
  * unsolicited NA of its own would pull the neighbours back from the new owner just before it goes away.
@@ -196,14 +205,8 @@ export const checkLeaverSilent = (observation: {
   readonly frame: Uint8Array
 }): Check => {
   if (!observation.terminating) return notApplicable
-  const decoded = decodeFrame(observation.frame)
-  if (Result.isFailure(decoded)) return checked([])
-  const f = decoded.success
-  const gratuitous = f._tag === "ArpFrame"
-    ? formatAddress(f.arp.senderIp) === formatAddress(f.arp.targetIp)
-    : f.ndp._tag === "NeighborAdvertisement" && !f.ndp.solicited
-  if (!gratuitous) return checked([])
-  const address = formatAddress(f._tag === "ArpFrame" ? f.arp.senderIp : f.ndp.target)
+  const address = announcedAddress(observation.frame)
+  if (address === undefined) return checked([])
   return checked([{ invariant: "leaverSilent", detail: `${observation.from} announced ${address} while handing over` }])
 }
 

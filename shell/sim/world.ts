@@ -12,6 +12,7 @@ import { SimClient } from "./client.ts"
 import { SimCluster } from "./cluster.ts"
 import { type SimContext, virtualTimers } from "./context.ts"
 import { SimController } from "./controller-actor.ts"
+import { controllerCluster, type Injections, leaverRepeater, speakerCluster, toRouterConnection } from "./injections.ts"
 import {
   type Check, checkExpectations, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
   checkSharing, checkSingleL2Owner, checkStatusMatchesAllocator, type ControllerObservation, desiredRoutes, layer2Addresses, type Rib,
@@ -82,7 +83,8 @@ const observeController = (c: SimController): ControllerObservation => ({
   allocator: c.controllerState.allocator,
 })
 
-export const runScenario = (scenario: Scenario, seed: number): RunResult => {
+/** Runs a scenario; `injections` (tests only) plant a bug to show that the invariants catch it. */
+export const runScenario = (scenario: Scenario, seed: number, injections: Injections = {}): RunResult => {
   const scheduler = new Scheduler<Task>()
   const random = new Random(seed)
   const trace: Array<string> = []
@@ -95,7 +97,7 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
     timers: virtualTimers(scheduler),
   }
   const cluster = new SimCluster()
-  const controller = new SimController(ctx, cluster)
+  const controller = new SimController(ctx, controllerCluster(cluster, injections))
   const nodeNames = scenario.nodes.map((n) => n.name)
   const router = scenario.router === undefined ? undefined : new SimRouter(ctx, {
     name: "router",
@@ -121,14 +123,14 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
 
   scenario.nodes.forEach((n, i) => {
     cluster.addNode({ name: n.name, labels: { "kubernetes.io/hostname": n.name, ...n.labels }, networkUnavailable: false })
-    const speaker = new SimSpeaker(ctx, cluster, {
+    const speaker = new SimSpeaker(ctx, speakerCluster(cluster, n.name, injections), {
       name: n.name,
       mac: macOf(0, i),
       segment,
       ...(router === undefined ? {} : {
         router: {
           name: router.name,
-          connect: (node, connected, failed) => router.connect(node, connected, failed),
+          connect: (node, connected, failed) => router.connect(node, (c) => connected(toRouterConnection(node, c, injections)), failed),
           bfdToRouter: (node, bytes) => network.send(node, router.name, () => router.receiveBfd(node, bytes)),
         },
       }),
@@ -168,7 +170,18 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
   }
   let lastFaultMs = 0
   const observedSpeakers = () => [...speakers.values()].map(observeSpeaker)
-  onSegmentFrame = (from, frame) => record("leaverSilent", checkLeaverSilent({ from, terminating: speakers.get(from)?.terminating === true, frame }))
+  const repeater = injections.leaverRepeatsEveryMs === undefined ? undefined : leaverRepeater(injections.leaverRepeatsEveryMs, {
+    after: (delayMs, task) => void scheduler.after(delayMs, task),
+    transmit: (from, frame) => segment.transmit(from, frame),
+    leaving: (node) => {
+      const s = speakers.get(node)
+      return s?.running === true && s.terminating ? observeSpeaker(s).claimed.map(formatAddress) : undefined
+    },
+  })
+  onSegmentFrame = (from, frame) => {
+    record("leaverSilent", checkLeaverSilent({ from, terminating: speakers.get(from)?.terminating === true, frame }))
+    repeater?.sent(from, frame)
+  }
   let config: Config | undefined
   const currentConfig = () => {
     const r = resolve(cluster.configDocuments().map((value) => ({ value })))
@@ -254,6 +267,7 @@ export const runScenario = (scenario: Scenario, seed: number): RunResult => {
         return
       case "StopSpeaker":
         speakers.get(action.node)?.stopGracefully(action.handOverMs ?? 1_000)
+        repeater?.handingOver(action.node)
         return
       case "CreateService":
         cluster.upsertService(action.service)
