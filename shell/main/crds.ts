@@ -243,7 +243,8 @@ export const metallbKinds: ReadonlyArray<KindSource> = [
               { rule: `!(${given("peerAddress")} && ${given("interface")})`, message: "peerAddress and interface are mutually exclusive: set one", fieldPath: ".interface", reason: "FieldValueForbidden" },
               { rule: `${given("peerAddress")} || ${given("interface")}`, message: "set peerAddress, or interface for an unnumbered session", fieldPath: ".peerAddress", reason: "FieldValueRequired" },
               {
-                rule: `!(${given("password")} && has(self.passwordSecret) && ((has(self.passwordSecret.name) && self.passwordSecret.name != '') || (has(self.passwordSecret.namespace) && self.passwordSecret.namespace != '')))`,
+                // Only a named Secret is read (its namespace is ignored, as MetalLB ignores it).
+                rule: `!(${given("password")} && has(self.passwordSecret) && has(self.passwordSecret.name) && self.passwordSecret.name != '')`,
                 message: "password and passwordSecret are mutually exclusive: set one",
                 fieldPath: ".passwordSecret",
                 reason: "FieldValueForbidden",
