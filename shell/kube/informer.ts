@@ -56,7 +56,8 @@ export const watchSource = <T extends KubernetesObject>(
     const maxBackoffMs = options.maxBackoffMs ?? 30_000
     let backoffMs = initialBackoffMs
     let errors = 0
-    let restartTimer: ReturnType<typeof setTimeout> | undefined
+    /** One element per failure: each is followed by a restart after the backoff. */
+    const restarts = yield* Queue.unbounded<void>()
     let stopped = false
     let failedSinceStart = false
 
@@ -79,18 +80,25 @@ export const watchSource = <T extends KubernetesObject>(
       errors += 1
       failedSinceStart = true
       if (stopped) return
-      restartTimer = setTimeout(start, backoffMs)
-      backoffMs = Math.min(backoffMs * 2, maxBackoffMs)
+      Queue.offerUnsafe(restarts, undefined)
     })
     yield* Effect.acquireRelease(
       Effect.sync(start),
       () =>
         Effect.promise(async () => {
           stopped = true
-          if (restartTimer !== undefined) clearTimeout(restartTimer)
           await informer.stop().catch(() => undefined)
         }),
     )
+    // The backoff waits on Effect's clock (a TestClock in tests), in a fiber of the caller's scope: closing
+    // the scope interrupts a pending restart before the informer is stopped.
+    yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
+      yield* Queue.take(restarts)
+      const delayMs = backoffMs
+      backoffMs = Math.min(backoffMs * 2, maxBackoffMs)
+      yield* Effect.sleep(delayMs)
+      start()
+    })))
     return {
       name,
       list: () => informer.list(),

@@ -1,54 +1,94 @@
-// The informer wrapper against the real API server: sync, change signals, and recovery after errors
-// (a ServiceAccount without RBAC fails to list; once a RoleBinding grants access, the informer restarts
-// by itself and syncs).
-import { CoreV1Api } from "@kubernetes/client-node"
-import { Effect, Fiber, Stream } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { watch } from "../../../shell/kube/informer.ts"
-import { type ApiServer, apiServerSkipReason, startApiServer } from "../../support/apiserver.ts"
-import { eventually } from "../../support/netns.ts"
-import { skipUnlessCi } from "../../support/skip.ts"
+// The informer wrapper's timing on a virtual clock (Effect's TestClock): a failing list is restarted
+// after a doubling, capped backoff; a success resets the backoff; closing the scope cancels a pending
+// restart. Against the real API server: informer.apiserver.test.ts.
+import type { KubernetesObject, V1Service } from "@kubernetes/client-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Exit, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import { watchResource, watchSource } from "../../../shell/kube/informer.ts"
+import { FakeKube, KubeApi, resources, type WatchSource } from "../../../shell/kube/kube-api.ts"
 
-describe.skipIf(skipUnlessCi(apiServerSkipReason()))("watch (informer as an Effect resource)", () => {
-  let api: ApiServer
-  beforeAll(async () => {
-    api = await startApiServer()
-  })
-  afterAll(async () => {
-    await api?.stop()
+/** A list+watch whose failures the test triggers: counts starts and stops. */
+const controllableSource = () => {
+  const handlers = new Map<string, Array<(value?: unknown) => void>>()
+  const fire = (verb: string, value?: unknown) => {
+    for (const h of handlers.get(verb) ?? []) h(value)
+  }
+  const state = { starts: 0, stops: 0, failStarts: 0 }
+  const source = {
+    on: (verb: string, cb: (value?: unknown) => void) => void handlers.set(verb, [...(handlers.get(verb) ?? []), cb]),
+    off: () => undefined,
+    start: async () => {
+      state.starts += 1
+      if (state.failStarts > 0) {
+        state.failStarts -= 1
+        const error = new Error("list failed")
+        fire("error", error)
+        throw error
+      }
+    },
+    stop: async () => {
+      state.stops += 1
+    },
+    list: () => [],
+    get: () => undefined,
+  }
+  return { source: source as unknown as WatchSource<KubernetesObject>, state, failWatch: () => fire("error", new Error("watch dropped")) }
+}
+
+/** Advances virtual time to `atMs` (from the clock's current time). */
+const advanceTo = (atMs: number) => Effect.gen(function* () {
+  const now = yield* Clock.currentTimeMillis
+  yield* TestClock.adjust(atMs - now)
+})
+
+describe("watchSource on a virtual clock", () => {
+  it.effect("restarts a failing list after 100, 200, 400 and 400 ms (capped), then syncs", () => {
+    const fake = new FakeKube()
+    fake.put(resources.services, { metadata: { name: "web", namespace: "ns" } } as KubernetesObject)
+    fake.failNext("list", "services", 403, "Forbidden", 4)
+    return Effect.gen(function* () {
+      const t0 = yield* Clock.currentTimeMillis
+      const watched = yield* watchResource<V1Service>("services", resources.services, { initialBackoffMs: 100, maxBackoffMs: 400 })
+      let syncedAtMs: number | undefined
+      yield* Effect.forkScoped(watched.synced.pipe(Effect.andThen(Clock.currentTimeMillis), Effect.map((t) => { syncedAtMs = t - t0 })))
+      const errorsAt: Array<[number, number]> = []
+      for (const atMs of [0, 99, 100, 299, 300, 699, 700, 1_099, 1_100]) {
+        yield* advanceTo(t0 + atMs)
+        errorsAt.push([atMs, watched.errorCount()])
+      }
+      expect(errorsAt).toEqual([[0, 1], [99, 1], [100, 2], [299, 2], [300, 3], [699, 3], [700, 4], [1_099, 4], [1_100, 4]])
+      yield* Effect.yieldNow
+      expect(syncedAtMs).toBe(1_100)
+      expect(watched.list().map((s) => s.metadata?.name)).toEqual(["web"])
+    }).pipe(Effect.provide(KubeApi.layerTest(fake)))
   })
 
-  it("syncs, then signals every change and keeps the cache current", async () => {
-    const core = api.kubeConfig.makeApiClient(CoreV1Api)
-    await core.createNamespace({ body: { metadata: { name: "watched" } } })
-    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
-      const services = yield* watch("services", api.kubeConfig, "/api/v1/namespaces/watched/services", () => core.listNamespacedService({ namespace: "watched" }))
-      yield* services.synced
-      let signals = 0
-      const counter = yield* Effect.forkChild(Stream.runForEach(services.changes, () => Effect.sync(() => { signals += 1 })))
-      yield* Effect.promise(() => core.createNamespacedService({ namespace: "watched", body: { metadata: { name: "a" }, spec: { ports: [{ port: 80 }] } } }))
-      yield* Effect.promise(() => eventually("the service in the cache", async () => services.list().some((s) => s.metadata?.name === "a") || undefined, { timeoutMs: 10_000 }))
-      yield* Effect.promise(() => core.deleteNamespacedService({ namespace: "watched", name: "a" }))
-      yield* Effect.promise(() => eventually("the deletion in the cache", async () => services.list().length === 0 || undefined, { timeoutMs: 10_000 }))
-      expect(signals).toBeGreaterThanOrEqual(2)
-      yield* Fiber.interrupt(counter)
-    })))
-  })
+  it.effect("a success resets the backoff: a later failure is retried after the initial delay again", () =>
+    Effect.gen(function* () {
+      const { source, state, failWatch } = controllableSource()
+      state.failStarts = 2
+      yield* watchSource("services", source, { initialBackoffMs: 100, maxBackoffMs: 1_000 })
+      yield* TestClock.adjust(300) // starts at 0 (fails), 100 (fails), 300 (succeeds)
+      expect(state.starts).toBe(3)
+      failWatch()
+      yield* TestClock.adjust(99)
+      expect(state.starts).toBe(3)
+      yield* TestClock.adjust(1)
+      expect(state.starts).toBe(4)
+    }))
 
-  it("restarts after errors and syncs once access is granted", async () => {
-    const core = api.kubeConfig.makeApiClient(CoreV1Api)
-    await core.createNamespace({ body: { metadata: { name: "guarded" } } })
-    const sa = await api.serviceAccountToken("guarded", "watcher")
-    const asWatcher = sa.kubeConfig.makeApiClient(CoreV1Api)
-    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
-      const services = yield* watch("services", sa.kubeConfig, "/api/v1/namespaces/guarded/services",
-        () => asWatcher.listNamespacedService({ namespace: "guarded" }), { initialBackoffMs: 100, maxBackoffMs: 400 })
-      yield* Effect.promise(() => eventually("list errors", async () => services.errorCount() >= 2 || undefined, { timeoutMs: 10_000 }))
-      api.kubectl(["create", "role", "watch-services", "-n", "guarded", "--verb=list,watch", "--resource=services"])
-      api.kubectl(["create", "rolebinding", "watcher", "-n", "guarded", "--role=watch-services", "--serviceaccount=guarded:watcher"])
-      yield* services.synced.pipe(Effect.timeout("20 seconds"))
-      yield* Effect.promise(() => core.createNamespacedService({ namespace: "guarded", body: { metadata: { name: "b" }, spec: { ports: [{ port: 80 }] } } }))
-      yield* Effect.promise(() => eventually("the service after recovery", async () => services.list().some((s) => s.metadata?.name === "b") || undefined, { timeoutMs: 10_000 }))
-    })))
-  })
+  it.effect("closing the scope cancels a pending restart and stops the informer", () =>
+    Effect.gen(function* () {
+      const { source, state } = controllableSource()
+      state.failStarts = 1
+      const scope = yield* Scope.make()
+      const watched = yield* watchSource("services", source, { initialBackoffMs: 100 }).pipe(Scope.provide(scope))
+      yield* TestClock.adjust(50)
+      expect(watched.errorCount()).toBe(1)
+      yield* Scope.close(scope, Exit.void)
+      expect(state.stops).toBe(1)
+      yield* TestClock.adjust(10_000)
+      expect(state.starts).toBe(1)
+    }))
 })
