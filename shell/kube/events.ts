@@ -2,22 +2,12 @@
 // the user should see, on the object it concerns, named after it, with the note cut to the 1 kB the
 // API allows.
 import { Effect } from "effect"
+import type { Regarding } from "../../core/controller/loop.ts"
+import type { ControllerEvent as EventNote } from "../../core/controller/reconcile.ts"
 import type { KubeApiError } from "./api-error.ts"
 import { KubeApi, microTime, resources } from "./kube-api.ts"
 
-export interface Regarding {
-  readonly apiVersion: string
-  readonly kind: string
-  readonly name: string
-  readonly namespace: string
-  readonly uid?: string | undefined
-}
-
-export interface EventNote {
-  readonly type: "Normal" | "Warning"
-  readonly reason: string
-  readonly message: string
-}
+export type { EventNote, Regarding }
 
 export interface Reporter {
   /** metallb.io/controller or metallb.io/speaker. */

@@ -2,12 +2,13 @@
 // Lease, decide, write it back with its resourceVersion (a lost race is just a 409 and a retry), every
 // retry period. Leading ends when a renewal has not succeeded within the renew deadline, so two
 // replicas never both act for longer than the lease allows.
-import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node"
+import type { V1Lease } from "@kubernetes/client-node"
 import { Effect, Ref, type Scope } from "effect"
 import { decide, type LeaderState, type LeaseRecord } from "../../core/controller/leader.ts"
+import { apiErrorText } from "./api-error.ts"
+import { KubeApi, microTime, resources } from "./kube-api.ts"
 
 export interface LeaderOptions {
-  readonly kubeConfig: KubeConfig
   readonly namespace: string
   readonly name: string
   readonly identity: string
@@ -24,18 +25,19 @@ const recordOf = (lease: V1Lease): LeaseRecord => ({
 })
 
 /** Runs the election in the background; the returned effect says whether this replica leads now. */
-export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect<boolean>, never, Scope.Scope> =>
+export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect<boolean>, never, Scope.Scope | KubeApi> =>
   Effect.gen(function* () {
-    const api = options.kubeConfig.makeApiClient(CoordinationV1Api)
+    const api = yield* KubeApi
+    const ref = { namespace: options.namespace, name: options.name }
     const leaseDurationSeconds = options.leaseDurationSeconds ?? 15
     const renewDeadlineMs = options.renewDeadlineMs ?? 10_000
     const retryPeriodMs = options.retryPeriodMs ?? 2_000
     const state = yield* Ref.make<LeaderState>({})
     const leadingUntil = yield* Ref.make(0)
     const round = Effect.gen(function* () {
-      const current = yield* Effect.tryPromise({ try: () => api.readNamespacedLease({ name: options.name, namespace: options.namespace }), catch: (error) => error }).pipe(
+      const current = yield* api.get<V1Lease>(resources.leases, ref).pipe(
         Effect.map((lease): V1Lease | undefined => lease),
-        Effect.catch((error) => ((error as { code?: number }).code === 404 ? Effect.succeed(undefined) : Effect.fail(error))),
+        Effect.catchIf((error) => error.status === 404, () => Effect.succeed(undefined)),
       )
       const now = Date.now()
       const { state: next, decision } = decide(yield* Ref.get(state), current === undefined ? undefined : recordOf(current), now, new Date(now).toISOString(), {
@@ -47,28 +49,21 @@ export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect
       const spec = {
         holderIdentity: decision.record.holder ?? options.identity,
         leaseDurationSeconds,
-        renewTime: new V1MicroTime(now),
+        renewTime: microTime(now),
         leaseTransitions: decision.record.transitions,
-        ...(decision._tag === "Renew" ? {} : { acquireTime: new V1MicroTime(now) }),
+        ...(decision._tag === "Renew" ? {} : { acquireTime: microTime(now) }),
       }
       if (decision._tag === "Create") {
-        yield* Effect.tryPromise({ try: () => api.createNamespacedLease({ namespace: options.namespace, body: { metadata: { name: options.name }, spec } }), catch: (error) => error })
+        yield* api.create(resources.leases, options.namespace, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: options.name }, spec })
       } else {
         const base = current ?? {}
-        yield* Effect.tryPromise({
-          try: () => api.replaceNamespacedLease({
-            name: options.name,
-            namespace: options.namespace,
-            body: { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } },
-          }),
-          catch: (error) => error,
-        })
+        yield* api.replace(resources.leases, ref, { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } })
       }
       if (decision._tag !== "Renew") yield* Effect.logInfo(`leader election: ${options.identity} now leads ${options.name}`)
       yield* Ref.set(leadingUntil, now + renewDeadlineMs)
     })
     yield* round.pipe(
-      Effect.catch((error) => Effect.logDebug(`leader election round failed (retrying): ${(error as { code?: number }).code ?? ""} ${String(error).slice(0, 300)}`)),
+      Effect.catch((error) => Effect.logDebug(`leader election round failed (retrying): ${apiErrorText(error)}`)),
       Effect.andThen(Effect.sleep(`${retryPeriodMs} millis`)),
       Effect.forever,
       Effect.forkScoped,

@@ -1,15 +1,17 @@
 // `metallb-ts controller`: the Deployment's process. Leader election on a Lease (two replicas, one
-// active), the controller loop (shell/kube/controller.ts), the memberlist Secret the speakers encrypt
+// active), the controller loop (shell/controller/controller.ts), the memberlist Secret the speakers encrypt
 // with, health endpoints and Prometheus metrics (plain HTTP, or HTTPS with the scraper's token checked
 // by the API server). Flags and environment follow manifests/base/controller.yaml.
 import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import { hostname } from "node:os"
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
+import type { V1Secret } from "@kubernetes/client-node"
 import { Effect, Option, Ref } from "effect"
 import { Command, Flag } from "effect/cli"
+import { runController } from "../controller/controller.ts"
 import { kubeAccessReview } from "../kube/access-review.ts"
-import { runController } from "../kube/controller.ts"
+import { apiErrorText } from "../kube/api-error.ts"
+import { KubeApi, resources } from "../kube/kube-api.ts"
 import { apiObjectSource } from "../kube/webhook/source.ts"
 import { runWebhooks } from "../kube/webhooks.ts"
 import { makeControllerMetrics } from "../kube/controller-metrics.ts"
@@ -21,38 +23,33 @@ import { certificateFromFiles } from "../metrics/tls-sources.ts"
 export const leaseName = "metallb-ts-controller"
 
 /** The memberlist key (16 random bytes, MetalLB's Secret `memberlist`, key `secretkey`), created once. */
-const ensureMemberlistSecret = (kc: KubeConfig, namespace: string, name: string) =>
-  Effect.tryPromise(async () => {
-    const core = kc.makeApiClient(CoreV1Api)
-    try {
-      await core.readNamespacedSecret({ name, namespace })
-      return "exists"
-    } catch (error) {
-      if ((error as { code?: number }).code !== 404) throw error
-    }
-    await core.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name }, type: "Opaque", data: { secretkey: randomBytes(16).toString("base64") } },
-    }).catch((error: unknown) => {
-      if ((error as { code?: number }).code !== 409) throw error // another replica made it first
-    })
+const ensureMemberlistSecret = (namespace: string, name: string) =>
+  Effect.gen(function* () {
+    const api = yield* KubeApi
+    const exists = yield* api.get(resources.secrets, { namespace, name }).pipe(
+      Effect.as(true),
+      Effect.catchIf((error) => error.status === 404, () => Effect.succeed(false)),
+    )
+    if (exists) return "exists"
+    yield* api.create(resources.secrets, namespace, { metadata: { name }, type: "Opaque", data: { secretkey: randomBytes(16).toString("base64") } }).pipe(
+      Effect.catchIf((error) => error.status === 409, () => Effect.void), // another replica made it first
+    )
     return "created"
   }).pipe(
     Effect.tap((result) => Effect.logInfo(`memberlist secret ${namespace}/${name}: ${result}`)),
-    Effect.catch((error) => Effect.logWarning(`memberlist secret ${namespace}/${name} not ensured: ${String(error.cause ?? error).slice(0, 300)}`)),
+    Effect.catch((error) => Effect.logWarning(`memberlist secret ${namespace}/${name} not ensured: ${apiErrorText(error)}`)),
   )
 
 /** The metrics certificate: from files when given, else the webhook's Secret (tls.crt, tls.key) once it exists. */
-const metricsCertificate = (kc: KubeConfig, namespace: string, files: { readonly cert?: string; readonly key?: string }, secretName: string): Effect.Effect<TlsCertificate | undefined> => {
+const metricsCertificate = (api: KubeApi["Service"], namespace: string, files: { readonly cert?: string; readonly key?: string }, secretName: string): Effect.Effect<TlsCertificate | undefined> => {
   if (files.cert !== undefined && files.key !== undefined) return certificateFromFiles(files.cert, files.key)
-  const core = kc.makeApiClient(CoreV1Api)
-  return Effect.tryPromise(() => core.readNamespacedSecret({ name: secretName, namespace })).pipe(
+  return api.get<V1Secret>(resources.secrets, { namespace, name: secretName }).pipe(
     Effect.map((secret) => {
       const cert = secret.data?.["tls.crt"]
       const key = secret.data?.["tls.key"]
       return cert === undefined || key === undefined ? undefined : { certPem: Buffer.from(cert, "base64").toString(), keyPem: Buffer.from(key, "base64").toString() }
     }),
-    Effect.catch((error) => Effect.logDebug(`metrics: Secret ${namespace}/${secretName} not readable: ${String(error).slice(0, 200)}`).pipe(Effect.as(undefined))),
+    Effect.catch((error) => Effect.logDebug(`metrics: Secret ${namespace}/${secretName} not readable: ${apiErrorText(error)}`).pipe(Effect.as(undefined))),
   )
 }
 
@@ -94,66 +91,67 @@ export const controllerCommand = Command.make(
     leaseDurationSeconds: Flag.Int("lease-duration-seconds").pipe(Flag.withDefault(15), Flag.withDescription("how long a silent leader keeps the Lease")),
   },
   (flags) =>
-    Effect.gen(function* () {
+    Effect.suspend(() => {
+      // Every API call below goes through KubeApi, over this one kubeconfig (one connection pool).
       const kubeConfig = loadKubeConfig(Option.getOrUndefined(flags.kubeconfig))
-      const namespace = Option.getOrUndefined(flags.namespace) ?? process.env["METALLB_NAMESPACE"] ?? "metallb-system"
-      const identity = process.env["METALLB_POD_NAME"] ?? `${hostname()}-${process.pid}`
-      const lbClass = Option.getOrUndefined(flags.lbClass)
-      yield* Effect.logInfo(`controller ${identity} starting in namespace ${namespace}${lbClass === undefined ? "" : ` for loadBalancerClass ${lbClass}`}`)
-      const started = yield* Ref.make(false)
-      if (flags.healthPort > 0) yield* healthServer(flags.healthPort, Ref.get(started))
-      const metrics = makeControllerMetrics()
-      if (flags.metricsPort > 0) {
-        const files = { ...Option.match(flags.metricsTlsCertFile, { onNone: () => ({}), onSome: (cert) => ({ cert }) }), ...Option.match(flags.metricsTlsKeyFile, { onNone: () => ({}), onSome: (key) => ({ key }) }) }
-        // Metrics are not worth the addresses: a port clash or a missing certificate is logged, not fatal.
-        yield* serveMetrics({
-          port: flags.metricsPort,
-          render: metrics.registry.render,
-          ...(flags.metricsTls
-            ? { tls: { load: metricsCertificate(kubeConfig, namespace, files, flags.metricsTlsSecret), reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) }
-            : {}),
-        }).pipe(
-          Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
-          Effect.forkScoped,
-        )
-      }
-      yield* ensureMemberlistSecret(kubeConfig, namespace, flags.memberlistSecretName)
-      if (flags.webhookPort > 0) {
-        // Every replica serves the webhooks (the API server may call any of them). They judge a change
-        // against the objects listed fresh from the API, so a multi-document apply is judged whole.
-        // The first certificate pass retries until it succeeds; the controller does not wait for it.
-        const ipAddresses = (Option.getOrUndefined(flags.webhookCertIps) ?? "").split(",").map((ip) => ip.trim()).filter(Boolean)
-        yield* runWebhooks({
-          kubeConfig,
+      return Effect.gen(function* () {
+        const namespace = Option.getOrUndefined(flags.namespace) ?? process.env["METALLB_NAMESPACE"] ?? "metallb-system"
+        const identity = process.env["METALLB_POD_NAME"] ?? `${hostname()}-${process.pid}`
+        const lbClass = Option.getOrUndefined(flags.lbClass)
+        yield* Effect.logInfo(`controller ${identity} starting in namespace ${namespace}${lbClass === undefined ? "" : ` for loadBalancerClass ${lbClass}`}`)
+        const started = yield* Ref.make(false)
+        if (flags.healthPort > 0) yield* healthServer(flags.healthPort, Ref.get(started))
+        const metrics = makeControllerMetrics()
+        if (flags.metricsPort > 0) {
+          const files = { ...Option.match(flags.metricsTlsCertFile, { onNone: () => ({}), onSome: (cert) => ({ cert }) }), ...Option.match(flags.metricsTlsKeyFile, { onNone: () => ({}), onSome: (key) => ({ key }) }) }
+          // Metrics are not worth the addresses: a port clash or a missing certificate is logged, not fatal.
+          yield* serveMetrics({
+            port: flags.metricsPort,
+            render: metrics.registry.render,
+            ...(flags.metricsTls
+              ? { tls: { load: metricsCertificate(yield* KubeApi, namespace, files, flags.metricsTlsSecret), reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) }
+              : {}),
+          }).pipe(
+            Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
+            Effect.forkScoped,
+          )
+        }
+        yield* ensureMemberlistSecret(namespace, flags.memberlistSecretName)
+        if (flags.webhookPort > 0) {
+          // Every replica serves the webhooks (the API server may call any of them). They judge a change
+          // against the objects listed fresh from the API, so a multi-document apply is judged whole.
+          // The first certificate pass retries until it succeeds; the controller does not wait for it.
+          const ipAddresses = (Option.getOrUndefined(flags.webhookCertIps) ?? "").split(",").map((ip) => ip.trim()).filter(Boolean)
+          yield* runWebhooks({
+            kubeConfig,
+            namespace,
+            objects: apiObjectSource(kubeConfig, namespace),
+            port: flags.webhookPort,
+            ...(ipAddresses.length === 0 ? {} : { certificates: { ipAddresses } }),
+          }).pipe(
+            Effect.tap((server) => Effect.logInfo(`webhooks: serving on port ${server.port}`)),
+            Effect.catch((error) => Effect.logError(`webhooks: not served on port ${flags.webhookPort}: ${error.message}`)),
+            Effect.forkScoped,
+          )
+        }
+        const isLeader = flags.leaderElection
+          ? yield* electLeader({
+            namespace,
+            name: leaseName,
+            identity,
+            leaseDurationSeconds: flags.leaseDurationSeconds,
+            renewDeadlineMs: Math.round(flags.leaseDurationSeconds * 2000 / 3),
+            retryPeriodMs: Math.max(500, Math.round(flags.leaseDurationSeconds * 1000 / 7)),
+          })
+          : undefined
+        yield* Ref.set(started, true)
+        return yield* runController({
           namespace,
-          objects: apiObjectSource(kubeConfig, namespace),
-          port: flags.webhookPort,
-          ...(ipAddresses.length === 0 ? {} : { certificates: { ipAddresses } }),
-        }).pipe(
-          Effect.tap((server) => Effect.logInfo(`webhooks: serving on port ${server.port}`)),
-          Effect.catch((error) => Effect.logError(`webhooks: not served on port ${flags.webhookPort}: ${error.message}`)),
-          Effect.forkScoped,
-        )
-      }
-      const isLeader = flags.leaderElection
-        ? yield* electLeader({
-          kubeConfig,
-          namespace,
-          name: leaseName,
-          identity,
-          leaseDurationSeconds: flags.leaseDurationSeconds,
-          renewDeadlineMs: Math.round(flags.leaseDurationSeconds * 2000 / 3),
-          retryPeriodMs: Math.max(500, Math.round(flags.leaseDurationSeconds * 1000 / 7)),
+          instance: identity,
+          metrics,
+          ...(lbClass === undefined ? {} : { loadBalancerClass: lbClass }),
+          ...(isLeader === undefined ? {} : { isLeader }),
         })
-        : undefined
-      yield* Ref.set(started, true)
-      return yield* runController({
-        kubeConfig,
-        namespace,
-        instance: identity,
-        metrics,
-        ...(lbClass === undefined ? {} : { loadBalancerClass: lbClass }),
-        ...(isLeader === undefined ? {} : { isLeader }),
-      })
-    }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, Effect.provide(KubeApi.layer(kubeConfig)))
+    }),
 ).pipe(Command.withDescription("Assign addresses to LoadBalancer Services (the Deployment's process)."))

@@ -1,0 +1,286 @@
+// The controller process's loop, as a thin driver of core/controller/loop.ts: watches on Services,
+// Namespaces, the metallb.io configuration and the Secrets it refers to put their change signals on one
+// queue; a pass runs passDelayMs after the first signal of a burst (whatever follows: waiting for quiet
+// would starve the controller while Services keep arriving), or every resyncIntervalMs (leadership is
+// not a watch event). A pass turns what changed since the last one into the machine's inputs, steps it,
+// and carries out its outputs: Service writes and their events go to keyed workers (latest per
+// service wins, so the next pass never waits for the API), ConfigurationState and pool status are
+// written in the pass, and every write's failure goes back to the machine. All decisions are the
+// machine's; every fiber runs in the caller's scope.
+import type { KubernetesObject, V1Namespace, V1Secret, V1Service } from "@kubernetes/client-node"
+import { Effect, Queue, Ref, type Scope, Stream } from "effect"
+import { type ConfigError, formatConfigError } from "../../core/config/errors.ts"
+import { initialLoopState, type LoopInput, type LoopOutput, type LoopState, type PoolStatusCounts, step } from "../../core/controller/loop.ts"
+import { allocatedFromPoolAnnotation, serviceKey } from "../../core/controller/service.ts"
+import { passDelayMs, resyncIntervalMs, writeConcurrency } from "../../core/controller/settings.ts"
+import { poolStats } from "../../core/ipam/allocator.ts"
+import { apiErrorText, type KubeApiError } from "../kube/api-error.ts"
+import { configKinds, configSourcesOf, ipAddressPools, metallbGroup, statusKinds } from "../kube/config-objects.ts"
+import type { ControllerMetrics } from "../kube/controller-metrics.ts"
+import { createEvent } from "../kube/events.ts"
+import { watchResource, type Watched } from "../kube/informer.ts"
+import { KubeApi, resources } from "../kube/kube-api.ts"
+import { keyedWorkers } from "../kube/keyed-workers.ts"
+import { serviceView } from "../kube/views.ts"
+
+export interface ControllerOptions {
+  /** The namespace metallb-ts runs in (its configuration and Secrets live there). */
+  readonly namespace: string
+  readonly loadBalancerClass?: string
+  /** Reported as the events' reportingInstance. */
+  readonly instance: string
+  /** How long a pass waits after the first change of a burst (default passDelayMs). */
+  readonly debounceMs?: number
+  /** Reconcile only while this says so (leader election); always when absent. */
+  readonly isLeader?: Effect.Effect<boolean>
+  /** A pass at least this often (default resyncIntervalMs). */
+  readonly resyncMs?: number
+  /** Services written at once (default writeConcurrency). */
+  readonly writeConcurrency?: number
+  readonly metrics?: ControllerMetrics
+}
+
+const reporter = (instance: string) => ({ controller: "metallb.io/controller", instance })
+
+/** A service's writes and the events that go with them, done by one worker (latest wins, events kept). */
+interface Job {
+  readonly writeId: number
+  readonly status?: Extract<LoopOutput, { _tag: "WriteServiceStatus" }>
+  readonly annotation?: Extract<LoopOutput, { _tag: "WritePoolAnnotation" }>
+  readonly events: ReadonlyArray<Extract<LoopOutput, { _tag: "Emit" }>>
+}
+
+const mergeJobs = (older: Job, newer: Job): Job => ({
+  writeId: Math.max(older.writeId, newer.writeId),
+  ...(newer.status ?? older.status ? { status: newer.status ?? older.status } : {}),
+  ...(newer.annotation ?? older.annotation ? { annotation: newer.annotation ?? older.annotation } : {}),
+  events: [...older.events, ...newer.events],
+})
+
+const keyOf = (object: KubernetesObject) => serviceKey({ namespace: object.metadata?.namespace ?? "", name: object.metadata?.name ?? "" })
+const refOf = (key: string) => {
+  const slash = key.indexOf("/")
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) }
+}
+
+const createdMsOf = (service: V1Service): number | undefined => {
+  const created = service.metadata?.creationTimestamp as unknown
+  if (created === undefined) return undefined
+  const ms = new Date(created as string).getTime()
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+/** What changed in a watch's cache since it was last fed to the machine: upserts by resourceVersion, then deletions. */
+const diffCache = <T extends KubernetesObject>(objects: ReadonlyArray<T>, fed: Map<string, string | undefined>, key: (o: T) => string) => {
+  const upserted: Array<T> = []
+  const present = new Set<string>()
+  for (const object of objects) {
+    const k = key(object)
+    present.add(k)
+    const version = object.metadata?.resourceVersion
+    if (!fed.has(k) || fed.get(k) !== version) {
+      fed.set(k, version)
+      upserted.push(object)
+    }
+  }
+  const deleted: Array<string> = []
+  for (const k of fed.keys()) {
+    if (present.has(k)) continue
+    fed.delete(k)
+    deleted.push(k)
+  }
+  return { upserted, deleted }
+}
+
+type Signal = "services" | "namespaces" | "config" | "resync"
+
+export const runController = (options: ControllerOptions): Effect.Effect<never, never, Scope.Scope | KubeApi> =>
+  Effect.gen(function* () {
+    const { namespace, metrics } = options
+    const api = yield* KubeApi
+
+    const services = yield* watchResource<V1Service>("services", resources.services)
+    const namespaces = yield* watchResource<V1Namespace>("namespaces", resources.namespaces)
+    const secrets = yield* watchResource<V1Secret>("secrets", resources.secrets, { namespace })
+    const configWatches: Array<Watched<KubernetesObject>> = []
+    for (const kind of configKinds) configWatches.push(yield* watchResource<KubernetesObject>(kind.plural, kind, { namespace }))
+    const all: Array<Watched<KubernetesObject>> = [services, namespaces, secrets, ...configWatches]
+    yield* Effect.forEach(all, (w) => w.synced, { discard: true })
+    yield* Effect.logInfo(`controller: caches synced (${all.map((w) => w.name).join(", ")})`)
+
+    const machine = yield* Ref.make<LoopState>(initialLoopState(namespace, options.loadBalancerClass === undefined ? {} : { loadBalancerClass: options.loadBalancerClass }))
+    /** Inputs produced outside a pass (write failures), fed before the next one. */
+    const feedback = yield* Queue.unbounded<LoopInput>()
+
+    /** Every write to the API server goes through here: counted, and logged (not fatal) when it fails. */
+    const apiWrite = (what: string, write: Effect.Effect<unknown, KubeApiError, KubeApi>): Effect.Effect<boolean> =>
+      write.pipe(
+        Effect.provideService(KubeApi, api),
+        Effect.as(true),
+        Effect.tap(() => Effect.sync(() => metrics?.apiWrite(true))),
+        Effect.catch((error) =>
+          Effect.sync(() => metrics?.apiWrite(false)).pipe(
+            Effect.andThen(Effect.logWarning(`${what} not written: ${apiErrorText(error)}`)),
+            Effect.as(false),
+          )),
+      )
+
+    const emit = (output: Extract<LoopOutput, { _tag: "Emit" }>) =>
+      apiWrite(`event ${output.event.reason} for ${output.regarding.kind} ${output.regarding.namespace}/${output.regarding.name}`,
+        createEvent(output.regarding, output.event, reporter(options.instance), Date.now()))
+
+    const runJob = (key: string, job: Job) =>
+      Effect.gen(function* () {
+        const ref = refOf(key)
+        let ok = true
+        if (job.status !== undefined) {
+          const { ingress, firstAddress, createdMs } = job.status
+          const written = yield* apiWrite(`status of ${key}`,
+            api.patch(resources.services, ref, { status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip, ipMode: "VIP" })) } } }, "status"))
+          ok &&= written
+          if (written && firstAddress && createdMs !== undefined) metrics?.addressAssigned((Date.now() - createdMs) / 1000)
+        }
+        if (job.annotation !== undefined) {
+          ok &&= yield* apiWrite(`annotation of ${key}`,
+            api.patch(resources.services, ref, { metadata: { annotations: { [allocatedFromPoolAnnotation]: job.annotation.pool ?? null } } }))
+        }
+        if (!ok) yield* Queue.offer(feedback, { _tag: "ServiceWriteFailed", key, writeId: job.writeId })
+        yield* Effect.forEach(job.events, emit, { discard: true })
+      })
+    const writes = yield* keyedWorkers<Job>(options.writeConcurrency ?? writeConcurrency, runJob, mergeJobs)
+    metrics?.setPendingWrites(writes.size)
+
+    const writeConfigurationState = (errors: ReadonlyArray<ConfigError>, transientOnly: boolean) => {
+      const summary = errors.map(formatConfigError).join("\n")
+      const condition = {
+        type: "configReconcilerValid",
+        status: errors.length === 0 ? "True" : "False",
+        reason: errors.length === 0 ? "Reconciled" : transientOnly ? "InfraError" : "ConfigurationError",
+        message: summary.slice(0, 32_000) || "configuration is valid",
+        lastTransitionTime: new Date().toISOString(),
+      }
+      const kind = statusKinds.configurationStates
+      const ref = { namespace, name: "controller" }
+      return apiWrite("ConfigurationState", Effect.gen(function* () {
+        // Created once; AlreadyExists is the usual answer.
+        yield* api.create(kind, namespace, { apiVersion: `${metallbGroup}/${kind.version}`, kind: kind.kind, metadata: { name: ref.name } }).pipe(
+          Effect.catchIf((e) => e.status === 409, () => Effect.void),
+        )
+        yield* api.patch(kind, ref, { status: { result: errors.length === 0 ? "Valid" : "Invalid", errorSummary: summary, conditions: [condition] } }, "status")
+      }))
+    }
+
+    const writePoolStatus = (name: string, status: PoolStatusCounts) =>
+      apiWrite(`status of pool ${name}`, api.patch(ipAddressPools, { namespace, name }, { status }, "status"))
+
+    const publishPools = () =>
+      metrics?.setPoolSource(() => {
+        const { controller } = Ref.getUnsafe(machine)
+        return [...(controller.config?.pools.keys() ?? [])].flatMap((pool) => {
+          const stats = poolStats(controller.allocator, pool)
+          return stats === undefined ? [] : [{ pool, stats }]
+        })
+      })
+
+    /** Steps the machine through `inputs`, carrying out each output; inputs an output produces are stepped too. */
+    const feed = (inputs: ReadonlyArray<LoopInput>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const queue = [...inputs]
+        while (queue.length > 0) {
+          const input = queue.shift() as LoopInput
+          const startedMs = performance.now()
+          const { state, outputs } = step(yield* Ref.get(machine), input)
+          yield* Ref.set(machine, state)
+          const decidedMs = performance.now() - startedMs
+          for (const output of outputs) {
+            const more = yield* execute(output, decidedMs)
+            if (more !== undefined) queue.push(more)
+          }
+        }
+      })
+
+    const execute = (output: LoopOutput, decidedMs: number): Effect.Effect<LoopInput | undefined> => {
+      switch (output._tag) {
+        case "WriteServiceStatus":
+          return Effect.sync(() => writes.offer(output.key, { writeId: output.writeId, status: output, events: [] })).pipe(Effect.as(undefined))
+        case "WritePoolAnnotation":
+          return Effect.sync(() => writes.offer(output.key, { writeId: output.writeId, annotation: output, events: [] })).pipe(Effect.as(undefined))
+        case "Emit":
+          // Behind the service's writes (same key), so an event never announces an address not yet written.
+          return Effect.sync(() => writes.offer(output.key, { writeId: 0, events: [output] })).pipe(Effect.as(undefined))
+        case "WriteConfigurationState":
+          return writeConfigurationState(output.errors, output.transientOnly).pipe(Effect.map((ok): LoopInput => ({ _tag: "ConfigReported", ok })))
+        case "WritePoolStatus":
+          return writePoolStatus(output.name, output.status).pipe(Effect.map((ok): LoopInput | undefined => (ok ? undefined : { _tag: "PoolStatusWriteFailed", name: output.name })))
+        case "DropWrites":
+          return Effect.sync(() => writes.clear()).pipe(Effect.as(undefined))
+        case "Log":
+          return (output.level === "Info" ? Effect.logInfo(output.message) : Effect.logWarning(output.message)).pipe(Effect.as(undefined))
+        case "Leading":
+          return Effect.sync(() => {
+            metrics?.leading(output.leading)
+            if (output.leading) publishPools()
+            else metrics?.setPoolSource(undefined)
+            return undefined
+          })
+        case "ConfigStatus":
+          return Effect.sync(() => {
+            metrics?.config({ loaded: output.loaded, stale: output.stale })
+            return undefined
+          })
+        case "PassDone":
+          return Effect.sync(() => {
+            metrics?.reconciled(decidedMs / 1000, output.services, output.recomputed)
+            return undefined
+          })
+      }
+    }
+
+    const fedServices = new Map<string, string | undefined>()
+    const fedNamespaces = new Map<string, string | undefined>()
+    /** The watches' changes since the last pass, as the machine's inputs. */
+    const inputsFor = (signals: ReadonlySet<Signal>, first: boolean): Array<LoopInput> => {
+      const inputs: Array<LoopInput> = []
+      if (first || signals.has("namespaces") || signals.has("resync")) {
+        const { upserted, deleted } = diffCache(namespaces.list() as ReadonlyArray<V1Namespace>, fedNamespaces, (n) => n.metadata?.name ?? "")
+        for (const n of upserted) inputs.push({ _tag: "NamespaceChanged", namespace: { name: n.metadata?.name ?? "", labels: n.metadata?.labels ?? {}, resourceVersion: n.metadata?.resourceVersion } })
+        for (const name of deleted) inputs.push({ _tag: "NamespaceDeleted", name })
+      }
+      if (first || signals.has("services") || signals.has("resync")) {
+        const { upserted, deleted } = diffCache(services.list() as ReadonlyArray<V1Service>, fedServices, keyOf)
+        // Deletions first: their addresses are free for the services of this pass.
+        for (const key of deleted) inputs.push({ _tag: "ServiceDeleted", key })
+        for (const s of upserted) {
+          inputs.push({ _tag: "ServiceUpserted", service: { view: serviceView(s), resourceVersion: s.metadata?.resourceVersion, uid: s.metadata?.uid, createdMs: createdMsOf(s) } })
+        }
+      }
+      if (first || signals.has("config") || signals.has("resync")) {
+        inputs.push({ _tag: "ConfigChanged", sources: configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list() as ReadonlyArray<V1Secret>, namespace) })
+      }
+      return inputs
+    }
+
+    const pass = (signals: ReadonlySet<Signal>, first: boolean) =>
+      Effect.gen(function* () {
+        const leading = options.isLeader === undefined ? true : yield* options.isLeader
+        const failures = yield* Queue.clear(feedback)
+        yield* feed([...failures, ...inputsFor(signals, first), { _tag: "LeadershipChanged", leading }, { _tag: "PassDue", nowMs: Date.now() }])
+      })
+
+    const signals = yield* Queue.unbounded<Signal>()
+    const tagged = (w: Watched<KubernetesObject>, signal: Signal) => Stream.map(w.changes, () => signal)
+    const changes = Stream.mergeAll([
+      tagged(services, "services"),
+      tagged(namespaces, "namespaces"),
+      ...[secrets, ...configWatches].map((w) => tagged(w, "config")),
+      Stream.map(Stream.tick(`${options.resyncMs ?? resyncIntervalMs} millis`), (): Signal => "resync"),
+    ], { concurrency: "unbounded" })
+    yield* changes.pipe(Stream.runForEach((signal) => Queue.offer(signals, signal)), Effect.forkScoped)
+    yield* pass(new Set(), true)
+    return yield* Effect.gen(function* () {
+      const firstSignal = yield* Queue.take(signals)
+      yield* Effect.sleep(`${options.debounceMs ?? passDelayMs} millis`)
+      const burst = new Set<Signal>([firstSignal, ...(yield* Queue.clear(signals))])
+      yield* pass(burst, false)
+    }).pipe(Effect.forever)
+  })
