@@ -67,14 +67,16 @@ export const validateFiles = (files: ReadonlyArray<InputFile>, context: ResolveC
   return { valid: errors.length === 0, pools, errors, warnings: resolution.warnings, objects }
 }
 
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
+
 export const formatReportText = (report: ValidationReport): string => {
   const lines = [
     ...report.errors.map((e) => `error: ${formatConfigError(e)}`),
     ...report.warnings.map((e) => `warning: ${formatConfigError(e)}`),
     ...report.pools.map((p) => `pool ${p.name}: ${p.ipv4} IPv4 and ${p.ipv6} IPv6 addresses assignable`),
     report.valid
-      ? `valid: ${report.objects} objects, ${report.warnings.length} warnings`
-      : `invalid: ${report.errors.length} errors, ${report.warnings.length} warnings in ${report.objects} objects`,
+      ? `valid: ${count(report.objects, "object")}, ${count(report.warnings.length, "warning")}`
+      : `invalid: ${count(report.errors.length, "error")}, ${count(report.warnings.length, "warning")} in ${count(report.objects, "object")}`,
   ]
   return lines.join("\n")
 }

@@ -134,8 +134,8 @@ const checkAggregation = (ad: Located<BGPAdvertisement>, pools: ReadonlyArray<Po
         field: `spec.${field}`,
         value: length,
         other: { object: { kind: "IPAddressPool", name: pool.name }, field: `spec.addresses[${index}]`, value: entry },
-        message: `${entry} in pool ${JSON.stringify(pool.name)} is ${entry === formatPrefix(shortest) ? "" : `at most a /${shortest.length} (${formatPrefix(shortest)}), `}` +
-          `more specific than the aggregation length, so the aggregate would cover addresses outside the pool; set ${field} to at least ${shortest.length}`,
+        message: `${field} ${length} is shorter than ${entry === formatPrefix(shortest) ? entry : `${formatPrefix(shortest)}, the largest CIDR of ${entry},`} ` +
+          `in pool ${JSON.stringify(pool.name)}: the aggregated routes would cover addresses beyond it; set ${field} to at least ${shortest.length}`,
       }))
     }
   }

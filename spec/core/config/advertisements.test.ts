@@ -18,7 +18,7 @@ describe("aggregation length against the pool's entries", () => {
       value: 29,
       other: { object: { kind: "IPAddressPool", name: "range" }, field: "spec.addresses[0]", value: "192.0.2.10-192.0.2.20" },
     })
-    expect(error.message).toContain("at most a /30 (192.0.2.12/30)")
+    expect(error.message).toContain("aggregationLength 29 is shorter than 192.0.2.12/30, the largest CIDR of 192.0.2.10-192.0.2.20, in pool \"range\"")
     expect(error.message).toContain("set aggregationLength to at least 30")
   })
 

@@ -64,6 +64,33 @@ describe("metallb-ts validate (the CLI)", () => {
     expect(report.errors).toMatchObject([{ code: "InvalidAsn", field: "spec.myASN", value: 0 }])
   })
 
+  it("renders the peer conflicts with both objects and the fix, and the ignored-namespace warning", () => {
+    // One run over two files, resolved together: tor (192.0.2.1, no routerID) also conflicts with spine-a twice.
+    const out = cli(`${dir}invalid-peer-router-id-conflict.yaml`, `${dir}valid-peer-secret-namespace-ignored.yaml`)
+    expect(out.status).toBe(1)
+    expect(out.stdout).toContain(
+      "invalid-peer-router-id-conflict.yaml#2: BGPPeer metallb-system/spine-c: spec.routerID: no routerID here but routerID 192.0.2.100 on BGPPeer \"spine-a\"",
+    )
+    expect(out.stdout).toContain("set the same routerID on both (or on neither), or give them nodeSelectors that select no common node [conflicts with BGPPeer metallb-system/spine-a spec.routerID]")
+    expect(out.stdout).toContain(
+      `warning: ${dir}valid-peer-secret-namespace-ignored.yaml#1: BGPPeer ` +
+        "metallb-system/tor: spec.passwordSecret.namespace: ignored, as MetalLB ignores it: " +
+        "the Secret \"tor-auth\" is read from namespace \"metallb-system\"; remove the namespace or set it to \"metallb-system\" (value: \"kube-system\")",
+    )
+    expect(out.stdout).toMatch(/^invalid: 4 errors, 1 warning in 5 objects$/m)
+  })
+
+  it("decides duplicate peers on Node documents given beside the configuration", () => {
+    // The two peers of one address may meet as far as their selectors tell (the corpus shows it
+    // refused alone); the Nodes given beside say they do not.
+    const file = "invalid-peer-duplicate-overlapping-nodes.yaml"
+    const nodes = [["n1", "rack: a"], ["n2", "zone: z"]]
+      .map(([name, label]) => `apiVersion: v1\nkind: Node\nmetadata:\n  name: ${name}\n  labels: {${label}}\nstatus: {}\n`)
+      .join("---\n")
+    const report = validateFiles([{ path: file, text: readFileSync(dir + file, "utf8") }, { path: "nodes.yaml", text: nodes }])
+    expect(formatReportText(report)).toBe("valid: 4 objects, 0 warnings")
+  })
+
   it("reports an unreadable file instead of crashing", () => {
     const out = cli("/nonexistent/metallb.yaml")
     expect(out.status).toBe(1)
