@@ -334,7 +334,7 @@ describe("resolvePeers: rules", () => {
     }
   })
 
-  it("a Secret of another type: InvalidSecret, pointing at the Secret's type", () => {
+  it("a Secret of another type: InvalidSecret, pointing at the Secret's type and naming it", () => {
     for (const type of ["Opaque", undefined]) {
       const secrets = [secret("auth", { ...(type === undefined ? {} : { type }), stringData: { password: "x" } })]
       const error = oneError({ passwordSecret: { name: "auth" } }, { secrets })
@@ -346,6 +346,10 @@ describe("resolvePeers: rules", () => {
         other: { object: { kind: "Secret", name: "auth", namespace }, field: "type" },
       })
       expect(error.other?.value).toBe(type)
+      // The message names the type found and the fix.
+      expect(error.message).toBe(type === undefined
+        ? 'the password Secret "auth" is of type "Opaque" (no type given), not kubernetes.io/basic-auth: create it with type: kubernetes.io/basic-auth (a Secret\'s type cannot be changed in place)'
+        : 'the password Secret "auth" is of type "Opaque", not kubernetes.io/basic-auth: create it with type: kubernetes.io/basic-auth (a Secret\'s type cannot be changed in place)')
     }
   })
 
