@@ -161,6 +161,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb.io CRDs in a real 
       ["ebgpMultiHop on eBGP", peer("p", { ebgpMultiHop: true }), true, ""],
       ["password and passwordSecret", peer("p", { password: "a", passwordSecret: { name: "s" } }), false, "spec.passwordSecret"],
       ["password and an empty passwordSecret", peer("p", { password: "a", passwordSecret: {} }), true, ""],
+      ["password and a passwordSecret with only a namespace (no Secret is read, as in MetalLB)", peer("p", { password: "a", passwordSecret: { namespace: "kube-system" } }), true, ""],
       ["holdTime 1m30s", peer("p", { holdTime: "1m30s" }), true, ""],
       ["holdTime 0s with keepaliveTime 0s", peer("p", { holdTime: "0s", keepaliveTime: "0s" }), true, ""],
       ["holdTime 2s", peer("p", { holdTime: "2s" }), false, "spec.holdTime"],
