@@ -2,6 +2,7 @@
 // (spec/shell/sim/invariants.test.ts). They act on the ports the world hands its actors (the cluster
 // an actor reads and writes, the segment, the BGP connection to the router), never inside an actor, so
 // they stay valid whatever the actors do inside. A run without them is the run as it always was.
+import type { ServiceView } from "../../core/controller/service.ts"
 import type { ClusterSnapshot } from "../../core/speaker/view.ts"
 import type { Connection } from "../speaker/bgp-peer.ts"
 import type { SimCluster } from "./cluster.ts"
@@ -10,6 +11,8 @@ import { announcedAddress } from "./invariants.ts"
 export interface Injections {
   /** The controller's status writes are garbled: each Service gets what this returns instead of `ingress`. */
   readonly garbleStatus?: (key: string, ingress: ReadonlyArray<string>) => ReadonlyArray<string>
+  /** The Services as the controller's informer shows them (a stale or wrong informer). */
+  readonly controllerServices?: (services: ReadonlyArray<ServiceView>) => ReadonlyArray<ServiceView>
   /** What a node's speaker reads of the cluster (a stale or wrong informer on that node). */
   readonly speakerSnapshot?: (node: string, snapshot: ClusterSnapshot) => ClusterSnapshot
   /**
@@ -17,6 +20,8 @@ export interface Injections {
    * frames it sent before for the addresses it still answers for (the bug fixed by the leaver's Silence).
    */
   readonly leaverRepeatsEveryMs?: number
+  /** Whether a membership datagram from one speaker to another is lost (a speaker deaf to the membership). */
+  readonly dropMembership?: (from: string, to: string) => boolean
   /** Each BGP message a node writes to the router passes through this; undefined drops it. */
   readonly toRouter?: (node: string, bytes: Uint8Array) => Uint8Array | undefined
 }
@@ -25,7 +30,7 @@ export interface Injections {
  * The cluster as one actor sees it: the same objects, with some methods replaced. Everything else is
  * the cluster's own, called on the cluster itself.
  */
-export const clusterView = (cluster: SimCluster, replaced: Partial<Pick<SimCluster, "snapshot" | "writeStatus">>): SimCluster =>
+export const clusterView = (cluster: SimCluster, replaced: Partial<Pick<SimCluster, "snapshot" | "writeStatus" | "serviceViews">>): SimCluster =>
   new Proxy(cluster, {
     get: (target, property, _receiver) => {
       const own = (replaced as Record<PropertyKey, unknown>)[property]
@@ -41,10 +46,14 @@ export const speakerCluster = (cluster: SimCluster, node: string, injections: In
   return tamper === undefined ? cluster : clusterView(cluster, { snapshot: () => tamper(node, cluster.snapshot()) })
 }
 
-/** The cluster the controller writes status to, under the injections. */
+/** The cluster the controller reads Services from and writes status to, under the injections. */
 export const controllerCluster = (cluster: SimCluster, injections: Injections): SimCluster => {
-  const garble = injections.garbleStatus
-  return garble === undefined ? cluster : clusterView(cluster, { writeStatus: (key, ingress, pool) => cluster.writeStatus(key, garble(key, ingress), pool) })
+  const { garbleStatus: garble, controllerServices: seen } = injections
+  if (garble === undefined && seen === undefined) return cluster
+  return clusterView(cluster, {
+    ...(garble === undefined ? {} : { writeStatus: (key: string, ingress: ReadonlyArray<string>, pool: string | undefined) => cluster.writeStatus(key, garble(key, ingress), pool) }),
+    ...(seen === undefined ? {} : { serviceViews: () => seen(cluster.serviceViews()) }),
+  })
 }
 
 /** A node's end of its BGP connection to the router, under the injections. */

@@ -136,7 +136,9 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
       }),
       allNodes: () => nodeNames,
     })
-    speaker.deliverMembership = (to, bytes) => speakers.get(to)?.receiveMembership(n.name, bytes)
+    speaker.deliverMembership = (to, bytes) => {
+      if (injections.dropMembership?.(n.name, to) !== true) speakers.get(to)?.receiveMembership(n.name, bytes)
+    }
     speakers.set(n.name, speaker)
     router?.addNode(n.name, i)
   })

@@ -276,7 +276,13 @@ const quietBgp: Scenario = { ...bgpEcmp, name: "quiet-bgp", timeline: [], durati
 
 describe("simulator invariants on runs with a planted bug", () => {
   it("the injection ports change nothing when they pass everything through", () => {
-    const identity: Injections = { garbleStatus: (_key, ingress) => ingress, speakerSnapshot: (_node, snapshot) => snapshot, toRouter: (_node, b) => b }
+    const identity: Injections = {
+      garbleStatus: (_key, ingress) => ingress,
+      controllerServices: (services) => services,
+      speakerSnapshot: (_node, snapshot) => snapshot,
+      dropMembership: () => false,
+      toRouter: (_node, b) => b,
+    }
     for (const scenario of [l2Failover, bgpEcmp]) {
       const plain = runScenario(scenario, 5)
       expect(plain.violations).toEqual([])
@@ -316,6 +322,33 @@ describe("simulator invariants on runs with a planted bug", () => {
     expect(result.violations[0]!.atMs).toBe(6_000)
     expect(result.checks["routesMatchAdvertisements"]).toBe(result.violations.length)
     expect(result.violations[0]!.detail).toContain('["203.0.113.0/32",["node-1","node-3"]]')
+  })
+
+  it("sharing without a key: the controller's informer shows web and api sharing key k on different ports -> sharing", () => {
+    const stale = (services: ReadonlyArray<ServiceView>) => services.map((v) => ({
+      ...v,
+      annotations: { ...v.annotations, "metallb.io/allow-shared-ip": "k" },
+      ports: v.name === "api" ? [{ protocol: "TCP", port: 8080 }] : v.ports,
+    }))
+    const result = runScenario(quietL2, 1, { controllerServices: stale })
+    expect(violated(result)).toEqual(["sharing"])
+    expect(result.violations[0]!.detail).toMatch(/^198\.51\.100\.1\d held by default\/api, default\/web$/)
+  })
+
+  it("a satisfiable service left without an address: the controller never sees api -> servicesAssigned", () => {
+    const result = runScenario(quietL2, 1, { controllerServices: (services) => services.filter((v) => v.name !== "api") })
+    expect(violated(result)).toEqual(["servicesAssigned"])
+    expect(result.violations[0]).toEqual({ atMs: 6_000, invariant: "servicesAssigned", detail: "default/api has no address although a pool has room" })
+  })
+
+  it("membership not whole: node-3 deaf to every membership datagram -> membershipConverges at the end", () => {
+    const result = runScenario(quietL2, 1, { dropMembership: (_from, to) => to === "node-3" })
+    expect(violated(result)).toEqual(["membershipConverges"])
+    expect(result.violations).toEqual([{
+      atMs: 12_000,
+      invariant: "membershipConverges",
+      detail: "10 s after the last fault: node-1 sees node-1,node-2; node-2 sees node-1,node-2; node-3 sees node-3",
+    }])
   })
 
   it("a lost status write (web never gets its address) -> statusMatchesAllocator and, once settled, servicesAssigned", () => {
