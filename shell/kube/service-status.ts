@@ -92,51 +92,74 @@ export class ServiceStatusWriter {
     return map
   }
 
-  /** `desired`: service key -> the kind-specific status fields (interfaces or peers). */
-  sync(desired: ReadonlyMap<string, Readonly<Record<string, unknown>>>): Effect.Effect<void, unknown> {
+  private async writeOne(existing: Map<string, Existing>, key: string, extra: Readonly<Record<string, unknown>>): Promise<void> {
+    const [serviceNamespace = "", serviceName = ""] = key.split("/")
+    const status = { node: this.node, serviceName, serviceNamespace, ...extra }
+    const text = JSON.stringify(status)
+    let current = existing.get(key)
+    if (current?.status === text) return
+    if (current === undefined) {
+      const created = (await this.counted(this.api.createNamespacedCustomObject({
+        group, version, namespace: this.namespace, plural: plural(this.kind),
+        body: {
+          apiVersion: `${group}/${version}`,
+          kind: this.kind,
+          metadata: {
+            generateName: prefix(this.kind),
+            ...(this.owner === undefined ? {} : { ownerReferences: [ownerReferenceOf(this.owner)] }),
+            labels: { [nodeLabel]: this.node, [serviceNameLabel]: serviceName, [serviceNamespaceLabel]: serviceNamespace },
+          },
+        },
+      }))) as { metadata?: { name?: string } }
+      current = { name: created.metadata?.name ?? "", status: "" }
+    }
+    await this.counted(this.api.patchNamespacedCustomObjectStatus(
+      { group, version, namespace: this.namespace, plural: plural(this.kind), name: current.name, body: { status } },
+      mergePatch,
+    ))
+    existing.set(key, { name: current.name, status: text })
+  }
+
+  private async removeOne(existing: Map<string, Existing>, key: string): Promise<void> {
+    const name = existing.get(key)?.name
+    if (name === undefined) return
+    await this.counted(this.api.deleteNamespacedCustomObject({ group, version, namespace: this.namespace, plural: plural(this.kind), name })).catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 404) throw error
+    })
+    existing.delete(key)
+  }
+
+  private run(action: (existing: Map<string, Existing>) => Promise<void>): Effect.Effect<void, unknown> {
     return Effect.tryPromise({
-      try: async () => {
-        const existing = await this.load()
-        for (const [key, extra] of desired) {
-          const [serviceNamespace = "", serviceName = ""] = key.split("/")
-          const status = { node: this.node, serviceName, serviceNamespace, ...extra }
-          const text = JSON.stringify(status)
-          let current = existing.get(key)
-          if (current?.status === text) continue
-          if (current === undefined) {
-            const created = (await this.counted(this.api.createNamespacedCustomObject({
-              group, version, namespace: this.namespace, plural: plural(this.kind),
-              body: {
-                apiVersion: `${group}/${version}`,
-                kind: this.kind,
-                metadata: {
-                  generateName: prefix(this.kind),
-                  ...(this.owner === undefined ? {} : { ownerReferences: [ownerReferenceOf(this.owner)] }),
-                  labels: { [nodeLabel]: this.node, [serviceNameLabel]: serviceName, [serviceNamespaceLabel]: serviceNamespace },
-                },
-              },
-            }))) as { metadata?: { name?: string } }
-            current = { name: created.metadata?.name ?? "", status: "" }
-          }
-          await this.counted(this.api.patchNamespacedCustomObjectStatus(
-            { group, version, namespace: this.namespace, plural: plural(this.kind), name: current.name, body: { status } },
-            mergePatch,
-          ))
-          existing.set(key, { name: current.name, status: text })
-        }
-        for (const [key, { name }] of [...existing]) {
-          if (desired.has(key)) continue
-          await this.counted(this.api.deleteNamespacedCustomObject({ group, version, namespace: this.namespace, plural: plural(this.kind), name })).catch((error: unknown) => {
-            if ((error as { code?: number }).code !== 404) throw error
-          })
-          existing.delete(key)
-        }
-      },
+      try: async () => action(await this.load()),
       catch: (error) => {
         // Reload from the API next time: our picture of what exists may be wrong.
         this.existing = undefined
         return error
       },
+    })
+  }
+
+  /** The services this node has objects for (adopting a previous pod's), as found in the API. */
+  found(): Effect.Effect<ReadonlyArray<string>, unknown> {
+    return Effect.tryPromise({ try: async () => [...(await this.load()).keys()], catch: (error) => error })
+  }
+
+  /** This node's object for one service: created or updated to `extra` (interfaces or peers). */
+  write(key: string, extra: Readonly<Record<string, unknown>>): Effect.Effect<void, unknown> {
+    return this.run((existing) => this.writeOne(existing, key, extra))
+  }
+
+  /** This node's object for one service goes (it announces the service no more). */
+  remove(key: string): Effect.Effect<void, unknown> {
+    return this.run((existing) => this.removeOne(existing, key))
+  }
+
+  /** `desired`: service key -> the kind-specific status fields (interfaces or peers); the others go. */
+  sync(desired: ReadonlyMap<string, Readonly<Record<string, unknown>>>): Effect.Effect<void, unknown> {
+    return this.run(async (existing) => {
+      for (const [key, extra] of desired) await this.writeOne(existing, key, extra)
+      for (const key of [...existing.keys()]) if (!desired.has(key)) await this.removeOne(existing, key)
     })
   }
 }

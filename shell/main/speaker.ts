@@ -9,11 +9,12 @@ import { isIP } from "node:net"
 import { hostname } from "node:os"
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
 import { loadKubeConfig } from "../kube/kube-config.ts"
+import { KubeApi } from "../kube/kube-api.ts"
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { parse } from "yaml"
 import type { PodOwner } from "../kube/service-status.ts"
-import { runSpeaker } from "../kube/speaker.ts"
+import { runSpeaker } from "../speaker/speaker.ts"
 import { makeRegistry } from "../metrics/registry.ts"
 import { kubeAccessReview } from "../kube/access-review.ts"
 import { serveMetrics } from "../metrics/server.ts"
@@ -92,9 +93,10 @@ export const speakerCommand = Command.make(
     memberlistProfile: Flag.Literals("memberlist-profile", ["fast", "memberlist-lan"]).pipe(Flag.withDefault("fast" as const), Flag.withDescription("membership timings: fast (a dead node is known within a second; core/election/membership/config.ts) or memberlist-lan (hashicorp/memberlist's LAN defaults, as MetalLB: several seconds)")),
     handOverMs: Flag.Int("hand-over-ms").pipe(Flag.withDefault(2_000), Flag.withDescription("on SIGTERM, how long to keep answering after leaving the membership")),
   },
-  (flags) =>
-    Effect.gen(function* () {
-      const kubeConfig = loadKubeConfig(Option.getOrUndefined(flags.kubeconfig))
+  (flags) => {
+    // Every watch and event goes through KubeApi over this one kubeconfig.
+    const kubeConfig = loadKubeConfig(Option.getOrUndefined(flags.kubeconfig))
+    return Effect.gen(function* () {
       const namespace = Option.getOrUndefined(flags.namespace) ?? process.env["METALLB_NAMESPACE"] ?? "metallb-system"
       const nodeName = Option.getOrUndefined(flags.nodeName) ?? process.env["METALLB_NODE_NAME"] ?? hostname()
       const lbClass = Option.getOrUndefined(flags.lbClass)
@@ -138,5 +140,6 @@ export const speakerCommand = Command.make(
         ...(hostAddress === undefined || hostAddress === "" ? {} : { hostAddress }),
         ...(bindAddress === undefined ? {} : { membership: { bindAddress, port: flags.memberlistPort, ...(key === undefined ? {} : { key }), seeds, config: membershipProfiles[flags.memberlistProfile] } }),
       })
-    }).pipe(Effect.scoped),
+    }).pipe(Effect.scoped, Effect.provide(KubeApi.layer(kubeConfig)))
+  },
 ).pipe(Command.withDescription("Announce the Services' addresses from this node over Layer 2 and BGP (the DaemonSet's process)."))

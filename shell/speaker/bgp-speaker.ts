@@ -11,7 +11,7 @@ import type { BfdState } from "../../core/bfd/packet.ts"
 import { isPathFailure } from "../../core/bfd/session.ts"
 import type { BfdProfile, Peer } from "../../core/config/config.ts"
 import { formatAddress } from "../../core/net/address.ts"
-import { bgpTtl, isExternal, PeerSessionError, sessionConfigFor, type SessionConfigOptions } from "../../core/speaker/session-config.ts"
+import { bgpTtl, isExternal, PeerSessionError, sessionConfigFor, type SessionConfigOptions, type SessionSpec } from "../../core/speaker/session-config.ts"
 import type { DesiredRoute } from "../../core/bgp/rib.ts"
 import type { TcpAddonApi } from "../native/tcp.ts"
 import { BfdDriver } from "./bfd-session.ts"
@@ -23,10 +23,8 @@ export interface PeerSessionEvents extends PeerEvents {
   readonly onBfdStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void
 }
 
-export interface PeerSessionOptions extends SessionConfigOptions {
-  readonly peer: Peer
-  /** The profile named by peer.bfdProfile; BFD runs when given (and a bfd endpoint is). */
-  readonly bfdProfile?: BfdProfile
+/** What a session runs on: the sockets, the BFD endpoint, the listener, and who hears of its changes. */
+export interface PeerSessionPorts {
   readonly tcp: TcpAddonApi
   /** Run the sockets in this network namespace (tests). */
   readonly netnsPath?: string
@@ -40,17 +38,23 @@ export interface PeerSessionOptions extends SessionConfigOptions {
   readonly planner?: BgpPeerOptions["planner"]
 }
 
+export interface PeerSessionOptions extends SessionConfigOptions, PeerSessionPorts {
+  readonly peer: Peer
+  /** The profile named by peer.bfdProfile; BFD runs when given (and a bfd endpoint is). */
+  readonly bfdProfile?: BfdProfile
+}
+
 /** A running BGP session with its BFD session, built from configuration. */
 export class PeerSession {
   readonly bgp: BgpPeer
   readonly bfd: BfdDriver | undefined
-  private readonly options: PeerSessionOptions
+  private readonly options: PeerSessionPorts
   /** The peer's address as text: the `peer` label of its metrics, as in MetalLB. */
   readonly peerAddress: string
   private readonly link: BfdLink | undefined
   private readonly discriminator: number | undefined
 
-  private constructor(options: PeerSessionOptions, peerAddress: string, bgp: BgpPeer, bfd?: { driver: BfdDriver; link: BfdLink; discriminator: number }) {
+  private constructor(options: PeerSessionPorts, peerAddress: string, bgp: BgpPeer, bfd?: { driver: BfdDriver; link: BfdLink; discriminator: number }) {
     this.options = options
     this.peerAddress = peerAddress
     this.bgp = bgp
@@ -59,26 +63,33 @@ export class PeerSession {
     this.discriminator = bfd?.discriminator
   }
 
+  /** A session for a resolved Peer (core/speaker/session-config.ts decides its configuration). */
   static async open(options: PeerSessionOptions): Promise<PeerSession> {
     const { peer } = options
-    if (peer.address === undefined) throw new PeerSessionError(`peer ${peer.name}: BGP unnumbered (interface ${peer.interface ?? "?"}) is not supported`)
-    if (options.passive === true && options.listener === undefined) throw new PeerSessionError(`peer ${peer.name}: a passive session needs a listener`)
     const session = sessionConfigFor(peer, options)
     if (Result.isFailure(session)) throw session.failure
+    const spec: SessionSpec = { peer, session: session.success, ttl: bgpTtl(isExternal(peer), peer.ebgpMultiHop), ...(options.bfdProfile === undefined ? {} : { bfdProfile: options.bfdProfile }) }
+    return PeerSession.fromSpec(spec, options)
+  }
+
+  /** A session as the node machine specified it (core/speaker/node's OpenSession). */
+  static async fromSpec(spec: SessionSpec, options: PeerSessionPorts): Promise<PeerSession> {
+    const { peer, ttl } = spec
+    if (peer.address === undefined) throw new PeerSessionError(`peer ${peer.name}: BGP unnumbered (interface ${peer.interface ?? "?"}) is not supported`)
+    if (spec.session.passive && options.listener === undefined) throw new PeerSessionError(`peer ${peer.name}: a passive session needs a listener`)
     const peerAddress = formatAddress(peer.address)
-    const ttl = bgpTtl(isExternal(peer), peer.ebgpMultiHop)
     const transport = options.transport ?? tcpTransport(options.tcp, {
       peerAddress,
       peerPort: peer.port,
       ttl,
-      connectTimeoutMs: session.success.connectRetryTimeSeconds * 1000,
+      connectTimeoutMs: spec.session.connectRetryTimeSeconds * 1000,
       ...(peer.sourceAddress === undefined ? {} : { sourceAddress: formatAddress(peer.sourceAddress) }),
       ...(peer.password === undefined ? {} : { md5Key: peer.password }),
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
     })
     const bgp = new BgpPeer({
       name: peer.name,
-      session: session.success,
+      session: spec.session,
       transport,
       ...(options.nextHops === undefined ? {} : { nextHops: options.nextHops }),
       ...(options.events === undefined ? {} : { events: options.events }),
@@ -92,7 +103,7 @@ export class PeerSession {
         ...(peer.password === undefined ? {} : { md5Key: peer.password }),
       })
     }
-    if (options.bfdProfile === undefined || options.bfd === undefined) return new PeerSession(options, peerAddress, bgp)
+    if (spec.bfdProfile === undefined || options.bfd === undefined) return new PeerSession(options, peerAddress, bgp)
     let link: BfdLink
     try {
       link = await options.bfd.link(peerAddress, peer.sourceAddress === undefined ? undefined : formatAddress(peer.sourceAddress))
@@ -103,7 +114,7 @@ export class PeerSession {
     const discriminator = options.bfd.allocateDiscriminator()
     const onBfd = options.events?.onBfdStateChanged
     const driver = new BfdDriver({
-      profile: options.bfdProfile,
+      profile: spec.bfdProfile,
       localDiscriminator: discriminator,
       link,
       events: {

@@ -1,7 +1,9 @@
 // The Layer 2 data plane of a speaker: one raw socket per interface feeding core/l2's responder (ARP
 // and NDP answers for the addresses this node owns) and announcer (gratuitous ARP / unsolicited NA on
 // taking ownership, repeated on its schedule). The core decides every frame; this module moves bytes,
-// keeps the clock, and counts. Ownership comes from the speaker's election through `setOwned`.
+// keeps the clock, and counts. Ownership comes from the speaker's node machine (core/speaker/node) as
+// claims and releases, and the interfaces from its rescans; one driver fiber calls all of them in order,
+// so an ownership change and an interface change can no longer overwrite each other.
 import { Effect, Exit, Fiber, Ref, Schedule, Scope, Stream } from "effect"
 import {
   type AnnouncerOutput,
@@ -35,14 +37,24 @@ export interface OwnedAddress {
 }
 
 export interface L2Plane {
-  /** The full set of addresses this node should answer for now; differences are applied at once. */
-  readonly setOwned: (owned: ReadonlyArray<OwnedAddress>) => Effect.Effect<void>
+  /**
+   * Answer and announce the address on these interfaces too (core/speaker/node decides; the plane only
+   * applies). An interface it has no socket on yet is taken up when setInterfaces adds it.
+   */
+  readonly claim: (address: Address, interfaces: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Stop answering for the address on these interfaces. */
+  readonly release: (address: Address, interfaces: ReadonlyArray<string>) => Effect.Effect<void>
   /** Announce an address again now (a conflict seen, or a graceful hand-over). */
   readonly reannounce: (address: Address) => Effect.Effect<void>
-  /** The interfaces to use from now on (a rescan): sockets for new ones; gone ones lose what was owned on them. */
+  /**
+   * The interfaces to hold sockets on from now (a rescan): new ones get a socket and a reader, gone ones
+   * lose theirs. What is owned on a gone interface is released by the caller first.
+   */
   readonly setInterfaces: (interfaces: ReadonlyArray<{ readonly name: string; readonly mac: Mac }>) => Effect.Effect<void>
   /** This node is leaving: keep answering requests, announce nothing more (core/l2/announcer Silence). */
   readonly silence: Effect.Effect<void>
+  /** The address -> interfaces answered on now. */
+  readonly owned: Effect.Effect<ReadonlyMap<string, OwnedAddress>>
   readonly counters: Effect.Effect<L2Counters>
   /** Frames that could not be written (counted, logged). */
   readonly sendFailures: Effect.Effect<number>
@@ -215,35 +227,31 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         yield* runAnnouncer(c)
       })
 
-    const setOwned = (next: ReadonlyArray<OwnedAddress>) =>
+    /** Applies one claim or release, interface by interface; changes nothing else. */
+    const own = (address: Address, names: ReadonlyArray<string>, isOwned: boolean) =>
       Effect.gen(function* () {
-        const before = yield* Ref.get(owned)
-        const after = new Map(next.map((o) => [addressKey(o.address), o]))
-        const changes: Array<OwnershipChanged> = []
-        for (const [key, o] of before) {
-          const still = after.get(key)?.interfaces ?? []
-          for (const name of o.interfaces) if (!still.includes(name)) changes.push(...[change(o.address, name, false)].filter((c) => c !== undefined))
+        const key = addressKey(address)
+        const before = (yield* Ref.get(owned)).get(key)?.interfaces ?? []
+        const changed = names.filter((n) => before.includes(n) !== isOwned)
+        const after = isOwned ? [...before, ...changed] : before.filter((n) => !changed.includes(n))
+        yield* Ref.update(owned, (m) => {
+          const next = new Map(m)
+          if (after.length === 0) next.delete(key)
+          else next.set(key, { address, interfaces: after })
+          return next
+        })
+        for (const name of changed) {
+          const c = change(address, name, isOwned)
+          if (c !== undefined) yield* apply(c)
         }
-        for (const [key, o] of after) {
-          const had = before.get(key)?.interfaces ?? []
-          for (const name of o.interfaces) if (!had.includes(name)) changes.push(...[change(o.address, name, true)].filter((c) => c !== undefined))
-        }
-        yield* Ref.set(owned, after)
-        // Losses first: stop answering before anything else happens.
-        for (const c of [...changes].sort((a, b) => Number(a.owned) - Number(b.owned))) yield* apply(c)
       })
 
-    // An interface that went away (or changed its MAC): what was owned on it is lost there (no more
-    // answers, announcements or multicast groups), its reader stops and its socket closes. New ones get a
-    // socket and a reader, and the addresses already meant for them are answered and announced there.
+    // An interface that went away (or changed its MAC): its reader stops and its socket closes. New ones
+    // get a socket and a reader, and the addresses already claimed on them are answered and announced.
     const setInterfaces = (next: ReadonlyArray<{ readonly name: string; readonly mac: Mac }>) =>
       Effect.gen(function* () {
         const same = (a: L2Interface) => next.some((b) => b.name === a.name && b.mac === a.mac)
         for (const gone of interfaces.filter((i) => !same(i))) {
-          const before = yield* Ref.get(owned)
-          const after = new Map([...before].map(([key, o]) => [key, { ...o, interfaces: o.interfaces.filter((n) => n !== gone.name) }] as const))
-          for (const o of before.values()) if (o.interfaces.includes(gone.name)) yield* apply(changeOn(gone, o.address, false))
-          yield* Ref.set(owned, after)
           const reader = readers.get(gone.name)
           readers.delete(gone.name)
           if (reader !== undefined) yield* Fiber.interrupt(reader)
@@ -258,14 +266,16 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
           // Opened here so the first announcements below go out; a failure is left to the reader's retries.
           yield* openOn(iface.name).pipe(Effect.catch((error) => Effect.logWarning(`l2: opening ${iface.name}: ${error.message}`)))
           yield* startReading(iface)
-          // Addresses already meant for it (setOwned named it before it existed here) take effect now.
           for (const o of (yield* Ref.get(owned)).values()) if (o.interfaces.includes(iface.name)) yield* apply(changeOn(iface, o.address, true))
         }
       }).pipe(Effect.provideService(PacketAddon, addon))
 
     return {
-      setOwned,
+      // Losses first (stop answering before anything else) is the caller's order: core/speaker/node.
+      claim: (address, names) => own(address, names, true),
+      release: (address, names) => own(address, names, false),
       setInterfaces,
+      owned: Ref.get(owned),
       reannounce: (address) => runAnnouncer({ _tag: "Reannounce", address, nowMs: nowMs() }),
       silence: Effect.suspend(() => runAnnouncer({ _tag: "Silence", nowMs: nowMs() })),
       counters: Ref.get(counters),

@@ -32,6 +32,8 @@ export type NodeInput =
   /** Which of the watched Layer 2 interfaces have their link up now. */
   | { readonly _tag: "LinksPolled"; readonly up: ReadonlySet<string>; readonly nowMs: number }
   | { readonly _tag: "TimerFired"; readonly name: TimerName; readonly nowMs: number }
+  /** Status objects this node has in the API at its start (a previous pod's): kept if wanted, else deleted. */
+  | { readonly _tag: "StatusesFound"; readonly kind: StatusKind; readonly services: ReadonlyArray<string>; readonly nowMs: number }
   /** A status write failed: write it again at the next pass. */
   | { readonly _tag: "StatusWriteFailed"; readonly kind: StatusKind; readonly service: string; readonly nowMs: number }
   /** A session could not be opened (socket, BFD link): opened again at the next pass. */

@@ -148,11 +148,14 @@ export const step = (s: NodeState, input: NodeInput): NodeTransition => {
       case "LinksPolled":
         // A leaver neither reports links nor rejoins: it is going away.
         return s.phase === "Leaving" ? s : linksPolled(s, input.up, input.nowMs, out)
+      case "StatusesFound":
       case "StatusWriteFailed": {
         // Unknown now: the next pass writes it again if wanted, deletes it if not.
         const written = new Map(s.statuses.get(input.kind) ?? [])
-        written.set(input.service, "")
-        return { ...s, statuses: new Map([...s.statuses, [input.kind, written]]) }
+        for (const service of input._tag === "StatusesFound" ? input.services : [input.service]) if (input._tag === "StatusWriteFailed" || !written.has(service)) written.set(service, "")
+        const next = { ...s, statuses: new Map([...s.statuses, [input.kind, written]]) }
+        // A failed write is tried again at the next pass (the resync at the latest), not at once.
+        return input._tag === "StatusesFound" ? pass(next, input.nowMs, out) : next
       }
       case "SessionFailed": {
         out.push({ _tag: "Log", level: "warning", message: `bgp ${input.peer}: ${input.reason}` })

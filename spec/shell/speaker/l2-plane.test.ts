@@ -50,13 +50,15 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
       const seen: Array<Uint8Array> = []
       yield* Stream.runForEach(capture.frames, (f) => Effect.sync(() => { seen.push(f) })).pipe(Effect.forkScoped)
       const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
-      yield* plane.setOwned([{ address: owned4, interfaces: ["eth0"] }, { address: owned6, interfaces: ["eth0"] }])
+      yield* plane.claim(owned4, ["eth0"])
+      yield* plane.claim(owned6, ["eth0"])
       yield* Effect.sleep("400 millis")
       const gratuitous = seen.map(decodeFrame).flatMap((r) => (Result.isSuccess(r) ? [r.success] : []))
       const arpOwned = yield* Effect.promise(() => arpingReplies(client, "192.0.2.10"))
       const arpUnowned = yield* Effect.promise(() => arpingReplies(client, "192.0.2.11"))
       const ndisc = yield* Effect.promise(() => client.run("ndisc6", ["-1", "-r", "3", "-w", "500", "2001:db8::10", "eth0"], { timeoutMs: 10_000 }).then((r) => r.stdout, (e: unknown) => String(e)))
-      yield* plane.setOwned([])
+      yield* plane.release(owned4, ["eth0"])
+      yield* plane.release(owned6, ["eth0"])
       yield* Effect.sleep("100 millis")
       const afterLoss = yield* Effect.promise(() => arpingReplies(client, "192.0.2.10"))
       const counters = yield* plane.counters
@@ -86,7 +88,7 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
       yield* Stream.runForEach(capture.frames, (frame) => Effect.sync(() => { seen.push({ atMs: Date.now(), frame }) })).pipe(Effect.forkScoped)
       const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
       const ownedAtMs = Date.now()
-      yield* plane.setOwned([{ address, interfaces: ["eth0"] }])
+      yield* plane.claim(address, ["eth0"])
       yield* Effect.sleep("2500 millis")
       return seen.flatMap(({ atMs, frame }) => {
         const decoded = decodeFrame(frame)
@@ -103,7 +105,7 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
   it("keeps the client's neighbour cache pointed at the owner", async () => {
     await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
       const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
-      yield* plane.setOwned([{ address: ip("192.0.2.20"), interfaces: ["eth0"] }])
+      yield* plane.claim(ip("192.0.2.20"), ["eth0"])
       yield* Effect.promise(() => client.run("ping", ["-c", "1", "-W", "1", "192.0.2.20"]).catch(() => undefined))
       yield* Effect.promise(() => sleep(200))
       const neigh = yield* Effect.promise(() => client.run("ip", ["neigh", "show", "192.0.2.20"]))
@@ -116,7 +118,7 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
     const capture = Logger.layer([Logger.make(({ message, logLevel }) => { lines.push(`${logLevel} ${Array.isArray(message) ? message.join(" ") : String(message)}`) })])
     await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
       const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
-      yield* plane.setOwned([{ address: ip("192.0.2.40"), interfaces: ["eth0"] }])
+      yield* plane.claim(ip("192.0.2.40"), ["eth0"])
       yield* Effect.promise(() => speaker.run("ip", ["link", "set", "eth0", "down"]))
       // About ten reopen attempts while it is down.
       yield* Effect.sleep("2 seconds")
@@ -139,15 +141,17 @@ describe.skipIf(skipUnlessCi(rootSkipReason()))("Layer 2 data plane in network n
       const plane = yield* makeL2Plane({ interfaces: [{ name: "eth0", mac: speakerMac }], netnsPath: speaker.netnsPath })
       const address = ip("198.51.100.10")
       // Not an interface of the plane yet: nothing answers there.
-      yield* plane.setOwned([{ address, interfaces: ["eth1"] }])
+      yield* plane.claim(address, ["eth1"])
       expect(yield* Effect.promise(() => arpingReplies(client, "198.51.100.10", "eth1"))).toEqual([])
-      // It appears: the address meant for it is answered there at once, without another setOwned.
+      // It appears: the address claimed on it is answered there at once, without another claim.
       yield* plane.setInterfaces([{ name: "eth0", mac: speakerMac }, { name: "eth1", mac: eth1Mac }])
       const replies = yield* Effect.promise(() => arpingReplies(client, "198.51.100.10", "eth1"))
       expect(replies.length).toBeGreaterThan(0)
       expect(new Set(replies)).toEqual(new Set([eth1Mac]))
-      // Gone again: what was owned there is dropped with it.
+      // Gone again (the node machine releases what it owned there first): the socket closes.
+      yield* plane.release(address, ["eth1"])
       yield* plane.setInterfaces([{ name: "eth0", mac: speakerMac }])
+      expect((yield* plane.owned).size).toBe(0)
       expect(yield* Effect.promise(() => arpingReplies(client, "198.51.100.10", "eth1"))).toEqual([])
     }).pipe(Effect.provide(PacketAddon.layer))))
   })

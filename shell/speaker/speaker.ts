@@ -1,0 +1,312 @@
+// The speaker process: a thin driver of core/speaker/node. Informers (Services, EndpointSlices, Nodes,
+// the metallb.io configuration and its Secrets), the membership, the link poll and the interface
+// rescan feed inputs into the node driver's one queue (shell/speaker/node-driver.ts); its outputs are
+// executed here: the Layer 2 plane, one BGP session (with BFD) per selected peer, the status objects,
+// nodeAssigned events, logs and metrics. Every decision is the node machine's; this module only
+// reads the world and does what it is told. On SIGTERM (the scope closes) the machine leaves the
+// membership, goes silent, keeps answering for the hand-over, then releases everything.
+import { readFileSync } from "node:fs"
+import { CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Secret, type V1Service } from "@kubernetes/client-node"
+import { Data, Deferred, Effect, Option, Result, Schedule, Scope, Stream } from "effect"
+import type { MembershipConfig } from "../../core/election/membership/config.ts"
+import type { Mac } from "../../core/l2/mac.ts"
+import { formatAddress, parseAddress } from "../../core/net/address.ts"
+import type { LostMember, NodeOutput, StatusKind } from "../../core/speaker/node.ts"
+import { handOverMs as defaultHandOverMs, debounceMs, linkPollMs, nodeSettings, rescanMs } from "../../core/speaker/settings.ts"
+import { type NativeAddonLoadFailed, type NativeAddonMissing } from "../native/addon.ts"
+import { PacketAddon, type PacketSocketError } from "../native/packet.ts"
+import { TcpAddon } from "../native/tcp.ts"
+import { UdpAddon } from "../native/udp.ts"
+import { apiErrorText } from "../kube/api-error.ts"
+import { configKinds, configSourcesOf } from "../kube/config-objects.ts"
+import { watchResource, type Watched } from "../kube/informer.ts"
+import { KubeApi, microTime, resources } from "../kube/kube-api.ts"
+import { type PodOwner, ServiceStatusWriter } from "../kube/service-status.ts"
+import { registerSpeakerMetrics } from "../kube/speaker-metrics.ts"
+import type { Registry, Sample } from "../metrics/registry.ts"
+import { PeerSession } from "./bgp-speaker.ts"
+import { type BfdEndpoint, openBfdEndpoint } from "./bfd-transport.ts"
+import { callbackLog } from "./callback-log.ts"
+import { snapshotOf } from "./cluster-snapshot.ts"
+import { readInterfaces } from "./interfaces.ts"
+import { makeL2Plane } from "./l2-plane.ts"
+import { MembershipDriver } from "./membership.ts"
+import { runNodeDriver } from "./node-driver.ts"
+
+export interface SpeakerOptions {
+  /** For the status writers (still on client-node's CustomObjectsApi). */
+  readonly kubeConfig: KubeConfig
+  readonly namespace: string
+  readonly nodeName: string
+  readonly loadBalancerClass?: string
+  readonly ignoreExcludeLb?: boolean
+  /** The node's address (the DaemonSet's METALLB_HOST, status.hostIP): the BGP router ID for peers that set none. */
+  readonly hostAddress?: string
+  /** Membership: bind address and port, the key, and the other speakers' addresses. Off when absent. */
+  readonly membership?: {
+    readonly bindAddress: string
+    readonly port: number
+    readonly key?: Buffer
+    readonly seeds: ReadonlyArray<string>
+    /** Protocol timings (default: core's sub-second defaults). */
+    readonly config?: MembershipConfig
+  }
+  /** Interface name patterns never used for Layer 2 (metallb-excludel2). */
+  readonly excludePatterns?: ReadonlyArray<string>
+  /** How long a leaving speaker keeps answering after telling the others (SIGTERM). */
+  readonly handOverMs?: number
+  /** Where the speaker's metrics (MetalLB's names) are registered. */
+  readonly registry?: Registry
+  /** The speaker's pod: owner of its ServiceL2Status / ServiceBGPStatus objects (none outside a pod). */
+  readonly pod?: PodOwner
+}
+
+export class MembershipStartFailed extends Data.TaggedError("MembershipStartFailed")<{ readonly bindAddress: string; readonly port: number; readonly reason: string }> {
+  override get message() {
+    return `membership: cannot listen on ${this.bindAddress}:${this.port}: ${this.reason}`
+  }
+}
+
+export type SpeakerError = NativeAddonMissing | NativeAddonLoadFailed | PacketSocketError | MembershipStartFailed
+
+const reportingController = "metallb.io/speaker"
+
+const linkUp = (name: string) => {
+  try {
+    const state = readFileSync(`/sys/class/net/${name}/operstate`, "utf8").trim()
+    return state === "up" || state === "unknown"
+  } catch {
+    return false
+  }
+}
+
+export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, SpeakerError, Scope.Scope | KubeApi> =>
+  Effect.gen(function* () {
+    const { namespace, nodeName } = options
+    const api = yield* KubeApi
+    const log = yield* callbackLog
+    const services = yield* watchResource<V1Service>("services", resources.services)
+    const slices = yield* watchResource<V1EndpointSlice>("endpointslices", resources.endpointSlices)
+    const nodes = yield* watchResource<V1Node>("nodes", resources.nodes)
+    const secrets = yield* watchResource<V1Secret>("secrets", resources.secrets, { namespace })
+    const configWatches: Array<Watched<KubernetesObject>> = []
+    for (const kind of configKinds) configWatches.push(yield* watchResource<KubernetesObject>(kind.plural, kind, { namespace }))
+    const all: ReadonlyArray<Watched<KubernetesObject>> = [services, slices, nodes, secrets, ...configWatches]
+    yield* Effect.forEach(all, (w) => w.synced, { discard: true })
+    yield* Effect.logInfo(`speaker ${nodeName}: caches synced`)
+
+    const plane = yield* makeL2Plane({ interfaces: [] }).pipe(Effect.provide(PacketAddon.layer))
+    const tcp = yield* Effect.provide(Effect.service(TcpAddon), TcpAddon.layer)
+    const udp = yield* Effect.provide(Effect.service(UdpAddon), UdpAddon.layer)
+    // One BFD endpoint for every peer with a BFDProfile, opened with the first of them.
+    let bfd: BfdEndpoint | undefined
+    yield* Effect.addFinalizer(() => (bfd === undefined ? Effect.void : Effect.promise(() => bfd!.close().catch(() => undefined))))
+    const sessions = new Map<string, PeerSession>()
+    let announcedSamples: ReadonlyArray<Sample> = []
+    const metrics = options.registry === undefined ? undefined : registerSpeakerMetrics(options.registry, {
+      l2Counters: () => Effect.runSync(plane.counters),
+      sessions: () => sessions.values(),
+      announced: () => announcedSamples,
+    })
+    const writers: Record<StatusKind, ServiceStatusWriter> = {
+      ServiceL2Status: new ServiceStatusWriter(options.kubeConfig.makeApiClient(CustomObjectsApi), namespace, nodeName, "ServiceL2Status", options.pod),
+      ServiceBGPStatus: new ServiceStatusWriter(options.kubeConfig.makeApiClient(CustomObjectsApi), namespace, nodeName, "ServiceBGPStatus", options.pod),
+    }
+    for (const writer of Object.values(writers)) writer.onWrite = (ok) => metrics?.apiWrite(ok)
+
+    let hostAddress = undefined as ReturnType<typeof parseAddress> | undefined
+    if (options.hostAddress !== undefined) {
+      hostAddress = parseAddress(options.hostAddress)
+      if (Result.isFailure(hostAddress)) yield* Effect.logWarning(`speaker ${nodeName}: METALLB_HOST ${JSON.stringify(options.hostAddress)} is not an IP address; the router ID comes from the Node's InternalIP`)
+    }
+    const settings = nodeSettings({
+      nodeName,
+      ignoreExcludeLb: options.ignoreExcludeLb ?? false,
+      membership: options.membership !== undefined,
+      seeds: options.membership?.seeds ?? [],
+      ...(options.excludePatterns === undefined ? {} : { excludePatterns: options.excludePatterns }),
+      ...(hostAddress !== undefined && Result.isSuccess(hostAddress) ? { hostAddress: hostAddress.success } : {}),
+      handOverMs: options.handOverMs ?? defaultHandOverMs,
+    })
+
+    let membership: MembershipDriver | undefined
+    /** The interfaces the plane holds sockets on (the link poll reads their state). */
+    let watched: ReadonlyArray<string> = []
+    const stopped = yield* Deferred.make<void>()
+
+    const emit = (service: string, reason: string, note: string) => {
+      const [serviceNamespace = "default", name = ""] = service.split("/")
+      return api.create(resources.events, serviceNamespace, {
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        metadata: { generateName: `${name}-`, namespace: serviceNamespace },
+        eventTime: microTime(Date.now()),
+        reportingController,
+        reportingInstance: nodeName,
+        action: reason,
+        reason,
+        type: "Normal",
+        note,
+        regarding: { apiVersion: "v1", kind: "Service", name, namespace: serviceNamespace },
+      } as KubernetesObject).pipe(
+        Effect.tap(() => Effect.sync(() => metrics?.apiWrite(true))),
+        Effect.catch((error) => Effect.sync(() => metrics?.apiWrite(false)).pipe(Effect.andThen(Effect.logWarning(`${reason} event not written: ${apiErrorText(error)}`)))),
+      )
+    }
+
+    const openSession = (output: Extract<NodeOutput, { _tag: "OpenSession" }>) =>
+      Effect.tryPromise({
+        try: async () => {
+          const { spec } = output
+          if (spec.bfdProfile !== undefined) {
+            bfd ??= openBfdEndpoint(udp, { onSendError: (peerAddress, error) => log("debug", `bfd ${peerAddress}: send failed: ${error.message}`) })
+          }
+          return PeerSession.fromSpec(spec, {
+            tcp,
+            ...(spec.bfdProfile === undefined || bfd === undefined ? {} : { bfd }),
+            events: {
+              onStateChanged: (from, to) => log("info", `bgp ${output.name}: ${from} -> ${to}`),
+              onBfdStateChanged: (from, to) => log("info", `bfd ${output.name}: ${from} -> ${to}`),
+            },
+          })
+        },
+        catch: (error) => (error instanceof Error ? error.message : String(error)),
+      }).pipe(
+        Effect.match({
+          onFailure: (reason) => node.offer({ _tag: "SessionFailed", peer: output.name, reason }),
+          onSuccess: (session) => {
+            sessions.set(output.name, session)
+            session.start()
+          },
+        }),
+      )
+
+    const execute = (output: NodeOutput): Effect.Effect<void> => {
+      switch (output._tag) {
+        case "UseInterfaces":
+          watched = output.interfaces.map((i) => i.name)
+          return plane.setInterfaces(output.interfaces.map((i) => ({ name: i.name, mac: i.mac as Mac })))
+        case "Claim":
+          return plane.claim(output.address, output.interfaces)
+        case "Release":
+          return plane.release(output.address, output.interfaces)
+        case "Silence":
+          return plane.silence
+        case "SetDownInterfaces":
+          return Effect.sync(() => membership?.setDownInterfaces(output.names))
+        case "LeaveMembership":
+          return Effect.sync(() => membership?.leave())
+        case "JoinMembership":
+          return Effect.sync(() => membership?.join(output.seeds))
+        case "CloseMembership":
+          return Effect.sync(() => membership?.close())
+        case "OpenSession":
+          return openSession(output)
+        case "CloseSession": {
+          const session = sessions.get(output.name)
+          sessions.delete(output.name)
+          return session === undefined ? Effect.void : Effect.promise(() => session.stop().catch((error: unknown) => log("warning", `bgp ${output.name}: stopping: ${String(error)}`)))
+        }
+        case "UpdateRoutes":
+          return Effect.sync(() => sessions.get(output.name)?.setRoutes(output.routes))
+        case "WriteStatus":
+        case "DeleteStatus":
+          return (output._tag === "WriteStatus" ? writers[output.kind].write(output.service, output.status) : writers[output.kind].remove(output.service)).pipe(
+            Effect.catch((error) => Effect.logWarning(`${output.kind} of ${output.service} not written: ${apiErrorText(error)}`).pipe(
+              Effect.andThen(Effect.sync(() => node.offer({ _tag: "StatusWriteFailed", kind: output.kind, service: output.service }))),
+            )),
+          )
+        case "Emit":
+          return emit(output.service, output.reason, output.note)
+        case "StartTimer":
+          return Effect.void // the node driver's own
+        case "Log":
+          return output.level === "debug" ? Effect.logDebug(output.message) : output.level === "info" ? Effect.logInfo(output.message) : Effect.logWarning(output.message)
+        case "ObserveTakeover":
+          return Effect.sync(() => metrics?.takeover(output.seconds))
+        case "ObserveDetection":
+          return Effect.sync(() => metrics?.memberDetected(output.seconds))
+        case "ConfigState":
+          return Effect.sync(() => metrics?.config({ loaded: output.loaded, stale: output.stale }))
+        case "Announced":
+          return Effect.sync(() => {
+            announcedSamples = output.samples.map((s) => ({ labels: { service: s.service, protocol: s.protocol, node: nodeName, ip: s.ip }, value: 1 }))
+          })
+        case "Stopped":
+          return Deferred.succeed(stopped, undefined).pipe(Effect.asVoid)
+      }
+    }
+
+    // The drivers' fibers live in a scope of their own, closed after the hand-over below has run.
+    const scope = yield* Effect.scope
+    const drivers = yield* Scope.fork(scope)
+    const node = yield* runNodeDriver({ settings, execute, onStepped: (seconds) => metrics?.reconciled(seconds) }).pipe(Scope.provide(drivers))
+
+    if (options.membership !== undefined) {
+      const m = options.membership
+      let lost: Array<LostMember> = []
+      membership = yield* Effect.tryPromise({
+        try: () => MembershipDriver.start({
+          name: nodeName,
+          bindAddress: m.bindAddress,
+          port: m.port,
+          ...(m.key === undefined ? {} : { key: m.key }),
+          ...(m.config === undefined ? {} : { config: m.config }),
+          onChange: (live, down) => {
+            node.offer({ _tag: "MembersChanged", live, down, lost })
+            lost = []
+          },
+          onLog: (message) => log("info", message),
+          onMemberLost: (name, how, lastHeardAtMs) => {
+            lost.push({ name, how, ...(lastHeardAtMs === undefined ? {} : { lastHeardAtMs }) })
+          },
+        }, m.seeds),
+        catch: (error) => new MembershipStartFailed({ bindAddress: m.bindAddress, port: m.port, reason: error instanceof Error ? error.message : String(error) }),
+      })
+    }
+
+    // SIGTERM: the machine hands over and releases everything; the scope waits for it (bounded).
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        node.offer({ _tag: "Terminate" })
+        const done = yield* Deferred.await(stopped).pipe(Effect.timeoutOption(`${settings.handOverMs + 10_000} millis`))
+        if (Option.isNone(done)) yield* Effect.logWarning(`speaker ${nodeName}: the hand-over did not finish in time`)
+      }))
+
+    const configSources = () => configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list(), namespace)
+    const clusterSnapshot = () => snapshotOf(services.list(), slices.list(), nodes.list(), options.loadBalancerClass)
+    const foundStatuses = (kind: StatusKind) =>
+      writers[kind].found().pipe(
+        Effect.match({
+          onFailure: (error) => log("warning", `${kind}: listing this node's objects failed: ${apiErrorText(error)}`),
+          onSuccess: (found) => node.offer({ _tag: "StatusesFound", kind, services: found }),
+        }),
+      )
+    node.offer({ _tag: "InterfacesScanned", interfaces: readInterfaces() })
+    node.offer({ _tag: "ConfigChanged", sources: configSources() })
+    node.offer({ _tag: "ClusterChanged", snapshot: clusterSnapshot() })
+    node.offer({ _tag: "Started" })
+    yield* Effect.all([foundStatuses("ServiceL2Status"), foundStatuses("ServiceBGPStatus")], { discard: true, concurrency: 2 }).pipe(Effect.forkIn(drivers))
+
+    // The watched objects, debounced: one ConfigChanged and one ClusterChanged per burst of changes.
+    yield* Stream.mergeAll(all.map((w) => w.changes), { concurrency: "unbounded" }).pipe(
+      Stream.debounce(`${debounceMs} millis`),
+      Stream.runForEach(() => Effect.sync(() => {
+        node.offer({ _tag: "ConfigChanged", sources: configSources() })
+        node.offer({ _tag: "ClusterChanged", snapshot: clusterSnapshot() })
+      })),
+      Effect.forkIn(drivers),
+    )
+    // The link state of the interfaces in use, and MetalLB's rescan of the interfaces.
+    yield* Effect.sync(() => node.offer({ _tag: "LinksPolled", up: new Set(watched.filter(linkUp)) })).pipe(
+      Effect.repeat(Schedule.spaced(`${linkPollMs} millis`)),
+      Effect.forkIn(drivers),
+    )
+    yield* Effect.sync(() => node.offer({ _tag: "InterfacesScanned", interfaces: readInterfaces() })).pipe(
+      Effect.delay(`${rescanMs} millis`),
+      Effect.repeat(Schedule.spaced(`${rescanMs} millis`)),
+      Effect.forkIn(drivers),
+    )
+    yield* Effect.logInfo(`speaker ${nodeName}: running${hostAddress !== undefined && Result.isSuccess(hostAddress) ? ` (host ${formatAddress(hostAddress.success)})` : ""}`)
+    return yield* Effect.never
+  })
