@@ -321,3 +321,14 @@ export const checkExpectations = (observation: {
   for (const ms of observation.bgpConvergenceMs) expectation("BGP convergence after a fault", ms, expect.maxBgpConvergenceMs)
   return checked(findings, times)
 }
+
+/** Events a run may take per virtual ms. */
+export const maxEventsPerMs = 20
+const withinBound: Check = { checked: 1, findings: [] }
+
+/** A bound on the work of one run: a protocol stuck in a zero-delay loop is a finding, not a hang (the run stops). */
+export const checkBoundedWork = (observation: { readonly events: number; readonly durationMs: number; readonly nowMs: number }): Check => {
+  const maxEvents = maxEventsPerMs * observation.durationMs
+  if (observation.events <= maxEvents) return withinBound
+  return checked([{ invariant: "boundedWork", detail: `more than ${maxEvents} events by ${(observation.nowMs / 1000).toFixed(3)}s: a runaway loop` }])
+}

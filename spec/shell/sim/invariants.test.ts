@@ -12,7 +12,7 @@ import { formatAddress } from "../../../core/net/address.ts"
 import { l2Announcements } from "../../../core/speaker/l2.ts"
 import { SimCluster } from "../../../shell/sim/cluster.ts"
 import {
-  type Check, checkExpectations, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
+  type Check, checkBoundedWork, checkExpectations, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
   checkSharing, checkSingleL2Owner, checkStatusMatchesAllocator, type ControllerObservation, desiredRoutes, type Invariant, layer2Addresses,
   type MeasuredFailover, type Rib, sampleOwnership, type SpeakerObservation,
 } from "../../../shell/sim/invariants.ts"
@@ -252,6 +252,13 @@ describe("simulator invariants on crafted observations", () => {
     expect(checkExpectations({ expect: {}, failovers: slow.failovers, bgpConvergenceMs: [] }).checked).toBe(0)
   })
 
+  it("boundedWork: more events than 20 per virtual ms", () => {
+    expect(checkBoundedWork({ events: 240_000, durationMs: 12_000, nowMs: 12_000 }).findings).toEqual([])
+    expect(checkBoundedWork({ events: 240_001, durationMs: 12_000, nowMs: 5_000 }).findings).toEqual([
+      { invariant: "boundedWork", detail: "more than 240000 events by 5.000s: a runaway loop" },
+    ])
+  })
+
   it("sampleOwnership: counts addresses with two owners, with a hand-over in progress and with none", () => {
     const addresses = layer2Addresses(healthy.config, [...new Set(healthy.services.flatMap((s) => s.ingressIPs))].map(ip))
     expect(addresses).toHaveLength(3)
@@ -349,6 +356,14 @@ describe("simulator invariants on runs with a planted bug", () => {
       invariant: "membershipConverges",
       detail: "10 s after the last fault: node-1 sees node-1,node-2; node-2 sees node-1,node-2; node-3 sees node-3",
     }])
+  })
+
+  it("a runaway loop: the leaver repeating its frames with no delay -> boundedWork ends the run (and leaverSilent)", () => {
+    const scenario: Scenario = { ...quietL2, timeline: [{ atMs: 5_000, action: { _tag: "StopSpeaker", node: "node-1", handOverMs: 2_000 } }] }
+    const result = runScenario(scenario, 1, { leaverRepeatsEveryMs: 0 })
+    expect(violated(result)).toEqual(["boundedWork", "leaverSilent"])
+    expect(result.events).toBe(240_001)
+    expect(result.trace.at(-1)).toMatch(/^ +5\.0000s checker +VIOLATION boundedWork: more than 240000 events by 5\.000s: a runaway loop$/)
   })
 
   it("a lost status write (web never gets its address) -> statusMatchesAllocator and, once settled, servicesAssigned", () => {
