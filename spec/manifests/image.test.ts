@@ -8,7 +8,7 @@
 // archive under its name and runs it with runc as the image config says.
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs"
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, posix } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -78,6 +78,18 @@ const expectedIdentity = {
   nodeEnv: imageEnv["NODE_ENV"],
   node: mustRun(join(repoRoot, "node_modules/.bin/node"), ["--version"]).trim(),
   addon: "function",
+}
+
+const cgroupRoot = "/sys/fs/cgroup"
+const containerdRunDir = "/run/containerd"
+
+/** rmdir, which removes an empty directory or empty cgroup and leaves anything in use alone. */
+const rmdirIfEmpty = (path: string): void => {
+  try {
+    rmdirSync(path)
+  } catch {
+    // absent, not empty, or a cgroup with processes: not ours to remove
+  }
 }
 
 const missingCommand = (name: string): string | undefined =>
@@ -303,7 +315,13 @@ describe("the offline image (npm run image)", () => {
     const socket = join(dir, "containerd.sock")
     writeFileSync(join(dir, "config.toml"), [`version = 2`, `root = "${dir}/root"`, `state = "${dir}/state"`, `disabled_plugins = ["io.containerd.grpc.v1.cri"]`, `[grpc]`, `  address = "${socket}"`, ""].join("\n"))
     const daemon = spawn("containerd", ["--config", join(dir, "config.toml")], { stdio: ["ignore", "ignore", openSync(join(dir, "containerd.log"), "w")] })
-    const ctr = (args: ReadonlyArray<string>) => spawnSync("ctr", ["--address", socket, "--namespace", "metallb-ts-test", ...args], { encoding: "utf8", timeout: 120_000 })
+    const namespace = `metallb-ts-image-test-${process.pid}`
+    const ctr = (args: ReadonlyArray<string>) => spawnSync("ctr", ["--address", socket, "--namespace", namespace, ...args], { encoding: "utf8", timeout: 120_000 })
+    // runc's state and the I/O fifos stay in this test's directory; the cgroups (/<namespace>/<id>) and
+    // containerd's shim socket directory are machine-wide and are removed afterwards.
+    const run = (id: string, args: ReadonlyArray<string> = []) =>
+      ctr(["run", "--rm", `--runc-root=${join(dir, "runc")}`, `--fifo-dir=${join(dir, "fifo")}`, first.reference.full, id, ...args])
+    const hadRunDir = existsSync(containerdRunDir)
     try {
       const deadline = Date.now() + 20_000
       while (ctr(["version"]).status !== 0) {
@@ -318,15 +336,19 @@ describe("the offline image (npm run image)", () => {
       expect(check.stdout).toContain(first.manifest.digest)
       expect(check.stdout).toMatch(/complete/)
 
-      const help = ctr(["run", "--rm", first.reference.full, "metallb-ts-help"])
+      const help = run("metallb-ts-help")
       expect(help.status, help.stderr).toBe(0)
       expect(help.stdout).toContain("metallb-ts <subcommand>")
-      const facts = ctr(["run", "--rm", first.reference.full, "metallb-ts-facts", "node", "-e", identityScript])
+      const facts = run("metallb-ts-facts", ["node", "-e", identityScript])
       expect(facts.status, facts.stderr).toBe(0)
       expect(JSON.parse(facts.stdout)).toEqual(expectedIdentity)
     } finally {
       daemon.kill("SIGTERM")
       if (daemon.exitCode === null) await new Promise((resolve) => daemon.once("exit", resolve))
+      for (const controller of existsSync(cgroupRoot) ? readdirSync(cgroupRoot) : []) rmdirIfEmpty(join(cgroupRoot, controller, namespace))
+      rmdirIfEmpty(join(cgroupRoot, namespace)) // cgroup v2
+      // containerd 1.6 puts shim sockets under /run/containerd/s whatever its state directory is.
+      if (!hadRunDir) for (const path of ["s", "fifo", "runc", ""]) rmdirIfEmpty(join(containerdRunDir, path))
     }
   }, 180_000)
 })
