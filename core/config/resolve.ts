@@ -60,8 +60,9 @@ export const resolve = (documents: ReadonlyArray<Document>, given: ResolveContex
   const communities = resolveCommunityAliases(objects.communities, context)
   const pools = resolvePools(objects.pools, context)
   const peers = resolvePeers(objects.peers, bfd.profiles, secrets, context)
-  const l2 = resolveL2Advertisements(objects.l2Advertisements, pools.pools, context)
-  const bgp = resolveBgpAdvertisements(objects.bgpAdvertisements, pools.pools, new Set(peers.peers.keys()), communities.aliases, context)
+  const invalidPools = new Set(objects.pools.map((p) => p.ref.name).filter((name) => !pools.pools.has(name)))
+  const l2 = resolveL2Advertisements(objects.l2Advertisements, pools.pools, context, invalidPools)
+  const bgp = resolveBgpAdvertisements(objects.bgpAdvertisements, pools.pools, new Set(peers.peers.keys()), communities.aliases, context, invalidPools)
   const config: Config = {
     pools: pools.pools,
     peers: peers.peers,

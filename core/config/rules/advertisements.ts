@@ -23,6 +23,7 @@ const selectPools = (
   names: ReadonlyArray<string> | undefined,
   selectors: ReadonlyArray<LabelSelector> | undefined,
   pools: ReadonlyMap<string, Pool>,
+  invalidPools: ReadonlySet<string>,
 ): { readonly pools: ReadonlyArray<string>; readonly errors: ReadonlyArray<ConfigError> } => {
   const errors: Array<ConfigError> = [...duplicateEntries(ref, "spec.ipAddressPools", names ?? [])]
   const parsed = parseSelectorList(ref, "spec.ipAddressPoolSelectors", selectors)
@@ -31,7 +32,7 @@ const selectPools = (
   const chosen = new Set<string>()
   ;(names ?? []).forEach((name, i) => {
     if (pools.has(name)) chosen.add(name)
-    else {
+    else if (!invalidPools.has(name)) { // an invalid pool has its own errors; "no pool of this name" would mislead
       errors.push(configError({
         code: "MissingField",
         severity: "warning",
@@ -54,8 +55,9 @@ const resolveCommon = (
   spec: L2AdvertisementObject["spec"] | BGPAdvertisement["spec"],
   pools: ReadonlyMap<string, Pool>,
   context: ResolveContext,
+  invalidPools: ReadonlySet<string>,
 ) => {
-  const selected = selectPools(ref, spec.ipAddressPools, spec.ipAddressPoolSelectors, pools)
+  const selected = selectPools(ref, spec.ipAddressPools, spec.ipAddressPoolSelectors, pools, invalidPools)
   const nodeSelectors = parseSelectorList(ref, "spec.nodeSelectors", spec.nodeSelectors)
   const serviceSelectors = parseSelectorList(ref, "spec.serviceSelectors", spec.serviceSelectors)
   return {
@@ -70,13 +72,15 @@ export const resolveL2Advertisements = (
   ads: ReadonlyArray<Located<L2AdvertisementObject>>,
   pools: ReadonlyMap<string, Pool>,
   context: ResolveContext,
+  /** Pools declared but refused (their errors are reported): naming one is not "no pool of this name". */
+  invalidPools: ReadonlySet<string> = new Set(),
 ): { readonly advertisements: ReadonlyArray<L2Advertisement>; readonly errors: ReadonlyArray<ConfigError> } => {
   const { unique, errors: nameErrors } = uniqueByName(ads)
   const errors: Array<ConfigError> = [...nameErrors]
   const advertisements: Array<L2Advertisement> = []
   for (const ad of unique) {
     const spec = ad.object.spec
-    const common = resolveCommon(ad.ref, spec, pools, context)
+    const common = resolveCommon(ad.ref, spec, pools, context, invalidPools)
     const local: Array<ConfigError> = [...common.errors, ...duplicateEntries(ad.ref, "spec.interfaces", spec.interfaces ?? [])]
     const preferred: Array<L2Advertisement["preferredNodeSelectors"][number]> = []
     ;(spec.preferredNodeSelectors ?? []).forEach((p, i) => {
@@ -237,13 +241,14 @@ export const resolveBgpAdvertisements = (
   peerNames: ReadonlySet<string>,
   aliases: ReadonlyMap<string, BgpCommunity>,
   context: ResolveContext,
+  invalidPools: ReadonlySet<string> = new Set(),
 ): { readonly advertisements: ReadonlyArray<BgpAdvertisement>; readonly errors: ReadonlyArray<ConfigError> } => {
   const { unique, errors: nameErrors } = uniqueByName(ads)
   const errors: Array<ConfigError> = [...nameErrors]
   const candidates: Array<Candidate> = []
   for (const ad of unique) {
     const spec = ad.object.spec
-    const common = resolveCommon(ad.ref, spec, pools, context)
+    const common = resolveCommon(ad.ref, spec, pools, context, invalidPools)
     const communities = resolveCommunities(ad, aliases)
     const local: Array<ConfigError> = [...common.errors, ...communities.errors, ...duplicateEntries(ad.ref, "spec.peers", spec.peers ?? [])]
     ;(spec.peers ?? []).forEach((peer, i) => {

@@ -75,3 +75,10 @@ describe("LOCAL_PREF between advertisements of one pool", () => {
     expect(problems(documents, { namespace: "metallb-system", secrets: [], nodes: [{ name: "n1", labels: { rack: "x" } }] })).toEqual([])
   })
 })
+
+describe("pools named by an advertisement", () => {
+  it("an unknown pool is a warning; a pool that exists but is invalid is not called unknown (its own errors say why)", () => {
+    expect(problems([bgpAd("a", { ipAddressPools: ["later"] })])).toEqual(["BGPAdvertisement/a MissingField spec.ipAddressPools[0]"])
+    expect(problems([pool("broken", ["192.0.2.0/33"]), bgpAd("a", { ipAddressPools: ["broken"] })])).toEqual(["IPAddressPool/broken InvalidCidr spec.addresses[0]"])
+  })
+})
