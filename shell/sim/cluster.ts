@@ -26,6 +26,8 @@ interface StoredService {
   readonly clusterIPs: ReadonlyArray<string>
   readonly ingress: ReadonlyArray<string>
   readonly pool?: string
+  /** The cluster version of its last change, as the API server's metadata.resourceVersion. */
+  readonly resourceVersion: number
 }
 
 export class SimCluster {
@@ -93,7 +95,7 @@ export class SimCluster {
       const v6 = `2001:db8:ffff::${n.toString(16)}`
       clusterIPs = spec.ipFamilyPolicy === "RequireDualStack" || spec.ipFamilyPolicy === "PreferDualStack" ? [v4, v6] : [v4]
     }
-    this.services.set(key, { spec, clusterIPs, ingress: existing?.ingress ?? [], ...(existing?.pool === undefined ? {} : { pool: existing.pool }) })
+    this.services.set(key, { spec, clusterIPs, ingress: existing?.ingress ?? [], ...(existing?.pool === undefined ? {} : { pool: existing.pool }), resourceVersion: this.version + 1 })
     this.changed()
   }
 
@@ -107,12 +109,17 @@ export class SimCluster {
     if (s === undefined) return
     if (JSON.stringify(s.ingress) === JSON.stringify(ingress) && s.pool === pool) return
     const { pool: _old, ...rest } = s
-    this.services.set(key, { ...rest, ingress, ...(pool === undefined ? {} : { pool }) })
+    this.services.set(key, { ...rest, ingress, ...(pool === undefined ? {} : { pool }), resourceVersion: this.version + 1 })
     this.changed()
   }
 
   serviceKeys(): ReadonlyArray<string> {
     return this.cached("serviceKeys", () => [...this.services.keys()].sort())
+  }
+
+  resourceVersionOf(key: string): string | undefined {
+    const version = this.services.get(key)?.resourceVersion
+    return version === undefined ? undefined : String(version)
   }
 
   ingressOf(key: string): ReadonlyArray<string> {
