@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     maxWorkers: 2,
+    // Names the run's owner for the shared real cluster and removes it at the end (spec/e2e/cluster-*).
+    globalSetup: ["./spec/support/cluster/global-setup.ts"],
     reporters: ["default", "./spec/support/summary-reporter.ts"],
   },
 })

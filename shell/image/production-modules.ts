@@ -5,7 +5,7 @@
 // builds reuse it; built beside it and renamed into place, so concurrent builds never see half of one.
 import { spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 
@@ -19,6 +19,23 @@ export const defaultModulesCache = (): string =>
 
 const outputLimitChars = 4000
 
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
+/** Removes the staging directories of builds whose process is gone (killed mid-install). */
+const sweepStaging = (cacheRoot: string): void => {
+  for (const name of readdirSync(cacheRoot)) {
+    const pid = /^\.staging-(\d+)-[0-9a-f]+$/.exec(name)?.[1]
+    if (pid !== undefined && !isAlive(Number(pid))) rmSync(join(cacheRoot, name), { recursive: true, force: true })
+  }
+}
+
 /** The production node_modules directory for the repository's lockfile, installed once per lockfile. */
 export const productionModules = (repoRoot: string, cacheRoot: string = defaultModulesCache()): { readonly path: string; readonly reused: boolean } => {
   const manifests = ["package.json", "package-lock.json"]
@@ -30,6 +47,7 @@ export const productionModules = (repoRoot: string, cacheRoot: string = defaultM
   if (existsSync(modules)) return { path: modules, reused: true }
 
   mkdirSync(cacheRoot, { recursive: true })
+  sweepStaging(cacheRoot)
   const staging = join(cacheRoot, `.staging-${process.pid}-${randomBytes(4).toString("hex")}`)
   mkdirSync(staging)
   try {

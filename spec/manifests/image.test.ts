@@ -259,7 +259,7 @@ describe("the offline image (npm run image)", () => {
     expect((values?.["image"] as { repository: string }).repository).toBe(imageName)
   })
 
-  it("names what is missing: an unbuilt addon, a package the npm cache lacks", () => {
+  it("names what is missing (an unbuilt addon, a package the npm cache lacks) and sweeps what killed builds left", () => {
     const bare = join(work, "bare")
     mkdirSync(bare)
     cpSync(join(repoRoot, "package.json"), join(bare, "package.json"))
@@ -271,7 +271,12 @@ describe("the offline image (npm run image)", () => {
     const name = "metallb-ts-no-such-package"
     writeFileSync(join(uncached, "package.json"), JSON.stringify({ name: "x", version: "1.0.0", dependencies: { [name]: "1.0.0" } }))
     writeFileSync(join(uncached, "package-lock.json"), JSON.stringify({ name: "x", version: "1.0.0", lockfileVersion: 3, requires: true, packages: { "": { name: "x", version: "1.0.0", dependencies: { [name]: "1.0.0" } }, [`node_modules/${name}`]: { version: "1.0.0", resolved: `https://registry.npmjs.org/${name}/-/${name}-1.0.0.tgz`, integrity: "sha512-AAAA" } } }))
-    expect(() => productionModules(uncached, join(work, "uncached-modules"))).toThrow(/ENOTCACHED[\s\S]*not in the npm cache: run `npm ci` in the repository once/)
+    // A killed build's staging directory is swept; a live build's is left alone.
+    const cache = join(work, "uncached-modules")
+    const [dead, live] = [join(cache, ".staging-999999999-0bad"), join(cache, `.staging-${process.pid}-0a11`)]
+    for (const dir of [dead, live]) mkdirSync(dir, { recursive: true })
+    expect(() => productionModules(uncached, cache)).toThrow(/ENOTCACHED[\s\S]*not in the npm cache: run `npm ci` in the repository once/)
+    expect([existsSync(dead), existsSync(live)]).toEqual([false, true])
   })
 
   const rootSkip = skipUnlessCi(process.getuid?.() === 0 ? undefined : "running the image needs root")

@@ -60,6 +60,8 @@ export interface ApiServer {
   readonly kubeConfigPath: string
   /** PEM of the CA that signed the serving certificate (for webhook caBundles, clients). */
   readonly caPem: string
+  /** ca.crt/ca.key (the client CA too), admin.crt/admin.key, sa.key/sa.pub: for a cluster's other components. */
+  readonly pkiDir: string
   readonly kubectl: (args: ReadonlyArray<string>, input?: string) => string
   /**
    * Kills kube-apiserver (SIGKILL: every watch breaks mid-stream) and starts it again on the same port
@@ -88,6 +90,10 @@ export interface ApiServerOptions {
    * namespaces reach; the serving certificate names it, and `url` uses it.
    */
   readonly bindAddress?: string
+  /** --authorization-mode (default RBAC; a cluster with kubelets needs Node,RBAC). */
+  readonly authorizationMode?: string
+  /** More subjectAltName entries for the serving certificate (e.g. `IP:<the kubernetes Service's ClusterIP>`). */
+  readonly subjectAltNames?: ReadonlyArray<string>
 }
 
 /** Service cluster IPs: documentation/benchmark ranges only (TESTBED.md); dual-stack so tests get both families. */
@@ -106,7 +112,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const pki = generatePki(dir, bindAddress)
+    const pki = generatePki(dir, bindAddress, options.subjectAltNames ?? [])
     const [etcdClientPort, etcdPeerPort, securePort] = await freePorts(3)
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`
     processes.push(
@@ -131,11 +137,14 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
         `--tls-cert-file=${pki.servingCert}`,
         `--tls-private-key-file=${pki.servingKey}`,
         `--client-ca-file=${pki.caCert}`,
+        // How it authenticates to kubelets (spec/support/cluster: logs, exec); unused without nodes.
+        `--kubelet-client-certificate=${pki.adminCert}`,
+        `--kubelet-client-key=${pki.adminKey}`,
         `--service-account-key-file=${pki.saPublic}`,
         `--service-account-signing-key-file=${pki.saPrivate}`,
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         "--api-audiences=https://kubernetes.default.svc.cluster.local",
-        "--authorization-mode=RBAC",
+        `--authorization-mode=${options.authorizationMode ?? "RBAC"}`,
         `--service-cluster-ip-range=${serviceClusterIpRanges}`,
         // Loopback cannot be the `kubernetes` Service's endpoint; nothing here needs that Service.
         "--endpoint-reconciler-type=none",
@@ -195,6 +204,7 @@ export const startApiServer = async (options: ApiServerOptions = {}): Promise<Ap
       kubeConfig,
       kubeConfigPath,
       caPem: tls.ca.toString(),
+      pkiDir: dir,
       kubectl,
       restartApiServer,
       serviceAccountToken,
@@ -242,7 +252,7 @@ interface Pki {
 }
 
 /** A CA, a serving certificate for 127.0.0.1 (and the bind address), a system:masters client certificate and the SA signing key. */
-const generatePki = (dir: string, bindAddress: string): Pki => {
+const generatePki = (dir: string, bindAddress: string, subjectAltNames: ReadonlyArray<string>): Pki => {
   const openssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
   const key = (name: string) => openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name)
   key("ca.key")
@@ -255,7 +265,7 @@ const generatePki = (dir: string, bindAddress: string): Pki => {
       "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.crt`)
   }
   sign("serving", "/CN=kube-apiserver",
-    `subjectAltName=IP:127.0.0.1,${bindAddress === "127.0.0.1" ? "" : `IP:${bindAddress},`}DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`)
+    `subjectAltName=IP:127.0.0.1,${bindAddress === "127.0.0.1" ? "" : `IP:${bindAddress},`}${subjectAltNames.map((n) => `${n},`).join("")}DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`)
   sign("admin", "/O=system:masters/CN=testbed-admin", "extendedKeyUsage=clientAuth\n")
   openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key")
   openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")

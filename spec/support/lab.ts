@@ -366,7 +366,7 @@ const isAlive = (pid: number) => {
 }
 
 /** Leases 198.19.<n>.0/24 for this lab's root link; the lock file names the owning process. */
-const leaseRootSubnet = (): { readonly third: number; readonly release: () => void } => {
+export const leaseRootSubnet = (): { readonly third: number; readonly release: () => void } => {
   mkdirSync(subnetLockDir, { recursive: true })
   // Subnets the machine already uses are never leased.
   const inUse = execFileSync("ip", ["-4", "-o", "address", "show"], { encoding: "utf8" })

@@ -158,6 +158,15 @@ export class Lab {
     return host
   }
 
+  /**
+   * A host for a namespace another process made and owns (the shared cluster's): what is spawned in
+   * it stops when this lab closes; the namespace itself stays.
+   */
+  adopt(netns: string, name: string): Host {
+    this.assertOpen()
+    return makeHost(this, name, netns, (p) => this.processes.add(p))
+  }
+
   /** A veth pair between two hosts, both ends up, with the given addresses. */
   async link(a: Host, b: Host, options: LinkOptions = {}): Promise<{ readonly aName: string; readonly bName: string }> {
     this.assertOpen()
