@@ -28,6 +28,7 @@ export type ConfigErrorCode =
   | "InvalidRange"
   | "CidrOverlap"
   | "InvalidAddress"
+  | "InvalidText" // a name or password with a character MetalLB refuses (a line break)
   | "InvalidTimer"
   | "InvalidAsn"
   | "ConflictingFields" // two fields that are mutually exclusive, or one needing another

@@ -1,15 +1,16 @@
 // BGPPeer objects resolved to the sessions a speaker opens. The rules are MetalLB's peer validation in
 // FRR mode (internal/config/config.go, validation.go): a non-zero myASN; exactly one of peerASN and
 // dynamicASN; no ebgpMultiHop on an iBGP session; exactly one of peerAddress and interface (BGP
-// unnumbered); addresses that parse as written; hold and keepalive timers derived from each other as
-// MetalLB does, with the hold time 0 or at least 3 s (RFC 4271 §4.2) and never below the keepalive; a
-// password given once, inline or from a kubernetes.io/basic-auth Secret read by name from metallb-ts's
-// namespace (passwordSecret.namespace is ignored, as MetalLB ignores it, with a warning); a BFD profile
-// that exists; distinct names. Across peers, wherever two of them can run on one node (their node
-// selections meet: on the real Nodes when known, else unless the selectors are provably disjoint): no
-// two sessions to the same address or interface, port and VRF; one routerID (set on all of them or on
-// none); one myASN per VRF. Unlike MetalLB, which stops at the first problem, every problem of every
-// peer is reported. A missing Secret or BFDProfile is transient: it may be created a moment later.
+// unnumbered); addresses that parse as written; no line break in interface, vrf or password; hold
+// and keepalive timers derived from each other as MetalLB does, with the hold time 0 or at least 3 s
+// (RFC 4271 §4.2) and never below the keepalive; a password given once, inline or from a
+// kubernetes.io/basic-auth Secret read by name from metallb-ts's namespace (passwordSecret.namespace
+// is ignored, as MetalLB ignores it, with a warning); a BFD profile that exists; distinct names.
+// Across peers, wherever two of them can run on one node (their node selections meet: on the real
+// Nodes when known, else unless the selectors are provably disjoint): no two sessions to the same
+// address or interface, port and VRF; one routerID (set on all of them or on none); one myASN per VRF.
+// Unlike MetalLB, which stops at the first problem, every problem of every peer is reported. A
+// missing Secret or BFDProfile is transient: it may be created a moment later.
 import { Result } from "effect"
 import { Base64 } from "effect/encoding"
 import { type Address, formatAddress, parseAddress } from "../../net/address.ts"
@@ -95,6 +96,7 @@ interface Endpoint {
 const checkEndpoint = (c: Checked, spec: Spec): Endpoint => {
   const addressText = given(spec.peerAddress)
   const iface = given(spec.interface)
+  if (iface !== undefined && hasLineBreak(iface)) push(c, { code: "InvalidText", field: "spec.interface", value: iface, message: `the interface name ${lineBreakMessage}` })
   if (addressText !== undefined && iface !== undefined) {
     push(c, { code: "ConflictingFields", field: "spec.interface", value: iface, message: "peerAddress and interface are mutually exclusive: set one" })
   }
@@ -179,6 +181,24 @@ const checkHoldAndKeepalive = (c: Checked, spec: Spec): Timers | undefined => {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
+/** MetalLB refuses a line break in interface, vrf and password (FRR reads them as lines of its configuration). */
+const hasLineBreak = (text: string): boolean => /[\r\n]/.test(text)
+
+const lineBreakMessage = "contains a line break (\\n or \\r), which MetalLB refuses; remove it"
+
+/** The Secret's password, unless it has a line break (reported without echoing the secret material). */
+const passwordWithoutLineBreak = (c: Checked, secret: Located<Secret>, secretRef: ObjectRef, password: string): string | undefined => {
+  if (!hasLineBreak(password)) return password
+  push(c, {
+    code: "InvalidText",
+    field: "spec.passwordSecret.name",
+    value: secret.object.metadata.name,
+    other: { object: secretRef, field: "data.password" },
+    message: `the password in Secret ${JSON.stringify(secret.object.metadata.name)} ${lineBreakMessage}`,
+  })
+  return undefined
+}
+
 /** The Secret's password, or undefined after reporting why there is none. Secret material is never put in an error. */
 const passwordFromSecret = (c: Checked, secret: Located<Secret>, context: ResolveContext): string | undefined => {
   const type = secret.object.type
@@ -195,7 +215,7 @@ const passwordFromSecret = (c: Checked, secret: Located<Secret>, context: Resolv
     return undefined
   }
   const plain = secret.object.stringData?.["password"]
-  if (plain !== undefined) return plain // the API server merges stringData over data; so do we
+  if (plain !== undefined) return passwordWithoutLineBreak(c, secret, secretRef, plain) // the API server merges stringData over data; so do we
   const encoded = secret.object.data?.["password"]
   if (encoded === undefined) {
     push(c, {
@@ -225,11 +245,12 @@ const passwordFromSecret = (c: Checked, secret: Located<Secret>, context: Resolv
       message: "the password Secret's data.password is not base64-encoded UTF-8 text",
     })
   }
-  return text
+  return text === undefined ? undefined : passwordWithoutLineBreak(c, secret, secretRef, text)
 }
 
 const checkPassword = (c: Checked, spec: Spec, secrets: ReadonlyArray<Located<Secret>>, context: ResolveContext): string | undefined => {
   const inline = given(spec.password)
+  if (inline !== undefined && hasLineBreak(inline)) push(c, { code: "InvalidText", field: "spec.password", message: `the password ${lineBreakMessage}` })
   const name = given(spec.passwordSecret?.name)
   const namespace = given(spec.passwordSecret?.namespace)
   // Go clients serialise an unset SecretReference as {}: that is "no secret". MetalLB reads a Secret
@@ -310,6 +331,7 @@ const checkPeer = (c: Checked, located: Located<BGPPeer>, bfdProfiles: ReadonlyM
   }
   const port = spec.peerPort ?? defaultPeerPort
   const vrf = spec.vrf ?? ""
+  if (hasLineBreak(vrf)) push(c, { code: "InvalidText", field: "spec.vrf", value: vrf, message: `the VRF name ${lineBreakMessage}` })
   const where = endpoint.address !== undefined
     ? { field: "spec.peerAddress", value: spec.peerAddress, text: `peerAddress ${formatAddress(endpoint.address)}` }
     : endpoint.iface !== undefined

@@ -353,6 +353,19 @@ describe("resolvePeers: rules", () => {
     }
   })
 
+  it("a line break in interface, vrf, password or the Secret's password: InvalidText, never echoing a password (MetalLB refuses them)", () => {
+    expect(oneError({ myASN: 1, peerASN: 2, interface: "eth0\n" }, {}, bare)).toMatchObject({ code: "InvalidText", field: "spec.interface", value: "eth0\n" })
+    expect(oneError({ vrf: "red\r" })).toMatchObject({ code: "InvalidText", field: "spec.vrf", value: "red\r" })
+    const inline = oneError({ password: "pa\nss" })
+    expect(inline).toMatchObject({ code: "InvalidText", field: "spec.password" })
+    expect(JSON.stringify(inline)).not.toContain("pa\\nss")
+    for (const fields of [{ stringData: { password: "pa\nss" } }, { data: { password: "cGEKc3M=" } }]) {
+      const error = oneError({ passwordSecret: { name: "auth" } }, { secrets: [secret("auth", { type: "kubernetes.io/basic-auth", ...fields })] })
+      expect(error).toMatchObject({ code: "InvalidText", field: "spec.passwordSecret.name", value: "auth", other: { field: "data.password" } })
+      expect(JSON.stringify(error)).not.toContain("pa\\nss")
+    }
+  })
+
   it("a Secret without a password key: InvalidSecret, pointing at data.password", () => {
     const secrets = [secret("auth", { type: "kubernetes.io/basic-auth", data: { username: "dXNlcg==" } })]
     expect(oneError({ passwordSecret: { name: "auth" } }, { secrets })).toMatchObject({
