@@ -407,8 +407,9 @@ const describeRouterId = (text: string | undefined): string => (text === undefin
  * configures every peer of a node into one FRR instance): one session per address or interface, port
  * and VRF; one routerID; one myASN per VRF. Each peer is compared with the peers before it in document
  * order and reported once per rule, against the first it conflicts with. The Nodes decide when they
- * are known; otherwise (as MetalLB, also when the list is empty) two selections meet unless the
- * selectors are provably disjoint.
+ * are known; without them (an empty list counts as unknown, as in MetalLB) two selections meet unless
+ * the selectors are provably disjoint, where MetalLB assumes they always meet. Pairs: n² for n peers,
+ * a few thousand at most in a cluster.
  */
 const crossPeerConflicts = (entries: ReadonlyArray<Entry>, nodes: ReadonlyArray<NodeLabels> | undefined): void => {
   const known = nodes !== undefined && nodes.length > 0 ? nodes : undefined
