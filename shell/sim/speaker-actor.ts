@@ -1,26 +1,33 @@
-// A simulated node and its speaker: the production cores (membership, election, L2 responder and
-// announcer, BGP session and RIB planner, BFD) driven in virtual time over the simulated network. Only
-// the plumbing is simulation-specific; every decision is the same code the real speaker runs.
+// A simulated node and its speaker: an adapter that drives the production node machine
+// (core/speaker/node, with the production settings of core/speaker/settings.ts) in virtual time, and
+// executes its outputs with the production protocol cores and drivers over the simulated network:
+// the SWIM membership core, the L2 responder and announcer, BgpPeer and BfdDriver. Only transports,
+// timers and link state are simulation-specific; every decision is the real speaker's.
 import { Result } from "effect"
-import type { Config } from "../../core/config/config.ts"
-import { resolve } from "../../core/config/resolve.ts"
+import { isPathFailure } from "../../core/bfd/session.ts"
 import { decodeMessage, encodeMessage } from "../../core/election/membership/codec.ts"
-import { initialMembership, type MembershipOutput, type MembershipState, step as membershipStep } from "../../core/election/membership/node.ts"
 import type { Message as MembershipMessage } from "../../core/election/membership/messages.ts"
-import { type AnnouncerOutput, type AnnouncerState, defaultAnnouncer, step as announce, type AnnouncerInput } from "../../core/l2/announcer.ts"
+import {
+  downInterfacesOf,
+  initialMembership,
+  liveMembers,
+  type MembershipOutput,
+  type MembershipState,
+  step as membershipStep,
+} from "../../core/election/membership/node.ts"
+import { type AnnouncerInput, type AnnouncerOutput, type AnnouncerState, defaultAnnouncer, step as announce } from "../../core/l2/announcer.ts"
 import { encodeFrame } from "../../core/l2/frame.ts"
 import type { Mac } from "../../core/l2/mac.ts"
-import { addressKey, type L2Interface, type OwnershipChanged } from "../../core/l2/ownership.ts"
+import { addressKey, type L2Interface } from "../../core/l2/ownership.ts"
 import { applyOwnership, emptyResponder, respondToBytes, type ResponderState } from "../../core/l2/responder.ts"
 import { type Address, formatAddress } from "../../core/net/address.ts"
-import { bgpAnnouncements, peersForNode } from "../../core/speaker/bgp.ts"
-import { type L2Claim, l2Announcements } from "../../core/speaker/l2.ts"
-import type { ClusterSnapshot } from "../../core/speaker/view.ts"
+import type { InterfaceInfo } from "../../core/speaker/interfaces.ts"
+import { initialNode, type LostMember, type NodeInput, type NodeOutput, type NodeState, type OwnedAddress, step as nodeStep, type TimerName } from "../../core/speaker/node.ts"
+import { nodeSettings } from "../../core/speaker/settings.ts"
 import { BfdDriver } from "../speaker/bfd-session.ts"
 import { BgpPeer, type Connection } from "../speaker/bgp-peer.ts"
 import type { SimCluster } from "./cluster.ts"
 import type { SimContext } from "./context.ts"
-import { isPathFailure } from "../../core/bfd/session.ts"
 
 export interface SegmentPort {
   /** Puts a frame on the shared segment (every host receives it and filters by destination MAC). */
@@ -35,7 +42,10 @@ export interface RouterPort {
   readonly bfdToRouter: (node: string, bytes: Uint8Array) => void
 }
 
+/** The informers' delay: a cluster change reaches the speaker this much later. */
 const informerDelayMs = 20
+
+type Untimed = NodeInput extends infer I ? (I extends { readonly nowMs: number } ? Omit<I, "nowMs"> : never) : never
 
 export class SimSpeaker {
   readonly name: string
@@ -49,18 +59,20 @@ export class SimSpeaker {
   terminating = false
   /** Counts starts, so that a timer of an earlier speaker process cannot act on a later one. */
   private generation = 0
+  private node: NodeState | undefined
+  private readonly nodeTimers = new Map<TimerName, number>()
   private membership: MembershipState | undefined
   private membershipTimer: number | undefined
-  private liveMembers = new Set<string>()
-  private snapshot: ClusterSnapshot | undefined
-  private config: Config | undefined
-  private configFingerprint = ""
+  private liveMembers: ReadonlySet<string> = new Set()
+  private downInterfaces: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
+  private lost: Array<LostMember> = []
+  private readonly heardAtMs = new Map<string, number>()
   private responder: ResponderState = emptyResponder
   private announcer: AnnouncerState = defaultAnnouncer
   private announcerTimer: number | undefined
-  private claims = new Map<string, L2Claim>()
   private readonly bgpPeers = new Map<string, BgpPeer>()
   private readonly bfd = new Map<string, BfdDriver>()
+  private readonly bfdListeners = new Map<string, (bytes: Uint8Array, ttl: number | undefined) => void>()
   private syncPending = false
   private readonly ctx: SimContext
   private readonly cluster: SimCluster
@@ -90,8 +102,9 @@ export class SimSpeaker {
     cluster.onChange(() => this.scheduleSync())
   }
 
-  get claimed(): ReadonlyArray<L2Claim> {
-    return [...this.claims.values()]
+  /** What this speaker answers for now (on at least one interface). */
+  get claimed(): ReadonlyArray<OwnedAddress> {
+    return [...(this.node?.owned.values() ?? [])].filter((o) => o.interfaces.length > 0)
   }
 
   get members(): ReadonlySet<string> {
@@ -102,15 +115,23 @@ export class SimSpeaker {
     return this.bgpPeers
   }
 
+  /** The simulated node's interfaces, as the rescan reads them. */
+  private interfaces(): ReadonlyArray<InterfaceInfo> {
+    return [{ name: this.iface.name, index: 2, mac: this.mac, up: true, noArp: false, loopback: false, enslaved: false }]
+  }
+
   start(): void {
     this.generation += 1
     this.running = true
     const made = initialMembership({ name: this.name, address: this.name })
     if (Result.isFailure(made)) throw made.failure
     this.membership = made.success
-    this.liveMembers = new Set([this.name])
+    const seeds = this.peersOf().filter((n) => n !== this.name)
+    this.node = initialNode(nodeSettings({ nodeName: this.name, membership: true, seeds }))
     this.ctx.trace(this.name, "speaker started")
-    this.runMembership({ _tag: "Join", nowMs: this.ctx.scheduler.nowMs, seeds: this.peersOf().filter((n) => n !== this.name) })
+    this.runMembership({ _tag: "Join", nowMs: this.ctx.scheduler.nowMs, seeds })
+    this.feed({ _tag: "InterfacesScanned", interfaces: this.interfaces() })
+    this.feed({ _tag: "Started" })
     this.scheduleSync()
   }
 
@@ -143,30 +164,20 @@ export class SimSpeaker {
     this.halt()
   }
 
-  /**
-   * SIGTERM: leave the membership first so the new owners take over and announce, keep answering for a
-   * hand-over period, then stop.
-   */
+  /** SIGTERM: the node machine leaves, goes silent, keeps answering for the hand-over, then stops. */
   stopGracefully(handOverMs: number): void {
     if (!this.running) return
     this.ctx.trace(this.name, "speaker terminating: leaving membership")
     this.terminating = true
-    this.runMembership({ _tag: "Leave", nowMs: this.ctx.scheduler.nowMs })
-    // Our successors announce now; a gratuitous frame of ours would pull the neighbours back.
-    this.runAnnouncer({ _tag: "Silence", nowMs: this.ctx.scheduler.nowMs })
-    const generation = this.generation
-    this.ctx.scheduler.after(handOverMs, () => {
-      // A speaker started since (a restart) is not the one that was told to stop.
-      if (generation !== this.generation || !this.running) return
-      this.ctx.trace(this.name, "speaker stopped")
-      for (const peer of this.bgpPeers.values()) peer.stop()
-      this.halt()
-    })
+    this.feed({ _tag: "Terminate", handOverMs })
   }
 
   private halt(): void {
     this.running = false
     this.terminating = false
+    this.node = undefined
+    for (const timer of this.nodeTimers.values()) this.ctx.scheduler.cancel(timer)
+    this.nodeTimers.clear()
     if (this.membershipTimer !== undefined) this.ctx.scheduler.cancel(this.membershipTimer)
     if (this.announcerTimer !== undefined) this.ctx.scheduler.cancel(this.announcerTimer)
     this.membershipTimer = undefined
@@ -175,10 +186,89 @@ export class SimSpeaker {
     for (const peer of this.bgpPeers.values()) peer.stop()
     this.bfd.clear()
     this.bgpPeers.clear()
-    this.claims.clear()
     this.responder = emptyResponder
     this.announcer = defaultAnnouncer
     this.liveMembers = new Set()
+    this.downInterfaces = new Map()
+    this.lost = []
+  }
+
+  // --- the node machine ---------------------------------------------------------------------------
+
+  private feed(input: Untimed): void {
+    if (this.node === undefined) return
+    const t = nodeStep(this.node, { ...input, nowMs: this.ctx.scheduler.nowMs } as NodeInput)
+    this.node = t.state
+    for (const output of t.outputs) this.execute(output)
+  }
+
+  private execute(output: NodeOutput): void {
+    const nowMs = this.ctx.scheduler.nowMs
+    switch (output._tag) {
+      case "Claim":
+      case "Release": {
+        const owned = output._tag === "Claim"
+        const key = addressKey(output.address)
+        if (output.interfaces.includes(this.iface.name)) {
+          this.ctx.trace(this.name, owned ? `claims ${formatAddress(output.address)} for ${output.service}` : `releases ${formatAddress(output.address)}`)
+          if (owned) this.unannounced.add(key)
+          const change = { _tag: "OwnershipChanged", address: output.address, iface: this.iface, owned, nowMs } as const
+          this.responder = applyOwnership(this.responder, change)
+          this.runAnnouncer(change)
+        }
+        return
+      }
+      case "Silence":
+        return this.runAnnouncer({ _tag: "Silence", nowMs })
+      case "SetDownInterfaces":
+        return this.runMembership({ _tag: "SetDownInterfaces", nowMs, names: output.names })
+      case "LeaveMembership":
+        return this.runMembership({ _tag: "Leave", nowMs })
+      case "JoinMembership":
+        return this.runMembership({ _tag: "Join", nowMs, seeds: output.seeds })
+      case "CloseMembership":
+        if (this.membershipTimer !== undefined) this.ctx.scheduler.cancel(this.membershipTimer)
+        this.membershipTimer = undefined
+        this.membership = undefined
+        return
+      case "OpenSession":
+        return this.openSession(output)
+      case "CloseSession":
+        this.bgpPeers.get(output.name)?.stop()
+        this.bgpPeers.delete(output.name)
+        this.bfd.get(output.name)?.stop()
+        this.bfd.delete(output.name)
+        return
+      case "UpdateRoutes":
+        return this.bgpPeers.get(output.name)?.setRoutes(output.routes)
+      case "StartTimer": {
+        const previous = this.nodeTimers.get(output.name)
+        if (previous !== undefined) this.ctx.scheduler.cancel(previous)
+        const generation = this.generation
+        const name = output.name
+        this.nodeTimers.set(name, this.ctx.scheduler.after(output.delayMs, () => {
+          // A speaker started since (a restart) is not the one that set the timer.
+          if (generation !== this.generation) return
+          this.nodeTimers.delete(name)
+          this.feed({ _tag: "TimerFired", name })
+        }))
+        return
+      }
+      case "Stopped":
+        this.ctx.trace(this.name, "speaker stopped")
+        return this.halt()
+      // The API writes, logs and metrics of the real speaker have no reader in the simulation.
+      case "UseInterfaces":
+      case "WriteStatus":
+      case "DeleteStatus":
+      case "Emit":
+      case "Log":
+      case "ObserveTakeover":
+      case "ObserveDetection":
+      case "ConfigState":
+      case "Announced":
+        return
+    }
   }
 
   // --- membership -------------------------------------------------------------------------------
@@ -187,6 +277,7 @@ export class SimSpeaker {
     if (!this.running) return
     const decoded = decodeMessage(bytes)
     if (Result.isFailure(decoded)) return
+    this.heardAtMs.set(decoded.success.from, this.ctx.scheduler.nowMs)
     this.runMembership({ _tag: "Received", nowMs: this.ctx.scheduler.nowMs, from, message: decoded.success })
   }
 
@@ -194,18 +285,27 @@ export class SimSpeaker {
     if (this.membership === undefined) return
     const { state, outputs } = membershipStep(this.membership, input)
     this.membership = state
-    let changed = false
-    for (const output of outputs) changed = this.executeMembership(output) || changed
-    if (changed) this.recompute()
+    for (const output of outputs) this.executeMembership(output)
+    // As the real driver reports it (shell/speaker/membership.ts): the live set and their down links.
+    const live = liveMembers(state)
+    const down = downInterfacesOf(state)
+    const membersChanged = live.size !== this.liveMembers.size || [...live].some((m) => !this.liveMembers.has(m))
+    const downChanged = down.size !== this.downInterfaces.size || [...down].some(([n, names]) => this.downInterfaces.get(n)?.join(" ") !== names.join(" "))
+    if (!membersChanged && !downChanged) return
+    this.liveMembers = live
+    this.downInterfaces = down
+    const lost = this.lost
+    this.lost = []
+    this.feed({ _tag: "MembersChanged", live, down, lost })
   }
 
-  private executeMembership(output: MembershipOutput): boolean {
+  private executeMembership(output: MembershipOutput): void {
     switch (output._tag) {
       case "Send": {
         const bytes = encodeMessage(output.message as MembershipMessage)
         const to = output.to
         this.ctx.network.send(this.name, to, () => this.deliverMembership(to, bytes))
-        return false
+        return
       }
       case "StartTimer":
         if (this.membershipTimer !== undefined) this.ctx.scheduler.cancel(this.membershipTimer)
@@ -213,29 +313,29 @@ export class SimSpeaker {
           this.membershipTimer = undefined
           if (this.running) this.runMembership({ _tag: "Tick", nowMs: this.ctx.scheduler.nowMs, random: this.ctx.random.nextUint32() })
         })
-        return false
+        return
       case "StopTimer":
         if (this.membershipTimer !== undefined) this.ctx.scheduler.cancel(this.membershipTimer)
         this.membershipTimer = undefined
-        return false
+        return
       case "MemberAlive":
       case "MemberSuspect":
-        if (this.liveMembers.has(output.name)) return false
-        this.liveMembers.add(output.name)
-        this.ctx.trace(this.name, `membership: ${output.name} alive`)
-        return true
+        if (!this.liveMembers.has(output.name)) this.ctx.trace(this.name, `membership: ${output.name} alive`)
+        return
       case "MemberDead":
-      case "MemberLeft":
-        if (!this.liveMembers.delete(output.name)) return false
-        this.ctx.trace(this.name, `membership: ${output.name} ${output._tag === "MemberDead" ? "dead" : "left"}`)
-        return true
+      case "MemberLeft": {
+        if (this.liveMembers.has(output.name)) this.ctx.trace(this.name, `membership: ${output.name} ${output._tag === "MemberDead" ? "dead" : "left"}`)
+        const lastHeardAtMs = this.heardAtMs.get(output.name)
+        this.lost.push({ name: output.name, how: output._tag === "MemberDead" ? "dead" : "left", ...(lastHeardAtMs === undefined ? {} : { lastHeardAtMs }) })
+        return
+      }
     }
   }
 
   /** Set by the world: how membership datagrams reach another speaker. */
   deliverMembership: (to: string, bytes: Uint8Array) => void = () => undefined
 
-  // --- cluster view -----------------------------------------------------------------------------
+  // --- cluster view: the informers --------------------------------------------------------------
 
   private scheduleSync(): void {
     if (this.syncPending || !this.running) return
@@ -243,45 +343,9 @@ export class SimSpeaker {
     this.ctx.scheduler.after(informerDelayMs, () => {
       this.syncPending = false
       if (!this.running) return
-      this.snapshot = this.cluster.snapshot()
-      const documents = this.cluster.configDocuments()
-      const fingerprint = JSON.stringify(documents)
-      if (fingerprint !== this.configFingerprint) {
-        const resolution = resolve(documents.map((value) => ({ value })))
-        if (resolution._tag === "Valid") {
-          this.config = resolution.config
-          this.configFingerprint = fingerprint
-        }
-      }
-      this.recompute()
+      this.feed({ _tag: "ConfigChanged", sources: { documents: this.cluster.configDocuments().map((value) => ({ value })), secrets: [] } })
+      this.feed({ _tag: "ClusterChanged", snapshot: this.cluster.snapshot() })
     })
-  }
-
-  // --- decisions ----------------------------------------------------------------------------------
-
-  private recompute(): void {
-    if (!this.running || this.config === undefined || this.snapshot === undefined) return
-    const decision = l2Announcements(this.config, this.snapshot, this.name, this.liveMembers)
-    const next = new Map(decision.claims.map((c) => [addressKey(c.address), c]))
-    const changes: Array<OwnershipChanged> = []
-    const nowMs = this.ctx.scheduler.nowMs
-    for (const [key, claim] of this.claims) {
-      if (next.has(key)) continue
-      changes.push({ _tag: "OwnershipChanged", address: claim.address, iface: this.iface, owned: false, nowMs })
-      this.ctx.trace(this.name, `releases ${formatAddress(claim.address)}`)
-    }
-    for (const [key, claim] of next) {
-      if (this.claims.has(key)) continue
-      changes.push({ _tag: "OwnershipChanged", address: claim.address, iface: this.iface, owned: true, nowMs })
-      this.ctx.trace(this.name, `claims ${formatAddress(claim.address)} for ${claim.service}`)
-      this.unannounced.add(key)
-    }
-    this.claims = next
-    for (const change of changes) {
-      this.responder = applyOwnership(this.responder, change)
-      this.runAnnouncer(change)
-    }
-    this.reconcileBgp()
   }
 
   // --- Layer 2 ------------------------------------------------------------------------------------
@@ -317,85 +381,49 @@ export class SimSpeaker {
 
   /** Whether this speaker answers for the address right now. */
   answersFor(address: Address): boolean {
-    return this.running && this.claims.has(addressKey(address))
+    return this.running && this.claimed.some((o) => addressKey(o.address) === addressKey(address))
   }
 
-  // --- BGP and BFD --------------------------------------------------------------------------------
+  // --- BGP and BFD: the production drivers over simulated transports --------------------------------
 
-  private reconcileBgp(): void {
+  private openSession(output: Extract<NodeOutput, { _tag: "OpenSession" }>): void {
     const router = this.router
-    const config = this.config
-    const snapshot = this.snapshot
-    if (router === undefined || config === undefined || snapshot === undefined) return
-    const node = snapshot.nodes.find((n) => n.name === this.name)
-    if (node === undefined) return
-    const wanted = new Set(peersForNode(config, node))
-    for (const [name, peer] of this.bgpPeers) {
-      if (wanted.has(name)) continue
-      peer.stop()
-      this.bgpPeers.delete(name)
-      this.bfd.get(name)?.stop()
-      this.bfd.delete(name)
-    }
-    const routes = bgpAnnouncements(config, snapshot, node)
-    for (const name of wanted) {
-      const peerConfig = config.peers.get(name)
-      if (peerConfig === undefined || peerConfig.peerAsn === undefined) continue
-      let peer = this.bgpPeers.get(name)
-      if (peer === undefined) {
-        const bfdProfile = peerConfig.bfdProfile === undefined ? undefined : config.bfdProfiles.get(peerConfig.bfdProfile)
-        peer = new BgpPeer({
-          name: `${this.name}->${name}`,
-          session: {
-            localAsn: peerConfig.myAsn,
-            peerAsn: peerConfig.peerAsn,
-            localBgpIdentifier: 0xc0000200 + this.index(),
-            holdTimeSeconds: peerConfig.holdTimeSeconds,
-            keepaliveTimeSeconds: peerConfig.keepaliveTimeSeconds,
-            connectRetryTimeSeconds: 2,
-            families: ["ipv4", "ipv6"],
-            gracefulRestart: { enabled: false, restartTimeSeconds: 120, restarting: false, forwardingPreserved: false },
-            passive: false,
-            backoff: { initialDelayMs: 500, maxDelayMs: 5_000 },
-          },
-          transport: { connect: (connected, failed) => router.connect(this.name, connected, failed) },
-          // Simulated hosts have names, not addresses: the node's own addresses are the next hops.
-          nextHops: {
-            ipv4: { family: "ipv4", value: 0xc0000200n + BigInt(10 + this.index()) },
-            ipv6: [{ family: "ipv6", value: 0x20010db8000000000000000000000000n + BigInt(10 + this.index()) }],
-          },
-          timers: this.ctx.timers,
-          events: {
-            onStateChanged: (from, to) => { if (to === "Established" || from === "Established") this.ctx.trace(this.name, `bgp ${name}: ${from} -> ${to}`) },
-          },
-        })
-        this.bgpPeers.set(name, peer)
-        peer.start()
-        if (bfdProfile !== undefined) {
-          const bgp = peer
-          const driver = new BfdDriver({
-            profile: bfdProfile,
-            localDiscriminator: 1000 + this.index(),
-            link: {
-              send: (bytes) => router.bfdToRouter(this.name, bytes),
-              onReceive: (listener) => { this.bfdListeners.set(name, listener) },
-            },
-            timers: this.ctx.timers,
-            random: () => this.ctx.random.float(),
-            events: { onStateChanged: (from, to, diagnostic, remoteState) => {
-              this.ctx.trace(this.name, `bfd ${name}: ${from} -> ${to} (diagnostic ${diagnostic})`)
-              if (isPathFailure(from, to, remoteState)) bgp.bfdDown()
-            } },
-          })
-          this.bfd.set(name, driver)
-          driver.start()
-        }
-      }
-      peer.setRoutes(routes.get(name) ?? [])
-    }
+    if (router === undefined) return
+    const { name, spec } = output
+    const peer = new BgpPeer({
+      name: `${this.name}->${name}`,
+      session: spec.session,
+      transport: { connect: (connected, failed) => router.connect(this.name, connected, failed) },
+      // Simulated hosts have names, not addresses: the node's own addresses are the next hops.
+      nextHops: {
+        ipv4: { family: "ipv4", value: 0xc0000200n + BigInt(10 + this.index()) },
+        ipv6: [{ family: "ipv6", value: 0x20010db8000000000000000000000000n + BigInt(10 + this.index()) }],
+      },
+      timers: this.ctx.timers,
+      events: {
+        onStateChanged: (from, to) => { if (to === "Established" || from === "Established") this.ctx.trace(this.name, `bgp ${name}: ${from} -> ${to}`) },
+      },
+    })
+    this.bgpPeers.set(name, peer)
+    peer.start()
+    if (spec.bfdProfile === undefined) return
+    const driver = new BfdDriver({
+      profile: spec.bfdProfile,
+      localDiscriminator: 1000 + this.index(),
+      link: {
+        send: (bytes) => router.bfdToRouter(this.name, bytes),
+        onReceive: (listener) => { this.bfdListeners.set(name, listener) },
+      },
+      timers: this.ctx.timers,
+      random: () => this.ctx.random.float(),
+      events: { onStateChanged: (from, to, diagnostic, remoteState) => {
+        this.ctx.trace(this.name, `bfd ${name}: ${from} -> ${to} (diagnostic ${diagnostic})`)
+        if (isPathFailure(from, to, remoteState)) peer.bfdDown()
+      } },
+    })
+    this.bfd.set(name, driver)
+    driver.start()
   }
-
-  private readonly bfdListeners = new Map<string, (bytes: Uint8Array, ttl: number | undefined) => void>()
 
   /** A BFD packet from the router for the session with peer `peer`. */
   receiveBfd(peer: string, bytes: Uint8Array): void {
@@ -403,6 +431,7 @@ export class SimSpeaker {
     this.bfdListeners.get(peer)?.(bytes, 255)
   }
 
+  /** This node's position among the nodes, from 1: its simulated addresses. */
   private index(): number {
     return Math.max(0, this.peersOf().indexOf(this.name)) + 1
   }

@@ -122,7 +122,8 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   }
 
   scenario.nodes.forEach((n, i) => {
-    cluster.addNode({ name: n.name, labels: { "kubernetes.io/hostname": n.name, ...n.labels }, networkUnavailable: false })
+    // Its InternalIP (192.0.2.11, .12, ...): the BGP router ID, as the real speaker takes it.
+    cluster.addNode({ name: n.name, labels: { "kubernetes.io/hostname": n.name, ...n.labels }, networkUnavailable: false, addresses: [{ family: "ipv4", value: 0xc0000200n + BigInt(11 + i) }] })
     const speaker = new SimSpeaker(ctx, speakerCluster(cluster, n.name, injections), {
       name: n.name,
       mac: macOf(0, i),
