@@ -9,10 +9,11 @@ import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { buildImage } from "../../shell/image/image.ts"
 import { kubeBinDir } from "./apiserver.ts"
+import { isAlive } from "./netns.ts"
 import { startCluster } from "./cluster/cluster.ts"
 import { applyWithWebhook, clusterConfigYaml, installKustomize, lbServiceYaml, repoRoot, waitIngress, waitRollout, webDeploymentYaml } from "./cluster/metallb.ts"
 import { spawnServe, stopSlot, waitReady } from "./cluster/slot.ts"
-import { type ClusterState, isAlive, logPath, readState, readyState, statePath, writeState } from "./cluster/state.ts"
+import { type ClusterState, logPath, readState, readyState, statePath, writeState } from "./cluster/state.ts"
 
 const cliSlot = "cli"
 

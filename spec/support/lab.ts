@@ -416,13 +416,24 @@ export const sweepSubnetLeases = (): void => {
 
 // --- configuration ---------------------------------------------------------------------------
 
-/** The lab's metallb.io configuration: a Layer 2 pool and a BGP pool with a BFD-backed peer (the router). */
-export const labConfigYaml = (): string => `
+export interface MetallbTestConfig {
+  readonly l2Addresses: ReadonlyArray<string>
+  readonly bgpAddresses: ReadonlyArray<string>
+  readonly nodeAsn: number
+  readonly routerAsn: number
+  readonly router4: string
+}
+
+/**
+ * A Layer 2 pool and a BGP pool (not auto-assigned) with a BFD-backed peer, the router: the metallb.io
+ * configuration of the lab and of the real cluster (spec/support/cluster/).
+ */
+export const metallbConfigYaml = (config: MetallbTestConfig): string => `
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: { name: l2, namespace: ${metallbNamespace} }
 spec:
-  addresses: [${plan.l2Pool4}, ${plan.l2Pool6}]
+  addresses: [${config.l2Addresses.join(", ")}]
 ---
 apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
@@ -434,7 +445,7 @@ apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: { name: bgp, namespace: ${metallbNamespace} }
 spec:
-  addresses: [${plan.bgpPool4}]
+  addresses: [${config.bgpAddresses.join(", ")}]
   autoAssign: false
 ---
 apiVersion: metallb.io/v1beta1
@@ -449,9 +460,9 @@ apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: { name: router, namespace: ${metallbNamespace} }
 spec:
-  myASN: ${plan.nodeAsn}
-  peerASN: ${plan.routerAsn}
-  peerAddress: ${plan.router4}
+  myASN: ${config.nodeAsn}
+  peerASN: ${config.routerAsn}
+  peerAddress: ${config.router4}
   holdTime: 9s
   keepaliveTime: 3s
   connectTime: 2s
@@ -463,6 +474,10 @@ metadata: { name: bgp, namespace: ${metallbNamespace} }
 spec:
   ipAddressPools: [bgp]
 `
+
+/** The lab's metallb.io configuration. */
+export const labConfigYaml = (): string =>
+  metallbConfigYaml({ l2Addresses: [plan.l2Pool4, plan.l2Pool6], bgpAddresses: [plan.bgpPool4], nodeAsn: plan.nodeAsn, routerAsn: plan.routerAsn, router4: plan.router4 })
 
 export interface ServiceSpec {
   readonly name: string
@@ -522,6 +537,32 @@ export const waitForIngress = async (api: ApiServer, name: string, count: number
     const ips = (service.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : []))
     return ips.length >= count ? ips : undefined
   }, { timeoutMs, intervalMs: 100 })
+}
+
+/**
+ * FRR as the nodes' BGP peer: passive sessions to every node (9 s hold, BFD at 100 ms x 3), learned
+ * routes installed in the kernel with equal-cost multipath over every node that announces them.
+ */
+export const startPeerRouter = async (
+  router: Host,
+  options: { readonly routerId: string; readonly asn: number; readonly nodeAsn: number; readonly nodes: ReadonlyArray<string> },
+): Promise<FrrRouter> => {
+  const instance = await startFrr(router, {
+    routerId: options.routerId,
+    asn: options.asn,
+    installRoutes: true,
+    neighbors: options.nodes.map((address) => ({
+      address,
+      asn: options.nodeAsn,
+      passive: true,
+      holdTimeSeconds: 9,
+      keepaliveSeconds: 3,
+      bfd: { receiveIntervalMs: 100, transmitIntervalMs: 100, detectMultiplier: 3 },
+    })),
+  })
+  await run("vtysh", ["--vty_socket", instance.dir, "-d", "bgpd", "-c", "configure terminal", "-c", `router bgp ${options.asn}`,
+    "-c", "address-family ipv4 unicast", "-c", "maximum-paths 16"])
+  return instance
 }
 
 // --- bring-up --------------------------------------------------------------------------------
@@ -661,22 +702,7 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
     const keyFile = join(dir, "memberlist-key")
     writeFileSync(keyFile, randomBytes(16), { mode: 0o600 })
 
-    const routerInstance = await startFrr(router, {
-      routerId: plan.router4,
-      asn: plan.routerAsn,
-      installRoutes: true,
-      neighbors: nodes.map((node) => ({
-        address: node.lan4,
-        asn: plan.nodeAsn,
-        passive: true,
-        holdTimeSeconds: 9,
-        keepaliveSeconds: 3,
-        bfd: { receiveIntervalMs: 100, transmitIntervalMs: 100, detectMultiplier: 3 },
-      })),
-    })
-    // Every node's path installed: equal-cost multipath in bgpd and in the kernel.
-    await run("vtysh", ["--vty_socket", routerInstance.dir, "-d", "bgpd", "-c", "configure terminal", "-c", `router bgp ${plan.routerAsn}`,
-      "-c", "address-family ipv4 unicast", "-c", "maximum-paths 16"])
+    const routerInstance = await startPeerRouter(router, { routerId: plan.router4, asn: plan.routerAsn, nodeAsn: plan.nodeAsn, nodes: nodes.map((n) => n.lan4) })
     log("FRR router up")
 
     const startBackend = async (node: LabNode) => {

@@ -338,7 +338,8 @@ const deleteNamespace = async (netns: string) => {
   await ip("netns", "delete", netns).catch(() => undefined)
 }
 
-const isAlive = (pid: number) => {
+/** Whether a process with this pid exists (a zombie counts). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true

@@ -9,9 +9,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type ApiServer, apiServerSkipReason, kubeBinDir } from "../apiserver.ts"
-import { leaseRootSubnet } from "../lab.ts"
-import { type Host, Lab, rootSkipReason, run, type Segment, sleep, sweepStaleLabs } from "../netns.ts"
-import { type FrrRouter, startFrr } from "../routers/index.ts"
+import { leaseRootSubnet, startPeerRouter } from "../lab.ts"
+import { type Host, isAlive, Lab, rootSkipReason, run, type Segment, sleep, sweepStaleLabs } from "../netns.ts"
+import type { FrrRouter } from "../routers/index.ts"
 import { type ControlPlane, startControlPlane } from "./control-plane.ts"
 import { cgroupRootsNamed, recordKernelTunables, removeCgroupRoot, removeTree, restoreKernelTunables } from "./host-state.ts"
 import { buildTestImages } from "./images.ts"
@@ -109,18 +109,27 @@ export const startCluster = async (options: ClusterOptions = {}): Promise<Cluste
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
-      await Promise.allSettled(runtimes.map((r) => r.stop()))
-      await router?.stop()
-      await Promise.allSettled(runtimes.map((r) => removeCgroupRoot(r.cgroupRoot)))
-      await lab.close()
-      await controlPlane?.stop()
+      const stepStarted = performance.now()
+      const step = async (what: string, body: () => Promise<unknown>) => {
+        const at = performance.now()
+        await body().catch((error: unknown) => log(`close: ${what} failed: ${String(error)}`))
+        log(`close: ${what} in ${((performance.now() - at) / 1000).toFixed(1)} s`)
+      }
+      await step("node runtimes stopped", () => Promise.allSettled(runtimes.map((r) => r.stop())))
+      await step("router stopped", async () => router?.stop())
+      await step("node cgroups removed", () => Promise.allSettled(runtimes.map((r) => removeCgroupRoot(r.cgroupRoot))))
+      await step("namespaces removed", () => lab.close())
+      await step("control plane stopped", async () => controlPlane?.stop())
       subnet.release()
-      await removeTree(stateDir)
-      await removeTree(dir)
+      await step("state and directories removed", async () => {
+        await removeTree(stateDir)
+        await removeTree(dir)
+      })
       if (liveClusters().length === 0) {
         const restored = restoreKernelTunables()
         if (restored.length > 0) log(`kernel tunables restored: ${restored.join(", ")}`)
       }
+      log(`closed in ${((performance.now() - stepStarted) / 1000).toFixed(1)} s`)
     })()
     return closing
   }
@@ -165,21 +174,7 @@ export const startCluster = async (options: ClusterOptions = {}): Promise<Cluste
     for (const { host } of hosts) await sysctl(host, "net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1")
     log(`network up (${plan.api4}/24, pods ${plan.clusterCidr4}) in ${since()}`)
 
-    router = await startFrr(router_, {
-      routerId: plan.router4,
-      asn: plan.routerAsn,
-      installRoutes: true,
-      neighbors: hosts.map(({ index }) => ({
-        address: plan.node4(index),
-        asn: plan.nodeAsn,
-        passive: true,
-        holdTimeSeconds: 9,
-        keepaliveSeconds: 3,
-        bfd: { receiveIntervalMs: 100, transmitIntervalMs: 100, detectMultiplier: 3 },
-      })),
-    })
-    await run("vtysh", ["--vty_socket", router.dir, "-d", "bgpd", "-c", "configure terminal", "-c", `router bgp ${plan.routerAsn}`,
-      "-c", "address-family ipv4 unicast", "-c", "maximum-paths 16"])
+    router = await startPeerRouter(router_, { routerId: plan.router4, asn: plan.routerAsn, nodeAsn: plan.nodeAsn, nodes: hosts.map(({ index }) => plan.node4(index)) })
     log(`FRR router up in ${since()}`)
 
     controlPlane = await controlPlaneStarted
@@ -267,15 +262,6 @@ const waitNodesReady = async (api: ApiServer, runtimes: ReadonlyArray<NodeRuntim
     const state = states.get(r.name) ?? "never registered"
     return `${r.name}: the kubelet did not make the node Ready in ${timeoutMs} ms (${state}); kubelet log ${r.kubelet().logPath}:\n${r.kubelet().tail(30)}`
   }).join("\n"))
-}
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** Pids of processes that own a cluster directory right now. */

@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
 import { kubeBinDir } from "../apiserver.ts"
+import { metallbConfigYaml } from "../lab.ts"
 import { sleep } from "../netns.ts"
 import type { ClusterPlan } from "./plan.ts"
 
@@ -131,52 +132,8 @@ export const metallbLeftovers = (kubectl: Kubectl): ReadonlyArray<string> => {
 }
 
 /** The address pools, advertisements, BFD profile and BGP peer (the router) the cluster tests use. */
-export const clusterConfigYaml = (plan: ClusterPlan): string => `
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: { name: l2, namespace: ${metallbNamespace} }
-spec:
-  addresses: [${plan.l2Pool4}, ${plan.l2Pool6}]
----
-apiVersion: metallb.io/v1beta1
-kind: L2Advertisement
-metadata: { name: l2, namespace: ${metallbNamespace} }
-spec:
-  ipAddressPools: [l2]
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: { name: bgp, namespace: ${metallbNamespace} }
-spec:
-  addresses: [${plan.bgpPool4}]
-  autoAssign: false
----
-apiVersion: metallb.io/v1beta1
-kind: BFDProfile
-metadata: { name: fast, namespace: ${metallbNamespace} }
-spec:
-  receiveInterval: 100
-  transmitInterval: 100
-  detectMultiplier: 3
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: { name: router, namespace: ${metallbNamespace} }
-spec:
-  myASN: ${plan.nodeAsn}
-  peerASN: ${plan.routerAsn}
-  peerAddress: ${plan.router4}
-  holdTime: 9s
-  keepaliveTime: 3s
-  connectTime: 2s
-  bfdProfile: fast
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: { name: bgp, namespace: ${metallbNamespace} }
-spec:
-  ipAddressPools: [bgp]
-`
+export const clusterConfigYaml = (plan: ClusterPlan): string =>
+  metallbConfigYaml({ l2Addresses: [plan.l2Pool4, plan.l2Pool6], bgpAddresses: [plan.bgpPool4], nodeAsn: plan.nodeAsn, routerAsn: plan.routerAsn, router4: plan.router4 })
 
 /** Applies the configuration, retrying while the webhook is not reachable yet (just after a rollout). */
 export const applyWithWebhook = async (kubectl: Kubectl, yaml: string, timeoutMs = 60_000): Promise<void> => {

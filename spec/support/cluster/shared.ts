@@ -9,12 +9,12 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { inject } from "vitest"
 import { kubeBinDir } from "../apiserver.ts"
-import { type Host, Lab, sleep } from "../netns.ts"
+import { type Host, isAlive, Lab, sleep } from "../netns.ts"
 import { logTail } from "./daemon.ts"
 import type { Kubectl } from "./metallb.ts"
 import { type ClusterPlan, clusterPlan } from "./plan.ts"
 import { spawnServe, waitReady } from "./slot.ts"
-import { type ClusterState, clusterStateDir, isAlive, type NodeState, readState, runSlot } from "./state.ts"
+import { type ClusterState, clusterStateDir, type NodeState, readState, runSlot } from "./state.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -45,9 +45,10 @@ export interface SharedCluster {
   readonly release: () => Promise<void>
 }
 
+/** The vitest process (provided by global-setup.ts; a worker's parent when run without it). */
 const ownerOfRun = (): number => {
   try {
-    return inject("clusterOwner")
+    return inject("clusterOwner") ?? process.ppid
   } catch {
     return process.ppid
   }

@@ -2,10 +2,10 @@
 // from another process: `npm run cluster` and the e2e tests (shared.ts).
 import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs"
-import { sleep } from "../netns.ts"
+import { isAlive, sleep } from "../netns.ts"
 import { sweepStaleClusters } from "./cluster.ts"
 import { logTail } from "./daemon.ts"
-import { type ClusterState, clusterStateDir, isAlive, logPath, readState, statePath } from "./state.ts"
+import { type ClusterState, clusterStateDir, logPath, readState, statePath } from "./state.ts"
 
 const cliPath = new URL("../cluster-cli.ts", import.meta.url).pathname
 
@@ -35,12 +35,17 @@ export const waitReady = async (slot: string, pid: number, timeoutMs: number): P
   throw new Error(`the cluster (slot ${slot}, pid ${pid}) ${why}; ${logPath(slot)}:\n${logTail(logPath(slot), 60)}`)
 }
 
-/** Stops the slot's cluster process (it removes what it made), then sweeps what dead ones left. */
-export const stopSlot = async (slot: string): Promise<ClusterState | undefined> => {
+/**
+ * Stops the slot's cluster process, which removes what it made, waiting up to `waitMs` for it (then
+ * SIGKILL and a sweep of what it left). With `waitMs` 0 it only asks: the process cleans up on its own.
+ */
+export const stopSlot = async (slot: string, waitMs = 120_000): Promise<ClusterState | undefined> => {
   const state = readState(slot)
   if (state !== undefined && isAlive(state.pid)) {
     process.kill(state.pid, "SIGTERM")
-    for (let i = 0; i < 480 && isAlive(state.pid); i++) await sleep(250)
+    if (waitMs === 0) return state
+    const deadline = performance.now() + waitMs
+    while (performance.now() < deadline && isAlive(state.pid)) await sleep(250)
     if (isAlive(state.pid)) process.kill(state.pid, "SIGKILL")
   }
   rmSync(statePath(slot), { force: true })

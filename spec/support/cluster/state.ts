@@ -91,12 +91,3 @@ export const readyState = (base: ClusterState, cluster: Cluster, image: string):
     logs: Object.fromEntries(n.runtime.daemons().map((d) => [d.name, d.logPath])),
   })),
 })
-
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
