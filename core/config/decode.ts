@@ -1,6 +1,6 @@
 // Untrusted documents -> typed metallb.io objects. Each document is matched on apiVersion and kind;
 // other kinds are ignored (a manifest may hold Deployments too), Secrets are kept for passwordSecret,
-// Nodes (name and labels) for the rules that decide on the real nodes,
+// Nodes (name and labels) for the rules that decide on the real nodes, Lists stand for their items,
 // BGPPeer v1beta1 is converted to v1beta2. Every schema violation becomes a ConfigError naming the
 // object, the field path and the value found; decoding never throws, whatever the input.
 import { Result, Schema, SchemaIssue } from "effect"
@@ -91,12 +91,25 @@ const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
+/** Bounds how deep Lists inside Lists are opened (kubectl never nests them; a hostile input might). */
+const maxListDepth = 4
+
+/**
+ * A List (`kubectl get nodes,ipaddresspools -o yaml` prints `kind: List`; the API's own are NodeList,
+ * IPAddressPoolList ...) stands for its items, each keeping the List's source.
+ */
+const expandLists = (document: Document, depth = 0): ReadonlyArray<Document> => {
+  const { value, source } = document
+  if (depth >= maxListDepth || !isRecord(value) || typeof value["kind"] !== "string" || !value["kind"].endsWith("List") || !Array.isArray(value["items"])) return [document]
+  return value["items"].flatMap((item: unknown) => expandLists({ value: item, ...(source === undefined ? {} : { source }) }, depth + 1))
+}
+
 export const decodeDocuments = (documents: ReadonlyArray<Document>): { readonly objects: DecodedObjects; readonly errors: ReadonlyArray<ConfigError> } => {
   const lists: Record<keyof DecodedObjects, Array<Located<unknown>>> = {
     pools: [], l2Advertisements: [], bgpAdvertisements: [], peers: [], bfdProfiles: [], communities: [], secrets: [], nodes: [],
   }
   const errors: Array<ConfigError> = []
-  for (const { value, source } of documents) {
+  for (const { value, source } of documents.flatMap((d) => expandLists(d))) {
     if (!isRecord(value)) continue // empty YAML documents, lists of scalars: nothing of ours
     const apiVersion = typeof value["apiVersion"] === "string" ? value["apiVersion"] : ""
     const kind = typeof value["kind"] === "string" ? value["kind"] : ""

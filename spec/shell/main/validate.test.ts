@@ -89,6 +89,11 @@ describe("metallb-ts validate (the CLI)", () => {
       .join("---\n")
     const report = validateFiles([{ path: file, text: readFileSync(dir + file, "utf8") }, { path: "nodes.yaml", text: nodes }])
     expect(formatReportText(report)).toBe("valid: 4 objects, 0 warnings")
+    // As `kubectl get nodes -o yaml` prints them: one List whose items are the Nodes.
+    const list = `apiVersion: v1\nkind: List\nitems:\n${nodes.split("---\n").map((node) => `- ${node.trimEnd().replaceAll("\n", "\n  ")}\n`).join("")}`
+    expect(validateFiles([{ path: file, text: readFileSync(dir + file, "utf8") }, { path: "nodes.yaml", text: list }]).valid).toBe(true)
+    const withoutNodes = validateFiles([{ path: file, text: readFileSync(dir + file, "utf8") }, { path: "nodes.yaml", text: "apiVersion: v1\nkind: List\nitems: []\n" }])
+    expect(withoutNodes.errors.map((e) => e.code)).toEqual(["DuplicatePeer"])
   })
 
   it("reports an unreadable file instead of crashing", () => {
