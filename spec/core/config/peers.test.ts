@@ -7,7 +7,8 @@ import type { ConfigError } from "../../../core/config/errors.ts"
 import type { BGPPeer } from "../../../core/config/kinds/bgp-peer.ts"
 import type { ResolveContext } from "../../../core/config/rules/context.ts"
 import { resolvePeers } from "../../../core/config/rules/peers.ts"
-import { parseAddress, type Address } from "../../../core/net/address.ts"
+import { addressEquals, parseAddress, type Address } from "../../../core/net/address.ts"
+import { anyMatches } from "../../../core/config/selector.ts"
 
 const namespace = "metallb-system"
 const context: ResolveContext = { namespace, secrets: [] }
@@ -728,6 +729,57 @@ describe("resolvePeers: properties", () => {
         const a = resolvePeers(input, bfdProfiles, secrets, context)
         const b = resolvePeers(shuffled, bfdProfiles, secrets, context)
         expect(sortedPeers(b.peers)).toEqual(sortedPeers(a.peers))
+        expect(sortedErrors(b.errors)).toEqual(sortedErrors(a.errors))
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  // Few addresses, racks, routerIDs and ASNs, so that sessions, routerIDs and myASNs collide often.
+  const crowded = fc.record({
+    peerAddress: fc.constantFrom("192.0.2.1", "192.0.2.2"),
+    myASN: fc.constantFrom(64500, 64600),
+    routerID: opt(fc.constantFrom("192.0.2.100", "192.0.2.101"), 1),
+    vrf: opt(fc.constant("red"), 2),
+    nodeSelectors: opt(fc.array(fc.constantFrom("a", "b", "c").map((rack) => ({ matchLabels: { rack } })), { minLength: 1, maxLength: 2 }), 1),
+  }).map((s) => JSON.parse(JSON.stringify(s)) as Partial<Spec>)
+  const crowdedPeers = fc.array(crowded, { maxLength: 6 }).map((specs) => specs.map((s, i) => peer(`peer-${i}`, s)))
+  const racks = fc.option(fc.array(fc.subarray(["a", "b", "c"], { minLength: 1, maxLength: 1 }).map(([rack]) => ({ rack: rack! })), { maxLength: 3 }), { nil: undefined })
+
+  it("what it resolves never holds two peers that may share a node with one session, two routerIDs, or two myASNs in a VRF (property)", () => {
+    let conflicts = 0
+    fc.assert(
+      fc.property(crowdedPeers, racks, (input, labels) => {
+        const nodes = labels?.map((l, i) => ({ name: `n${i}`, labels: l }))
+        const { peers, errors } = resolvePeers(input, bfdProfiles, secrets, { ...context, ...(nodes === undefined ? {} : { nodes }) })
+        conflicts += errors.length
+        const resolved = [...peers.values()]
+        resolved.forEach((a, i) => {
+          for (const b of resolved.slice(i + 1)) {
+            const meet = nodes === undefined || nodes.length === 0
+              ? a.nodeSelectors.length === 0 || b.nodeSelectors.length === 0 || a.nodeSelectors.some((x) => b.nodeSelectors.some((y) => x.text === y.text))
+              : nodes.some((n) => anyMatches(a.nodeSelectors, n.labels) && anyMatches(b.nodeSelectors, n.labels))
+            if (!meet) continue
+            expect(a.address !== undefined && b.address !== undefined && addressEquals(a.address, b.address) && a.vrf === b.vrf, `${a.name} ${b.name}`).toBe(false)
+            expect(a.routerId?.value).toBe(b.routerId?.value)
+            if (a.vrf === b.vrf) expect(a.myAsn).toBe(b.myAsn)
+          }
+        })
+      }),
+      { numRuns: 1000 },
+    )
+    expect(conflicts).toBeGreaterThan(100)
+  })
+
+  it("does not depend on input order when sessions, routerIDs and myASNs collide (property)", () => {
+    const sortedErrors = (errors: ReadonlyArray<ConfigError>) => errors.map((e) => JSON.stringify(e)).sort()
+    const shuffledPair = crowdedPeers.chain((input) => fc.tuple(fc.constant(input), fc.shuffledSubarray(input, { minLength: input.length, maxLength: input.length })))
+    fc.assert(
+      fc.property(shuffledPair, racks, ([input, shuffled], labels) => {
+        const ctx = { ...context, ...(labels === undefined ? {} : { nodes: labels.map((l, i) => ({ name: `n${i}`, labels: l })) }) }
+        const a = resolvePeers(input, bfdProfiles, secrets, ctx)
+        const b = resolvePeers(shuffled, bfdProfiles, secrets, ctx)
+        expect([...b.peers.keys()].sort()).toEqual([...a.peers.keys()].sort())
         expect(sortedErrors(b.errors)).toEqual(sortedErrors(a.errors))
       }),
       { numRuns: 1000 },
