@@ -98,7 +98,7 @@ const maxListDepth = 4
  * A List (`kubectl get nodes,ipaddresspools -o yaml` prints `kind: List`; the API's own are NodeList,
  * IPAddressPoolList ...) stands for its items, each keeping the List's source.
  */
-const expandLists = (document: Document, depth = 0): ReadonlyArray<Document> => {
+export const expandLists = (document: Document, depth = 0): ReadonlyArray<Document> => {
   const { value, source } = document
   if (depth >= maxListDepth || !isRecord(value) || typeof value["kind"] !== "string" || !value["kind"].endsWith("List") || !Array.isArray(value["items"])) return [document]
   return value["items"].flatMap((item: unknown) => expandLists({ value: item, ...(source === undefined ? {} : { source }) }, depth + 1))

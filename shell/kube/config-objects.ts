@@ -31,8 +31,8 @@ export const statusKinds = {
 } as const
 
 /**
- * A watched Secret as resolve() looks it up: by name and namespace (a BGPPeer's passwordSecret must be
- * in metallb-ts's namespace; keeping the namespace lets resolve() say so when it is not).
+ * A watched Secret as resolve() looks it up: by name and namespace (a BGPPeer's password Secret is read
+ * by name from metallb-ts's namespace, as MetalLB reads it; keeping the namespace keeps others out).
  */
 export const secretOf = (secret: V1Secret): Located<Secret> => {
   const name = secret.metadata?.name ?? ""

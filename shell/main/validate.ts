@@ -2,7 +2,7 @@
 // all files together (as they would be applied together), and reports each error with file, document
 // index, object and field. Other kinds are ignored. Exit status: 0 valid, 1 invalid or unreadable.
 import { parseAllDocuments } from "yaml"
-import type { Document } from "../../core/config/decode.ts"
+import { type Document, expandLists } from "../../core/config/decode.ts"
 import { type ConfigError, configError, formatConfigError } from "../../core/config/errors.ts"
 import { resolve } from "../../core/config/resolve.ts"
 import type { ResolveContext } from "../../core/config/rules/context.ts"
@@ -57,7 +57,7 @@ export const validateFiles = (files: ReadonlyArray<InputFile>, context: ResolveC
   const syntaxErrors = read.flatMap((r) => r.errors)
   const resolution = resolve(documents, context)
   const errors = [...syntaxErrors, ...(resolution._tag === "Invalid" ? resolution.errors : [])]
-  const objects = documents.filter((d) => {
+  const objects = documents.flatMap((d) => expandLists(d)).filter((d) => {
     const v = d.value as { apiVersion?: unknown } | null
     return typeof v?.apiVersion === "string" && (v.apiVersion.startsWith("metallb.io/") || v.apiVersion === "v1")
   }).length

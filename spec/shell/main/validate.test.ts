@@ -91,7 +91,7 @@ describe("metallb-ts validate (the CLI)", () => {
     expect(formatReportText(report)).toBe("valid: 4 objects, 0 warnings")
     // As `kubectl get nodes -o yaml` prints them: one List whose items are the Nodes.
     const list = `apiVersion: v1\nkind: List\nitems:\n${nodes.split("---\n").map((node) => `- ${node.trimEnd().replaceAll("\n", "\n  ")}\n`).join("")}`
-    expect(validateFiles([{ path: file, text: readFileSync(dir + file, "utf8") }, { path: "nodes.yaml", text: list }]).valid).toBe(true)
+    expect(formatReportText(validateFiles([{ path: file, text: readFileSync(dir + file, "utf8") }, { path: "nodes.yaml", text: list }]))).toBe("valid: 4 objects, 0 warnings")
     const withoutNodes = validateFiles([{ path: file, text: readFileSync(dir + file, "utf8") }, { path: "nodes.yaml", text: "apiVersion: v1\nkind: List\nitems: []\n" }])
     expect(withoutNodes.errors.map((e) => e.code)).toEqual(["DuplicatePeer"])
   })
