@@ -7,13 +7,14 @@
 //
 // It needs root (namespaces) and BIRD. bench/run.ts calls run() without awaiting it, so run() does the
 // work in a child process and waits for it: the timing is then not shared with the other benchmarks.
+import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { Update } from "../core/bgp/messages.ts"
 import { type AdjRibOut, type DesiredRoute, type PeerContext, type Plan, planUpdates } from "../core/bgp/rib.ts"
 import { makePrefix } from "../core/net/prefix.ts"
-import { PeerSession } from "../shell/speaker/bgp-speaker.ts"
-import { loadTcpAddon } from "../shell/speaker/bgp-transport.ts"
+import { PeerSession } from "../shell/speaker/peer-session.ts"
+import { tcpAddon } from "../shell/speaker/bgp-transport.ts"
 import { ensureAddonBuilt } from "../spec/shell/native/build-addon.ts"
 import { address, peer } from "../spec/shell/speaker/interop-support.ts"
 import { eventually, Lab, rootSkipReason, sleep } from "../spec/support/netns.ts"
@@ -81,7 +82,7 @@ const fmtSeconds = (ms: number) => (ms / 1000).toFixed(3)
 
 const main = async (): Promise<void> => {
   ensureAddonBuilt()
-  const tcp = await loadTcpAddon()
+  const tcp = await Effect.runPromise(tcpAddon)
   await using lab = await Lab.create("benchbgp")
   const node = await lab.host("node")
   const router = await lab.host("router")

@@ -4,7 +4,7 @@
 import type { Update } from "../../core/bgp/messages.ts"
 import { formatPrefix, type Prefix } from "../../core/net/prefix.ts"
 import type { BfdProfile } from "../../core/config/config.ts"
-import { BfdDriver } from "../speaker/bfd-session.ts"
+import { BfdDriver } from "../speaker/bfd-driver.ts"
 import { BgpPeer, type Connection } from "../speaker/bgp-peer.ts"
 import type { SimContext } from "./context.ts"
 import { connectionPair } from "./tcp.ts"

@@ -7,17 +7,17 @@
 // speaker's sessions are not mistaken for the old ones.
 import { randomInt } from "node:crypto"
 import { Cause, Effect, Exit, Result, Scope, Stream } from "effect"
+import type { NativeAddonLoadFailed, NativeAddonMissing } from "../native/addon.ts"
 import { bfdSourcePorts, type Datagram, openUdp, UdpAddon, type UdpAddonApi, type UdpError, type UdpSocket } from "../native/udp.ts"
-import type { DatagramLink } from "./bfd-session.ts"
+import type { DatagramLink } from "./bfd-driver.ts"
 import { unmapped } from "./bgp-transport.ts"
 
 /** RFC 5881 §4: single-hop Control packets go to this port. */
 export const bfdControlPort = 3784
 const bfdTtl = 255
 
-/** Loads the addon's UDP functions once; endpoints take the result. */
-export const loadUdpAddon = (): Promise<UdpAddonApi> =>
-  Effect.runPromise(Effect.provide(Effect.service(UdpAddon), UdpAddon.layer))
+/** The addon's UDP functions, loaded once; a missing or broken addon is a typed error. */
+export const udpAddon: Effect.Effect<UdpAddonApi, NativeAddonMissing | NativeAddonLoadFailed> = Effect.provide(Effect.service(UdpAddon), UdpAddon.layer)
 
 export interface BfdLink extends DatagramLink {
   /** The session's source port (49152-65535). */

@@ -7,14 +7,13 @@
 // BgpPeer driver speaks through.
 import type net from "node:net"
 import { Cause, Effect, Exit, Fiber, Scope, Stream } from "effect"
+import type { NativeAddonLoadFailed, NativeAddonMissing } from "../native/addon.ts"
 import { connectTcp, listenTcp, setSocketTtl, TcpAddon, type TcpAddonApi, type TcpError } from "../native/tcp.ts"
 import type { Connection, Transport } from "./bgp-peer.ts"
 
-/** Loads the addon's TCP functions once; the transports and listeners below take the result. */
-export const loadTcpAddon = (): Promise<TcpAddonApi> =>
-  Effect.runPromise(Effect.provide(Effect.service(TcpAddon), TcpAddon.layer))
+/** The addon's TCP functions, loaded once; a missing or broken addon is a typed error. */
+export const tcpAddon: Effect.Effect<TcpAddonApi, NativeAddonMissing | NativeAddonLoadFailed> = Effect.provide(Effect.service(TcpAddon), TcpAddon.layer)
 
-/** TTL of BGP's packets as FRR sets it: 1 for a directly connected eBGP peer, 255 for iBGP and multihop. */
 /** IPv4 peers reach a dual-stack listener as IPv4-mapped IPv6 addresses. */
 export const unmapped = (address: string): string => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "")
 

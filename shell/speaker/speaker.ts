@@ -15,17 +15,16 @@ import type { LostMember, NodeOutput, StatusKind } from "../../core/speaker/node
 import { handOverMs as defaultHandOverMs, debounceMs, linkPollMs, nodeSettings, rescanMs } from "../../core/speaker/settings.ts"
 import { type NativeAddonLoadFailed, type NativeAddonMissing } from "../native/addon.ts"
 import { PacketAddon, type PacketSocketError } from "../native/packet.ts"
-import { TcpAddon } from "../native/tcp.ts"
-import { UdpAddon } from "../native/udp.ts"
 import { apiErrorText } from "../kube/api-error.ts"
 import { configKinds, configSourcesOf } from "../kube/config-objects.ts"
 import { watchResource, type Watched } from "../kube/informer.ts"
 import { KubeApi, microTime, resources } from "../kube/kube-api.ts"
 import { type PodOwner, ServiceStatusWriter } from "../kube/service-status.ts"
-import { registerSpeakerMetrics } from "../kube/speaker-metrics.ts"
+import { registerSpeakerMetrics } from "./speaker-metrics.ts"
 import type { Registry, Sample } from "../metrics/registry.ts"
-import { PeerSession } from "./bgp-speaker.ts"
-import { type BfdEndpoint, openBfdEndpoint } from "./bfd-transport.ts"
+import { PeerSession } from "./peer-session.ts"
+import { type BfdEndpoint, openBfdEndpoint, udpAddon } from "./bfd-transport.ts"
+import { tcpAddon } from "./bgp-transport.ts"
 import { callbackLog } from "./callback-log.ts"
 import { snapshotOf } from "./cluster-snapshot.ts"
 import { readInterfaces } from "./interfaces.ts"
@@ -96,8 +95,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     yield* Effect.logInfo(`speaker ${nodeName}: caches synced`)
 
     const plane = yield* makeL2Plane({ interfaces: [] }).pipe(Effect.provide(PacketAddon.layer))
-    const tcp = yield* Effect.provide(Effect.service(TcpAddon), TcpAddon.layer)
-    const udp = yield* Effect.provide(Effect.service(UdpAddon), UdpAddon.layer)
+    const tcp = yield* tcpAddon
+    const udp = yield* udpAddon
     // One BFD endpoint for every peer with a BFDProfile, opened with the first of them.
     let bfd: BfdEndpoint | undefined
     yield* Effect.addFinalizer(() => (bfd === undefined ? Effect.void : Effect.promise(() => bfd!.close().catch(() => undefined))))

@@ -7,8 +7,8 @@ import { encodeControlPacket } from "../../../core/bfd/codec.ts"
 import type { BfdProfile } from "../../../core/config/config.ts"
 import { Effect, Exit, Scope } from "effect"
 import { openUdp, UdpAddon, type UdpAddonApi } from "../../../shell/native/udp.ts"
-import { BfdDriver } from "../../../shell/speaker/bfd-session.ts"
-import { bfdControlPort, loadUdpAddon, openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
+import { BfdDriver } from "../../../shell/speaker/bfd-driver.ts"
+import { bfdControlPort, udpAddon, openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
 import { eventually, Lab, rootSkipReason } from "../../support/netns.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
 import { ensureAddonBuilt } from "../native/build-addon.ts"
@@ -21,7 +21,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BFD UDP transport in network namespac
   let udp: UdpAddonApi
   beforeAll(async () => {
     ensureAddonBuilt()
-    udp = await loadUdpAddon()
+    udp = await Effect.runPromise(udpAddon)
   }, 300_000)
 
   for (const f of [

@@ -3,6 +3,7 @@
 // bfdd that comes Up and, when the link is cut, takes the BGP session down within BFD's detection time
 // (3 x 300 ms) rather than the 90 s hold time, and a peer that goes silent (bgpd stopped with SIGSTOP:
 // its kernel still ACKs, nothing else arrives) dropped when the 3 s hold timer expires.
+import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -10,9 +11,9 @@ import type { CloseReason } from "../../../core/bgp/session.ts"
 import type { BfdProfile } from "../../../core/config/config.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import type { UdpAddonApi } from "../../../shell/native/udp.ts"
-import { loadUdpAddon, openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
-import { PeerSession } from "../../../shell/speaker/bgp-speaker.ts"
-import { loadTcpAddon } from "../../../shell/speaker/bgp-transport.ts"
+import { udpAddon, openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
+import { PeerSession } from "../../../shell/speaker/peer-session.ts"
+import { tcpAddon } from "../../../shell/speaker/bgp-transport.ts"
 import { eventually, rootSkipReason } from "../../support/netns.ts"
 import { startFrr, waitBfdUp, waitEstablished, waitForRoute } from "../../support/routers/index.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
@@ -38,8 +39,8 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with FRR: MD5, BFD, hold 
   let udp: UdpAddonApi
   beforeAll(async () => {
     ensureAddonBuilt()
-    tcp = await loadTcpAddon()
-    udp = await loadUdpAddon()
+    tcp = await Effect.runPromise(tcpAddon)
+    udp = await Effect.runPromise(udpAddon)
   }, 300_000)
 
   it("an MD5-protected session with FRR reaches Established and carries routes", async () => {

@@ -4,10 +4,11 @@
 // large communities, local-pref on iBGP, AS path on eBGP, next hop = our end of the session) and are
 // gone from the router after the speaker withdraws them. MD5, BFD and the hold timer are in
 // bgp-interop-frr.test.ts.
+import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
-import { PeerSession } from "../../../shell/speaker/bgp-speaker.ts"
-import { listenBgp, loadTcpAddon } from "../../../shell/speaker/bgp-transport.ts"
+import { PeerSession } from "../../../shell/speaker/peer-session.ts"
+import { listenBgp, tcpAddon } from "../../../shell/speaker/bgp-transport.ts"
 import { eventually, rootSkipReason } from "../../support/netns.ts"
 import { type BgpRouter, type LearnedRoute, sameAddress, startBird, startFrr, startGobgp, waitEstablished, waitForRoute } from "../../support/routers/index.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
@@ -33,7 +34,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with real routers${skipRe
   let tcp: TcpAddonApi
   beforeAll(async () => {
     ensureAddonBuilt()
-    tcp = await loadTcpAddon()
+    tcp = await Effect.runPromise(tcpAddon)
   }, 300_000)
 
   it("BIRD 2, eBGP over IPv4 and IPv6: Established, prefixes with AS path, next hop and communities, then withdrawn", async () => {

@@ -3,12 +3,13 @@
 // listener routes an accepted connection to the session configured for its source address and closes
 // one from an unknown address; a refused dial is reported as a failure with the errno.
 // A dial the session gives up on is cancelled: neither callback runs.
+import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { SessionConfig } from "../../../core/bgp/session.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import { BgpPeer, type Connection } from "../../../shell/speaker/bgp-peer.ts"
 import { bgpTtl } from "../../../core/speaker/session-config.ts"
-import { listenBgp, loadTcpAddon, tcpTransport, unmapped } from "../../../shell/speaker/bgp-transport.ts"
+import { listenBgp, tcpAddon, tcpTransport, unmapped } from "../../../shell/speaker/bgp-transport.ts"
 import { eventually } from "../../support/netns.ts"
 import { ensureAddonBuilt } from "../native/build-addon.ts"
 
@@ -31,7 +32,7 @@ describe("BGP TCP transport on loopback", () => {
   let tcp: TcpAddonApi
   beforeAll(async () => {
     ensureAddonBuilt()
-    tcp = await loadTcpAddon()
+    tcp = await Effect.runPromise(tcpAddon)
   }, 300_000)
 
   it("chooses the TTL as FRR: 1 for single-hop eBGP, 255 for iBGP and multihop; unmaps IPv4-mapped addresses", () => {

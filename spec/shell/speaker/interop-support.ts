@@ -6,7 +6,7 @@ import type { DesiredRoute } from "../../../core/bgp/rib.ts"
 import type { BgpCommunity, Peer } from "../../../core/config/config.ts"
 import { type Address, parseAddress } from "../../../core/net/address.ts"
 import { parsePrefix } from "../../../core/net/prefix.ts"
-import type { PeerSession } from "../../../shell/speaker/bgp-speaker.ts"
+import type { PeerSession } from "../../../shell/speaker/peer-session.ts"
 import { eventually, type Host, Lab } from "../../support/netns.ts"
 
 export const speakerV4 = "192.0.2.10"

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest"
 import type { BfdState } from "../../../core/bfd/packet.ts"
 import { isPathFailure } from "../../../core/bfd/session.ts"
 import type { BfdProfile } from "../../../core/config/config.ts"
-import { BfdDriver, type DatagramLink } from "../../../shell/speaker/bfd-session.ts"
+import { BfdDriver, type DatagramLink } from "../../../shell/speaker/bfd-driver.ts"
 import { eventually } from "../../support/netns.ts"
 
 const profile: BfdProfile = { name: "default", receiveIntervalMs: 300, transmitIntervalMs: 300, detectMultiplier: 3, echoIntervalMs: 50, echoMode: false, passiveMode: false, minimumTtl: 254 }

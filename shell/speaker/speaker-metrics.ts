@@ -9,8 +9,8 @@ import type { L2Counters } from "../../core/l2/counters.ts"
 import { formatAddress } from "../../core/net/address.ts"
 import { registerProcessMetrics } from "../metrics/process.ts"
 import { exponentialBuckets, type Registry, type Sample } from "../metrics/registry.ts"
-import type { PeerSession } from "../speaker/bgp-speaker.ts"
-import { type K8sClientMetrics, registerK8sClientMetrics } from "./k8s-client-metrics.ts"
+import type { PeerSession } from "./peer-session.ts"
+import { type K8sClientMetrics, registerK8sClientMetrics } from "../kube/k8s-client-metrics.ts"
 
 export interface SpeakerMetricSources {
   readonly l2Counters: () => L2Counters
