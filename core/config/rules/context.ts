@@ -13,7 +13,11 @@ export interface ResolveContext {
   readonly namespace: string
   /** Secrets known besides those among the documents (from the cluster). */
   readonly secrets: ReadonlyArray<Located<Secret>>
-  /** Nodes, when known: used to decide whether two node selectors can select the same node. */
+  /**
+   * Nodes, when known (optional: without them the selectors decide): whether two BGPPeers or two
+   * BGPAdvertisements can select the same node is then decided on these. As in MetalLB, an empty list
+   * counts as unknown for peers (a node may join), and as "no node" for LOCAL_PREF conflicts.
+   */
   readonly nodes?: ReadonlyArray<NodeLabels>
 }
 
