@@ -4,11 +4,13 @@
 // for a short while so a scrape every 30 s costs the API server two requests a minute at most; API
 // errors are not cached.
 import { createHash } from "node:crypto"
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node"
+import type { KubeConfig, V1SubjectAccessReview, V1TokenReview } from "@kubernetes/client-node"
+import { Effect } from "effect"
 import type { AccessDecision } from "../metrics/server.ts"
+import { type KubeApi, makeKubeApi, resources } from "./kube-api.ts"
 
-export interface AccessReviewOptions {
-  readonly kubeConfig: KubeConfig
+/** The API to ask, or a kubeconfig to reach it (for callers not yet on KubeApi). */
+export type AccessReviewOptions = ({ readonly api: KubeApi["Service"] } | { readonly kubeConfig: KubeConfig }) & {
   readonly path?: string
   readonly cacheMs?: number
   /** Cached tokens at most (oldest dropped first). */
@@ -16,30 +18,32 @@ export interface AccessReviewOptions {
 }
 
 export const kubeAccessReview = (options: AccessReviewOptions): ((token: string | undefined) => Promise<AccessDecision>) => {
-  const authn = options.kubeConfig.makeApiClient(AuthenticationV1Api)
-  const authz = options.kubeConfig.makeApiClient(AuthorizationV1Api)
+  const api = "api" in options ? options.api : makeKubeApi(options.kubeConfig)
   const path = options.path ?? "/metrics"
   const cacheMs = options.cacheMs ?? 60_000
   const cacheSize = options.cacheSize ?? 256
   const cache = new Map<string, { readonly decision: AccessDecision; readonly untilMs: number }>()
 
   const review = async (token: string): Promise<AccessDecision> => {
-    const tokenReview = await authn.createTokenReview({ body: { spec: { token } } })
+    // Reviews are created, never stored: the answer is the returned object's status.
+    const tokenReview = await Effect.runPromise(api.create<V1TokenReview>(resources.tokenReviews, undefined, {
+      apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token },
+    }))
     const user = tokenReview.status?.user
     if (tokenReview.status?.authenticated !== true || user?.username === undefined) {
       return { _tag: "Unauthenticated", reason: `token not accepted${tokenReview.status?.error ? `: ${tokenReview.status.error}` : ""}` }
     }
-    const access = await authz.createSubjectAccessReview({
-      body: {
-        spec: {
-          user: user.username,
-          ...(user.uid === undefined ? {} : { uid: user.uid }),
-          ...(user.groups === undefined ? {} : { groups: user.groups }),
-          ...(user.extra === undefined ? {} : { extra: user.extra }),
-          nonResourceAttributes: { path, verb: "get" },
-        },
+    const access = await Effect.runPromise(api.create<V1SubjectAccessReview>(resources.subjectAccessReviews, undefined, {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SubjectAccessReview",
+      spec: {
+        user: user.username,
+        ...(user.uid === undefined ? {} : { uid: user.uid }),
+        ...(user.groups === undefined ? {} : { groups: user.groups }),
+        ...(user.extra === undefined ? {} : { extra: user.extra }),
+        nonResourceAttributes: { path, verb: "get" },
       },
-    })
+    }))
     return access.status?.allowed === true
       ? { _tag: "Allowed" }
       : { _tag: "Forbidden", reason: `${user.username} may not get ${path}${access.status?.reason ? `: ${access.status.reason}` : ""}` }

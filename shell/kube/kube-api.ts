@@ -126,7 +126,8 @@ interface CoreCalls {
   readonly remove?: (ref: ObjectRef) => Promise<unknown>
 }
 
-const makeKubeApi = (kubeConfig: KubeConfig): KubeApi["Service"] => {
+/** The service over a kubeconfig, for callers outside a layer (KubeApi.layer is the usual way in). */
+export const makeKubeApi = (kubeConfig: KubeConfig): KubeApi["Service"] => {
   const coreApi = kubeConfig.makeApiClient(CoreV1Api)
   const custom = kubeConfig.makeApiClient(CustomObjectsApi)
   const ns = (ref: { readonly namespace?: string | undefined }) => ref.namespace ?? "default"

@@ -109,7 +109,7 @@ export const controllerCommand = Command.make(
             port: flags.metricsPort,
             render: metrics.registry.render,
             ...(flags.metricsTls
-              ? { tls: { load: metricsCertificate(yield* KubeApi, namespace, files, flags.metricsTlsSecret), reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) }
+              ? { tls: { load: metricsCertificate(yield* KubeApi, namespace, files, flags.metricsTlsSecret), reloadMs: 60_000 }, authorize: kubeAccessReview({ api: yield* KubeApi }) }
               : {}),
           }).pipe(
             Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
@@ -125,7 +125,7 @@ export const controllerCommand = Command.make(
           yield* runWebhooks({
             kubeConfig,
             namespace,
-            objects: apiObjectSource(kubeConfig, namespace),
+            objects: apiObjectSource(yield* KubeApi, namespace),
             port: flags.webhookPort,
             ...(ipAddresses.length === 0 ? {} : { certificates: { ipAddresses } }),
           }).pipe(

@@ -3,10 +3,11 @@
 // tools can list through the API instead. Secrets are reduced to what resolve() reads (name, type,
 // data): typed list items carry neither apiVersion nor kind, and fields such as `immutable` are not part
 // of core's Secret schema.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from "@kubernetes/client-node"
+import type { V1Secret } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import type { Document } from "../../../core/config/decode.ts"
 import { configKinds } from "../config-objects.ts"
+import { type KubeApi, resources } from "../kube-api.ts"
 
 export interface ClusterObjects {
   /** metallb.io objects of the namespace, as the API returns them (apiVersion and kind set). */
@@ -21,19 +22,13 @@ export type ObjectSource = Effect.Effect<ClusterObjects, unknown>
 export const fromLists = (objects: () => ReadonlyArray<unknown>, secrets: () => ReadonlyArray<V1Secret>): ObjectSource =>
   Effect.sync(() => ({ objects: objects(), secrets: secrets() }))
 
-const group = "metallb.io"
-
 /** Fresh lists through the API (one request per kind): never stale, at the price of latency. */
-export const apiObjectSource = (kubeConfig: KubeConfig, namespace: string): ObjectSource => {
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi)
-  const core = kubeConfig.makeApiClient(CoreV1Api)
-  return Effect.tryPromise(async () => {
-    const lists = await Promise.all(configKinds.map((k) =>
-      custom.listNamespacedCustomObject({ group, version: k.version, namespace, plural: k.plural }) as Promise<{ items?: ReadonlyArray<unknown> }>))
-    const secrets = await core.listNamespacedSecret({ namespace })
-    return { objects: lists.flatMap((l) => l.items ?? []), secrets: secrets.items }
+export const apiObjectSource = (api: KubeApi["Service"], namespace: string): ObjectSource =>
+  Effect.gen(function* () {
+    const lists = yield* Effect.forEach(configKinds, (kind) => api.list(kind, { namespace }), { concurrency: "unbounded" })
+    const secrets = yield* api.list<V1Secret>(resources.secrets, { namespace })
+    return { objects: lists.flatMap((l) => l.items), secrets: secrets.items }
   })
-}
 
 export const secretDocument = (secret: V1Secret, namespace: string): Document => ({
   value: {

@@ -17,6 +17,7 @@ import { lostInV1beta1Annotation } from "../../../core/config/kinds/bgp-peer.ts"
 import { resolve } from "../../../core/config/resolve.ts"
 import { pemBlocks } from "../../../shell/kube/certificates.ts"
 import { runWebhooks } from "../../../shell/kube/webhooks.ts"
+import { makeKubeApi } from "../../../shell/kube/kube-api.ts"
 import { apiObjectSource } from "../../../shell/kube/webhook/source.ts"
 import { type ApiServer, apiServerSkipReason, freePorts, startApiServer } from "../../support/apiserver.ts"
 import { eventually } from "../../support/netns.ts"
@@ -66,7 +67,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("webhooks called by a real 
     Effect.runPromise(Scope.provide(scope)(runWebhooks({
       kubeConfig: controller,
       namespace: ns,
-      objects: apiObjectSource(controller, ns),
+      objects: apiObjectSource(makeKubeApi(controller), ns),
       port,
       host: "127.0.0.1",
       certificates: { ipAddresses: ["127.0.0.1"], checkIntervalMs: 500, ...certificates },
