@@ -125,18 +125,36 @@ export const checkStatusMatchesAllocator = (observation: {
 /** How long after a fault the election must agree again once membership has converged. */
 export const singleOwnerGraceMs = 2_000
 
+/** One number per address of either family (IPv6 above 2^128), cheaper than its text on every sample. */
+const ipv6Offset = 1n << 128n
+const keyOf = (a: Address): bigint => (a.family === "ipv4" ? a.value : a.value + ipv6Offset)
+const addressText = (key: bigint): string =>
+  formatAddress(key >= ipv6Offset ? { family: "ipv6", value: key - ipv6Offset } : { family: "ipv4", value: key })
+
+interface ClaimCounts {
+  readonly owners: ReadonlyMap<bigint, number>
+  readonly leaving: ReadonlyMap<bigint, number>
+}
+
+/** Sampling asks twice per observation (ownership figures and singleL2Owner): counted once. */
+const countsOf = new WeakMap<ReadonlyArray<SpeakerObservation>, ClaimCounts>()
+
 /** Per address, how many live speakers claim it: those handing over apart from the others. */
-const claimCounts = (speakers: ReadonlyArray<SpeakerObservation>) => {
-  const owners = new Map<string, number>()
-  const leaving = new Map<string, number>()
+const claimCounts = (speakers: ReadonlyArray<SpeakerObservation>): ClaimCounts => {
+  const known = countsOf.get(speakers)
+  if (known !== undefined) return known
+  const owners = new Map<bigint, number>()
+  const leaving = new Map<bigint, number>()
   for (const s of live(speakers)) {
     // One speaker claiming a shared address for each of its services is still one owner.
-    for (const ip of new Set(s.claimed.map(formatAddress))) {
+    for (const key of new Set(s.claimed.map(keyOf))) {
       const counts = s.terminating ? leaving : owners
-      counts.set(ip, (counts.get(ip) ?? 0) + 1)
+      counts.set(key, (counts.get(key) ?? 0) + 1)
     }
   }
-  return { owners, leaving }
+  const counts = { owners, leaving }
+  countsOf.set(speakers, counts)
+  return counts
 }
 
 /** Once membership converged (and the last fault is 2 s old), no address has two live owners. */
@@ -146,8 +164,8 @@ export const checkSingleL2Owner = (observation: {
 }): Check => {
   if (!membershipConverged(observation.speakers) || observation.msSinceLastFault <= singleOwnerGraceMs) return notApplicable
   const findings: Array<Finding> = []
-  for (const [ip, n] of claimCounts(observation.speakers).owners) {
-    if (n > 1) findings.push({ invariant: "singleL2Owner", detail: `${ip} claimed by ${n} live speakers after membership converged` })
+  for (const [key, n] of claimCounts(observation.speakers).owners) {
+    if (n > 1) findings.push({ invariant: "singleL2Owner", detail: `${addressText(key)} claimed by ${n} live speakers after membership converged` })
   }
   return checked(findings)
 }
@@ -176,8 +194,8 @@ export const sampleOwnership = (observation: {
   let handingOver = 0
   let unowned = 0
   for (const a of observation.addresses) {
-    const n = owners.get(formatAddress(a)) ?? 0
-    const old = leaving.get(formatAddress(a)) ?? 0
+    const n = owners.get(keyOf(a)) ?? 0
+    const old = leaving.get(keyOf(a)) ?? 0
     if (n > 1) overlapping += 1
     // A graceful hand-over overlaps on purpose: the leaving speaker answers until the new one has announced.
     if (n >= 1 && old > 0) handingOver += 1
