@@ -305,6 +305,11 @@ export class FakeKube {
     this.failures.push({ operation, resource, status, reason, times })
   }
 
+  /** Injected failures not yet used up. */
+  failuresLeft(): number {
+    return this.failures.reduce((sum, f) => sum + f.times, 0)
+  }
+
   /** The objects of a type (in a namespace), as stored. */
   objects<T extends KubernetesObject>(type: ResourceType, namespace?: string): ReadonlyArray<T> {
     return [...this.store(type).values()].filter((o) => matches(o, { namespace })).map((o) => copy(o) as T)
