@@ -283,6 +283,10 @@ static napi_value tcp_connect(napi_env env, napi_callback_info info) {
     op->timer.data = op;
     op->timer_active = 1;
     op->open_handles += 1;
+    // uv_timer_start counts from the loop's cached time, taken when the loop last turned. A dial made
+    // after synchronous work (a process's first dial, before the loop has ever turned, follows all of its
+    // start-up) would time out early by that long: read the clock now so the timeout starts at connect(2).
+    uv_update_time(loop);
     rc = uv_timer_start(&op->timer, on_timeout, (uint64_t)o.timeout_ms, 0);
   }
   if (rc != 0) {

@@ -1,11 +1,12 @@
 // The addon's TCP for BGP against real kernels in network namespaces: TCP-MD5 between our own connect
 // and listen and against FRR's bgpd, TTL (multihop) and GTSM (minimum TTL), options on Node sockets,
 // connect errors and cancellation. Argument checks run without root.
+import { spawn } from "node:child_process"
 import { closeSync, openSync } from "node:fs"
 import type net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Fiber, Option, type Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import {
   connectTcp,
@@ -19,6 +20,7 @@ import {
 import { eventually, type Host, Lab, rootSkipReason } from "../../support/netns.ts"
 import { startFrr } from "../../support/routers/index.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
+import { defaultAddonPath } from "../../../shell/native/addon.ts"
 import { ensureAddonBuilt } from "./build-addon.ts"
 
 const runScoped = <A, E>(effect: Effect.Effect<A, E, TcpAddon | Scope.Scope>): Promise<A> =>
@@ -68,6 +70,39 @@ const md5Counters = async (host: Host): Promise<Record<string, number>> => {
   const { stdout } = await host.run("nstat", ["-asz", ...names])
   return Object.fromEntries(names.map((name) => [name, Number(new RegExp(`^${name}\\s+(\\d+)`, "m").exec(stdout)?.[1] ?? NaN)]))
 }
+
+/**
+ * A fresh Node process that does `startupWorkMs` of synchronous work (standing for a speaker's start)
+ * and then, before its event loop has turned once, dials 127.0.0.1:`port` with a key the listener does
+ * not have; it reports how long the dial took to fail, measured around the call.
+ */
+const firstDial = (options: { addonPath: string; port: number; timeoutMs: number; startupWorkMs: number }) =>
+  new Promise<{ code: string; elapsedMs: number }>((resolve, reject) => {
+    const script = `
+      import { createRequire } from "node:module"
+      const options = JSON.parse(process.env.MLBT_FIRST_DIAL)
+      const addon = createRequire(options.addonPath)(options.addonPath)
+      const busyUntil = performance.now() + options.startupWorkMs
+      while (performance.now() < busyUntil) {}
+      const startedMs = performance.now()
+      addon.tcpConnect({ peerAddress: "127.0.0.1", peerPort: options.port, md5Key: "dialler", timeoutMs: options.timeoutMs }).then(
+        () => console.log(JSON.stringify({ code: "CONNECTED", elapsedMs: performance.now() - startedMs })),
+        (error) => console.log(JSON.stringify({ code: error.code, elapsedMs: performance.now() - startedMs })),
+      )`
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, MLBT_FIRST_DIAL: JSON.stringify(options) },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on("error", reject)
+    child.on("close", (status) => {
+      if (status !== 0) reject(new Error(`the first-dial process exited with ${status}: ${stderr}`))
+      else resolve(JSON.parse(stdout) as { code: string; elapsedMs: number })
+    })
+  })
 
 const families = [
   { family: "IPv4", server: "192.0.2.1", client: "192.0.2.2", serverCidr: "192.0.2.1/24", clientCidr: "192.0.2.2/24" },
@@ -456,6 +491,31 @@ describe("TCP addon arguments (no root needed)", () => {
     )
     expect(result).toEqual({ v4: "::ffff:127.0.0.1", v4WithV6Key: "ETIMEDOUT", v6: "::1", unsignedAfterRemoval: "::ffff:127.0.0.1" })
   })
+
+  // The first dial of a process happens before its event loop has turned: libuv's cached loop time is
+  // still the one from before the start's synchronous work (loading modules, reading configuration), and
+  // a connect timer counted from it fired early by that much (a 2 s timeout after tens of ms).
+  it("the first dial right after a slow start times out after the full timeoutMs", async () => {
+    const timeoutMs = 2_000
+    const startupWorkMs = 1_200
+    // An MD5 listener drops the SYN of a dial with another key without answering: the dial can only time out.
+    const listener = await Effect.runPromise(
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const listener = yield* Scope.provide(listenTcp({ address: "127.0.0.1", port: 0, md5Peers: [{ address: "127.0.0.1", key: "listener" }] }), scope)
+        return { port: listener.port, close: Scope.close(scope, Exit.void) }
+      }).pipe(Effect.provide(TcpAddon.layer)),
+    )
+    try {
+      const report = await firstDial({ addonPath: defaultAddonPath, port: listener.port, timeoutMs, startupWorkMs })
+      expect(report.code).toBe("ETIMEDOUT")
+      // Never early (libuv counts whole milliseconds); late only by scheduling, generous for a loaded 2-core machine.
+      expect(report.elapsedMs).toBeGreaterThanOrEqual(timeoutMs - 2)
+      expect(report.elapsedMs).toBeLessThan(timeoutMs + 1_500)
+    } finally {
+      await Effect.runPromise(listener.close)
+    }
+  }, 20_000)
 
   it("accept fails with ERR_SOCKET_CLOSED once the listener's scope has closed", async () => {
     const error = await runScoped(
