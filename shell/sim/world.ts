@@ -192,11 +192,13 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
     transmit: (from, frame) => segment.transmit(from, frame),
     leaving: (node) => {
       const s = speakers.get(node)
-      return s?.running === true && s.terminating ? observeSpeaker(s).claimed.map(formatAddress) : undefined
+      const observed = s === undefined ? undefined : observeSpeaker(s)
+      return observed?.running === true && observed.terminating ? observed.claimed.map(formatAddress) : undefined
     },
   })
   onSegmentFrame = (from, frame) => {
-    record("leaverSilent", checkLeaverSilent({ from, terminating: speakers.get(from)?.terminating === true, frame }))
+    const s = speakers.get(from)
+    record("leaverSilent", checkLeaverSilent({ from, terminating: s !== undefined && observeSpeaker(s).terminating, frame }))
     repeater?.sent(from, frame)
   }
   let config: Config | undefined
@@ -226,7 +228,7 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   /** The routes the router should hold: those of every running node that reaches it. */
   const desiredRib = (): Rib | undefined => {
     if (config === undefined || router === undefined) return undefined
-    const announcing = [...speakers.values()].filter((s) => s.running && s.up && network.reachable(s.name, router.name)).map((s) => s.name)
+    const announcing = observedSpeakers().filter((s) => s.running && s.up && network.reachable(s.name, router.name)).map((s) => s.name)
     return desiredRoutes(config, cluster.snapshot(), announcing, router.name)
   }
   const bgpConvergenceMs: Array<number> = []
@@ -234,7 +236,7 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
 
   const checkSettled = () => {
     config = currentConfig()
-    const settled = scheduler.nowMs - lastFaultMs >= settleMs && !controller.busy
+    const settled = scheduler.nowMs - lastFaultMs >= settleMs && !observeController(controller).busy
     const desired = desiredRib()
     if (router !== undefined && router.up && desired !== undefined) {
       const matches = sameRoutes(router.rib(), desired)
