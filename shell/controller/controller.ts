@@ -18,7 +18,7 @@ import { apiErrorText, type KubeApiError } from "../kube/api-error.ts"
 import { configKinds, configSourcesOf, ipAddressPools, metallbGroup, statusKinds } from "../kube/config-objects.ts"
 import type { ControllerMetrics } from "../kube/controller-metrics.ts"
 import { createEvent } from "../kube/events.ts"
-import { watchResource, type Watched } from "../kube/informer.ts"
+import { watchResource, watchSource, type Watched } from "../kube/informer.ts"
 import { KubeApi, resources } from "../kube/kube-api.ts"
 import { keyedWorkers } from "../kube/keyed-workers.ts"
 import { serviceView } from "../kube/views.ts"
@@ -99,7 +99,11 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
     const { namespace, metrics } = options
     const api = yield* KubeApi
 
-    const services = yield* watchResource<V1Service>("services", resources.services)
+    // Which services changed, from the watch's own events: a pass looks at those, not at all 5,000.
+    const serviceSource = api.informer<V1Service>(resources.services)
+    const touchedServices = new Set<string>()
+    for (const verb of ["add", "update", "delete"] as const) serviceSource.on(verb, (s) => touchedServices.add(keyOf(s)))
+    const services = yield* watchSource("services", serviceSource)
     const namespaces = yield* watchResource<V1Namespace>("namespaces", resources.namespaces)
     const secrets = yield* watchResource<V1Secret>("secrets", resources.secrets, { namespace })
     const configWatches: Array<Watched<KubernetesObject>> = []
@@ -246,11 +250,31 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
         for (const n of upserted) inputs.push({ _tag: "NamespaceChanged", namespace: { name: n.metadata?.name ?? "", labels: n.metadata?.labels ?? {}, resourceVersion: n.metadata?.resourceVersion } })
         for (const name of deleted) inputs.push({ _tag: "NamespaceDeleted", name })
       }
-      if (first || signals.has("services") || signals.has("resync")) {
-        const { upserted, deleted } = diffCache(services.list() as ReadonlyArray<V1Service>, fedServices, keyOf)
+      // The whole cache at the start and on the resync tick (whatever an event may have missed), else what the events named.
+      let changed: { readonly upserted: ReadonlyArray<V1Service>; readonly deleted: ReadonlyArray<string> } | undefined
+      if (first || signals.has("resync")) {
+        touchedServices.clear()
+        changed = diffCache(services.list() as ReadonlyArray<V1Service>, fedServices, keyOf)
+      } else if (signals.has("services")) {
+        const upserted: Array<V1Service> = []
+        const deleted: Array<string> = []
+        for (const key of touchedServices) {
+          const { namespace: ns, name } = refOf(key)
+          const s = serviceSource.get(name, ns)
+          if (s === undefined) {
+            if (fedServices.delete(key)) deleted.push(key)
+          } else if (!fedServices.has(key) || fedServices.get(key) !== s.metadata?.resourceVersion) {
+            fedServices.set(key, s.metadata?.resourceVersion)
+            upserted.push(s)
+          }
+        }
+        touchedServices.clear()
+        changed = { upserted, deleted }
+      }
+      if (changed !== undefined) {
         // Deletions first: their addresses are free for the services of this pass.
-        for (const key of deleted) inputs.push({ _tag: "ServiceDeleted", key })
-        for (const s of upserted) {
+        for (const key of changed.deleted) inputs.push({ _tag: "ServiceDeleted", key })
+        for (const s of changed.upserted) {
           inputs.push({ _tag: "ServiceUpserted", service: { view: serviceView(s), resourceVersion: s.metadata?.resourceVersion, uid: s.metadata?.uid, createdMs: createdMsOf(s) } })
         }
       }
