@@ -18,6 +18,9 @@ export type Action =
   | { readonly _tag: "ApplyConfig"; readonly documents: ReadonlyArray<unknown> }
   | { readonly _tag: "DeleteConfig"; readonly kind: string; readonly name: string }
   | { readonly _tag: "CutLink"; readonly a: string; readonly b: string }
+  /** The node's network link goes down (LinkUp brings it back): short, a flap; long, an interface down. */
+  | { readonly _tag: "LinkDown"; readonly node: string }
+  | { readonly _tag: "LinkUp"; readonly node: string }
   /** Cuts every link between the two sides (clients and the router still reach everyone). */
   | { readonly _tag: "Partition"; readonly sides: readonly [ReadonlyArray<string>, ReadonlyArray<string>] }
   | { readonly _tag: "HealLinks" }
@@ -72,6 +75,8 @@ export const describeAction = (a: Action): string => {
       return `CrashOwner of ${a.service}`
     case "KillSpeaker":
     case "RestartSpeaker":
+    case "LinkDown":
+    case "LinkUp":
       return `${a._tag} ${a.node}`
     case "StopSpeaker":
       return `StopSpeaker ${a.node} (graceful, hand-over ${a.handOverMs ?? 1000} ms)`

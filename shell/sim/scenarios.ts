@@ -158,7 +158,7 @@ export const randomScenario = (random: Random, index: number): Scenario => {
     const atMs = 2_000 + random.int(10_000)
     const node = pickNode()
     // Each fault with the repair that follows it, so the run ends in a settled cluster the checkers can judge.
-    const faultsAndRepairs: Array<readonly [Action, Action | undefined]> = [
+    const faultsAndRepairs: Array<readonly [Action, Action | undefined, number?]> = [
       [{ _tag: "CrashNode", node }, { _tag: "RestartNode", node }],
       [{ _tag: "StopSpeaker", node, handOverMs: 500 + random.int(1_000) }, { _tag: "RestartNode", node }],
       [{ _tag: "KillSpeaker", node }, { _tag: "RestartSpeaker", node }],
@@ -166,6 +166,11 @@ export const randomScenario = (random: Random, index: number): Scenario => {
       [{ _tag: "Partition", sides: splitNodes() }, { _tag: "HealLinks" }],
       [{ _tag: "SetLoss", rate: random.float() * 0.05 }, { _tag: "SetLoss", rate: 0 }],
       [{ _tag: "ApplyConfig", documents: [pool("lan", [random.chance(0.5) ? "198.51.100.0/28" : "198.51.100.0/26", "2001:db8:2::/120"])] }, undefined],
+      // An invalid configuration pushed mid-run (the last valid one stays in force), fixed later.
+      [{ _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.0/33", "2001:db8:2::/120"])] }, { _tag: "ApplyConfig", documents: [pool("lan", ["198.51.100.0/27", "2001:db8:2::/120"])] }],
+      // A node's link down for seconds (its interface down), or a flap shorter than the link poll to a few polls.
+      [{ _tag: "LinkDown", node }, { _tag: "LinkUp", node }],
+      [{ _tag: "LinkDown", node }, { _tag: "LinkUp", node }, 100 + random.int(700)],
       [{ _tag: "CrashController" }, { _tag: "RestartController" }],
       [{ _tag: "CreateService", service: { name: `late-${i}`, endpoints: names } }, undefined],
       ...(withBgp
@@ -175,9 +180,9 @@ export const randomScenario = (random: Random, index: number): Scenario => {
         ]
         : []),
     ]
-    const [fault, repair] = faultsAndRepairs[random.int(faultsAndRepairs.length)]!
+    const [fault, repair, repairAfterMs] = faultsAndRepairs[random.int(faultsAndRepairs.length)]!
     timeline.push({ atMs, action: fault })
-    if (repair !== undefined) timeline.push({ atMs: atMs + 1_000 + random.int(3_000), action: repair })
+    if (repair !== undefined) timeline.push({ atMs: atMs + (repairAfterMs ?? 1_000 + random.int(3_000)), action: repair })
   }
   timeline.sort((a, b) => a.atMs - b.atMs)
   return {

@@ -23,7 +23,7 @@ import { applyOwnership, emptyResponder, respondToBytes, type ResponderState } f
 import { type Address, formatAddress } from "../../core/net/address.ts"
 import type { InterfaceInfo } from "../../core/speaker/interfaces.ts"
 import { initialNode, type LostMember, type NodeInput, type NodeOutput, type NodeState, type OwnedAddress, step as nodeStep, type TimerName } from "../../core/speaker/node.ts"
-import { nodeSettings } from "../../core/speaker/settings.ts"
+import { linkPollMs, nodeSettings } from "../../core/speaker/settings.ts"
 import { BfdDriver } from "../speaker/bfd-driver.ts"
 import { BgpPeer, type Connection } from "../speaker/bgp-peer.ts"
 import type { SimCluster } from "./cluster.ts"
@@ -57,6 +57,9 @@ export class SimSpeaker {
   running = false
   /** Left the membership and hands over; still answering until it stops. */
   terminating = false
+  /** The link of its interface (a cable pulled, a switch port down): the node reaches nobody without it. */
+  private linkUp = true
+  private linkPollTimer: number | undefined
   /** Counts starts, so that a timer of an earlier speaker process cannot act on a later one. */
   private generation = 0
   private node: NodeState | undefined
@@ -67,6 +70,9 @@ export class SimSpeaker {
   private downInterfaces: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
   private lost: Array<LostMember> = []
   private readonly heardAtMs = new Map<string, number>()
+  /** Inputs that arrive while the machine's outputs are executed wait their turn (the real driver's queue). */
+  private readonly pending: Array<Untimed> = []
+  private feeding = false
   private responder: ResponderState = emptyResponder
   private announcer: AnnouncerState = defaultAnnouncer
   private announcerTimer: number | undefined
@@ -131,6 +137,8 @@ export class SimSpeaker {
     this.ctx.trace(this.name, "speaker started")
     this.runMembership({ _tag: "Join", nowMs: this.ctx.scheduler.nowMs, seeds })
     this.feed({ _tag: "InterfacesScanned", interfaces: this.interfaces() })
+    // The first link poll: a link that is down already is seen at once.
+    if (!this.linkUp) this.feed({ _tag: "LinksPolled", up: new Set() })
     this.feed({ _tag: "Started" })
     this.scheduleSync()
   }
@@ -148,7 +156,7 @@ export class SimSpeaker {
     // A reboot ends whatever the old speaker was doing, a graceful stop in progress included.
     if (this.running) this.halt()
     this.up = true
-    this.ctx.network.setDown(this.name, false)
+    this.ctx.network.setDown(this.name, !this.linkUp)
     this.ctx.trace(this.name, "node restarted")
     this.start()
   }
@@ -172,8 +180,28 @@ export class SimSpeaker {
     this.feed({ _tag: "Terminate", handOverMs })
   }
 
+  /**
+   * The link goes down or comes back: the node's traffic stops or flows again at once; the speaker
+   * notices at its next link poll (every linkPollMs, as the real speaker polls operstate).
+   */
+  setLink(up: boolean): void {
+    if (this.linkUp === up) return
+    this.linkUp = up
+    this.ctx.trace(this.name, `link ${this.iface.name} ${up ? "up" : "down"}`)
+    this.ctx.network.setDown(this.name, !this.up || !up)
+    if (!this.running || this.linkPollTimer !== undefined) return
+    const generation = this.generation
+    // Polls run on the production period; only those that can see a change are simulated.
+    this.linkPollTimer = this.ctx.scheduler.after(linkPollMs - (this.ctx.scheduler.nowMs % linkPollMs), () => {
+      this.linkPollTimer = undefined
+      if (generation === this.generation) this.feed({ _tag: "LinksPolled", up: this.linkUp ? new Set([this.iface.name]) : new Set() })
+    })
+  }
+
   private halt(): void {
     this.running = false
+    if (this.linkPollTimer !== undefined) this.ctx.scheduler.cancel(this.linkPollTimer)
+    this.linkPollTimer = undefined
     this.terminating = false
     this.node = undefined
     for (const timer of this.nodeTimers.values()) this.ctx.scheduler.cancel(timer)
@@ -191,15 +219,25 @@ export class SimSpeaker {
     this.liveMembers = new Set()
     this.downInterfaces = new Map()
     this.lost = []
+    this.pending.length = 0
   }
 
   // --- the node machine ---------------------------------------------------------------------------
 
   private feed(input: Untimed): void {
-    if (this.node === undefined) return
-    const t = nodeStep(this.node, { ...input, nowMs: this.ctx.scheduler.nowMs } as NodeInput)
-    this.node = t.state
-    for (const output of t.outputs) this.execute(output)
+    this.pending.push(input)
+    if (this.feeding) return
+    this.feeding = true
+    try {
+      for (let next = this.pending.shift(); next !== undefined; next = this.pending.shift()) {
+        if (this.node === undefined) continue
+        const t = nodeStep(this.node, { ...next, nowMs: this.ctx.scheduler.nowMs } as NodeInput)
+        this.node = t.state
+        for (const output of t.outputs) this.execute(output)
+      }
+    } finally {
+      this.feeding = false
+    }
   }
 
   private execute(output: NodeOutput): void {

@@ -309,6 +309,10 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
       case "CutLink":
         network.cut(action.a, action.b)
         return
+      case "LinkDown":
+      case "LinkUp":
+        speakers.get(action.node)?.setLink(action._tag === "LinkUp")
+        return
       case "HealLinks":
         network.healAll()
         return

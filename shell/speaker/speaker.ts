@@ -24,6 +24,7 @@ import { registerSpeakerMetrics } from "./speaker-metrics.ts"
 import type { Registry, Sample } from "../metrics/registry.ts"
 import { PeerSession } from "./peer-session.ts"
 import { type BfdEndpoint, openBfdEndpoint, udpAddon } from "./bfd-transport.ts"
+import { openBgpListeners } from "./bgp-listeners.ts"
 import { tcpAddon } from "./bgp-transport.ts"
 import { callbackLog } from "./callback-log.ts"
 import { snapshotOf } from "./cluster-snapshot.ts"
@@ -97,6 +98,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     const plane = yield* makeL2Plane({ interfaces: [] }).pipe(Effect.provide(PacketAddon.layer))
     const tcp = yield* tcpAddon
     const udp = yield* udpAddon
+    // The passive side: a peer may connect to us as well (FRR does by default); sessions join these.
+    const listeners = yield* Effect.acquireRelease(Effect.promise(() => openBgpListeners(tcp, { log })), (l) => Effect.promise(() => l.close()))
     // One BFD endpoint for every peer with a BFDProfile, opened with the first of them.
     let bfd: BfdEndpoint | undefined
     yield* Effect.addFinalizer(() => (bfd === undefined ? Effect.void : Effect.promise(() => bfd!.close().catch(() => undefined))))
@@ -160,8 +163,10 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
           if (spec.bfdProfile !== undefined) {
             bfd ??= openBfdEndpoint(udp, { onSendError: (peerAddress, error) => log("debug", `bfd ${peerAddress}: send failed: ${error.message}`) })
           }
+          const listener = spec.peer.address === undefined ? undefined : listeners.forFamily(spec.peer.address.family)
           return PeerSession.fromSpec(spec, {
             tcp,
+            ...(listener === undefined ? {} : { listener }),
             ...(spec.bfdProfile === undefined || bfd === undefined ? {} : { bfd }),
             events: {
               onStateChanged: (from, to) => log("info", `bgp ${output.name}: ${from} -> ${to}`),
@@ -297,7 +302,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
       Effect.forkIn(drivers),
     )
     // The link state of the interfaces in use, and MetalLB's rescan of the interfaces.
-    yield* Effect.sync(() => node.offer({ _tag: "LinksPolled", up: new Set(watched.filter(linkUp)) })).pipe(
+    yield* Effect.sync(() => node.offer({ _tag: "LinksPolled", up: new Set(watched.filter(linkUp)), polled: new Set(watched) })).pipe(
       Effect.repeat(Schedule.spaced(`${linkPollMs} millis`)),
       Effect.forkIn(drivers),
     )

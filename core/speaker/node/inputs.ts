@@ -29,8 +29,11 @@ export type NodeInput =
   }
   /** Every interface of the node as read now (the rescan). */
   | { readonly _tag: "InterfacesScanned"; readonly interfaces: ReadonlyArray<InterfaceInfo>; readonly nowMs: number }
-  /** Which of the watched Layer 2 interfaces have their link up now. */
-  | { readonly _tag: "LinksPolled"; readonly up: ReadonlySet<string>; readonly nowMs: number }
+  /**
+   * Which of the polled interfaces have their link up now. `polled`: the names read (default: every
+   * interface in use); one in use but not read (the rescan added it after the poll) keeps its state.
+   */
+  | { readonly _tag: "LinksPolled"; readonly up: ReadonlySet<string>; readonly polled?: ReadonlySet<string>; readonly nowMs: number }
   | { readonly _tag: "TimerFired"; readonly name: TimerName; readonly nowMs: number }
   /** Status objects this node has in the API at its start (a previous pod's): kept if wanted, else deleted. */
   | { readonly _tag: "StatusesFound"; readonly kind: StatusKind; readonly services: ReadonlyArray<string>; readonly nowMs: number }

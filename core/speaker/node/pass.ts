@@ -14,7 +14,10 @@ import type { ClusterSnapshot, NodeView } from "../view.ts"
 import type { AnnouncedSample, NodeOutput, StatusKind } from "./outputs.ts"
 import type { NodeState, OwnedAddress } from "./state.ts"
 
-/** Held back from announcing: every link down, or just rejoined and nobody answered yet. */
+/**
+ * Held back from announcing: every link down, or just rejoined and no other member is known yet (the
+ * table of the isolation, where everybody else looked dead, would claim every address).
+ */
 const holding = (s: NodeState, nowMs: number): { readonly held: boolean; readonly rejoinedAtMs: number | undefined } => {
   if (s.dataPathDown) return { held: true, rejoinedAtMs: s.rejoinedAtMs }
   if (s.rejoinedAtMs === undefined) return { held: false, rejoinedAtMs: undefined }

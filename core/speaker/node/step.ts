@@ -22,8 +22,10 @@ const names = (list: ReadonlyArray<{ readonly name: string }>) => list.map((i) =
 const sameList = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.join(" ") === b.join(" ")
 
 /** The link poll: report down links to the others, leave when all are down, rejoin when one is back. */
-const linksPolled = (s: NodeState, up: ReadonlySet<string>, nowMs: number, out: Array<NodeOutput>): NodeState => {
-  const report = linkReport(s.interfaces.map((i) => i.name), up, namedInterfaces(s.config.config))
+const linksPolled = (s: NodeState, polledUp: ReadonlySet<string>, polled: ReadonlySet<string> | undefined, nowMs: number, out: Array<NodeOutput>): NodeState => {
+  const inUse = s.interfaces.map((i) => i.name)
+  const up = polled === undefined ? polledUp : new Set([...polledUp, ...inUse.filter((n) => !polled.has(n) && !s.linksDown.includes(n))])
+  const report = linkReport(inUse, up, namedInterfaces(s.config.config))
   const linksChanged = !sameList(report.down, s.linksDown)
   if (!linksChanged && sameList(report.missing, s.missingNamed)) return s
   const warn = (message: string) => out.push({ _tag: "Log", level: "warning", message: `speaker ${s.settings.nodeName}: ${message}` })
@@ -147,7 +149,7 @@ export const step = (s: NodeState, input: NodeInput): NodeTransition => {
         return interfacesScanned(s, input.interfaces, input.nowMs, out)
       case "LinksPolled":
         // A leaver neither reports links nor rejoins: it is going away.
-        return s.phase === "Leaving" ? s : linksPolled(s, input.up, input.nowMs, out)
+        return s.phase === "Leaving" ? s : linksPolled(s, input.up, input.polled, input.nowMs, out)
       case "StatusesFound":
       case "StatusWriteFailed": {
         // Unknown now: the next pass writes it again if wanted, deletes it if not.

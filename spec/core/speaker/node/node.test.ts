@@ -52,6 +52,20 @@ describe("speaker node machine: Layer 2", () => {
     expect([...run.answered.values()].every((a) => a.interfaces.size === 2)).toBe(true)
   })
 
+  it("takes an interface the poll did not read for what it was, not for down (the poll raced a rescan)", () => {
+    const run = start({ nodeName: "n1", membership: true, seeds: [] })
+    ready(run, l2Docs, snapshotOf(l2Services(4), ["n1"]), [eth0, eth1])
+    // Read before the rescan told the poller of eth1: only eth0 was polled.
+    const out = feed(run, { _tag: "LinksPolled", up: new Set(["eth0"]), polled: new Set(["eth0"]), nowMs: 100 })
+    expect(out).toEqual([])
+    feed(run, { _tag: "LinksPolled", up: new Set(), polled: new Set(), nowMs: 200 })
+    expect([...run.answered.values()].every((a) => a.interfaces.size === 2)).toBe(true)
+    // Once down, an unread interface stays down until read up.
+    feed(run, { _tag: "LinksPolled", up: new Set(["eth0"]), polled: new Set(["eth0", "eth1"]), nowMs: 300 })
+    feed(run, { _tag: "LinksPolled", up: new Set(["eth0"]), polled: new Set(["eth0"]), nowMs: 400 })
+    expect([...run.answered.values()].every((a) => [...a.interfaces].join() === "eth0")).toBe(true)
+  })
+
   it("leaves when every link is down and, rejoined, holds back until another member answers", () => {
     const run = start({ nodeName: "n1", membership: true, seeds: ["n2"] })
     ready(run, l2Docs, snapshotOf(l2Services(12)))
