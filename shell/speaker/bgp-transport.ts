@@ -105,11 +105,15 @@ export const tcpTransport = (addon: TcpAddonApi, options: TcpTransportOptions): 
 })
 
 export interface BgpListenerOptions {
-  /** "::" (with IPv4 peers as mapped addresses) or "0.0.0.0" listen on every address. */
+  /** "::" (with IPv4 peers as mapped addresses unless dualStack is false) or "0.0.0.0" listen on every address. */
   readonly address: string
   /** 179 unless a test needs another. */
   readonly port: number
   readonly netnsPath?: string
+  /** An IPv6 listener also takes IPv4 peers (default true); false leaves IPv4 to a listener of its own. */
+  readonly dualStack?: boolean
+  /** Called for each connection closed because no peer is configured for its source address. */
+  readonly onRefused?: (address: string) => void
 }
 
 export interface ListenedPeer {
@@ -140,17 +144,19 @@ export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions)
     listenTcp({
       address: options.address,
       port: options.port,
-      ...(options.address.includes(":") ? { v6Only: false } : {}),
+      ...(options.address.includes(":") ? { v6Only: options.dualStack === false } : {}),
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
     }),
   )
   const peers = new Map<string, ListenedPeer>()
   let refused = 0
   const route = (socket: net.Socket) => {
-    const peer = peers.get(unmapped(socket.remoteAddress ?? ""))
+    const source = unmapped(socket.remoteAddress ?? "")
+    const peer = peers.get(source)
     if (peer === undefined) {
       refused += 1
       socket.destroy()
+      options.onRefused?.(source)
       return
     }
     const ttlSet = Effect.runSyncExit(Effect.provideService(setSocketTtl(socket, peer.ttl), TcpAddon, addon))

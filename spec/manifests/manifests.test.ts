@@ -1,7 +1,8 @@
 // Every manifest parses, and the objects fit together without a cluster: names referenced (ports,
 // Services, ServiceAccounts, Roles, Secrets, ConfigMaps, CRD plurals) exist; the hardening the issue
-// asks for is there (non-root read-only controller, NET_RAW-only host-network speaker); RBAC has no
-// wildcards and no ClusterRole touches Secrets; the webhook covers every configuration kind.
+// asks for is there (non-root read-only controller, host-network speaker with NET_RAW and
+// NET_BIND_SERVICE only); RBAC has no wildcards and no ClusterRole touches Secrets; the webhook covers
+// every configuration kind.
 import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -85,13 +86,13 @@ describe("speaker DaemonSet", () => {
   const pod = podSpec(speaker)
   const container = firstContainer(speaker)
 
-  it("uses the host network with NET_RAW as its only capability, read-only, no privilege escalation", () => {
+  it("uses the host network with NET_RAW and NET_BIND_SERVICE (BGP listens on 179) as its only capabilities, read-only, no privilege escalation", () => {
     expect(pod.hostNetwork).toBe(true)
     expect(pod.dnsPolicy).toBe("ClusterFirstWithHostNet")
     expect(container.securityContext).toMatchObject({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"], add: ["NET_RAW"] },
+      capabilities: { drop: ["ALL"], add: ["NET_RAW", "NET_BIND_SERVICE"] },
     })
     expect(container.securityContext?.["privileged"]).toBeUndefined()
   })

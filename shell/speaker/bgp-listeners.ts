@@ -1,0 +1,81 @@
+// The speaker's passive side of BGP (RFC 4271 §8: a peer may connect to us as well as be dialled, and
+// FRR both listens on 179 and dials by default): one listener per address family on every address, so
+// a node without IPv6 (or with IPv4 only) still listens for what it has. Each session adds its peer to
+// its family's listener (the peer's MD5 key goes onto the listening socket; Linux copies it into the
+// accepted connection) and the connection reaches that session as IncomingConnection, where core's
+// collision resolution (§6.8) keeps one. A connection from an address no session has is closed, and
+// logged once per address: a misconfigured router retries every few seconds and must not flood the log.
+import type { Family } from "../../core/net/address.ts"
+import type { TcpAddonApi } from "../native/tcp.ts"
+import { type BgpListener, listenBgp } from "./bgp-transport.ts"
+import type { CallbackLog } from "./callback-log.ts"
+
+export const bgpPort = 179
+
+/** Distinct refused addresses logged by name; beyond this only the count grows. */
+export const maxLoggedRefusals = 256
+
+export interface BgpListenersOptions {
+  readonly log: CallbackLog
+  /** 179 unless a test needs another. */
+  readonly port?: number
+  /** Listen inside this network namespace (tests; a speaker runs in the host's). */
+  readonly netnsPath?: string
+}
+
+export interface BgpListeners {
+  /** The listener for peers of this family, if it could be opened. */
+  readonly forFamily: (family: Family) => BgpListener | undefined
+  /** Connections closed because no session has their source address, every family together. */
+  readonly refused: () => number
+  readonly close: () => Promise<void>
+}
+
+const wildcard: Readonly<Record<Family, string>> = { ipv4: "0.0.0.0", ipv6: "::" }
+
+const errorText = (error: unknown): string => {
+  const message = (error as { message?: unknown } | null)?.message
+  return typeof message === "string" ? message : String(error)
+}
+
+/** Opens a listener per family; one that cannot be opened is logged and its peers are only dialled. */
+export const openBgpListeners = async (addon: TcpAddonApi, options: BgpListenersOptions): Promise<BgpListeners> => {
+  const port = options.port ?? bgpPort
+  const logged = new Set<string>()
+  let overflowLogged = false
+  const onRefused = (address: string) => {
+    if (logged.has(address)) return
+    if (logged.size < maxLoggedRefusals) {
+      logged.add(address)
+      options.log("warning", `bgp: refused a connection from ${address} to port ${port}: no BGPPeer of this node has that address (logged once per address)`)
+    } else if (!overflowLogged) {
+      overflowLogged = true
+      options.log("warning", `bgp: connections from more than ${maxLoggedRefusals} unknown addresses refused; further ones are only counted`)
+    }
+  }
+  const listeners = new Map<Family, BgpListener>()
+  for (const family of ["ipv4", "ipv6"] as const) {
+    try {
+      listeners.set(family, await listenBgp(addon, {
+        address: wildcard[family],
+        port,
+        dualStack: false,
+        onRefused,
+        ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+      }))
+    } catch (error) {
+      options.log(
+        "warning",
+        `bgp: not listening on [${wildcard[family]}]:${port} (${errorText(error)}); ${family} peers are only dialled, ` +
+          "a peer that connects to this node is refused (binding port 179 needs the NET_BIND_SERVICE capability)",
+      )
+    }
+  }
+  return {
+    forFamily: (family) => listeners.get(family),
+    refused: () => [...listeners.values()].reduce((sum, listener) => sum + listener.refused(), 0),
+    close: async () => {
+      await Promise.all([...listeners.values()].map((listener) => listener.close()))
+    },
+  }
+}
