@@ -137,16 +137,17 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
       Effect.gen(function* () {
         const ref = refOf(key)
         let ok = true
+        // The pool first: whoever sees the address (a speaker choosing its advertisements) sees its pool too.
+        if (job.annotation !== undefined) {
+          ok &&= yield* apiWrite(`annotation of ${key}`,
+            api.patch(resources.services, ref, { metadata: { annotations: { [allocatedFromPoolAnnotation]: job.annotation.pool ?? null } } }))
+        }
         if (job.status !== undefined) {
           const { ingress, firstAddress, createdMs } = job.status
           const written = yield* apiWrite(`status of ${key}`,
             api.patch(resources.services, ref, { status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip, ipMode: "VIP" })) } } }, "status"))
           ok &&= written
           if (written && firstAddress && createdMs !== undefined) metrics?.addressAssigned((Date.now() - createdMs) / 1000)
-        }
-        if (job.annotation !== undefined) {
-          ok &&= yield* apiWrite(`annotation of ${key}`,
-            api.patch(resources.services, ref, { metadata: { annotations: { [allocatedFromPoolAnnotation]: job.annotation.pool ?? null } } }))
         }
         if (!ok) yield* Queue.offer(feedback, { _tag: "ServiceWriteFailed", key, writeId: job.writeId })
         yield* Effect.forEach(job.events, emit, { discard: true })
@@ -196,6 +197,19 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
           const { state, outputs } = step(yield* Ref.get(machine), input)
           yield* Ref.set(machine, state)
           const decidedMs = performance.now() - startedMs
+          // One job per service and step (its status, annotation and events together), handed over first.
+          const jobs = new Map<string, Job>()
+          for (const output of outputs) {
+            if (output._tag !== "WriteServiceStatus" && output._tag !== "WritePoolAnnotation" && output._tag !== "Emit") continue
+            const job: Job = output._tag === "WriteServiceStatus"
+              ? { writeId: output.writeId, status: output, events: [] }
+              : output._tag === "WritePoolAnnotation"
+              ? { writeId: output.writeId, annotation: output, events: [] }
+              : { writeId: 0, events: [output] }
+            const older = jobs.get(output.key)
+            jobs.set(output.key, older === undefined ? job : mergeJobs(older, job))
+          }
+          for (const [key, job] of jobs) writes.offer(key, job)
           for (const output of outputs) {
             const more = yield* execute(output, decidedMs)
             if (more !== undefined) queue.push(more)
@@ -205,13 +219,11 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
 
     const execute = (output: LoopOutput, decidedMs: number): Effect.Effect<LoopInput | undefined> => {
       switch (output._tag) {
+        // Handed to the workers by feed (events behind their service's writes, same key).
         case "WriteServiceStatus":
-          return Effect.sync(() => writes.offer(output.key, { writeId: output.writeId, status: output, events: [] })).pipe(Effect.as(undefined))
         case "WritePoolAnnotation":
-          return Effect.sync(() => writes.offer(output.key, { writeId: output.writeId, annotation: output, events: [] })).pipe(Effect.as(undefined))
         case "Emit":
-          // Behind the service's writes (same key), so an event never announces an address not yet written.
-          return Effect.sync(() => writes.offer(output.key, { writeId: 0, events: [output] })).pipe(Effect.as(undefined))
+          return Effect.succeed(undefined)
         case "WriteConfigurationState":
           return writeConfigurationState(output.errors, output.transientOnly).pipe(Effect.map((ok): LoopInput => ({ _tag: "ConfigReported", ok })))
         case "WritePoolStatus":

@@ -10,18 +10,14 @@
 // the old CA stay trusted until they pick up the new one. Replicas race safely: the Secret is created
 // or read (409 -> read), and replaced only at the resourceVersion it was read at.
 import { createPrivateKey, X509Certificate } from "node:crypto"
-import {
-  AdmissionregistrationV1Api,
-  ApiextensionsV1Api,
-  CoreV1Api,
-  type KubeConfig,
-  type V1Secret,
-} from "@kubernetes/client-node"
+import type { V1CustomResourceDefinition, V1Secret, V1ValidatingWebhookConfiguration } from "@kubernetes/client-node"
 import { Clock, Data, Duration, Effect, Queue, Ref, Schedule, type Scope, Stream } from "effect"
+import { apiErrorText, type KubeApiError } from "./api-error.ts"
+import { type JsonPatchOperation, type KubeApi, resources } from "./kube-api.ts"
 import { issueCa, issueServing, type KeyPair } from "./webhook/x509.ts"
 
 export interface CertificateOptions {
-  readonly kubeConfig: KubeConfig
+  readonly api: KubeApi["Service"]
   readonly namespace: string
   readonly secretName?: string
   readonly serviceName?: string
@@ -193,10 +189,7 @@ const contentsOf = (secret: V1Secret): SecretContents => {
 
 const dataOf = (c: Required<SecretContents>) => ({ "ca.crt": b64(c.caCrt), "ca.key": b64(c.caKey), "tls.crt": b64(c.tlsCrt), "tls.key": b64(c.tlsKey) })
 
-const codeOf = (error: unknown): number | undefined => (error as { code?: number } | undefined)?.code
-
-const failure = (what: string) => (error: unknown) =>
-  new CertificateError({ message: `${what}: ${codeOf(error) === undefined ? String(error) : `HTTP ${codeOf(error)} ${String((error as { body?: unknown }).body ?? "")}`.slice(0, 500)}` })
+const failure = (what: string) => (error: KubeApiError) => new CertificateError({ message: `${what}: ${apiErrorText(error)}` })
 
 class Conflict extends Data.TaggedError("Conflict")<{}> {}
 
@@ -223,28 +216,27 @@ const settingsOf = (options: CertificateOptions): Settings => {
 export const ensureCertificates = (options: CertificateOptions): Effect.Effect<ServingCertificate, CertificateError> => {
   const settings = settingsOf(options)
   const { namespace } = options
-  const core = options.kubeConfig.makeApiClient(CoreV1Api)
+  const { api } = options
   const name = settings.secretName
 
   const once: Effect.Effect<ServingCertificate, CertificateError | Conflict> = Effect.gen(function* () {
-    const existing = yield* Effect.tryPromise({
-      try: () => core.readNamespacedSecret({ name, namespace }).then((s): V1Secret | undefined => s, (error: unknown) => {
-        if (codeOf(error) === 404) return undefined
-        throw error
-      }),
-      catch: failure(`reading Secret ${namespace}/${name}`),
-    })
+    const existing = yield* api.get<V1Secret>(resources.secrets, { namespace, name }).pipe(
+      Effect.map((s): V1Secret | undefined => s),
+      Effect.catchIf((error) => error.status === 404, () => Effect.succeed(undefined)),
+      Effect.mapError(failure(`reading Secret ${namespace}/${name}`)),
+    )
     const nowMs = yield* Clock.currentTimeMillis
     const plan = assess(existing === undefined ? undefined : contentsOf(existing), nowMs, settings)
     if (plan._tag === "Reuse") return plan.certificate
     const contents = renew(plan, nowMs, settings, namespace)
     const write = existing === undefined
-      ? () => core.createNamespacedSecret({
-        namespace,
-        body: { metadata: { name, namespace, labels: { app: "metallb" } }, type: "kubernetes.io/tls", data: dataOf(contents) },
+      ? api.create<V1Secret>(resources.secrets, namespace, {
+        metadata: { name, namespace, labels: { app: "metallb" } },
+        type: "kubernetes.io/tls",
+        data: dataOf(contents),
       })
-      : () => core.replaceNamespacedSecret({ name, namespace, body: { ...existing, data: { ...existing.data, ...dataOf(contents) } } })
-    yield* Effect.tryPromise({ try: write, catch: (error) => (codeOf(error) === 409 ? new Conflict() : failure(`writing Secret ${namespace}/${name}`)(error)) })
+      : api.replace<V1Secret>(resources.secrets, { namespace, name }, { ...existing, data: { ...existing.data, ...dataOf(contents) } })
+    yield* write.pipe(Effect.mapError((error) => (error.status === 409 ? new Conflict() : failure(`writing Secret ${namespace}/${name}`)(error))))
     yield* Effect.logInfo(`webhook certificates: ${plan._tag === "RenewAll" ? "new CA and serving certificate" : "new serving certificate"} in Secret ${namespace}/${name} (${plan.reason})`)
     const serving = new X509Certificate(contents.tlsCrt)
     return { certPem: contents.tlsCrt, keyPem: contents.tlsKey, caBundlePem: contents.caCrt, notAfterMs: serving.validToDate.getTime() }
@@ -257,12 +249,12 @@ export const ensureCertificates = (options: CertificateOptions): Effect.Effect<S
   )
   return Effect.gen(function* () {
     const certificate = yield* settled
-    yield* patchCaBundles(options.kubeConfig, settings, certificate.caBundlePem)
+    yield* patchCaBundles(api, settings, certificate.caBundlePem)
     return certificate
   })
 }
 
-type JsonPatch = ReadonlyArray<{ readonly op: string; readonly path: string; readonly value: unknown }>
+type JsonPatch = ReadonlyArray<JsonPatchOperation>
 
 /**
  * Reads an object and, when `ops` says something differs, JSON-patches it guarded by the
@@ -271,26 +263,23 @@ type JsonPatch = ReadonlyArray<{ readonly op: string; readonly path: string; rea
  */
 const patchGuarded = <T extends { readonly metadata?: { readonly resourceVersion?: string } }>(
   what: string,
-  read: () => Promise<T>,
+  read: Effect.Effect<T, KubeApiError>,
   ops: (object: T) => JsonPatch | undefined,
-  patch: (body: JsonPatch) => Promise<unknown>,
+  patch: (body: JsonPatch) => Effect.Effect<unknown, KubeApiError>,
 ): Effect.Effect<"patched" | "unchanged" | "missing", CertificateError> => {
   class Raced extends Data.TaggedError("Raced")<{}> {}
   const attempt = Effect.gen(function* () {
-    const object = yield* Effect.tryPromise({
-      try: () => read().catch((error: unknown) => {
-        if (codeOf(error) === 404) return undefined
-        throw error
-      }),
-      catch: failure(`reading ${what}`),
-    })
+    const object = yield* read.pipe(
+      Effect.map((o): T | undefined => o),
+      Effect.catchIf((error) => error.status === 404, () => Effect.succeed(undefined)),
+      Effect.mapError(failure(`reading ${what}`)),
+    )
     if (object === undefined) return "missing" as const
     const changes = ops(object)
     if (changes === undefined || changes.length === 0) return "unchanged" as const
-    yield* Effect.tryPromise({
-      try: () => patch([{ op: "test", path: "/metadata/resourceVersion", value: object.metadata?.resourceVersion }, ...changes]),
-      catch: (error) => (codeOf(error) === 422 || codeOf(error) === 409 ? new Raced() : failure(`patching the caBundle of ${what}`)(error)),
-    })
+    yield* patch([{ op: "test", path: "/metadata/resourceVersion", value: object.metadata?.resourceVersion }, ...changes]).pipe(
+      Effect.mapError((error) => (error.status === 422 || error.status === 409 ? new Raced() : failure(`patching the caBundle of ${what}`)(error))),
+    )
     return "patched" as const
   })
   return attempt.pipe(
@@ -303,30 +292,28 @@ const patchGuarded = <T extends { readonly metadata?: { readonly resourceVersion
  * Both caBundles. A failure is logged, not raised: the certificate can be served regardless, and the
  * next pass tries again.
  */
-const patchCaBundles = (kubeConfig: KubeConfig, settings: Settings, bundlePem: string): Effect.Effect<void> => {
+const patchCaBundles = (api: KubeApi["Service"], settings: Settings, bundlePem: string): Effect.Effect<void> => {
   const caBundle = b64(bundlePem)
-  const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api)
-  const extensions = kubeConfig.makeApiClient(ApiextensionsV1Api)
   const vwcName = settings.webhookConfigurationName
   const crdName = settings.conversionCrdName
   const webhooks = patchGuarded(
     `ValidatingWebhookConfiguration ${vwcName}`,
-    () => admission.readValidatingWebhookConfiguration({ name: vwcName }),
+    api.get<V1ValidatingWebhookConfiguration>(resources.validatingWebhookConfigurations, { name: vwcName }),
     (vwc) => (vwc.webhooks ?? []).flatMap((w, i) =>
       w.clientConfig.caBundle === caBundle
         ? []
-        : [{ op: "test", path: `/webhooks/${i}/name`, value: w.name }, { op: "add", path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle }]),
-    (body) => admission.patchValidatingWebhookConfiguration({ name: vwcName, body }),
+        : [{ op: "test" as const, path: `/webhooks/${i}/name`, value: w.name }, { op: "add" as const, path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle }]),
+    (body) => api.patchJson(resources.validatingWebhookConfigurations, { name: vwcName }, body),
   )
   const conversion = patchGuarded(
     `CustomResourceDefinition ${crdName}`,
-    () => extensions.readCustomResourceDefinition({ name: crdName }),
+    api.get<V1CustomResourceDefinition>(resources.customResourceDefinitions, { name: crdName }),
     (crd) => {
       const webhook = crd.spec.conversion?.strategy === "Webhook" ? crd.spec.conversion.webhook : undefined
       if (webhook?.clientConfig === undefined || webhook.clientConfig.caBundle === caBundle) return undefined
-      return [{ op: "add", path: "/spec/conversion/webhook/clientConfig/caBundle", value: caBundle }]
+      return [{ op: "add" as const, path: "/spec/conversion/webhook/clientConfig/caBundle", value: caBundle }]
     },
-    (body) => extensions.patchCustomResourceDefinition({ name: crdName, body }),
+    (body) => api.patchJson(resources.customResourceDefinitions, { name: crdName }, body),
   )
   const report = (what: string) => (outcome: "patched" | "unchanged" | "missing") =>
     outcome === "patched" ? Effect.logInfo(`webhook certificates: caBundle written to ${what}`)

@@ -43,6 +43,14 @@ export const resources = {
   leases: { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true },
   tokenReviews: { group: "authentication.k8s.io", version: "v1", plural: "tokenreviews", kind: "TokenReview", namespaced: false },
   subjectAccessReviews: { group: "authorization.k8s.io", version: "v1", plural: "subjectaccessreviews", kind: "SubjectAccessReview", namespaced: false },
+  validatingWebhookConfigurations: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "validatingwebhookconfigurations",
+    kind: "ValidatingWebhookConfiguration",
+    namespaced: false,
+  },
+  customResourceDefinitions: { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions", kind: "CustomResourceDefinition", namespaced: false },
 } as const satisfies Record<string, ResourceType>
 
 export interface ObjectRef {
@@ -55,6 +63,13 @@ export interface ListOptions {
   /** Absent: every namespace (or a cluster-scoped resource). */
   readonly namespace?: string | undefined
   readonly labelSelector?: string | undefined
+}
+
+export interface JsonPatchOperation {
+  readonly op: "add" | "replace" | "remove" | "test"
+  /** A JSON pointer: /spec/conversion/webhook/clientConfig/caBundle, /webhooks/0/name. */
+  readonly path: string
+  readonly value?: unknown
 }
 
 export interface KubeList<T> {
@@ -74,6 +89,8 @@ export class KubeApi extends Context.Service<KubeApi, {
   readonly replace: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: T) => Effect.Effect<T, KubeApiError>
   /** JSON merge patch (RFC 7386) of the object, or of its status subresource. */
   readonly patch: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, mergePatch: object, subresource?: "status") => Effect.Effect<T, KubeApiError>
+  /** JSON patch (RFC 6902): add, replace, remove and test (a failed test is 422 Invalid); not for the core group. */
+  readonly patchJson: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, operations: ReadonlyArray<JsonPatchOperation>) => Effect.Effect<T, KubeApiError>
   readonly remove: (type: ResourceType, ref: ObjectRef) => Effect.Effect<void, KubeApiError>
   /** A list+watch of `type`; not started (the caller starts and stops it). */
   readonly informer: <T extends KubernetesObject>(type: ResourceType, options?: ListOptions) => WatchSource<T>
@@ -115,6 +132,7 @@ const fromException = (operation: string, type: ResourceType, object: string) =>
 }
 
 const mergePatchHeader = setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
+const jsonPatchHeader = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch)
 
 interface CoreCalls {
   readonly list?: (options: ListOptions) => Promise<unknown>
@@ -230,6 +248,13 @@ export const makeKubeApi = (kubeConfig: KubeConfig): KubeApi["Service"] => {
         return subresource === "status" ? custom.patchNamespacedCustomObjectStatus(inNamespace, mergePatchHeader) : custom.patchNamespacedCustomObject(inNamespace, mergePatchHeader)
       })
     },
+    patchJson: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, operations: ReadonlyArray<JsonPatchOperation>) =>
+      type.group === ""
+        ? coreCall<T>("patch", type, objectText(ref), () => undefined)
+        : call<T>("patch", type, objectText(ref), () =>
+          ref.namespace === undefined
+            ? custom.patchClusterCustomObject({ ...base(type), name: ref.name, body: operations }, jsonPatchHeader)
+            : custom.patchNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name, body: operations }, jsonPatchHeader)),
     remove: (type: ResourceType, ref: ObjectRef) =>
       (type.group === ""
         ? coreCall<unknown>("delete", type, objectText(ref), (c) => c.remove && (() => c.remove!(ref)))
@@ -257,6 +282,44 @@ export const applyMergePatch = (target: unknown, patch: unknown): unknown => {
     else out[key] = applyMergePatch(out[key], value)
   }
   return out
+}
+
+/** RFC 6902 for the operations KubeApi offers; a failed test or a missing path is an error message. */
+export const applyJsonPatch = (target: unknown, operations: ReadonlyArray<JsonPatchOperation>): { readonly value: unknown } | { readonly error: string } => {
+  const document: unknown = structuredClone(target)
+  for (const operation of operations) {
+    const parts = operation.path.split("/").slice(1).map((p) => p.replaceAll("~1", "/").replaceAll("~0", "~"))
+    const last = parts.pop()
+    if (last === undefined) return { error: `${operation.op} ${operation.path}: the root cannot be patched` }
+    let parent: unknown = document
+    for (const part of parts) {
+      parent = typeof parent === "object" && parent !== null ? (parent as Record<string, unknown>)[part] : undefined
+      if (parent === undefined) return { error: `${operation.op} ${operation.path}: no ${part}` }
+    }
+    if (typeof parent !== "object" || parent === null) return { error: `${operation.op} ${operation.path}: not an object or array` }
+    const container = parent as Record<string, unknown>
+    const exists = Object.prototype.hasOwnProperty.call(container, last)
+    switch (operation.op) {
+      case "test":
+        if (JSON.stringify(container[last]) !== JSON.stringify(operation.value)) return { error: `test ${operation.path}: ${JSON.stringify(container[last])} is not ${JSON.stringify(operation.value)}` }
+        break
+      case "remove":
+        if (!exists) return { error: `remove ${operation.path}: nothing there` }
+        if (Array.isArray(container)) container.splice(Number(last), 1)
+        else delete container[last]
+        break
+      case "replace":
+        if (!exists) return { error: `replace ${operation.path}: nothing there` }
+        container[last] = operation.value
+        break
+      case "add":
+        if (Array.isArray(container) && last !== "-") container.splice(Number(last), 0, operation.value)
+        else if (Array.isArray(container)) container.push(operation.value)
+        else container[last] = operation.value
+        break
+    }
+  }
+  return { value: document }
 }
 
 const matches = (object: KubernetesObject, options: ListOptions) => {
@@ -410,6 +473,16 @@ export class FakeKube {
         // As the API server does: the object's endpoint ignores status, the status endpoint only takes status.
         const effective = subresource === "status" ? { status } : rest
         return this.put(type, applyMergePatch(found, effective) as T)
+      }),
+    patchJson: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, operations: ReadonlyArray<JsonPatchOperation>) =>
+      this.run("patch", type, objectText(ref), () => {
+        const found = this.store(type).get(objectText(ref))
+        if (found === undefined) return this.missing("patch", type, ref)
+        const patched = applyJsonPatch(found, operations)
+        if ("error" in patched) {
+          return new KubeApiError({ operation: "patch", resource: resourceName(type), object: objectText(ref), status: 422, reason: "Invalid", message: patched.error })
+        }
+        return this.put(type, patched.value as T)
       }),
     remove: (type: ResourceType, ref: ObjectRef) =>
       this.run("delete", type, objectText(ref), () => {

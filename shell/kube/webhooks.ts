@@ -7,9 +7,9 @@
 import { createServer, type Server } from "node:https"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import type { KubeConfig } from "@kubernetes/client-node"
 import { Data, Effect, FiberSet, Result, type Scope, Stream } from "effect"
 import { type CertificateOptions, manageCertificates } from "./certificates.ts"
+import type { KubeApi } from "./kube-api.ts"
 import { admissionReview, admit, admittedKinds, type AdmittedKind, decodeAdmissionReview } from "./webhook/admission.ts"
 import { convert, decodeConversionReview } from "./webhook/conversion.ts"
 import type { ObjectSource } from "./webhook/source.ts"
@@ -172,9 +172,10 @@ const listen = (server: Server, port: number, host: string) =>
   })
 
 export interface WebhookOptions extends Omit<WebhookServerOptions, "certificate"> {
-  readonly kubeConfig: KubeConfig
+  /** The API the certificate Secret and the caBundles are written through. */
+  readonly api: KubeApi["Service"]
   /** Overrides of the certificate manager's defaults (names, validity, extra IP SANs, check interval). */
-  readonly certificates?: Omit<CertificateOptions, "kubeConfig" | "namespace">
+  readonly certificates?: Omit<CertificateOptions, "api" | "namespace">
 }
 
 /**
@@ -183,7 +184,7 @@ export interface WebhookOptions extends Omit<WebhookServerOptions, "certificate"
  */
 export const runWebhooks = (options: WebhookOptions): Effect.Effect<WebhookServer, WebhookServerError, Scope.Scope> =>
   Effect.gen(function* () {
-    const certificates = yield* manageCertificates({ ...options.certificates, kubeConfig: options.kubeConfig, namespace: options.namespace })
+    const certificates = yield* manageCertificates({ ...options.certificates, api: options.api, namespace: options.namespace })
     const server = yield* serveWebhooks({ ...options, certificate: yield* certificates.current })
     yield* Effect.forkScoped(Stream.runForEach(certificates.changes, (certificate) =>
       server.setCertificate(certificate).pipe(

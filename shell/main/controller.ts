@@ -123,7 +123,7 @@ export const controllerCommand = Command.make(
           // The first certificate pass retries until it succeeds; the controller does not wait for it.
           const ipAddresses = (Option.getOrUndefined(flags.webhookCertIps) ?? "").split(",").map((ip) => ip.trim()).filter(Boolean)
           yield* runWebhooks({
-            kubeConfig,
+            api: yield* KubeApi,
             namespace,
             objects: apiObjectSource(yield* KubeApi, namespace),
             port: flags.webhookPort,

@@ -22,6 +22,7 @@ import {
   type SecretContents,
   servingDnsNames,
 } from "../../../shell/kube/certificates.ts"
+import { makeKubeApi } from "../../../shell/kube/kube-api.ts"
 import { issueCa, issueServing } from "../../../shell/kube/webhook/x509.ts"
 import { type ApiServer, apiServerSkipReason, startApiServer } from "../../support/apiserver.ts"
 import { eventually } from "../../support/netns.ts"
@@ -179,7 +180,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("certificates in a real API
     const decode = (b64: string | undefined) => (b64 === undefined ? undefined : Buffer.from(b64, "base64").toString("utf8"))
     return { webhooks: (vwc.webhooks ?? []).map((w) => decode(w.clientConfig.caBundle)), conversion: decode(crd.spec.conversion?.webhook?.clientConfig?.caBundle) }
   }
-  const options = () => ({ kubeConfig: controller, namespace: ns, ipAddresses: ["127.0.0.1"] })
+  const options = () => ({ api: makeKubeApi(controller), namespace: ns, ipAddresses: ["127.0.0.1"] })
   const at = (offsetMs: number) => <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Clock.Clock, shiftedClock({ ms: offsetMs }))
 
   beforeAll(async () => {

@@ -6,7 +6,7 @@ import { Effect, Fiber, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { apiErrorText, KubeApiError } from "../../../shell/kube/api-error.ts"
 import { watchResource } from "../../../shell/kube/informer.ts"
-import { applyMergePatch, FakeKube, KubeApi, microTime, resources } from "../../../shell/kube/kube-api.ts"
+import { applyJsonPatch, applyMergePatch, FakeKube, KubeApi, microTime, resources } from "../../../shell/kube/kube-api.ts"
 
 const run = <A, E>(fake: FakeKube, effect: Effect.Effect<A, E, KubeApi>) => Effect.runPromise(Effect.provide(effect, KubeApi.layerTest(fake)))
 const service = (name: string): V1Service => ({ metadata: { name, namespace: "ns" }, spec: { type: "LoadBalancer" } })
@@ -94,6 +94,18 @@ describe("KubeApi.layerTest", () => {
 describe("kube-api helpers", () => {
   it("merge patch: null removes, objects merge, arrays replace", () => {
     expect(applyMergePatch({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: null, e: "x" })).toEqual({ a: { b: 1, c: [3] }, e: "x" })
+  })
+
+  it("JSON patch: add/replace/remove/test by pointer; a failed test or a missing path is refused", () => {
+    const doc = { metadata: { resourceVersion: "5" }, webhooks: [{ name: "a", clientConfig: {} }] }
+    expect(applyJsonPatch(doc, [
+      { op: "test", path: "/metadata/resourceVersion", value: "5" },
+      { op: "add", path: "/webhooks/0/clientConfig/caBundle", value: "Q0E=" },
+      { op: "replace", path: "/webhooks/0/name", value: "b" },
+    ])).toEqual({ value: { metadata: { resourceVersion: "5" }, webhooks: [{ name: "b", clientConfig: { caBundle: "Q0E=" } }] } })
+    expect(applyJsonPatch(doc, [{ op: "test", path: "/metadata/resourceVersion", value: "4" }])).toEqual({ error: 'test /metadata/resourceVersion: "5" is not "4"' })
+    expect(applyJsonPatch(doc, [{ op: "remove", path: "/spec/x" }])).toEqual({ error: "remove /spec/x: no spec" })
+    expect(doc.webhooks[0]?.name).toBe("a")
   })
 
   it("MicroTime has six fraction digits", () => {

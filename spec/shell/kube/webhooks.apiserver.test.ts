@@ -65,7 +65,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("webhooks called by a real 
   }
   const start = (certificates: Record<string, number> = {}) =>
     Effect.runPromise(Scope.provide(scope)(runWebhooks({
-      kubeConfig: controller,
+      api: makeKubeApi(controller),
       namespace: ns,
       objects: apiObjectSource(makeKubeApi(controller), ns),
       port,
