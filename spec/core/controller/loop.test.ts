@@ -7,6 +7,7 @@ import type { ConfigSources } from "../../../core/config/in-force.ts"
 import { initialLoopState, type LoopInput, type LoopOutput, type LoopState, type ServiceSnapshot, step } from "../../../core/controller/loop.ts"
 import { allocatedFromPoolAnnotation, serviceKey, type ServiceView } from "../../../core/controller/service.ts"
 import { fullPassIntervalMs } from "../../../core/controller/settings.ts"
+import { loadBalancer } from "./fixtures.ts"
 
 const namespace = "metallb-system"
 const pool = (name: string, addresses: ReadonlyArray<string>, status?: Record<string, number>) => ({
@@ -20,17 +21,7 @@ const sourcesOf = (...documents: ReadonlyArray<unknown>): ConfigSources => ({ do
 const validConfig = sourcesOf(pool("default", ["192.0.2.0/28"]), pool("other", ["198.51.100.0/29"]))
 const invalidConfig = sourcesOf(pool("default", ["192.0.2.0/28"]), pool("broken", ["not-an-address"]))
 
-const lb = (name: string, extra: Partial<ServiceView> = {}): ServiceView => ({
-  namespace: "default",
-  name,
-  labels: {},
-  annotations: {},
-  type: "LoadBalancer",
-  clusterIPs: ["198.18.0.1"],
-  ports: [{ protocol: "TCP", port: 80 }],
-  ingressIPs: [],
-  ...extra,
-})
+const lb = loadBalancer
 
 /** A small API server: what the machine writes lands here and comes back as a new resourceVersion. */
 class Api {

@@ -4,6 +4,7 @@ import type { Config } from "../../../core/config/config.ts"
 import { resolve } from "../../../core/config/resolve.ts"
 import { applyConfig, type ControllerState, initialState, reconcileAll, reconcileService, type ServiceOutcome } from "../../../core/controller/reconcile.ts"
 import type { ServiceView } from "../../../core/controller/service.ts"
+import { loadBalancer } from "./fixtures.ts"
 
 const configOf = (pools: Array<{ name: string; addresses: Array<string>; autoAssign?: boolean }>): Config => {
   const r = resolve(pools.map(({ name, ...spec }) => ({ value: { apiVersion: "metallb.io/v1beta1", kind: "IPAddressPool", metadata: { name }, spec } })))
@@ -14,17 +15,7 @@ const config = configOf([{ name: "default", addresses: ["192.0.2.0/29"] }, { nam
 const started = (c: Config = config): ControllerState => applyConfig(initialState, c)
 
 let clusterIp = 1
-const lb = (name: string, extra: Partial<ServiceView> = {}): ServiceView => ({
-  namespace: "default",
-  name,
-  labels: {},
-  annotations: {},
-  type: "LoadBalancer",
-  clusterIPs: [`198.18.0.${clusterIp++ % 250}`],
-  ports: [{ protocol: "TCP", port: 80 }],
-  ingressIPs: [],
-  ...extra,
-})
+const lb = (name: string, extra: Partial<ServiceView> = {}): ServiceView => loadBalancer(name, { clusterIPs: [`198.18.0.${clusterIp++ % 250}`], ...extra })
 const noLabels = () => ({})
 const run = (state: ControllerState, service: ServiceView) => reconcileService(state, service, {})
 const reasons = (o: ServiceOutcome) => o.events.map((e) => e.reason)
