@@ -44,6 +44,8 @@ export interface NativeTcpConnectOptions {
   /** Drop received packets with a lower TTL / hop limit (GTSM). */
   readonly minTtl?: number | undefined
   readonly netnsPath?: string | undefined
+  /** Dial in this Linux VRF (its master device's name): routed by its table, sourced from its interfaces. */
+  readonly vrf?: string | undefined
   readonly timeoutMs: number
 }
 
@@ -62,6 +64,8 @@ export interface NativeTcpListenOptions {
   readonly v6Only?: boolean | undefined
   readonly ttl?: number | undefined
   readonly minTtl?: number | undefined
+  /** Listen in this Linux VRF only (connections arriving on its interfaces). */
+  readonly vrf?: string | undefined
 }
 
 export interface TcpAddonApi {
@@ -73,9 +77,11 @@ export interface TcpAddonApi {
   readonly setTtl: (fd: number, ttl: number) => void
   /** 0 turns GTSM off. */
   readonly setMinTtl: (fd: number, ttl: number) => void
+  /** Throws unless `vrf` is a VRF master device in the namespace: ENODEV (none), EMEDIUMTYPE (not a VRF). */
+  readonly checkVrf: (options: { readonly vrf: string; readonly netnsPath?: string | undefined }) => void
 }
 
-const addonFunctions = ["tcpConnect", "tcpListen", "setMd5Peer", "setTtl", "setMinTtl"] as const
+const addonFunctions = ["tcpConnect", "tcpListen", "setMd5Peer", "setTtl", "setMinTtl", "checkVrf"] as const
 
 export class TcpAddon extends Context.Service<TcpAddon, TcpAddonApi>()("metallb-ts/shell/native/TcpAddon") {
   static readonly layer: Layer.Layer<TcpAddon, NativeAddonMissing | NativeAddonLoadFailed> = Layer.effect(

@@ -1,6 +1,6 @@
 // The speaker's passive side of BGP (RFC 4271 §8: a peer may connect to us as well as be dialled, and
 // FRR both listens on 179 and dials by default): one listener per address family on every address, so
-// a node without IPv6 (or with IPv4 only) still listens for what it has. Each session adds its peer to
+// a node without IPv6 (or with IPv4 only) still listens for what it has, and per VRF that has peers. Each session adds its peer to
 // its family's listener (the peer's MD5 key goes onto the listening socket; Linux copies it into the
 // accepted connection) and the connection reaches that session as IncomingConnection, where core's
 // collision resolution (§6.8) keeps one. A connection from an address no session has is closed, and
@@ -24,8 +24,13 @@ export interface BgpListenersOptions {
 }
 
 export interface BgpListeners {
-  /** The listener for peers of this family, if it could be opened. */
-  readonly forFamily: (family: Family) => BgpListener | undefined
+  /**
+   * The listener for peers of this family in this VRF ("" the default one), if it could be opened. A
+   * VRF's listener is bound to its device, opened at its first peer's request, and takes only
+   * connections that arrive on that VRF's interfaces; one that cannot be opened is tried again at the
+   * next request.
+   */
+  readonly forPeer: (family: Family, vrf: string) => Promise<BgpListener | undefined>
   /** Connections closed because no session has their source address, every family together. */
   readonly refused: () => number
   readonly close: () => Promise<void>
@@ -38,7 +43,7 @@ const errorText = (error: unknown): string => {
   return typeof message === "string" ? message : String(error)
 }
 
-/** Opens a listener per family; one that cannot be opened is logged and its peers are only dialled. */
+/** Opens the default VRF's listener per family (VRFs' on demand); one that cannot be opened is logged and its peers are only dialled. */
 export const openBgpListeners = async (addon: TcpAddonApi, options: BgpListenersOptions): Promise<BgpListeners> => {
   const port = options.port ?? bgpPort
   const logged = new Set<string>()
@@ -53,29 +58,52 @@ export const openBgpListeners = async (addon: TcpAddonApi, options: BgpListeners
       options.log("warning", `bgp: connections from more than ${maxLoggedRefusals} unknown addresses refused; further ones are only counted`)
     }
   }
-  const listeners = new Map<Family, BgpListener>()
-  for (const family of ["ipv4", "ipv6"] as const) {
+  const listeners = new Map<string, Promise<BgpListener | undefined>>()
+  /** The listeners open now (for the refusal count, read synchronously). */
+  const settled = new Set<BgpListener>()
+  const open = async (family: Family, vrf: string): Promise<BgpListener | undefined> => {
+    const where = `[${wildcard[family]}]:${port}${vrf === "" ? "" : ` in VRF ${JSON.stringify(vrf)}`}`
     try {
-      listeners.set(family, await listenBgp(addon, {
+      return await listenBgp(addon, {
         address: wildcard[family],
         port,
         dualStack: false,
         onRefused,
+        ...(vrf === "" ? {} : { vrf }),
         ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
-      }))
+      })
     } catch (error) {
+      const text = errorText(error)
       options.log(
         "warning",
-        `bgp: not listening on [${wildcard[family]}]:${port} (${errorText(error)}); ${family} peers are only dialled, ` +
-          "a peer that connects to this node is refused (binding port 179 needs the NET_BIND_SERVICE capability)",
+        `bgp: not listening on ${where} (${text}); such peers are only dialled, a peer that connects to this node is refused` +
+          (text.includes("EACCES") ? " (binding port 179 needs the NET_BIND_SERVICE capability)" : ""),
       )
+      return undefined
     }
   }
+  let closed = false
+  const forPeer = async (family: Family, vrf: string): Promise<BgpListener | undefined> => {
+    if (closed) return undefined
+    const key = `${vrf}/${family}`
+    const known = listeners.get(key)
+    if (known !== undefined) return known
+    const opened = open(family, vrf).then((listener) => {
+      if (listener === undefined) listeners.delete(key)
+      else settled.add(listener)
+      return listener
+    })
+    listeners.set(key, opened)
+    return opened
+  }
+  await Promise.all([forPeer("ipv4", ""), forPeer("ipv6", "")])
   return {
-    forFamily: (family) => listeners.get(family),
-    refused: () => [...listeners.values()].reduce((sum, listener) => sum + listener.refused(), 0),
+    forPeer,
+    refused: () => [...settled].reduce((sum, listener) => sum + listener.refused(), 0),
     close: async () => {
-      await Promise.all([...listeners.values()].map((listener) => listener.close()))
+      closed = true
+      await Promise.allSettled(listeners.values())
+      await Promise.all([...settled].map((listener) => listener.close()))
     },
   }
 }

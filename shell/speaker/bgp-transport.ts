@@ -68,6 +68,8 @@ export interface TcpTransportOptions {
   readonly ttl: number
   /** Dial from inside this network namespace (tests; a speaker runs in the host's). */
   readonly netnsPath?: string
+  /** Dial in this Linux VRF (its master device): never in the default one. */
+  readonly vrf?: string
   /** How long a dial may take (the session's ConnectRetry time). */
   readonly connectTimeoutMs: number
 }
@@ -85,6 +87,7 @@ export const tcpTransport = (addon: TcpAddonApi, options: TcpTransportOptions): 
       ...(options.sourceAddress === undefined ? {} : { sourceAddress: options.sourceAddress }),
       ...(options.md5Key === undefined ? {} : { md5Key: options.md5Key }),
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+      ...(options.vrf === undefined ? {} : { vrf: options.vrf }),
     })
     let cancelled = false
     const fiber = Effect.runFork(dial.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon)))
@@ -112,6 +115,8 @@ export interface BgpListenerOptions {
   readonly netnsPath?: string
   /** An IPv6 listener also takes IPv4 peers (default true); false leaves IPv4 to a listener of its own. */
   readonly dualStack?: boolean
+  /** Listen in this Linux VRF (its master device) only. */
+  readonly vrf?: string
   /** Called for each connection closed because no peer is configured for its source address. */
   readonly onRefused?: (address: string) => void
 }
@@ -146,6 +151,7 @@ export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions)
       port: options.port,
       ...(options.address.includes(":") ? { v6Only: options.dualStack === false } : {}),
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+      ...(options.vrf === undefined ? {} : { vrf: options.vrf }),
     }),
   )
   const peers = new Map<string, ListenedPeer>()

@@ -4,8 +4,11 @@
 // takes the BGP session down at once (RFC 5882 §3.2) rather than after the hold time. Choices that
 // follow FRR: the families are the peer address's family, or both with dualStackAddressFamily; the
 // TTL is 1 towards a directly connected eBGP peer and 255 otherwise; the local ASN is the peer's
-// localASN when set (bgpd's `local-as`), else myASN. BGP unnumbered (`interface`), VRFs and multihop
-// BFD are not handled here.
+// localASN when set (bgpd's `local-as`), else myASN. A peer in a VRF (`vrf`) is dialled and listened
+// for with sockets bound to the VRF's master device, so the route, the source address and our next hop
+// (the connection's local address) come from that VRF; a session whose VRF is not on the node does not
+// start, and is never tried in the default VRF. BGP unnumbered (`interface`), multihop BFD and BFD in a
+// VRF are not handled here.
 import { Result } from "effect"
 import type { BfdState } from "../../core/bfd/packet.ts"
 import { isPathFailure } from "../../core/bfd/session.ts"
@@ -44,6 +47,29 @@ export interface PeerSessionOptions extends SessionConfigOptions, PeerSessionPor
   readonly bfdProfile?: BfdProfile
 }
 
+/**
+ * Refuses to start a session in a VRF this node does not have (or a device that is not a VRF), or with
+ * BFD, whose UDP socket would run in the default VRF: the session would otherwise be dialled in the
+ * default VRF, a silent wrong answer.
+ */
+const checkVrf = (spec: SessionSpec, options: PeerSessionPorts): void => {
+  const { peer } = spec
+  const vrf = JSON.stringify(peer.vrf)
+  const notStarted = "the session is not started (it is never dialled in the default VRF)"
+  if (spec.bfdProfile !== undefined) {
+    throw new PeerSessionError(`peer ${peer.name}: BFD (profile ${JSON.stringify(spec.bfdProfile.name)}) in VRF ${vrf} is not supported: its UDP socket would run in the default VRF; ${notStarted}`)
+  }
+  try {
+    options.tcp.checkVrf({ vrf: peer.vrf, ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }) })
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown }
+    const why = code === "ENODEV" ? `no VRF device ${vrf} exists on this node`
+      : code === "EMEDIUMTYPE" ? `device ${vrf} exists on this node but is not a VRF`
+      : `VRF ${vrf} cannot be used: ${String(message)}`
+    throw new PeerSessionError(`peer ${peer.name}: ${why}; ${notStarted}`)
+  }
+}
+
 /** A running BGP session with its BFD session, built from configuration. */
 export class PeerSession {
   readonly bgp: BgpPeer
@@ -77,6 +103,7 @@ export class PeerSession {
     const { peer, ttl } = spec
     if (peer.address === undefined) throw new PeerSessionError(`peer ${peer.name}: BGP unnumbered (interface ${peer.interface ?? "?"}) is not supported`)
     if (spec.session.passive && options.listener === undefined) throw new PeerSessionError(`peer ${peer.name}: a passive session needs a listener`)
+    if (peer.vrf !== "") checkVrf(spec, options)
     const peerAddress = formatAddress(peer.address)
     const transport = options.transport ?? tcpTransport(options.tcp, {
       peerAddress,
@@ -86,6 +113,7 @@ export class PeerSession {
       ...(peer.sourceAddress === undefined ? {} : { sourceAddress: formatAddress(peer.sourceAddress) }),
       ...(peer.password === undefined ? {} : { md5Key: peer.password }),
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+      ...(peer.vrf === "" ? {} : { vrf: peer.vrf }),
     })
     const bgp = new BgpPeer({
       name: peer.name,

@@ -163,7 +163,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
           if (spec.bfdProfile !== undefined) {
             bfd ??= openBfdEndpoint(udp, { onSendError: (peerAddress, error) => log("debug", `bfd ${peerAddress}: send failed: ${error.message}`) })
           }
-          const listener = spec.peer.address === undefined ? undefined : listeners.forFamily(spec.peer.address.family)
+          const listener = spec.peer.address === undefined ? undefined : await listeners.forPeer(spec.peer.address.family, spec.peer.vrf)
           return PeerSession.fromSpec(spec, {
             tcp,
             ...(listener === undefined ? {} : { listener }),

@@ -173,6 +173,11 @@ int set_md5_key(int fd, int family, const ip_address *peer, const uint8_t *key, 
 int set_ttl(int fd, int family, int ttl, const char **syscall_name);
 // GTSM (RFC 5082): drop received packets whose TTL / hop limit is below `min_ttl`; 0 turns it off.
 int set_min_ttl(int fd, int family, int min_ttl, const char **syscall_name);
+// Binds `fd` to the Linux VRF whose master device is `vrf` (SO_BINDTODEVICE): its packets are routed
+// by that VRF's table and its source address comes from an interface enslaved to it. ENODEV when no
+// such device exists in the socket's namespace, EMEDIUMTYPE when the device is not a VRF (its driver
+// is not "vrf"): a socket is never left in the default VRF when a VRF was asked for.
+int bind_to_vrf(int fd, const char *vrf, const char **syscall_name);
 // An error about a TCP/UDP endpoint: "<context>: <syscall> failed for <role> <address> port <port>...",
 // with `address` and `port` properties.
 napi_value endpoint_error(napi_env env, int err, const char *syscall_name, const char *context, const char *role,

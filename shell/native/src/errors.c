@@ -35,8 +35,17 @@ napi_value system_error(napi_env env, int err, const char *syscall_name, const c
   char name[64];
   char reason[128];
   uv_err_name_r(-err, name, sizeof name);
-  if (strncmp(name, "Unknown", 7) == 0) snprintf(name, sizeof name, "ERRNO_%d", err);
   uv_strerror_r(-err, reason, sizeof reason);
+  if (strncmp(name, "Unknown", 7) == 0) {
+    // libuv names only the errnos it maps (not EMEDIUMTYPE, for one): ask the C library.
+    const char *libc_name = strerrorname_np(err);
+    if (libc_name != NULL) {
+      snprintf(name, sizeof name, "%s", libc_name);
+      snprintf(reason, sizeof reason, "%s", strerror(err));
+    } else {
+      snprintf(name, sizeof name, "ERRNO_%d", err);
+    }
+  }
 
   char subject_part[300] = "";
   char netns_part[NETNS_PATH_BYTES + 32] = "";

@@ -9,9 +9,13 @@
 #include "addon.h"
 
 #include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 napi_value endpoint_error(napi_env env, int err, const char *syscall_name, const char *context, const char *role,
                           const char *address, int port, const char *netns_path) {
@@ -23,6 +27,24 @@ napi_value endpoint_error(napi_env env, int err, const char *syscall_name, const
     set_int_property(env, error, "port", port);
   }
   return error;
+}
+
+int bind_to_vrf(int fd, const char *vrf, const char **syscall_name) {
+  struct ethtool_drvinfo info;
+  struct ifreq ifr;
+  memset(&info, 0, sizeof info);
+  memset(&ifr, 0, sizeof ifr);
+  info.cmd = ETHTOOL_GDRVINFO;
+  copy_string(ifr.ifr_name, sizeof ifr.ifr_name, vrf);
+  ifr.ifr_data = (char *)&info;
+  *syscall_name = "ioctl(SIOCETHTOOL) on the VRF device";
+  // A device without a driver name to report (lo, for one) is no VRF either.
+  if (ioctl(fd, SIOCETHTOOL, &ifr) != 0) return errno == EOPNOTSUPP ? EMEDIUMTYPE : errno;
+  // Binding to an ordinary interface would route by the default table: only a VRF master will do.
+  if (strncmp(info.driver, "vrf", sizeof info.driver) != 0) return EMEDIUMTYPE;
+  *syscall_name = "setsockopt(SO_BINDTODEVICE)";
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, vrf, (socklen_t)strlen(vrf) + 1) != 0) return errno;
+  return 0;
 }
 
 int set_md5_key(int fd, int family, const ip_address *peer, const uint8_t *key, size_t key_length,
@@ -162,8 +184,39 @@ static napi_value set_min_ttl_export(napi_env env, napi_callback_info info) {
   return set_ttl_option(env, info, "setMinTtl", 0, set_min_ttl);
 }
 
+// checkVrf({ vrf, netnsPath? }): throws unless `vrf` is a VRF master device in that namespace (ENODEV:
+// no such device; EMEDIUMTYPE: not a VRF), so a session can refuse to start rather than fail each dial.
+static napi_value check_vrf(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], options;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (get_options_arg(env, argc, argv, "checkVrf", &options) != 0) return NULL;
+  char vrf[IF_NAMESIZE];
+  char netns_path[NETNS_PATH_BYTES];
+  if (get_string_option(env, options, "vrf", 1, vrf, sizeof vrf) != 0) return NULL;
+  if (get_string_option(env, options, "netnsPath", 0, netns_path, sizeof netns_path) < 0) return NULL;
+  if (vrf[0] == '\0') {
+    throw_range_error(env, "ERR_INVALID_ARG_VALUE", "vrf must name a VRF device");
+    return NULL;
+  }
+  char subject[IF_NAMESIZE + 8];
+  snprintf(subject, sizeof subject, "VRF %s", vrf);
+  netns_failure failure;
+  int fd = socket_in_netns(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, netns_path, &failure);
+  if (fd < 0) {
+    throw_error_value(env, system_error(env, failure.err, failure.syscall_name, "checkVrf", subject, failure.path));
+    return NULL;
+  }
+  const char *syscall_name = NULL;
+  int err = bind_to_vrf(fd, vrf, &syscall_name);
+  close(fd);
+  if (err != 0) throw_error_value(env, system_error(env, err, syscall_name, "checkVrf", subject, netns_path));
+  return NULL;
+}
+
 napi_status socket_options_register(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
+      {"checkVrf", NULL, check_vrf, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMd5Peer", NULL, set_md5_peer, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setTtl", NULL, set_ttl_export, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMinTtl", NULL, set_min_ttl_export, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -158,6 +158,7 @@ typedef struct {
   int64_t min_ttl;
   int64_t timeout_ms;
   char netns_path[NETNS_PATH_BYTES];
+  char vrf[IF_NAMESIZE];  // empty: the default VRF
 } connect_options;
 
 static int read_options(napi_env env, napi_value options, connect_options *o) {
@@ -188,12 +189,15 @@ static int read_options(napi_env env, napi_value options, connect_options *o) {
   if (get_integer_option(env, options, "minTtl", 0, 0, 255, &o->min_ttl) < 0) return -1;
   if (get_integer_option(env, options, "timeoutMs", 1, 1, INT32_MAX, &o->timeout_ms) != 0) return -1;
   if (get_string_option(env, options, "netnsPath", 0, o->netns_path, sizeof o->netns_path) < 0) return -1;
+  if (get_string_option(env, options, "vrf", 0, o->vrf, sizeof o->vrf) < 0) return -1;
   return 0;
 }
 
 // Socket options and bind before connect; returns 0 or errno with the failing call named.
 static int prepare(int fd, connect_options *o, const char **syscall_name) {
   int err;
+  // First: the scope, the source address and the route below are all looked up in the VRF.
+  if (o->vrf[0] != '\0' && (err = bind_to_vrf(fd, o->vrf, syscall_name)) != 0) return err;
   *syscall_name = "ioctl(SIOCGIFINDEX)";
   if ((err = resolve_scope(fd, &o->peer)) != 0) return err;
   if (o->md5_key_length > 0 &&

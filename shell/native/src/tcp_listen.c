@@ -26,6 +26,7 @@ typedef struct {
   int64_t ttl;
   int64_t min_ttl;
   char netns_path[NETNS_PATH_BYTES];
+  char vrf[IF_NAMESIZE];  // empty: the default VRF
   md5_peer *peers;
   uint32_t peer_count;
 } listen_options;
@@ -87,6 +88,7 @@ static int read_options(napi_env env, napi_value options, listen_options *o) {
   if (get_integer_option(env, options, "ttl", 0, 1, 255, &o->ttl) < 0) return -1;
   if (get_integer_option(env, options, "minTtl", 0, 0, 255, &o->min_ttl) < 0) return -1;
   if (get_string_option(env, options, "netnsPath", 0, o->netns_path, sizeof o->netns_path) < 0) return -1;
+  if (get_string_option(env, options, "vrf", 0, o->vrf, sizeof o->vrf) < 0) return -1;
   return read_peers(env, options, o);
 }
 
@@ -94,6 +96,8 @@ static int read_options(napi_env env, napi_value options, listen_options *o) {
 static int prepare(int fd, listen_options *o, const char **syscall_name) {
   int err, one = 1;
   int family = o->address.family;
+  // A listener in a VRF takes only the connections that arrive on that VRF's interfaces.
+  if (o->vrf[0] != '\0' && (err = bind_to_vrf(fd, o->vrf, syscall_name)) != 0) return err;
   *syscall_name = "setsockopt(SO_REUSEADDR)";
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return errno;
   if (family == AF_INET6) {

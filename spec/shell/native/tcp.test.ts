@@ -354,6 +354,51 @@ describe.skipIf(skipUnlessCi(skipReason))(`TCP addon in network namespaces${skip
     expect(errors.listenTaken).toMatchObject({ operation: "listen", code: "EADDRINUSE", syscall: "bind" })
   })
 
+  // Whether or not the kernel has VRFs (CONFIG_NET_VRF), a VRF that is not there must fail the socket,
+  // never leave it in the default VRF, where this peer is reachable.
+  it("vrf: a dial, a listener and checkVrf naming an absent device (ENODEV) or a non-VRF one (EMEDIUMTYPE) fail, and nothing reaches the peer", async () => {
+    const lab = await Lab.create("tcpvrf")
+    await using _ = lab
+    const server = await lab.host("server")
+    const client = await lab.host("client")
+    const { bName: clientInterface } = await lab.link(server, client, { aAddresses: ["192.0.2.1/24"], bAddresses: ["192.0.2.2/24"] })
+    const addon = await rawAddon()
+    const thrown = (f: () => void) => {
+      try {
+        f()
+        return undefined
+      } catch (error) {
+        return error
+      }
+    }
+    const outcome = await runScoped(
+      Effect.gen(function* () {
+        const listener = yield* listenTcp({ address: "192.0.2.1", port: 179, netnsPath: server.netnsPath })
+        const dial = (vrf: string) => Effect.flip(connectTcp({ peerAddress: "192.0.2.1", peerPort: 179, vrf, netnsPath: client.netnsPath, timeoutMs: 2_000 }))
+        const absent = yield* dial("red")
+        const notVrf = yield* dial(clientInterface)
+        const loopback = yield* dial("lo")
+        const acceptedMeanwhile = yield* Effect.timeoutOption(listener.accept, "300 millis")
+        // The control: without a VRF the same dial connects, so the peer was reachable in the default VRF.
+        const plain = yield* connectTcp({ peerAddress: "192.0.2.1", peerPort: 179, netnsPath: client.netnsPath, timeoutMs: 2_000 })
+        const listenAbsent = yield* Effect.flip(listenTcp({ address: "0.0.0.0", port: 1179, vrf: "red", netnsPath: client.netnsPath }))
+        const listenNotVrf = yield* Effect.flip(listenTcp({ address: "0.0.0.0", port: 1179, vrf: clientInterface, netnsPath: client.netnsPath }))
+        return { absent, notVrf, loopback, acceptedMeanwhile: Option.isSome(acceptedMeanwhile), plain: plain.remoteAddress, listenAbsent, listenNotVrf }
+      }),
+    )
+    expect(outcome.absent).toMatchObject({ _tag: "TcpError", operation: "connect", code: "ENODEV", syscall: "ioctl(SIOCETHTOOL) on the VRF device" })
+    expect(outcome.notVrf).toMatchObject({ code: "EMEDIUMTYPE" })
+    expect(outcome.loopback).toMatchObject({ code: "EMEDIUMTYPE" })
+    expect(outcome.acceptedMeanwhile).toBe(false)
+    expect(outcome.plain).toBe("192.0.2.1")
+    expect(outcome.listenAbsent).toMatchObject({ operation: "listen", code: "ENODEV" })
+    expect(outcome.listenNotVrf).toMatchObject({ operation: "listen", code: "EMEDIUMTYPE" })
+    expect(thrown(() => addon.checkVrf({ vrf: "red", netnsPath: client.netnsPath }))).toMatchObject({ code: "ENODEV", message: expect.stringContaining("VRF red") })
+    expect(thrown(() => addon.checkVrf({ vrf: clientInterface, netnsPath: client.netnsPath }))).toMatchObject({ code: "EMEDIUMTYPE" })
+    expect(thrown(() => addon.checkVrf({ vrf: "", netnsPath: client.netnsPath }))).toMatchObject({ code: "ERR_INVALID_ARG_VALUE" })
+    expect(thrown(() => addon.checkVrf({ vrf: "a-name-too-long-for-linux" }))).toMatchObject({ code: "ERR_INVALID_ARG_VALUE" })
+  })
+
   it("an interrupted connect is cancelled in the kernel: no half-open socket stays behind", async () => {
     const { lab, client } = await twoHosts("tcpcancel")
     await using _ = lab

@@ -61,7 +61,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
         neighbors: [{ address: f.speaker, asn: 64500, password: "passive-md5" }],
       })
       const dials = { count: 0 }
-      const listener = listeners.forFamily(f.family)
+      const listener = await listeners.forPeer(f.family, "")
       const session = await PeerSession.open({
         peer: peer({ name: "frr", address: f.router, myAsn: 64500, peerAsn: 64501, password: "passive-md5" }),
         tcp,
@@ -97,7 +97,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
     await using _ = lab
     const { lines, log } = recordingLog()
     const listeners = await openBgpListeners(tcp, { log, netnsPath: node.netnsPath })
-    const ipv4 = listeners.forFamily("ipv4")
+    const ipv4 = await listeners.forPeer("ipv4", "")
     if (ipv4 === undefined) throw new Error(`no IPv4 listener: ${lines.join("\n")}`)
     // FRR's connection is held back from the session until our own dial has connected, so both TCP
     // connections exist (on both ends) before either OPEN is read: a collision, not a race one side wins early.
