@@ -28,7 +28,7 @@ export interface BgpListeners {
    * The listener for peers of this family in this VRF ("" the default one), if it could be opened. A
    * VRF's listener is bound to its device, opened at its first peer's request, and takes only
    * connections that arrive on that VRF's interfaces; one that cannot be opened is tried again at the
-   * next request.
+   * next request (undefined without a warning when the VRF is not on the node: its session says so).
    */
   readonly forPeer: (family: Family, vrf: string) => Promise<BgpListener | undefined>
   /** Connections closed because no session has their source address, every family together. */
@@ -61,10 +61,22 @@ export const openBgpListeners = async (addon: TcpAddonApi, options: BgpListeners
   const listeners = new Map<string, Promise<BgpListener | undefined>>()
   /** The listeners open now (for the refusal count, read synchronously). */
   const settled = new Set<BgpListener>()
+  /** Listeners that could not be opened and have been warned about. */
+  const unopened = new Set<string>()
+  const vrfPresent = (vrf: string): boolean => {
+    try {
+      addon.checkVrf({ vrf, ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }) })
+      return true
+    } catch {
+      return false
+    }
+  }
   const open = async (family: Family, vrf: string): Promise<BgpListener | undefined> => {
+    // A VRF the node lacks is reported by the session, which then does not start: no second warning here.
+    if (vrf !== "" && !vrfPresent(vrf)) return undefined
     const where = `[${wildcard[family]}]:${port}${vrf === "" ? "" : ` in VRF ${JSON.stringify(vrf)}`}`
     try {
-      return await listenBgp(addon, {
+      const listener = await listenBgp(addon, {
         address: wildcard[family],
         port,
         dualStack: false,
@@ -72,8 +84,13 @@ export const openBgpListeners = async (addon: TcpAddonApi, options: BgpListeners
         ...(vrf === "" ? {} : { vrf }),
         ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
       })
+      unopened.delete(where)
+      return listener
     } catch (error) {
       const text = errorText(error)
+      // Tried again at each session's request, said once until it works.
+      if (unopened.has(where)) return undefined
+      unopened.add(where)
       options.log(
         "warning",
         `bgp: not listening on ${where} (${text}); such peers are only dialled, a peer that connects to this node is refused` +

@@ -3,11 +3,11 @@
 // and IPv6, each family on its own listener); when both ends dial at once (our dial is made while
 // FRR's connection is held, so both TCP connections exist before either OPEN is read) collision
 // resolution leaves exactly one Established session over one TCP connection; a connection from an
-// address no peer has is closed, counted, and logged once.
+// address no peer has is closed, counted, and logged once; a family whose port is taken is only dialled.
 import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
-import { connectTcp, TcpAddon } from "../../../shell/native/tcp.ts"
+import { connectTcp, listenTcp, TcpAddon } from "../../../shell/native/tcp.ts"
 import type { Connection, Transport } from "../../../shell/speaker/bgp-peer.ts"
 import { type BgpListeners, openBgpListeners } from "../../../shell/speaker/bgp-listeners.ts"
 import { type BgpListener, tcpAddon, tcpTransport } from "../../../shell/speaker/bgp-transport.ts"
@@ -177,6 +177,25 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
       await session.stop()
       await listeners.close()
     }
+  })
+
+  it("a family whose port 179 is taken is not listened on: one warning, and its peers are only dialled", async () => {
+    const { lab, node } = await speakerAndRouter("taken")
+    await using _ = lab
+    const { lines, log } = recordingLog()
+    const outcome = await Effect.runPromise(
+      Effect.gen(function* () {
+        // Someone else (another BGP daemon on the node) holds 0.0.0.0:179.
+        yield* listenTcp({ address: "0.0.0.0", port: 179, netnsPath: node.netnsPath })
+        const listeners = yield* Effect.promise(() => openBgpListeners(tcp, { log, netnsPath: node.netnsPath }))
+        const found = { ipv4: yield* Effect.promise(() => listeners.forPeer("ipv4", "")), ipv6: yield* Effect.promise(() => listeners.forPeer("ipv6", "")) }
+        yield* Effect.promise(() => listeners.close())
+        return { ipv4: found.ipv4 === undefined, ipv6: found.ipv6 === undefined }
+      }).pipe(Effect.scoped, Effect.provide(TcpAddon.layer)),
+    )
+    expect(outcome).toEqual({ ipv4: true, ipv6: false })
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^warning: bgp: not listening on \[0\.0\.0\.0\]:179 \(.*EADDRINUSE.*\); such peers are only dialled, a peer that connects to this node is refused$/)
   })
 
   it("a connection from an address no peer has is closed, counted and logged once", async () => {
