@@ -154,6 +154,7 @@ export class SimController {
           break
       }
     }
+    if (writes.size === 0) return []
     const views = new Map(this.cluster.serviceViews().map((v) => [`${v.namespace}/${v.name}`, v]))
     for (const [key, write] of writes) {
       const view = views.get(key)
