@@ -70,6 +70,8 @@ export class SimSpeaker {
   private downInterfaces: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
   private lost: Array<LostMember> = []
   private readonly heardAtMs = new Map<string, number>()
+  /** As the real membership driver reports it: when a member's full table last arrived. */
+  private syncedAtMs: number | undefined
   /** Inputs that arrive while the machine's outputs are executed wait their turn (the real driver's queue). */
   private readonly pending: Array<Untimed> = []
   private feeding = false
@@ -219,6 +221,7 @@ export class SimSpeaker {
     this.liveMembers = new Set()
     this.downInterfaces = new Map()
     this.lost = []
+    this.syncedAtMs = undefined
     this.pending.length = 0
   }
 
@@ -316,10 +319,12 @@ export class SimSpeaker {
     const decoded = decodeMessage(bytes)
     if (Result.isFailure(decoded)) return
     this.heardAtMs.set(decoded.success.from, this.ctx.scheduler.nowMs)
-    this.runMembership({ _tag: "Received", nowMs: this.ctx.scheduler.nowMs, from, message: decoded.success })
+    const synced = decoded.success._tag === "Sync"
+    if (synced) this.syncedAtMs = this.ctx.scheduler.nowMs
+    this.runMembership({ _tag: "Received", nowMs: this.ctx.scheduler.nowMs, from, message: decoded.success }, synced)
   }
 
-  private runMembership(input: Parameters<typeof membershipStep>[1]): void {
+  private runMembership(input: Parameters<typeof membershipStep>[1], synced = false): void {
     if (this.membership === undefined) return
     const { state, outputs } = membershipStep(this.membership, input)
     this.membership = state
@@ -329,12 +334,12 @@ export class SimSpeaker {
     const down = downInterfacesOf(state)
     const membersChanged = live.size !== this.liveMembers.size || [...live].some((m) => !this.liveMembers.has(m))
     const downChanged = down.size !== this.downInterfaces.size || [...down].some(([n, names]) => this.downInterfaces.get(n)?.join(" ") !== names.join(" "))
-    if (!membersChanged && !downChanged) return
+    if (!membersChanged && !downChanged && !synced) return
     this.liveMembers = live
     this.downInterfaces = down
     const lost = this.lost
     this.lost = []
-    this.feed({ _tag: "MembersChanged", live, down, lost })
+    this.feed({ _tag: "MembersChanged", live, down, lost, ...(this.syncedAtMs === undefined ? {} : { syncedAtMs: this.syncedAtMs }) })
   }
 
   private executeMembership(output: MembershipOutput): void {

@@ -44,8 +44,11 @@ export interface MembershipOptions {
   readonly port: number
   /** Without a key datagrams travel in clear (MetalLB allows that too). */
   readonly key?: Buffer
-  /** The live members (this node included) and the down interfaces of those with any; on every change of either. */
-  readonly onChange: (members: ReadonlySet<string>, downInterfaces: ReadonlyMap<string, ReadonlyArray<string>>) => void
+  /**
+   * The live members (this node included) and the down interfaces of those with any, on every change of
+   * either and whenever a member's full table arrives (`syncedAtMs`: when the last one did).
+   */
+  readonly onChange: (members: ReadonlySet<string>, downInterfaces: ReadonlyMap<string, ReadonlyArray<string>>, syncedAtMs: number | undefined) => void
   readonly onLog?: (message: string) => void
   /**
    * A member this node declared dead or saw leave, with when this node last heard from it (any datagram
@@ -53,8 +56,40 @@ export interface MembershipOptions {
    */
   readonly onMemberLost?: (name: string, how: "dead" | "left", lastHeardAtMs: number | undefined) => void
   readonly timers?: Timers
+  /** A uniformly random 32-bit integer per protocol tick (default: node:crypto). */
+  readonly random?: () => number
   /** Protocol timings (default: core's sub-second defaults). */
   readonly config?: MembershipConfig
+}
+
+/** How datagrams go out and come in: UDP in production, an in-memory network in tests. */
+export interface DatagramTransport {
+  /** Sends to `to` (host:port); a failure is reported, never thrown. */
+  readonly send: (to: string, bytes: Uint8Array, failed: (reason: string) => void) => void
+  /** Every datagram received, with its sender's host:port. */
+  readonly onReceive: (listener: (from: string, bytes: Uint8Array) => void) => void
+  readonly close: () => void
+}
+
+/** A UDP socket bound to the options' address and port. */
+export const udpTransport = async (bindAddress: string, port: number): Promise<DatagramTransport> => {
+  const socket: Socket = createSocket(bindAddress.includes(":") ? "udp6" : "udp4")
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject)
+    socket.bind(port, bindAddress, () => resolve())
+  })
+  return {
+    send: (to, bytes, failed) => {
+      const [host, toPort] = hostPort(to)
+      socket.send(bytes, toPort, host, (error) => {
+        if (error) failed(error.message)
+      })
+    },
+    onReceive: (listener) => {
+      socket.on("message", (datagram, from) => listener(formatHostPort(from.address, from.port), datagram))
+    },
+    close: () => socket.close(),
+  }
 }
 
 const hostPort = (address: string): [string, number] => {
@@ -66,35 +101,43 @@ export const formatHostPort = (host: string, port: number) => (host.includes(":"
 
 export class MembershipDriver {
   private state: MembershipState
-  private readonly socket: Socket
+  private readonly transport: DatagramTransport
   private readonly options: MembershipOptions
   private readonly clock: Timers
+  private readonly random: () => number
   private timer: unknown
   private members: ReadonlySet<string> = new Set()
   private down: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
   /** member -> wall-clock ms of the last datagram from it that opened and decoded. */
   private readonly heardAtMs = new Map<string, number>()
+  /** When a member's full table (a Sync, the table exchange of a join, either way) last arrived. */
+  private syncedAtMs: number | undefined
   dropped = 0
 
-  private constructor(options: MembershipOptions, state: MembershipState, socket: Socket) {
+  private constructor(options: MembershipOptions, state: MembershipState, transport: DatagramTransport) {
     this.options = options
     this.state = state
-    this.socket = socket
+    this.transport = transport
     this.clock = options.timers ?? realTimers
+    this.random = options.random ?? (() => randomInt(0, 2 ** 32) >>> 0)
   }
 
+  /** Binds the UDP socket and joins through the seeds. */
   static async start(options: MembershipOptions, seeds: ReadonlyArray<string>): Promise<MembershipDriver> {
+    return MembershipDriver.over(await udpTransport(options.bindAddress, options.port), options, seeds)
+  }
+
+  /** Joins through the seeds over the given transport (its clock and randomness are the options'). */
+  static over(transport: DatagramTransport, options: MembershipOptions, seeds: ReadonlyArray<string>): MembershipDriver {
     const self = formatHostPort(options.bindAddress, options.port)
     const made = initialMembership({ name: options.name, address: self }, options.config)
-    if (Result.isFailure(made)) throw made.failure
-    const socket = createSocket(options.bindAddress.includes(":") ? "udp6" : "udp4")
-    await new Promise<void>((resolve, reject) => {
-      socket.once("error", reject)
-      socket.bind(options.port, options.bindAddress, () => resolve())
-    })
-    const driver = new MembershipDriver(options, made.success, socket)
-    socket.on("message", (datagram, from) => driver.receive(formatHostPort(from.address, from.port), datagram))
-    driver.run({ _tag: "Join", nowMs: Date.now(), seeds: seeds.filter((s) => s !== self) })
+    if (Result.isFailure(made)) {
+      transport.close()
+      throw made.failure
+    }
+    const driver = new MembershipDriver(options, made.success, transport)
+    transport.onReceive((from, datagram) => driver.receive(from, datagram))
+    driver.run({ _tag: "Join", nowMs: driver.clock.nowMs(), seeds: seeds.filter((s) => s !== self) })
     return driver
   }
 
@@ -109,29 +152,29 @@ export class MembershipDriver {
 
   /** This node's Layer 2 interfaces that are down now; a change is gossiped to every member. */
   setDownInterfaces(names: ReadonlyArray<string>): void {
-    this.run({ _tag: "SetDownInterfaces", nowMs: Date.now(), names })
+    this.run({ _tag: "SetDownInterfaces", nowMs: this.clock.nowMs(), names })
   }
 
   /** Tells everyone we are leaving (graceful hand-over), then stays silent. */
   leave(): void {
-    this.run({ _tag: "Leave", nowMs: Date.now() })
+    this.run({ _tag: "Leave", nowMs: this.clock.nowMs() })
   }
 
   /** Introduces more seeds (new speaker pods). */
   join(seeds: ReadonlyArray<string>): void {
-    this.run({ _tag: "Join", nowMs: Date.now(), seeds })
+    this.run({ _tag: "Join", nowMs: this.clock.nowMs(), seeds })
   }
 
   close(): void {
     if (this.closed) return
     this.closed = true
     if (this.timer !== undefined) this.clock.clear(this.timer)
-    this.socket.close()
+    this.transport.close()
   }
 
   private closed = false
 
-  private receive(from: string, datagram: Buffer): void {
+  private receive(from: string, datagram: Uint8Array): void {
     const plain = this.options.key === undefined ? datagram : open(this.options.key, datagram)
     if (plain === undefined) {
       this.dropped += 1
@@ -142,12 +185,14 @@ export class MembershipDriver {
       this.dropped += 1
       return
     }
-    const nowMs = Date.now()
+    const nowMs = this.clock.nowMs()
     this.heardAtMs.set(decoded.success.from, nowMs)
-    this.run({ _tag: "Received", nowMs, from, message: decoded.success })
+    const synced = decoded.success._tag === "Sync"
+    if (synced) this.syncedAtMs = nowMs
+    this.run({ _tag: "Received", nowMs, from, message: decoded.success }, synced)
   }
 
-  private run(input: MembershipInput): void {
+  private run(input: MembershipInput, synced = false): void {
     if (this.closed) return
     const { state, outputs } = step(this.state, input)
     this.state = state
@@ -156,17 +201,15 @@ export class MembershipDriver {
         case "Send": {
           const plain = encodeMessage(output.message)
           const bytes = this.options.key === undefined ? plain : seal(this.options.key, plain)
-          const [host, port] = hostPort(output.to)
-          this.socket.send(bytes, port, host, (error) => {
-            if (error) this.options.onLog?.(`membership send to ${output.to} failed: ${error.message}`)
-          })
+          const to = output.to
+          this.transport.send(to, bytes, (reason) => this.options.onLog?.(`membership send to ${to} failed: ${reason}`))
           break
         }
         case "StartTimer":
           if (this.timer !== undefined) this.clock.clear(this.timer)
           this.timer = this.clock.set(output.delayMs, () => {
             this.timer = undefined
-            this.run({ _tag: "Tick", nowMs: Date.now(), random: randomInt(0, 2 ** 32) >>> 0 })
+            this.run({ _tag: "Tick", nowMs: this.clock.nowMs(), random: this.random() })
           })
           break
         case "StopTimer":
@@ -184,10 +227,10 @@ export class MembershipDriver {
     const down = downInterfacesOf(this.state)
     const membersChanged = live.size !== this.members.size || [...live].some((m) => !this.members.has(m))
     const downChanged = down.size !== this.down.size || [...down].some(([name, names]) => this.down.get(name)?.join(" ") !== names.join(" "))
-    if (membersChanged || downChanged) {
+    if (membersChanged || downChanged || synced) {
       this.members = live
       this.down = down
-      this.options.onChange(live, down)
+      this.options.onChange(live, down, this.syncedAtMs)
     }
   }
 }

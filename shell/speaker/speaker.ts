@@ -256,8 +256,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
           port: m.port,
           ...(m.key === undefined ? {} : { key: m.key }),
           ...(m.config === undefined ? {} : { config: m.config }),
-          onChange: (live, down) => {
-            node.offer({ _tag: "MembersChanged", live, down, lost })
+          onChange: (live, down, syncedAtMs) => {
+            node.offer({ _tag: "MembersChanged", live, down, lost, ...(syncedAtMs === undefined ? {} : { syncedAtMs }) })
             lost = []
           },
           onLog: (message) => log("info", message),

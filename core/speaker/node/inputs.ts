@@ -25,6 +25,11 @@ export type NodeInput =
     readonly live: ReadonlySet<string>
     readonly down: ReadonlyMap<string, ReadonlyArray<string>>
     readonly lost: ReadonlyArray<LostMember>
+    /**
+     * When a member's full table (a join's table exchange, either way) last arrived: the join has
+     * settled, the member view is the cluster's and no longer the one this node started (or left) with.
+     */
+    readonly syncedAtMs?: number
     readonly nowMs: number
   }
   /** Every interface of the node as read now (the rescan). */

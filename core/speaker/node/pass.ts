@@ -15,13 +15,15 @@ import type { AnnouncedSample, NodeOutput, StatusKind } from "./outputs.ts"
 import type { NodeState, OwnedAddress } from "./state.ts"
 
 /**
- * Held back from announcing: every link down, or just rejoined and no other member is known yet (the
- * table of the isolation, where everybody else looked dead, would claim every address).
+ * Held back from announcing: every link down, or rejoined and no member's full table has arrived since.
+ * The table of the isolation is stale either way (others declared dead, or still listed alive because a
+ * node that left stops probing); the rejoin's table exchange brings the cluster's.
  */
 const holding = (s: NodeState, nowMs: number): { readonly held: boolean; readonly rejoinedAtMs: number | undefined } => {
   if (s.dataPathDown) return { held: true, rejoinedAtMs: s.rejoinedAtMs }
   if (s.rejoinedAtMs === undefined) return { held: false, rejoinedAtMs: undefined }
-  if ((s.members?.size ?? 0) > 1 || nowMs - s.rejoinedAtMs >= s.settings.rejoinHoldMs) return { held: false, rejoinedAtMs: undefined }
+  const synced = s.syncedAtMs !== undefined && s.syncedAtMs >= s.rejoinedAtMs
+  if (synced || nowMs - s.rejoinedAtMs >= s.settings.rejoinHoldMs) return { held: false, rejoinedAtMs: undefined }
   return { held: true, rejoinedAtMs: s.rejoinedAtMs }
 }
 

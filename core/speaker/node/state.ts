@@ -44,6 +44,8 @@ export interface NodeState {
   readonly dataPathDown: boolean
   /** When the node rejoined after all its links were down (holding back until another member answers). */
   readonly rejoinedAtMs: number | undefined
+  /** When a member's full table last arrived (MembersChanged.syncedAtMs). */
+  readonly syncedAtMs: number | undefined
   readonly owned: ReadonlyMap<string, OwnedAddress>
   /** service -> its elected owner at the last pass (takeover accounting). */
   readonly previousOwners: ReadonlyMap<string, string>
@@ -73,6 +75,7 @@ export const initialNode = (settings: NodeSettings): NodeState => ({
   reportedDown: [],
   dataPathDown: false,
   rejoinedAtMs: undefined,
+  syncedAtMs: undefined,
   owned: new Map(),
   previousOwners: new Map(),
   announcedEvents: new Map(),

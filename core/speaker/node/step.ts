@@ -121,9 +121,9 @@ const membersChanged = (s: NodeState, input: Extract<NodeInput, { _tag: "Members
     lostMembers.set(lost.name, lost.lastHeardAtMs)
     if (lost.how === "dead") out.push({ _tag: "ObserveDetection", member: lost.name, seconds: (input.nowMs - lost.lastHeardAtMs) / 1000 })
   }
-  let next: NodeState = { ...s, members: input.live, membersDown: input.down, lostMembers }
-  // The join's full-table exchange brings every member with the first answer.
-  if (s.phase === "Joining" && input.live.size > 1) {
+  let next: NodeState = { ...s, members: input.live, membersDown: input.down, lostMembers, syncedAtMs: input.syncedAtMs ?? s.syncedAtMs }
+  // The join's table exchange brings every member at once: decide from that, never from a first partial view.
+  if (s.phase === "Joining" && input.syncedAtMs !== undefined) {
     out.push({ _tag: "Log", level: "info", message: `speaker ${s.settings.nodeName}: joined the membership (${[...input.live].sort().join(", ")})` })
     next = { ...next, phase: "Running" }
   }

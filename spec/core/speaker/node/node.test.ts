@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest"
 import type { NodeOutput } from "../../../../core/speaker/node.ts"
 import { bgpDocs, eth0, eth1, feed, invalidDocs, ips, l2Docs, l2Services, ready, service, snapshotOf, start, tags } from "./fixtures.ts"
 
-const members = (live: ReadonlyArray<string>, nowMs: number, lost: ReadonlyArray<{ name: string; how: "dead" | "left"; lastHeardAtMs?: number }> = []) =>
-  ({ _tag: "MembersChanged" as const, live: new Set(live), down: new Map(), lost, nowMs })
+/** A membership report; `syncedAtMs`: a member's full table arrived then (the join's exchange). */
+const members = (live: ReadonlyArray<string>, nowMs: number, lost: ReadonlyArray<{ name: string; how: "dead" | "left"; lastHeardAtMs?: number }> = [], syncedAtMs?: number) =>
+  ({ _tag: "MembersChanged" as const, live: new Set(live), down: new Map(), lost, nowMs, ...(syncedAtMs === undefined ? {} : { syncedAtMs }) })
 const logs = (outputs: ReadonlyArray<NodeOutput>) => outputs.flatMap((o) => (o._tag === "Log" ? [o.message] : []))
 
 describe("speaker node machine: Layer 2", () => {
@@ -27,7 +28,10 @@ describe("speaker node machine: Layer 2", () => {
     expect(run.state.phase).toBe("Joining")
     expect(out).toContainEqual({ _tag: "StartTimer", name: "join", delayMs: 10_000 })
     expect(tags(out)).not.toContain("Claim")
-    const joined = feed(run, members(["n1", "n2", "n3"], 50))
+    // A first partial view (one member's ping before any table) decides nothing.
+    expect(tags(feed(run, members(["n1", "n2"], 40)))).not.toContain("Claim")
+    expect(run.state.phase).toBe("Joining")
+    const joined = feed(run, members(["n1", "n2", "n3"], 50, [], 50))
     expect(run.state.phase).toBe("Running")
     expect(tags(joined)).toContain("Claim")
 
@@ -69,7 +73,7 @@ describe("speaker node machine: Layer 2", () => {
   it("leaves when every link is down and, rejoined, holds back until another member answers", () => {
     const run = start({ nodeName: "n1", membership: true, seeds: ["n2"] })
     ready(run, l2Docs, snapshotOf(l2Services(12)))
-    feed(run, members(["n1", "n2"], 10))
+    feed(run, members(["n1", "n2"], 10, [], 10))
     expect(ips(run).length).toBeGreaterThan(0)
     const allDown = feed(run, { _tag: "LinksPolled", up: new Set(), nowMs: 1_000 })
     expect(tags(allDown)).toContain("LeaveMembership")
@@ -82,7 +86,10 @@ describe("speaker node machine: Layer 2", () => {
     expect(ips(run)).toEqual([])
     feed(run, { _tag: "ClusterChanged", snapshot: snapshotOf(l2Services(12)), nowMs: 4_000 })
     expect(ips(run)).toEqual([])
-    feed(run, members(["n1", "n2"], 4_500))
+    // Another member answering is not enough: the rejoin's table exchange must have come back.
+    feed(run, members(["n1", "n2"], 4_400, [], 10))
+    expect(ips(run)).toEqual([])
+    feed(run, members(["n1", "n2"], 4_500, [], 4_500))
     expect(ips(run).length).toBeGreaterThan(0)
     expect(ips(run).length).toBeLessThan(12)
   })
@@ -90,7 +97,7 @@ describe("speaker node machine: Layer 2", () => {
   it("rejoined with nobody answering, decides alone once the hold expired", () => {
     const run = start({ nodeName: "n1", membership: true, seeds: ["n2"] })
     ready(run, l2Docs, snapshotOf(l2Services(12)))
-    feed(run, members(["n1", "n2"], 10), { _tag: "LinksPolled", up: new Set(), nowMs: 1_000 }, members(["n1"], 2_000), { _tag: "LinksPolled", up: new Set(["eth0"]), nowMs: 3_000 })
+    feed(run, members(["n1", "n2"], 10, [], 10), { _tag: "LinksPolled", up: new Set(), nowMs: 1_000 }, members(["n1"], 2_000), { _tag: "LinksPolled", up: new Set(["eth0"]), nowMs: 3_000 })
     feed(run, { _tag: "TimerFired", name: "rejoinHold", nowMs: 6_100 })
     expect(ips(run)).toHaveLength(12)
   })
@@ -99,7 +106,7 @@ describe("speaker node machine: Layer 2", () => {
     const services = l2Services(12)
     const run = start({ nodeName: "n1", membership: true, seeds: ["n2"] })
     ready(run, l2Docs, snapshotOf(services, ["n1", "n2"]))
-    feed(run, members(["n1", "n2"], 10))
+    feed(run, members(["n1", "n2"], 10, [], 10))
     const before = ips(run).length
     const lost = feed(run, members(["n1"], 1_500, [{ name: "n2", how: "dead", lastHeardAtMs: 1_000 }]))
     expect(lost).toContainEqual({ _tag: "ObserveDetection", member: "n2", seconds: 0.5 })

@@ -16,7 +16,8 @@ const anyInput = (nodes: ReadonlyArray<string>) =>
     subset(names).map((up) => ({ _tag: "LinksPolled", up: new Set(up) }) as const),
     fc.tuple(subset(ifaces), fc.boolean()).map(([list, up]) => ({ _tag: "InterfacesScanned", interfaces: list.map((i) => ({ ...i, up })) }) as const),
     fc.integer({ min: 0, max: 12 }).map((n) => ({ _tag: "ClusterChanged", snapshot: snapshotOf(l2Services(n)) }) as const),
-    subset(nodes.slice(1)).map((others) => ({ _tag: "MembersChanged", live: new Set([nodes[0]!, ...others]), down: new Map(), lost: [] }) as const),
+    fc.tuple(subset(nodes.slice(1)), fc.boolean()).map(([others, synced]) =>
+      ({ _tag: "MembersChanged", live: new Set([nodes[0]!, ...others]), down: new Map(), lost: [], ...(synced ? { syncedAtMs: 0 } : {}) }) as const),
     fc.constantFrom("join", "rejoinHold", "resync").map((name) => ({ _tag: "TimerFired", name }) as const),
     fc.constantFrom(l2Docs, invalidDocs, [...l2Docs, doc("L2Advertisement", "eth1", { ipAddressPools: ["lan"], interfaces: ["eth1"] })])
       .map((documents) => ({ _tag: "ConfigChanged", sources: sources(documents) }) as const),
@@ -48,8 +49,8 @@ describe("speaker node machine (properties)", () => {
     )
   })
 
-  it("never claims before the join settled", () => {
-    const noJoin = anyInput(["n1"]).filter((i) => !(i._tag === "TimerFired" && i.name === "join"))
+  it("never claims before the join settled (a member's full table arrived, or the join timed out)", () => {
+    const noJoin = anyInput(["n1", "n2"]).filter((i) => !(i._tag === "TimerFired" && i.name === "join") && !(i._tag === "MembersChanged" && "syncedAtMs" in i))
     fc.assert(
       fc.property(fc.array(noJoin, { maxLength: 40 }), (inputs) => {
         const run = start({ nodeName: "n1", membership: true, seeds: ["n2"] })
@@ -82,7 +83,7 @@ describe("speaker node machine (properties)", () => {
             const run = runs.get(n)!
             feed(run,
               { _tag: "LinksPolled", up: new Set(["eth0", "eth1"].filter((x) => !v.down[k]!.includes(x))), nowMs },
-              { _tag: "MembersChanged", live: new Set(v.members), down, lost: [], nowMs },
+              { _tag: "MembersChanged", live: new Set(v.members), down, lost: [], syncedAtMs: nowMs, nowMs },
               { _tag: "ClusterChanged", snapshot: snapshotOf(l2Services(v.services), nodes), nowMs })
           }
           const owners = new Map<string, string>()
