@@ -6,6 +6,7 @@
 // makes is named after the owning process (namespaces `mlbt-<pid>-…`, directories and cgroups
 // `mlbt-cluster-<pid>…`), removed by `close()`, and swept by `sweepStaleClusters()` when that
 // process died. Machine-wide settings the kubelet changes are written back (host-state.ts).
+import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type ApiServer, apiServerSkipReason, kubeBinDir } from "../apiserver.ts"
@@ -282,6 +283,9 @@ export const sweepStaleClusters = async (): Promise<void> => {
     for (const entry of readdirSync(base)) {
       const match = /^mlbt-cluster-(\d+)$/.exec(entry)
       if (match !== null && !isAlive(Number(match[1]))) stale.add(entry)
+      // A background deletion of a dead cluster's tree, perhaps cut short: once more, in the background too.
+      const removing = /^mlbt-cluster-\d+\.removing-(\d+)-\d+$/.exec(entry)
+      if (removing !== null && !isAlive(Number(removing[1]))) spawn("rm", ["-rf", join(base, entry)], { detached: true, stdio: "ignore" }).unref()
     }
   }
   for (const cgroup of cgroupRootsNamed(clusterPrefix)) {

@@ -3,7 +3,8 @@
 // every hierarchy), and the mounts the kubelet and containerd make under the cluster's directories.
 // The tunables' original values are recorded once, by the first cluster of the machine, and written
 // back when the last live cluster goes away (clusters of concurrent runs share them).
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { run, sleep } from "../netns.ts"
@@ -117,8 +118,18 @@ export const unmountUnder = async (dirs: ReadonlyArray<string>): Promise<void> =
   for (const point of mounts) await run("umount", ["-l", point]).catch(() => undefined)
 }
 
-/** Removes a directory tree after unmounting (lazily) whatever is mounted under it. */
+/** Suffix of a tree being deleted in the background. */
+export const removingSuffix = ".removing"
+
+/**
+ * Removes a directory tree after unmounting (lazily) whatever is mounted under it. The deletion itself
+ * (containerd roots hold every image unpacked: over a minute of disk work) runs in a detached `rm`
+ * after the tree is renamed out of the way, so closing a cluster does not wait for it.
+ */
 export const removeTree = async (dir: string): Promise<void> => {
   await unmountUnder([dir])
-  rmSync(dir, { recursive: true, force: true })
+  if (!existsSync(dir)) return
+  const doomed = `${dir}${removingSuffix}-${process.pid}-${Date.now()}`
+  renameSync(dir, doomed)
+  spawn("rm", ["-rf", doomed], { detached: true, stdio: "ignore" }).unref()
 }

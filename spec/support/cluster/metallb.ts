@@ -135,6 +135,13 @@ export const metallbLeftovers = (kubectl: Kubectl): ReadonlyArray<string> => {
 export const clusterConfigYaml = (plan: ClusterPlan): string =>
   metallbConfigYaml({ l2Addresses: [plan.l2Pool4, plan.l2Pool6], bgpAddresses: [plan.bgpPool4], nodeAsn: plan.nodeAsn, routerAsn: plan.routerAsn, router4: plan.router4 })
 
+/** Removes the metallb.io configuration; the peers first: the webhook refuses deleting a BFDProfile in use. */
+export const deleteConfig = (kubectl: Kubectl): void => {
+  kubectl(["delete", "bgppeers.metallb.io", "--all", "-n", metallbNamespace, "--wait=true", "--ignore-not-found"])
+  kubectl(["delete", "ipaddresspools.metallb.io,l2advertisements.metallb.io,bgpadvertisements.metallb.io,bfdprofiles.metallb.io",
+    "--all", "-n", metallbNamespace, "--wait=true", "--ignore-not-found"])
+}
+
 /** Applies the configuration, retrying while the webhook is not reachable yet (just after a rollout). */
 export const applyWithWebhook = async (kubectl: Kubectl, yaml: string, timeoutMs = 60_000): Promise<void> => {
   const deadline = performance.now() + timeoutMs

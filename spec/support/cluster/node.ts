@@ -3,7 +3,7 @@
 // a kubelet (own root dir, cgroup root `/<cluster>-n<i>`, cgroupfs driver) and a kube-proxy
 // (iptables or nftables mode). Pods get addresses from the node's pod /26 through the CNI bridge plugin.
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type ApiServer, kubeBinDir } from "../apiserver.ts"
 import { type Host, run, sleep } from "../netns.ts"
@@ -180,11 +180,16 @@ export const startNodeRuntime = async (ctx: NodeContext, host: Host, index: numb
     const kubeletConfigPath = join(ctx.dir, "kubelet.json")
     writeFileSync(kubeletConfigPath, JSON.stringify(kubeletConfig(ctx, index, socket), null, 2))
     createCgroupRoot(ctx.cgroupRoot)
-    daemons.push(startDaemon("kubelet", [join(kubeBinDir(), "kubelet"),
-      `--config=${kubeletConfigPath}`, `--kubeconfig=${kubeletKubeconfig}`,
-      `--root-dir=${join(ctx.dir, "kubelet")}`, `--cert-dir=${join(ctx.dir, "kubelet", "pki")}`,
-      `--hostname-override=${name}`, `--node-ip=${ctx.plan.node4(index)},${ctx.plan.node6(index)}`, "--v=1",
-    ], { logDir, netnsPath: host.netnsPath }))
+    await oneKubeletAtATime(async () => {
+      const startedMs = Date.now()
+      const kubelet = startDaemon("kubelet", [join(kubeBinDir(), "kubelet"),
+        `--config=${kubeletConfigPath}`, `--kubeconfig=${kubeletKubeconfig}`,
+        `--root-dir=${join(ctx.dir, "kubelet")}`, `--cert-dir=${join(ctx.dir, "kubelet", "pki")}`,
+        `--hostname-override=${name}`, `--node-ip=${ctx.plan.node4(index)},${ctx.plan.node6(index)}`, "--v=1",
+      ], { logDir, netnsPath: host.netnsPath })
+      daemons.push(kubelet)
+      await deviceManagerStarted(kubelet, startedMs)
+    })
 
     const proxyCert = issueClientCertificate(ctx.api.pkiDir, `kube-proxy-${index}`, "/CN=system:kube-proxy")
     const proxyKubeconfig = writeKubeconfig(join(ctx.dir, "kube-proxy.kubeconfig"), server, ca, proxyCert)
@@ -208,6 +213,32 @@ export const startNodeRuntime = async (ctx: NodeContext, host: Host, index: numb
     ctr,
     stop,
   }
+}
+
+// The kubelet's device plugin socket is /var/lib/kubelet/device-plugins/kubelet.sock whatever its
+// --root-dir, and the kubelets share the mount namespace: each removes the socket it finds and binds a
+// new one, so two starting at once fail ("bind: address already in use"). They start one at a time.
+const devicePluginSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
+let kubeletQueue: Promise<unknown> = Promise.resolve()
+
+const oneKubeletAtATime = (start: () => Promise<void>): Promise<void> => {
+  const next = kubeletQueue.then(start)
+  kubeletQueue = next.catch(() => undefined)
+  return next
+}
+
+/** Until the kubelet bound its device plugin socket (created after `sinceMs`), or died, or 60 s passed. */
+const deviceManagerStarted = async (kubelet: Daemon, sinceMs: number): Promise<void> => {
+  for (let i = 0; i < 600; i++) {
+    if (!kubelet.alive()) throw new Error(`the kubelet exited at start (${kubelet.logPath}):\n${kubelet.tail(30)}`)
+    try {
+      if (statSync(devicePluginSocket).mtimeMs >= sinceMs) return
+    } catch {
+      // not there yet
+    }
+    await sleep(100)
+  }
+  throw new Error(`the kubelet did not start its device manager (${devicePluginSocket}) in 60 s (${kubelet.logPath}):\n${kubelet.tail(30)}`)
 }
 
 /** containerd-shim processes started by the containerd listening on `socket`. */

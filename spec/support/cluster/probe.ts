@@ -3,6 +3,7 @@
 // within one interval (a probe that waits for each answer, or arping's 1 s, would blur it by the
 // timeout). Each request is a fresh connection; its start, end, success and body (which pod answered)
 // are kept. Runs as a separate node process in the client's namespace.
+import { httpGet } from "../lab.ts"
 import { eventually, type Host } from "../netns.ts"
 
 export interface Attempt {
@@ -82,3 +83,7 @@ export const outageAfter = (attempts: ReadonlyArray<Attempt>, fromMs: number): O
   if (back === undefined) throw new Error(`the client never got through again after ${fromMs} (${failures} failures of ${after.length} attempts)`)
   return { outageMs: Math.max(0, back.t0 - fromMs), failures, attempts: after.length }
 }
+
+/** One request from `host` (a fresh connection): the page's text without its newline, or undefined on failure. */
+export const get = async (host: Host, url: string, timeoutMs = 2_000): Promise<string | undefined> =>
+  (await httpGet(host, url, timeoutMs))?.trim()

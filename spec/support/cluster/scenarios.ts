@@ -8,6 +8,7 @@ import { parseFrrBfdPeers, parseFrrNeighbors } from "../routers/index.ts"
 import {
   applyWithWebhook,
   clusterConfigYaml,
+  deleteConfig,
   helmRelease,
   installKustomize,
   metallbNamespace,
@@ -23,6 +24,8 @@ const helmInstalled = (cluster: SharedCluster): boolean =>
 /** Uninstalls metallb-ts however it was installed, and its CRDs (Helm keeps them), so an install starts clean. */
 export const removeMetallb = async (cluster: SharedCluster): Promise<void> => {
   cluster.kubectl(["delete", "services", "-n", "default", "-l", "mlbt-test", "--ignore-not-found"])
+  const crdsPresent = cluster.kubectl(["get", "crd", "bgppeers.metallb.io", "-o", "name", "--ignore-not-found"]).trim() !== ""
+  if (crdsPresent) deleteConfig(cluster.kubectl)
   if (helmInstalled(cluster)) uninstallHelm(cluster.kubeconfig)
   uninstallKustomize(cluster.kubectl)
   const crds = cluster.kubectl(["get", "crd", "-o", "name"]).split("\n").filter((n) => n.endsWith(".metallb.io"))

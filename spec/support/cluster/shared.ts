@@ -14,7 +14,7 @@ import { logTail } from "./daemon.ts"
 import type { Kubectl } from "./metallb.ts"
 import { type ClusterPlan, clusterPlan } from "./plan.ts"
 import { spawnServe, waitReady } from "./slot.ts"
-import { type ClusterState, clusterStateDir, type NodeState, readState, runSlot } from "./state.ts"
+import { type ClusterState, clusterStateDir, logPath, type NodeState, readState, runSlot } from "./state.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -96,6 +96,8 @@ export const useCluster = async (timeoutMs = 600_000): Promise<SharedCluster> =>
   let pid: number
   try {
     const existing = readState(slot)
+    // One attempt per run: the files after the first failure report it instead of starting again.
+    if (existing?.phase === "failed") throw new Error(`this run's cluster failed to start (pid ${existing.pid}): ${existing.error ?? "no error recorded"}; see ${logPath(slot)}`)
     pid = existing !== undefined && isAlive(existing.pid) ? existing.pid : spawnServe(slot, ["--owner", String(owner)])
   } finally {
     releaseStart()
