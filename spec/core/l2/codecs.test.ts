@@ -359,7 +359,8 @@ describe("Neighbor Discovery (RFC 4861)", () => {
   })
 })
 
-describe("fuzz: arbitrary and mutated frames never throw", () => {
+// 100,000 CPU-bound runs: about 11 s on an idle 2-core machine, over a minute when it is shared.
+describe("fuzz: arbitrary and mutated frames never throw", { timeout: 300_000 }, () => {
   const knownReasons = new Set<string>([
     "Truncated", "NotEthernetII", "UnsupportedEthertype", "ArpHardwareType", "ArpProtocolType", "ArpAddressLength",
     "ArpOperation", "IpVersion", "MulticastSource", "NotIcmpv6", "NotNdp", "Icmpv6Checksum", "NdpHopLimit", "NdpCode",
