@@ -1,43 +1,75 @@
-// The controller at scale against the real API server (issue 7): 5,000 LoadBalancer Services created at
-// once (64 requests in flight) while the real `metallb-ts controller` process runs as its ServiceAccount
-// with the manifests' RBAC and one /16 pool. Prints the time from each Service's creation (its create
-// call returning) to its address showing in status, as seen through a watch: p50, p99, max; the
-// controller's CPU seconds (/proc/<pid>/stat) and peak RSS (VmHWM); and what its own metrics say.
+// The controller at scale against the real API server (issues 7 and 17): the real `metallb-ts controller`
+// process runs as its ServiceAccount with the manifests' RBAC and one /16 pool; 5,000 LoadBalancer Services
+// (METALLB_TS_BENCH_SERVICES=20000 for the issue's large case; it takes several minutes here) are created at
+// once (64 requests in flight). One run prints every footprint figure of issue 17 against its target:
+// start-up (RSS, CPU, wall time to /readyz), the burst (time from each create call returning to its address
+// in status, seen through a watch; CPU per Service; peak RSS; watch MODIFIED events per Service, i.e. the
+// API writes other clients see), idle CPU with the Services settled, a restart (CPU, time to /readyz,
+// addresses changed) and the mass delete. CPU and memory come from /proc/<pid>; CPU seconds hold on a
+// loaded machine, wall-clock figures (times to IP, to ready) vary with the load.
 // METALLB_TS_BENCH_CPU_PROF=<dir> also writes the controller's V8 CPU profile there.
-import { readFileSync } from "node:fs"
-import { request } from "node:http"
 import { CoreV1Api, makeInformer, type V1Service } from "@kubernetes/client-node"
 import { withConnectionReuse } from "../shell/kube/kube-config.ts"
-import { apiServerSkipReason } from "../spec/support/apiserver.ts"
-import { applyYaml, ingressOf, poolYaml, startControllerTestbed } from "../spec/support/controller-process.ts"
-import { eventually } from "../spec/support/netns.ts"
+import { apiServerSkipReason, freePorts } from "../spec/support/apiserver.ts"
+import { applyYaml, type ControllerProcess, type ControllerTestbed, ingressOf, poolYaml, startControllerTestbed } from "../spec/support/controller-process.ts"
+import { eventually, sleep } from "../spec/support/netns.ts"
+import { printTarget } from "./harness.ts"
+import { cpuSeconds, httpGet, peakRssMiB, rssMiB, sample } from "./proc.ts"
 
-const services = 5_000
+const services = Number(process.env["METALLB_TS_BENCH_SERVICES"] ?? 5_000)
 const inFlight = 64
 const namespace = "bench"
-const deadlineMs = 150_000
-const clockTicksPerSecond = 100 // USER_HZ on Linux
-
-const cpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond
-}
-const peakRssMiB = (pid: number): number => {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-  return Number(match?.[1] ?? 0) / 1024
-}
-const scrape = (port: number): Promise<string> =>
-  new Promise((resolve, reject) => {
-    request({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
-      let body = ""
-      res.on("data", (c: Buffer) => (body += c.toString()))
-      res.on("end", () => resolve(body))
-    }).on("error", reject).end()
-  })
-const sample = (body: string, name: string) => Number(/^(\S+) (\S+)$/m.exec(body.split("\n").find((l) => l.startsWith(`${name} `)) ?? "")?.[2] ?? Number.NaN)
+const deadlineMs = 150_000 + services * 30
+/** Idle CPU is measured over this window and scaled to a minute. */
+const idleWindowMs = 30_000
+/** Settled: no watch event for this long. */
+const quietMs = 3_000
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+const mib = (n: number) => `${n.toFixed(0)} MiB`
+
+/**
+ * An API call retried when the loaded API server times out (504) or throttles (429), up to 5 times; a
+ * retried create may find its Service made by the timed-out try (409), a retried delete may find it gone
+ * (404): both are the wanted end.
+ */
+const persist = async (call: () => Promise<unknown>, done: number): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await call()
+      return
+    } catch (error) {
+      const code = (error as { readonly code?: number }).code
+      if (attempt > 1 && code === done) return
+      if (attempt >= 5 || (code !== 504 && code !== 429)) throw error
+      await sleep(200 * attempt)
+    }
+  }
+}
+
+interface Started {
+  readonly controller: ControllerProcess
+  readonly pid: number
+  readonly healthPort: number
+  /** Wall time from spawn to the first 200 from /readyz. */
+  readonly readyMs: number
+}
+
+const startTimed = async (bed: ControllerTestbed): Promise<Started> => {
+  const [healthPort = 0] = await freePorts(1)
+  const spawnedAt = performance.now()
+  const controller = await bed.start("bench-controller", ["--health-port", String(healthPort)], { metrics: true, logLevel: "info" })
+  await eventually("the controller's /readyz", async () => {
+    if (controller.child.exitCode !== null) throw new Error(`controller exited:\n${controller.output().slice(-2000)}`)
+    return (await httpGet(healthPort, "/readyz"))?.status === 200 ? true : undefined
+  }, { timeoutMs: 60_000, intervalMs: 10 })
+  return { controller, pid: controller.child.pid ?? 0, healthPort, readyMs: performance.now() - spawnedAt }
+}
+
+const waitLeaderWithConfig = (c: Started) =>
+  eventually("the controller's configuration and leadership", async () => {
+    const body = (await httpGet(c.controller.metricsPort, "/metrics"))?.body ?? ""
+    return sample(body, "metallb_k8s_client_config_loaded_bool") === 1 && sample(body, "metallb_ts_controller_leader_bool") === 1 ? true : undefined
+  }, { timeoutMs: 60_000, intervalMs: 50 })
 
 export const run = async (): Promise<void> => {
   const skip = apiServerSkipReason()
@@ -51,76 +83,130 @@ export const run = async (): Promise<void> => {
     await bed.core.createNamespace({ body: { metadata: { name: namespace } } })
     const profileDir = process.env["METALLB_TS_BENCH_CPU_PROF"]
     if (profileDir !== undefined) process.env["NODE_OPTIONS"] = `--cpu-prof --cpu-prof-dir=${profileDir}`
-    const controller = await bed.start("bench-controller", [], { metrics: true, logLevel: "info" })
+    const first = await startTimed(bed)
     if (profileDir !== undefined) delete process.env["NODE_OPTIONS"]
-    const pid = controller.child.pid ?? 0
-    await eventually("the controller's configuration", async () => {
-      const body = await scrape(controller.metricsPort).catch(() => "")
-      return sample(body, "metallb_k8s_client_config_loaded_bool") === 1 && sample(body, "metallb_ts_controller_leader_bool") === 1 ? true : undefined
-    }, { timeoutMs: 60_000 })
-    const cpuAtStart = cpuSeconds(pid)
-    const rssAtStartMiB = peakRssMiB(pid)
+    const startupCpu = cpuSeconds(first.pid)
+    const rssAtReadyMiB = rssMiB(first.pid)
+    await waitLeaderWithConfig(first)
+    const cpuAtStart = cpuSeconds(first.pid)
+    const rssAtStartMiB = rssMiB(first.pid)
 
+    // Every watch event of the bench namespace's Services: the first address seen, the latest addresses,
+    // and the MODIFIED events per Service (each one an API write some client caused).
     const createdAt = new Map<string, number>()
     const addressedAt = new Map<string, number>()
     const addresses = new Map<string, string>()
+    let modified = 0
+    let lastEventMs = performance.now()
     const informer = makeInformer(bed.api.kubeConfig, `/api/v1/namespaces/${namespace}/services`, () => bed.core.listNamespacedService({ namespace }))
     const seen = (s: V1Service) => {
+      lastEventMs = performance.now()
       const name = s.metadata?.name ?? ""
-      const ips = ingressOf(s)
-      if (ips.length > 0 && !addressedAt.has(name)) {
-        addressedAt.set(name, performance.now())
-        addresses.set(name, ips.join(","))
-      }
+      const ips = ingressOf(s).join(",")
+      if (ips !== "" && !addressedAt.has(name)) addressedAt.set(name, lastEventMs)
+      if (ips !== "") addresses.set(name, ips)
     }
     informer.on("add", seen)
-    informer.on("update", seen)
+    informer.on("update", (s) => {
+      modified++
+      seen(s)
+    })
+    informer.on("delete", (s) => {
+      lastEventMs = performance.now()
+      addresses.delete(s.metadata?.name ?? "")
+    })
     await informer.start()
+    const settled = (what: string) =>
+      eventually(what, async () => (performance.now() - lastEventMs >= quietMs ? true : undefined), { timeoutMs: deadlineMs, intervalMs: 250 })
 
     // The load generator pools its connections too (client-node would open one per request).
     const client = withConnectionReuse(bed.api.kubeConfig).makeApiClient(CoreV1Api)
-    const startMs = performance.now()
-    let next = 0
-    const worker = async () => {
-      while (next < services) {
-        const name = `svc-${next++}`
-        await client.createNamespacedService({
-          namespace,
-          body: {
-            metadata: { name },
-            // The NodePort range holds 2,768 ports; a load balancer does not need them.
-            spec: { type: "LoadBalancer", allocateLoadBalancerNodePorts: false, selector: { app: name }, ports: [{ port: 80, protocol: "TCP" }] },
-          },
-        })
-        createdAt.set(name, performance.now())
-      }
+    const inParallel = async (work: (index: number) => Promise<unknown>) => {
+      let next = 0
+      await Promise.all(Array.from({ length: inFlight }, async () => {
+        while (next < services) await work(next++)
+      }))
     }
-    await Promise.all(Array.from({ length: inFlight }, worker))
+    const startMs = performance.now()
+    await inParallel(async (i) => {
+      const name = `svc-${i}`
+      await persist(() => client.createNamespacedService({
+        namespace,
+        body: {
+          metadata: { name },
+          // The NodePort range holds 2,768 ports; a load balancer does not need them.
+          spec: { type: "LoadBalancer", allocateLoadBalancerNodePorts: false, selector: { app: name }, ports: [{ port: 80, protocol: "TCP" }] },
+        },
+      }), 409)
+      createdAt.set(name, performance.now())
+    })
     const createdMs = performance.now() - startMs
     await eventually(`${services} addresses`, async () => (addressedAt.size >= services ? true : undefined), { timeoutMs: deadlineMs, intervalMs: 250 })
     const allMs = performance.now() - startMs
-    await informer.stop()
+    const burstCpu = cpuSeconds(first.pid) - cpuAtStart
+    await settled("the burst's writes to settle")
+    const modifiedInBurst = modified
+    const peakMiB = peakRssMiB(first.pid)
+    const metrics = (await httpGet(first.controller.metricsPort, "/metrics"))?.body ?? ""
 
-    const cpu = cpuSeconds(pid) - cpuAtStart
-    const latenciesMs = [...createdAt].map(([name, at]) => Math.max(0, (addressedAt.get(name) ?? Number.NaN) - at)).sort((a, b) => a - b)
-    const distinct = new Set(addresses.values()).size
-    const body = await scrape(controller.metricsPort)
-    const passes = sample(body, "metallb_ts_controller_reconcile_duration_seconds_count")
-    const passSeconds = sample(body, "metallb_ts_controller_reconcile_duration_seconds_sum")
+    const idleFrom = cpuSeconds(first.pid)
+    const modifiedBeforeIdle = modified
+    await sleep(idleWindowMs)
+    const idlePerMinute = (cpuSeconds(first.pid) - idleFrom) * (60_000 / idleWindowMs)
+    const writesWhileIdle = modified - modifiedBeforeIdle
+    const rssSettledMiB = rssMiB(first.pid)
 
-    console.log(`\nController: ${services.toLocaleString("en-US")} Services created at once (${inFlight} in flight) against kube-apiserver, one /16 pool`)
-    console.log(`  created in ${(createdMs / 1000).toFixed(1)} s; every address in status after ${(allMs / 1000).toFixed(1)} s; ${distinct.toLocaleString("en-US")} distinct addresses`)
-    console.log(`  creation -> address in status: p50 ${percentile(latenciesMs, 50).toFixed(0)} ms, p99 ${percentile(latenciesMs, 99).toFixed(0)} ms, max ${(latenciesMs[latenciesMs.length - 1] ?? 0).toFixed(0)} ms`)
-    console.log(`  controller CPU: ${cpu.toFixed(1)} s during the burst (${(cpu / services * 1000).toFixed(2)} ms per Service); peak RSS (VmHWM) ${peakRssMiB(pid).toFixed(0)} MiB (${rssAtStartMiB.toFixed(0)} MiB before the burst); V8 heap in use at the end ${(sample(body, "nodejs_heap_used_bytes") / 2 ** 20).toFixed(0)} MiB`)
-    console.log(`  controller metrics: ${passes} reconcile passes, ${passSeconds.toFixed(1)} s in them; ${sample(body, "metallb_k8s_client_updates_total")} API writes, ${sample(body, "metallb_k8s_client_update_errors_total")} failed`)
-    if (distinct !== services) console.log(`  WARNING: ${services - distinct} addresses given twice`)
     if (profileDir !== undefined) {
       // The profile is written at a graceful exit only.
-      const exited = new Promise((r) => controller.child.once("exit", r))
-      controller.child.kill("SIGTERM")
+      const exited = new Promise((r) => first.controller.child.once("exit", r))
+      first.controller.child.kill("SIGTERM")
       await exited
       console.log(`  controller CPU profile in ${profileDir}`)
     }
+    // The restart: the process is killed and a new one (same identity, so its Lease is its own) lists
+    // every Service and must change no address.
+    const before = new Map(addresses)
+    await first.controller.kill()
+    const modifiedBeforeRestart = modified
+    const second = await startTimed(bed)
+    const restartCpuAtReady = cpuSeconds(second.pid)
+    await waitLeaderWithConfig(second)
+    await sleep(quietMs)
+    await settled("the restart to settle")
+    const restartCpu = cpuSeconds(second.pid)
+    const changed = [...before].filter(([name, ips]) => addresses.get(name) !== ips).length
+    const restartWrites = modified - modifiedBeforeRestart
+
+    const deleteFrom = cpuSeconds(second.pid)
+    const deleteStartMs = performance.now()
+    await inParallel((i) => persist(() => client.deleteNamespacedService({ name: `svc-${i}`, namespace }), 404))
+    await eventually("every Service gone", async () => (addresses.size === 0 ? true : undefined), { timeoutMs: deadlineMs, intervalMs: 250 })
+    await sleep(quietMs)
+    const deleteCpu = cpuSeconds(second.pid) - deleteFrom
+    const deleteMs = performance.now() - deleteStartMs
+    await informer.stop()
+
+    const latenciesMs = [...createdAt].map(([name, at]) => Math.max(0, (addressedAt.get(name) ?? Number.NaN) - at)).sort((a, b) => a - b)
+    const distinct = new Set(before.values()).size
+    const large = services >= 20_000
+    const n = services.toLocaleString("en-US")
+    console.log(`\nController: ${n} Services created at once (${inFlight} in flight) against kube-apiserver, one /16 pool`)
+    console.log(`  created in ${(createdMs / 1000).toFixed(1)} s; every address in status after ${(allMs / 1000).toFixed(1)} s; ${distinct.toLocaleString("en-US")} distinct addresses`)
+    console.log(`  creation -> address in status: p50 ${percentile(latenciesMs, 50).toFixed(0)} ms, p99 ${percentile(latenciesMs, 99).toFixed(0)} ms, max ${(latenciesMs[latenciesMs.length - 1] ?? 0).toFixed(0)} ms`)
+    console.log(`  controller metrics: ${sample(metrics, "metallb_ts_controller_reconcile_duration_seconds_count")} reconcile passes, ${sample(metrics, "metallb_ts_controller_reconcile_duration_seconds_sum").toFixed(1)} s in them; ${sample(metrics, "metallb_k8s_client_updates_total")} API writes, ${sample(metrics, "metallb_k8s_client_update_errors_total")} failed; V8 heap in use ${mib(sample(metrics, "nodejs_heap_used_bytes") / 2 ** 20)}`)
+    if (distinct !== services) console.log(`  WARNING: ${services - distinct} addresses given twice or missing`)
+    console.log(`\nController footprint (issue 17; CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status; wall-clock times vary with the machine's load, CPU seconds much less)`)
+    printTarget("RSS at start (no Services, leader, config loaded)", rssAtStartMiB, "MiB", 64, `${mib(rssAtReadyMiB)} at /readyz`)
+    printTarget("start-up CPU, spawn to /readyz", startupCpu, "s", 0.5, `${cpuAtStart.toFixed(2)} s once leader with the config loaded`)
+    console.log(`  start-up wall time to /readyz: ${(first.readyMs / 1000).toFixed(2)} s (MetalLB: 0.09 s)`)
+    printTarget(`peak RSS (VmHWM) with ${n} Services`, peakMiB, "MiB", large ? 240 : 128, `${mib(rssSettledMiB)} once settled`)
+    printTarget(`time to IP p99 at ${n}`, percentile(latenciesMs, 99) / 1000, "s", large ? 1 : 0.5)
+    printTarget(`idle CPU per minute, ${n} settled`, idlePerMinute, "s", 0.1, `measured over ${idleWindowMs / 1000} s and scaled to 60 s; the target is for 20,000; ${writesWhileIdle} watch events meanwhile`)
+    printTarget("API writes per Service (watch MODIFIED events in the burst)", modifiedInBurst / services, "", 1, `${modifiedInBurst} events; MetalLB's controller causes 1`)
+    console.log(`  CPU for the burst: ${burstCpu.toFixed(1)} s, ${(burstCpu / services * 1000).toFixed(2)} ms per created Service (flat from 5,000 to 20,000 is the target: compare with METALLB_TS_BENCH_SERVICES=20000)`)
+    console.log(`  restart (kill, new process lists ${n} Services): /readyz after ${(second.readyMs / 1000).toFixed(2)} s wall, ${restartCpuAtReady.toFixed(2)} s CPU; CPU until settled ${restartCpu.toFixed(2)} s; ${changed} addresses changed; ${restartWrites} watch events`)
+    printTarget("addresses changed by the restart", changed, "", 0)
+    console.log(`  mass delete of ${n} Services: controller CPU ${deleteCpu.toFixed(2)} s over ${(deleteMs / 1000).toFixed(1)} s`)
   } finally {
     await bed.stop()
   }

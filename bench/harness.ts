@@ -51,3 +51,10 @@ export const report = (comparison: Comparison): void => {
   console.log(`  ratio: ${(baseline.medianMs / subject.medianMs).toFixed(1)}x faster than the baseline`)
   for (const line of comparison.notes?.() ?? []) console.log(`  ${line}`)
 }
+
+/** One figure against its target (issue 17's footprint table): printed with "met" or "NOT met". */
+export const printTarget = (name: string, value: number, unit: string, target: number, note = ""): void => {
+  const shown = Number.isFinite(value) ? (Math.abs(value) >= 100 ? Math.round(value).toString() : value.toPrecision(3)) : "n/a"
+  const verdict = Number.isFinite(value) && value <= target ? "met" : "NOT met"
+  console.log(`  ${name.padEnd(52)} ${`${shown} ${unit}`.padStart(14)}  target <= ${target} ${unit}: ${verdict}${note === "" ? "" : ` (${note})`}`)
+}

@@ -487,6 +487,8 @@ export interface ServiceSpec {
   readonly externalTrafficPolicy?: "Cluster" | "Local"
   /** Nodes with a serving endpoint (one EndpointSlice per address family). */
   readonly endpointNodes: ReadonlyArray<LabNode>
+  /** Default true; false for more Services than the NodePort range's 2,768 ports (the speaker bench). */
+  readonly allocateLoadBalancerNodePorts?: boolean
 }
 
 /** Creates a LoadBalancer Service without selector and its EndpointSlices, as the cluster would. */
@@ -505,6 +507,7 @@ export const createService = async (api: ApiServer, spec: ServiceSpec): Promise<
         ipFamilies: families,
         ipFamilyPolicy: spec.families === "dual" ? "RequireDualStack" : "SingleStack",
         externalTrafficPolicy: spec.externalTrafficPolicy ?? "Cluster",
+        ...(spec.allocateLoadBalancerNodePorts === false ? { allocateLoadBalancerNodePorts: false } : {}),
       },
     },
   })
