@@ -56,5 +56,6 @@ export const report = (comparison: Comparison): void => {
 export const printTarget = (name: string, value: number, unit: string, target: number, note = ""): void => {
   const shown = Number.isFinite(value) ? (Math.abs(value) >= 100 ? Math.round(value).toString() : value.toPrecision(3)) : "n/a"
   const verdict = Number.isFinite(value) && value <= target ? "met" : "NOT met"
-  console.log(`  ${name.padEnd(52)} ${`${shown} ${unit}`.padStart(14)}  target <= ${target} ${unit}: ${verdict}${note === "" ? "" : ` (${note})`}`)
+  const withUnit = (n: string) => (unit === "" ? n : `${n} ${unit}`)
+  console.log(`  ${name.padEnd(58)} ${withUnit(shown).padStart(10)}  target <= ${withUnit(String(target))}: ${verdict}${note === "" ? "" : ` (${note})`}`)
 }

@@ -70,6 +70,9 @@ spec:
       return counts.reduce((a, b) => a + b, 0) >= services ? { counts } : undefined
     }, { timeoutMs: 300_000 + services * 60, intervalMs: 2_000 })
     if ("overMiB" in announced) {
+      console.log(`\nSpeaker footprint (issue 17): node-1's speaker of 2 in the Layer 2 lab, ${services.toLocaleString("en-US")} IPv6 Services (membership profile "fast")`)
+      printTarget("RSS at start (synced, members joined, no Services)", rssAtStartMiB, "MiB", 64, `start-up CPU ${startupCpu.toFixed(2)} s`)
+      printTarget("idle CPU with no Services", idleEmptyShare * 100, "% core", 1, `over ${windowMs / 2000} s`)
       printTarget(`RSS with ${services.toLocaleString("en-US")} Services announced`, announced.overMiB, "MiB", 96, `run stopped: over ${rssGuardMiB} MiB before every Service was announced; RSS at start ${rssAtStartMiB.toFixed(0)} MiB`)
       return
     }
