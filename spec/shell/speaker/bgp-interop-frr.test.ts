@@ -8,7 +8,6 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { CloseReason } from "../../../core/bgp/session.ts"
-import type { BfdProfile } from "../../../core/config/config.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import type { UdpAddonApi } from "../../../shell/native/udp.ts"
 import { udpAddon, openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
@@ -18,18 +17,8 @@ import { eventually, rootSkipReason } from "../../support/netns.ts"
 import { startFrr, waitBfdUp, waitEstablished, waitForRoute } from "../../support/routers/index.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
 import { ensureAddonBuilt } from "../native/build-addon.ts"
-import { address, peer, route, routerV4, speakerAndRouter, speakerV4, testBackoff, waitSessionState } from "./interop-support.ts"
+import { address, bfdProfile, peer, route, routerV4, speakerAndRouter, speakerV4, testBackoff, waitSessionState } from "./interop-support.ts"
 
-const bfdProfile: BfdProfile = {
-  name: "fast",
-  receiveIntervalMs: 300,
-  transmitIntervalMs: 300,
-  detectMultiplier: 3,
-  echoIntervalMs: 50,
-  echoMode: false,
-  passiveMode: false,
-  minimumTtl: 254,
-}
 const detectionLimitMs = bfdProfile.detectMultiplier * bfdProfile.receiveIntervalMs
 
 const skipReason = rootSkipReason()

@@ -5,7 +5,6 @@
 // here has no VRF support, CONFIG_NET_VRF unset, so sessions inside a real VRF are not exercised.)
 import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
-import type { BfdProfile } from "../../../core/config/config.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import { openBgpListeners } from "../../../shell/speaker/bgp-listeners.ts"
 import { tcpAddon, tcpTransport } from "../../../shell/speaker/bgp-transport.ts"
@@ -15,18 +14,8 @@ import { type Host, rootSkipReason } from "../../support/netns.ts"
 import { startFrr } from "../../support/routers/index.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
 import { ensureAddonBuilt } from "../native/build-addon.ts"
-import { address, peer, routerV4, speakerAndRouter, speakerV4, testBackoff } from "./interop-support.ts"
+import { address, bfdProfile, peer, routerV4, speakerAndRouter, speakerV4, testBackoff } from "./interop-support.ts"
 
-const bfdProfile: BfdProfile = {
-  name: "fast",
-  receiveIntervalMs: 300,
-  transmitIntervalMs: 300,
-  detectMultiplier: 3,
-  echoIntervalMs: 50,
-  echoMode: false,
-  passiveMode: false,
-  minimumTtl: 254,
-}
 
 /** TCP connections the host's kernel accepted (SYNs answered) since the namespace was made. */
 const passiveOpens = async (host: Host): Promise<number> => {
