@@ -41,6 +41,13 @@ describe.skipIf(skipUnlessCi(await clusterSkipReason()))("BGP on a real cluster"
       return h.length === nodeIps.length ? h : undefined
     }, { timeoutMs: 30_000, intervalMs: 200 })
     expect(hops).toEqual(nodeIps)
+    // The route can be in the router before every node's kube-proxy has programmed the new address
+    // (it reacts to the same status write): wait for five answers in a row, then hold it to 20 of 20.
+    let inARow = 0
+    await until(`five answers in a row from ${address}`, async () => {
+      inARow = (await get(cluster.client, urlOf(address), 2_000)) === undefined ? 0 : inARow + 1
+      return inARow >= 5 ? true : undefined
+    }, { timeoutMs: 30_000, intervalMs: 100 })
     const bodies = new Set<string>()
     for (let i = 0; i < 20; i++) {
       const body = await get(cluster.client, urlOf(address), 2_000)

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { until, urlOf } from "../support/lab.ts"
 import { clusterSkipReason } from "../support/cluster/cluster.ts"
-import { controllerSelector, lbServiceYaml, metallbNamespace, speakerSelector, waitIngress, waitRollout, webDeploymentYaml } from "../support/cluster/metallb.ts"
+import { controllerSelector, lbServiceYaml, metallbNamespace, pods, speakerSelector, waitIngress, waitRollout, webDeploymentYaml } from "../support/cluster/metallb.ts"
 import { get, startFastProbe } from "../support/cluster/probe.ts"
 import { ensureMetallb, metallbMemory, routerNextHops } from "../support/cluster/scenarios.ts"
 import { type SharedCluster, useCluster } from "../support/cluster/shared.ts"
@@ -59,12 +59,16 @@ describe.skipIf(skipUnlessCi(await clusterSkipReason()))("metallb-ts updates on 
     const level = kubectl(["get", "daemonset/speaker", "-n", metallbNamespace, "-o", "jsonpath={.spec.template.spec.containers[0].args}"]).includes("--log-level=debug") ? "info" : "debug"
     kubectl(["patch", "daemonset/speaker", "-n", metallbNamespace, "--type=json", "-p",
       JSON.stringify([{ op: "replace", path: "/spec/template/spec/containers/0/args/1", value: `--log-level=${level}` }])])
-    await waitRollout(cluster.kubectl, "daemonset/speaker", metallbNamespace, speakerSelector, cluster.kubeletTail, 150_000)
-    const rolledMs = Date.now() - started
-    // A few seconds more: the last new speaker settles (and may take its addresses back).
-    await sleep(5_000)
-    watching = false
-    await watch
+    let rolledMs = 0
+    try {
+      await waitRollout(cluster.kubectl, "daemonset/speaker", metallbNamespace, speakerSelector, cluster.kubeletTail, 150_000)
+      rolledMs = Date.now() - started
+      // A few seconds more: the last new speaker settles (and may take its addresses back).
+      await sleep(5_000)
+    } finally {
+      watching = false
+      await watch
+    }
     const attempts = (await probe.results()).filter((a) => a.t0 >= started - 1_000 && a.t0 <= started + rolledMs + 5_000)
     const failed = attempts.filter((a) => !a.ok)
     // The longest run of failures: from a failed request's start to the start of the next that succeeded.
@@ -95,20 +99,34 @@ describe.skipIf(skipUnlessCi(await clusterSkipReason()))("metallb-ts updates on 
       }
     })()
     const leader = () => kubectl(["get", "lease", "metallb-ts-controller", "-n", metallbNamespace, "-o", "jsonpath={.spec.holderIdentity}"]).trim()
-    kubectl(["patch", "deployment/controller", "-n", metallbNamespace, "--type=merge", "-p",
-      JSON.stringify({ spec: { template: { metadata: { annotations: { "mlbt-test/restarted": String(Date.now()) } } } } })])
-    await waitRollout(cluster.kubectl, "deployment/controller", metallbNamespace, controllerSelector, cluster.kubeletTail, 180_000)
-    const first = await until("a leader", async () => leader() || undefined, { timeoutMs: 60_000 })
-    kubectl(["delete", "pod", first, "-n", metallbNamespace, "--wait=false"])
-    const second = await until("another leader", async () => {
-      const holder = leader()
-      return holder !== "" && holder !== first ? holder : undefined
-    }, { timeoutMs: 90_000, intervalMs: 500 })
-    // A new Service is served by the new leader: the controller works, and the old ones kept their addresses.
-    kubectl(["apply", "-f", "-"], lbServiceYaml({ name: "upd-after", app: "upd-web", pool: "l2", families: "IPv4" }))
-    const [fresh = ""] = await waitIngress(cluster.kubectl, "upd-after", 1)
-    watching = false
-    await watch
+    // The Lease may still name a pod the rollout removed until a new replica takes it over: a leader
+    // counts only once its pod is one of the Deployment's current pods.
+    const running = (name: string) => pods(cluster.kubectl, metallbNamespace, controllerSelector)
+      .some((p) => p.metadata.name === name && p.metadata.deletionTimestamp === undefined)
+    let first = ""
+    let second = ""
+    let fresh = ""
+    try {
+      kubectl(["patch", "deployment/controller", "-n", metallbNamespace, "--type=merge", "-p",
+        JSON.stringify({ spec: { template: { metadata: { annotations: { "mlbt-test/restarted": String(Date.now()) } } } } })])
+      await waitRollout(cluster.kubectl, "deployment/controller", metallbNamespace, controllerSelector, cluster.kubeletTail, 180_000)
+      first = await until("a leader among the rolled pods", async () => {
+        const holder = leader()
+        return holder !== "" && running(holder) ? holder : undefined
+      }, { timeoutMs: 90_000, intervalMs: 500 })
+      kubectl(["delete", "pod", first, "-n", metallbNamespace, "--wait=false"])
+      second = await until("another leader", async () => {
+        const holder = leader()
+        return holder !== "" && holder !== first && running(holder) ? holder : undefined
+      }, { timeoutMs: 90_000, intervalMs: 500 })
+      // A new Service is served by the new leader: the controller works, and the old ones kept their addresses.
+      kubectl(["apply", "-f", "-"], lbServiceYaml({ name: "upd-after", app: "upd-web", pool: "l2", families: "IPv4" }))
+      ;[fresh = ""] = await waitIngress(cluster.kubectl, "upd-after", 1)
+    } finally {
+      // Stop the watch before anything else (afterAll deletes the Services it reads).
+      watching = false
+      await watch
+    }
     kubectl(["delete", "service", "upd-after"])
     console.log(`controller rolled, leader ${first} deleted, ${second} leads; addresses ${JSON.stringify(before)} unchanged; upd-after got ${fresh}`)
     expect(changes).toEqual([])

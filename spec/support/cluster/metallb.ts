@@ -22,7 +22,7 @@ export type KubeletTail = (nodeName: string) => string
 
 interface PodList {
   readonly items: ReadonlyArray<{
-    readonly metadata: { readonly name: string; readonly namespace: string }
+    readonly metadata: { readonly name: string; readonly namespace: string; readonly deletionTimestamp?: string }
     readonly spec: { readonly nodeName?: string }
     readonly status: {
       readonly phase?: string
