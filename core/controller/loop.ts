@@ -27,6 +27,7 @@ import {
   initialState,
   reconcileAll,
   serviceDeleted,
+  type ServiceOutcome,
 } from "./reconcile.ts"
 import { fullPassIntervalMs } from "./settings.ts"
 import { allocatedFromPoolAnnotation, serviceKey, type ServiceView } from "./service.ts"
@@ -331,6 +332,10 @@ const configPass = (state: LoopState): StepResult => {
   }
 }
 
+/** The metallb.io/ip-allocated-from-pool annotation an outcome asks for: only a service with addresses has a pool. */
+export const poolAnnotationOf = (outcome: ServiceOutcome): string | undefined =>
+  outcome.ingress !== undefined && outcome.ingress.length > 0 ? outcome.pool : undefined
+
 const pass = (before: LoopState, nowMs: number): StepResult => {
   const configured = configPass(before)
   let state = configured.state
@@ -358,7 +363,7 @@ const pass = (before: LoopState, nowMs: number): StepResult => {
     const statusIngress = JSON.stringify(view.ingressIPs)
     const shownPool = view.annotations[allocatedFromPoolAnnotation]
     const wanted = outcome.ingress === undefined ? undefined : JSON.stringify(outcome.ingress)
-    const pool = outcome.ingress !== undefined && outcome.ingress.length > 0 ? outcome.pool : undefined
+    const pool = poolAnnotationOf(outcome)
     const inPlace = wanted === undefined || (statusIngress === wanted && shownPool === pool)
     if (inPlace) written = HashMap.remove(written, outcome.key)
     // Settled: recomputed again only when the service, its namespace or the configuration changes.

@@ -10,6 +10,7 @@ import { Result } from "effect"
 import type { Config } from "../config/config.ts"
 import { type Allocation, allocationOf, type Allocator, assign, makeAllocator, release, setPools } from "../ipam/allocator.ts"
 import { allocateForService, familiesOf } from "../ipam/dual-stack.ts"
+import type { IpamError } from "../ipam/errors.ts"
 import { type Address, formatAddress, parseAddress } from "../net/address.ts"
 import { type AllocationIntent, intentOf, serviceKey, type ServiceView } from "./service.ts"
 
@@ -19,6 +20,17 @@ export interface ControllerEvent {
   readonly message: string
 }
 
+/** Why the addresses a service held (or showed in its status) could not stay its own. */
+export type KeepRefusal =
+  /** It requests other addresses (loadBalancerIPs annotation or spec.loadBalancerIP). */
+  | { readonly _tag: "RequestsOthers"; readonly requested: ReadonlyArray<string> }
+  /** Its families (ClusterIPs, ipFamilyPolicy) no longer match the addresses held. */
+  | { readonly _tag: "FamiliesChanged"; readonly wanted: ReadonlyArray<string> }
+  /** The allocator refuses them now: no pool holds them, the pool does not serve it, or they are in use. */
+  | { readonly _tag: "Refused"; readonly error: IpamError }
+  /** Its address-pool annotation names another pool than the one holding the addresses. */
+  | { readonly _tag: "OtherPool"; readonly annotated: string; readonly holding: string }
+
 /** What a service should look like. `ingress` undefined: not ours, leave it untouched. */
 export interface ServiceOutcome {
   readonly key: string
@@ -26,6 +38,10 @@ export interface ServiceOutcome {
   /** The metallb.io/ip-allocated-from-pool annotation; undefined removes it. */
   readonly pool?: string
   readonly events: ReadonlyArray<ControllerEvent>
+  /** The addresses it held were given up, and why (for `plan` and `explain`; events say it in words). */
+  readonly released?: { readonly held: ReadonlyArray<string>; readonly why: KeepRefusal }
+  /** No address could be allocated, and why. */
+  readonly failure?: IpamError
 }
 
 export interface ControllerState {
@@ -59,20 +75,28 @@ const parseStatus = (ips: ReadonlyArray<string>): ReadonlyArray<Address> =>
     return Result.isSuccess(parsed) ? [parsed.success] : []
   })
 
-/** Keeps the addresses the service holds (or shows in its status) if they still fit its request. */
-const keepExisting = (allocator: Allocator, intent: AllocationIntent, service: ServiceView): readonly [Allocator, Allocation] | undefined => {
+type Kept =
+  | { readonly _tag: "Kept"; readonly allocator: Allocator; readonly allocation: Allocation }
+  | { readonly _tag: "NotKept"; readonly why: KeepRefusal }
+  | { readonly _tag: "NothingHeld" }
+
+/** Keeps the addresses the service holds (or shows in its status) if they still fit its request; else says why not. */
+const keepExisting = (allocator: Allocator, intent: AllocationIntent, service: ServiceView): Kept => {
   const held = allocationOf(allocator, intent.service.key)?.addresses ?? parseStatus(service.ingressIPs)
-  if (held.length === 0) return undefined
-  if (intent.requested.length > 0 && !sameSet(held, intent.requested)) return undefined
+  if (held.length === 0) return { _tag: "NothingHeld" }
+  if (intent.requested.length > 0 && !sameSet(held, intent.requested)) return { _tag: "NotKept", why: { _tag: "RequestsOthers", requested: texts(intent.requested) } }
   const families = familiesOf(intent.clusterIPs, intent.ipFamilyPolicy)
-  if (Result.isFailure(families)) return undefined
+  if (Result.isFailure(families)) return { _tag: "NotKept", why: { _tag: "Refused", error: families.failure } }
   const heldFamilies = held.map((a) => a.family)
   const dualWanted = families.success.length === 2 && intent.ipFamilyPolicy !== "PreferDualStack"
-  if (heldFamilies.some((f) => !families.success.includes(f)) || (dualWanted && held.length < 2)) return undefined
+  if (heldFamilies.some((f) => !families.success.includes(f)) || (dualWanted && held.length < 2)) {
+    return { _tag: "NotKept", why: { _tag: "FamiliesChanged", wanted: families.success } }
+  }
   const kept = assign(allocator, { ...intent, addresses: held, families: families.success })
-  if (Result.isFailure(kept)) return undefined
-  if (intent.pool !== undefined && kept.success[1].pool !== intent.pool) return undefined
-  return kept.success
+  if (Result.isFailure(kept)) return { _tag: "NotKept", why: { _tag: "Refused", error: kept.failure } }
+  const [next, allocation] = kept.success
+  if (intent.pool !== undefined && allocation.pool !== intent.pool) return { _tag: "NotKept", why: { _tag: "OtherPool", annotated: intent.pool, holding: allocation.pool } }
+  return { _tag: "Kept", allocator: next, allocation }
 }
 
 export const reconcileService = (
@@ -106,8 +130,8 @@ export const reconcileService = (
   }
   const before = allocationOf(state.allocator, key)
   const kept = keepExisting(state.allocator, intent.success, service)
-  if (kept !== undefined) {
-    const [allocator, allocation] = kept
+  if (kept._tag === "Kept") {
+    const { allocator, allocation } = kept
     const changed = before === undefined || !sameSet(before.addresses, allocation.addresses)
     if (changed && service.ingressIPs.length === 0) {
       events.push({ type: "Normal", reason: "IPAllocated", message: `Assigned IP ${JSON.stringify(texts(allocation.addresses))}` })
@@ -120,15 +144,19 @@ export const reconcileService = (
     ...intent.success,
     ...(intent.success.requested.length > 0 ? { requested: intent.success.requested } : {}),
   })
+  const releasedWhy = kept._tag === "NotKept" && held.length > 0 ? { released: { held: texts(held), why: kept.why } } : {}
   if (Result.isFailure(outcome)) {
     const message = `Failed to allocate IP for ${JSON.stringify(key)}: ${outcome.failure.message}`
     const clearing = held.length > 0 ? [warning("ClearAssignment", `current IP ${JSON.stringify(texts(held))} not allowed by config, clearing`)] : []
-    return { state: { ...state, allocator: released }, outcome: { key, ingress: [], events: [...events, ...clearing, warning("AllocationFailed", message)] } }
+    return {
+      state: { ...state, allocator: released },
+      outcome: { key, ingress: [], events: [...events, ...clearing, warning("AllocationFailed", message)], ...releasedWhy, failure: outcome.failure },
+    }
   }
   const [allocator, allocation] = outcome.success
   if (held.length > 0) events.push(warning("ClearAssignment", `current IP ${JSON.stringify(texts(held))} not allowed by config, reassigning`))
   events.push({ type: "Normal", reason: "IPAllocated", message: `Assigned IP ${JSON.stringify(texts(allocation.addresses))}` })
-  return { state: { ...state, allocator }, outcome: { key, ingress: texts(allocation.addresses), pool: allocation.pool, events } }
+  return { state: { ...state, allocator }, outcome: { key, ingress: texts(allocation.addresses), pool: allocation.pool, events, ...releasedWhy } }
 }
 
 export const serviceDeleted = (state: ControllerState, key: string): ControllerState => ({ ...state, allocator: release(state.allocator, key) })

@@ -204,7 +204,9 @@ const poolHolding = (pools: HashMap.HashMap<string, PoolState>, addresses: Reado
   const missing = addresses.findIndex((_, i) => holders[i] === undefined)
   if (missing >= 0) {
     const address = addresses[missing]!
-    return Result.fail(new AddressNotInPool({ address, text: formatAddress(address) }))
+    // Said precisely: a pool's range holds the address, but the pool avoids buggy .0/.255 addresses.
+    const avoiding = [...HashMap.values(pools)].find((s) => s.pool.avoidBuggyIPs && poolContains({ ...s.pool, avoidBuggyIPs: false }, address))
+    return Result.fail(new AddressNotInPool({ address, text: formatAddress(address), ...(avoiding === undefined ? {} : { avoidedBy: avoiding.pool.name }) }))
   }
   const first = holders[0]
   if (first === undefined) return Result.fail(new FamilyMismatch({ reason: "no address given" }))

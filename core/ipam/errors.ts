@@ -21,9 +21,16 @@ export class IncompatiblePool extends Data.TaggedError("IncompatiblePool")<{
   }
 }
 
-export class AddressNotInPool extends Data.TaggedError("AddressNotInPool")<{ readonly address: Address; readonly text: string }> {
+export class AddressNotInPool extends Data.TaggedError("AddressNotInPool")<{
+  readonly address: Address
+  readonly text: string
+  /** The avoidBuggyIPs pool whose ranges hold the address but which refuses it as a .0/.255 address. */
+  readonly avoidedBy?: string
+}> {
   override get message() {
-    return `${this.text} is not allowed in config: no pool contains it (or it is a .0/.255 address of an avoidBuggyIPs pool)`
+    return this.avoidedBy === undefined
+      ? `${this.text} is not allowed in config: no pool contains it`
+      : `${this.text} is not allowed in config: pool ${JSON.stringify(this.avoidedBy)} avoids .0/.255 addresses (avoidBuggyIPs)`
   }
 }
 
