@@ -24,7 +24,21 @@ export type Capability =
     readonly restartTimeSeconds: number
     readonly families: ReadonlyArray<{ readonly family: Family; readonly forwardingPreserved: boolean }>
   }
+  /**
+   * RFC 8950 §4 (Extended Next Hop Encoding, code 5): the sender accepts NLRI of (afi, safi) with a
+   * next hop of nextHopAfi. Kept as numbers so entries for families not spoken here re-encode as sent.
+   */
+  | { readonly _tag: "ExtendedNextHop"; readonly entries: ReadonlyArray<ExtendedNextHopEntry> }
   | { readonly _tag: "UnknownCapability"; readonly code: number; readonly value: Uint8Array }
+
+export interface ExtendedNextHopEntry {
+  readonly afi: number
+  readonly safi: number
+  readonly nextHopAfi: number
+}
+
+/** The one entry this speaker uses: IPv4 unicast NLRI with an IPv6 next hop (RFC 8950 unnumbered). */
+export const ipv4OverIpv6NextHop: ExtendedNextHopEntry = { afi: 1, safi: 1, nextHopAfi: 2 }
 
 export interface Open {
   readonly _tag: "Open"

@@ -5,7 +5,10 @@
 // AS_PATH empty to iBGP and our ASN to eBGP (with AS_TRANS + AS4_PATH on a 2-octet session, RFC 6793);
 // NEXT_HOP the session's local address (a global IPv6 address for IPv6); LOCAL_PREF only to iBGP, 100
 // unless an advertisement sets it (FRR's default); communities and large communities from the
-// BGPAdvertisements, merged when several advertisements announce the same prefix.
+// BGPAdvertisements, merged when several advertisements announce the same prefix. On a session
+// without an IPv4 next hop that negotiated RFC 8950 extended next hop (BGP unnumbered), IPv4 routes
+// go in MP_REACH_NLRI (AFI 1) with the IPv6 next hops instead of NEXT_HOP; their withdrawals stay in
+// the body's Withdrawn Routes, which RFC 4271 defines for IPv4 unicast whatever the next hop.
 import type { BgpAdvertisement, BgpCommunity } from "../config/config.ts"
 import type { Address, Family } from "../net/address.ts"
 import { makePrefix, type Prefix } from "../net/prefix.ts"
@@ -28,7 +31,13 @@ export interface PeerContext {
   readonly nextHopV4?: Address
   /** Global IPv6 next hop, optionally followed by a link-local one. */
   readonly nextHopsV6?: ReadonlyArray<Address>
+  /** RFC 8950 negotiated: without nextHopV4, IPv4 routes take nextHopsV6 in MP_REACH_NLRI. */
+  readonly extendedNextHop?: boolean
 }
+
+/** IPv4 routes travel with an IPv6 next hop (RFC 8950): no IPv4 next hop, extended next hop negotiated. */
+const ipv4OverIpv6 = (peer: PeerContext): boolean =>
+  peer.nextHopV4 === undefined && peer.extendedNextHop === true && (peer.nextHopsV6?.length ?? 0) > 0
 
 interface SentRoute {
   readonly prefix: Prefix
@@ -174,14 +183,14 @@ const mpUnreachBytes = (withdrawnBytes: number) => attributeBytes(3 + withdrawnB
 
 const announcements = (family: Family, prefixes: ReadonlyArray<Prefix>, attributes: PathAttributes, peer: PeerContext): Array<Update> => {
   const base = baseAttributesBytes(attributes, peer.fourOctetAsn)
-  if (family === "ipv4") {
+  if (family === "ipv4" && !ipv4OverIpv6(peer)) {
     return pack(prefixes, (nlri) => fixedUpdateBytes + base + nlri).map((nlri) => ({ _tag: "Update", withdrawn: [], attributes, nlri }))
   }
   const nextHops = peer.nextHopsV6 ?? []
   return pack(prefixes, (nlri) => fixedUpdateBytes + base + mpReachBytes(nlri, nextHops.length)).map((nlri) => ({
     _tag: "Update",
     withdrawn: [],
-    attributes: { ...attributes, mpReach: { family: "ipv6", nextHops, nlri } },
+    attributes: { ...attributes, mpReach: { family, nextHops, nlri } },
     nlri: [],
   }))
 }
@@ -197,7 +206,7 @@ const withdrawals = (family: Family, prefixes: ReadonlyArray<Prefix>): Array<Upd
     }))
 
 const canSend = (family: Family, peer: PeerContext) =>
-  peer.families.includes(family) && (family === "ipv4" ? peer.nextHopV4 !== undefined : (peer.nextHopsV6?.length ?? 0) > 0)
+  peer.families.includes(family) && (family === "ipv4" ? peer.nextHopV4 !== undefined || ipv4OverIpv6(peer) : (peer.nextHopsV6?.length ?? 0) > 0)
 
 export interface Plan {
   readonly updates: ReadonlyArray<Update>

@@ -3,7 +3,9 @@
 // when a running session must be restarted (only when what it was opened with changed). Choices that
 // follow FRR: the families are the peer address's family, or both with dualStackAddressFamily; the TTL
 // is 1 towards a directly connected eBGP peer and 255 otherwise; the local ASN is the peer's localASN
-// when set (bgpd's `local-as`), else myASN.
+// when set (bgpd's `local-as`), else myASN. An unnumbered peer (`interface`, no address) runs over the
+// interface's IPv6 link-local addresses as FRR's `neighbor <interface> interface` does: both unicast
+// families, and RFC 8950 extended next hop offered so IPv4 routes travel with our IPv6 next hop.
 import { Result } from "effect"
 import type { SessionConfig } from "../bgp/session.ts"
 import { validateSessionConfig } from "../bgp/session.ts"
@@ -23,8 +25,16 @@ export const localAsnOf = (peer: Peer): number => peer.localAsn ?? peer.myAsn
 export const isExternal = (peer: Peer): boolean =>
   peer.peerAsn !== undefined ? peer.peerAsn !== localAsnOf(peer) : peer.dynamicAsn === "external"
 
-/** The peer address's family first; the other one too when dualStackAddressFamily asks for it. */
+/** An unnumbered peer: the session runs over the link-local addresses of `peer.interface`. */
+export const isUnnumbered = (peer: Peer): boolean => peer.address === undefined && peer.interface !== undefined
+
+/**
+ * The peer address's family first; the other one too when dualStackAddressFamily asks for it. An
+ * unnumbered session has no address family of its own: IPv4 (with extended next hop) and IPv6, as
+ * FRR activates both for an interface peer in MetalLB's configuration.
+ */
 export const familiesOf = (peer: Peer): ReadonlyArray<Family> => {
+  if (isUnnumbered(peer)) return ["ipv4", "ipv6"]
   const own: Family = peer.address?.family ?? "ipv4"
   const other: Family = own === "ipv4" ? "ipv6" : "ipv4"
   return peer.dualStackAddressFamily ? [own, other] : [own]
@@ -52,6 +62,7 @@ const identifierOf = (peer: Peer, fallback: Address | undefined): number | undef
 
 /** The FSM configuration for a resolved Peer, or why it cannot run here. */
 export const sessionConfigFor = (peer: Peer, options: SessionConfigOptions = {}): Result.Result<SessionConfig, PeerSessionError> => {
+  if (peer.address === undefined && peer.interface === undefined) return Result.fail(new PeerSessionError(`peer ${peer.name}: neither peerAddress nor interface`))
   const peerAsn = peer.peerAsn ?? peer.dynamicAsn
   if (peerAsn === undefined) return Result.fail(new PeerSessionError(`peer ${peer.name}: neither peerASN nor dynamicASN`))
   const localBgpIdentifier = identifierOf(peer, options.routerId)
@@ -73,6 +84,7 @@ export const sessionConfigFor = (peer: Peer, options: SessionConfigOptions = {})
     },
     passive: options.passive ?? false,
     backoff: options.backoff ?? speakerBackoff,
+    ...(isUnnumbered(peer) ? { extendedNextHop: true } : {}),
   }
   return Result.mapError(validateSessionConfig(config), (e) => new PeerSessionError(`peer ${peer.name}: ${e.message}`))
 }
@@ -90,7 +102,6 @@ export interface SessionSpec {
 export const sessionSpecFor = (config: Config, name: string, routerId: Address | undefined): Result.Result<SessionSpec, PeerSessionError> => {
   const peer = config.peers.get(name)
   if (peer === undefined) return Result.fail(new PeerSessionError(`peer ${name}: not in the configuration`))
-  if (peer.address === undefined) return Result.fail(new PeerSessionError(`peer ${peer.name}: BGP unnumbered (interface ${peer.interface ?? "?"}) is not supported`))
   const session = sessionConfigFor(peer, routerId === undefined ? {} : { routerId })
   if (Result.isFailure(session)) return Result.fail(session.failure)
   const bfdProfile = peer.bfdProfile === undefined ? undefined : config.bfdProfiles.get(peer.bfdProfile)

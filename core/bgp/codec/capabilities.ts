@@ -2,16 +2,20 @@
 // Interpreted: Multiprotocol (1) for IPv4/IPv6 unicast only (RFC 4760; any other AFI/SAFI stays an
 // UnknownCapability so the FSM can see and ignore it), Route Refresh (2, RFC 2918), Graceful Restart
 // (64, RFC 4724: R bit, 12-bit restart time, per-family F bit; entries for families not spoken here
-// are dropped) and 4-octet AS (65, RFC 6793). Every other code is kept raw, as RFC 5492 §5 asks a
+// are dropped), Extended Next Hop Encoding (5, RFC 8950 §4: 6-octet entries of NLRI AFI, NLRI SAFI and
+// next-hop AFI, every entry kept) and 4-octet AS (65, RFC 6793). Every other code is kept raw, as RFC 5492 §5 asks a
 // speaker to ignore capabilities it does not understand. A known capability with an impossible length
 // is a malformed optional parameter: OPEN Message Error, subcode 0 (RFC 4271 §6.2).
 import { Result } from "effect"
 import type { Family } from "../../net/address.ts"
-import { afiOf, type Capability, errorCode, safiUnicast } from "../messages.ts"
+import { afiOf, type Capability, errorCode, type ExtendedNextHopEntry, safiUnicast } from "../messages.ts"
 import { type BgpDecodeError, decodeError } from "./errors.ts"
 import { u16, u32, u8, type Writer } from "./wire.ts"
 
-export const capabilityCode = { Multiprotocol: 1, RouteRefresh: 2, GracefulRestart: 64, FourOctetAsn: 65 } as const
+export const capabilityCode = { Multiprotocol: 1, RouteRefresh: 2, ExtendedNextHop: 5, GracefulRestart: 64, FourOctetAsn: 65 } as const
+
+/** RFC 8950 §4: NLRI AFI (2 octets), NLRI SAFI (2 octets, though SAFIs fit one), next-hop AFI (2 octets). */
+const extendedNextHopEntryBytes = 6
 
 /** RFC 4271 §6.2: a recognized but malformed optional parameter. */
 export const openUnspecific = 0
@@ -39,6 +43,17 @@ const decodeOne = (code: number, value: Uint8Array): Result.Result<Capability, B
       return value.length === 4
         ? Result.succeed({ _tag: "FourOctetAsn", asn: u32(value, 0) })
         : Result.fail(malformed(`4-octet AS capability of ${value.length} bytes (must be 4)`))
+    case capabilityCode.ExtendedNextHop: {
+      // An empty list is allowed (FRR accepts it too): it offers nothing.
+      if (value.length % extendedNextHopEntryBytes !== 0) {
+        return Result.fail(malformed(`Extended Next Hop capability of ${value.length} bytes (must be a multiple of 6)`))
+      }
+      const entries: Array<ExtendedNextHopEntry> = []
+      for (let offset = 0; offset < value.length; offset += extendedNextHopEntryBytes) {
+        entries.push({ afi: u16(value, offset), safi: u16(value, offset + 2), nextHopAfi: u16(value, offset + 4) })
+      }
+      return Result.succeed({ _tag: "ExtendedNextHop", entries })
+    }
     case capabilityCode.GracefulRestart: {
       if (value.length < 2 || (value.length - 2) % 4 !== 0) {
         return Result.fail(malformed(`Graceful Restart capability of ${value.length} bytes (must be 2 + 4n)`))
@@ -93,6 +108,10 @@ export const writeCapability = (writer: Writer, capability: Capability): void =>
       return
     case "FourOctetAsn":
       writer.u8(capabilityCode.FourOctetAsn).u8(4).u32(capability.asn)
+      return
+    case "ExtendedNextHop":
+      writer.u8(capabilityCode.ExtendedNextHop).u8(extendedNextHopEntryBytes * capability.entries.length)
+      for (const { afi, safi, nextHopAfi } of capability.entries) writer.u16(afi).u16(safi).u16(nextHopAfi)
       return
     case "GracefulRestart": {
       const flags = capability.restarting ? gracefulRestartFlag.Restarting : 0

@@ -37,6 +37,12 @@ export interface SessionConfig {
   /** Unicast families offered in Multiprotocol capabilities, in preference order; at least one. */
   readonly families: ReadonlyArray<Family>
   readonly gracefulRestart: GracefulRestartConfig
+  /**
+   * Offer RFC 8950's Extended Next Hop capability for IPv4 unicast with an IPv6 next hop, and use it
+   * when the peer offers it too: IPv4 routes then travel in MP_REACH_NLRI with our IPv6 address as
+   * the next hop (BGP unnumbered, where the session has no IPv4 address). Absent means no.
+   */
+  readonly extendedNextHop?: boolean
   /** Never dial: wait in Active for the peer to connect. */
   readonly passive: boolean
   readonly backoff: BackoffConfig

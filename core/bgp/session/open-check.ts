@@ -9,9 +9,11 @@
 // the 2-octet My AS field as received (AS_TRANS for a 4-octet ASN), as FRR sends it; Unsupported
 // Capability carries the Multiprotocol capabilities we needed (RFC 5492 §5); Unacceptable Hold Time
 // and Bad BGP Identifier carry none, as RFC 4271 defines none and the codec sends none for its checks.
+// Extended next hop (RFC 8950) is in use only when we offered it and the peer's capability lists
+// IPv4 unicast with an IPv6 next hop; without it IPv4 routes need an IPv4 next hop.
 import { Result } from "effect"
 import type { Family } from "../../net/address.ts"
-import { afiOf, asTrans, type Capability, errorCode, notification, type Notification, type Open, openSubcode, safiUnicast } from "../messages.ts"
+import { afiOf, asTrans, type Capability, errorCode, ipv4OverIpv6NextHop, notification, type Notification, type Open, openSubcode, safiUnicast } from "../messages.ts"
 import type { SessionConfig } from "./config.ts"
 import type { Negotiated, PeerGracefulRestart } from "./outputs.ts"
 
@@ -44,6 +46,13 @@ export const keepaliveSeconds = (negotiatedHoldSeconds: number, configuredKeepal
 type Found<T extends Capability["_tag"]> = Extract<Capability, { _tag: T }>
 const find = <T extends Capability["_tag"]>(caps: ReadonlyArray<Capability>, tag: T): Found<T> | undefined =>
   caps.find((c): c is Found<T> => c._tag === tag)
+
+/** RFC 8950 §4: the peer accepts IPv4 unicast NLRI with an IPv6 next hop. */
+const offersIpv4OverIpv6 = (caps: ReadonlyArray<Capability>): boolean =>
+  caps.some((c) =>
+    c._tag === "ExtendedNextHop" &&
+    c.entries.some((e) => e.afi === ipv4OverIpv6NextHop.afi && e.safi === ipv4OverIpv6NextHop.safi && e.nextHopAfi === ipv4OverIpv6NextHop.nextHopAfi)
+  )
 
 export const checkOpen = (config: SessionConfig, open: Open): Result.Result<Negotiated, Notification> => {
   const caps = open.capabilities
@@ -78,5 +87,6 @@ export const checkOpen = (config: SessionConfig, open: Open): Result.Result<Nego
     ...(gracefulRestart === undefined ? {} : { gracefulRestart }),
     peerAsn,
     peerBgpIdentifier: open.bgpIdentifier,
+    extendedNextHop: config.extendedNextHop === true && families.includes("ipv4") && offersIpv4OverIpv6(caps),
   })
 }

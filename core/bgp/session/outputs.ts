@@ -27,6 +27,11 @@ export interface Negotiated {
   readonly gracefulRestart?: PeerGracefulRestart
   readonly peerAsn: number
   readonly peerBgpIdentifier: number
+  /**
+   * RFC 8950: both sides offered IPv4 unicast with an IPv6 next hop (we only offer it when configured),
+   * so IPv4 routes may be sent in MP_REACH_NLRI with an IPv6 next hop.
+   */
+  readonly extendedNextHop: boolean
 }
 
 /** Why a connection was closed; the tags that follow a NOTIFICATION we sent are marked. */

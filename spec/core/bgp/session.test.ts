@@ -80,6 +80,7 @@ describe("active open (RFC 4271 §8.2.2 Idle -> Connect -> OpenSent -> OpenConfi
           routeRefresh: true,
           peerAsn: 65001,
           peerBgpIdentifier: bgpId("10.0.0.2"),
+          extendedNextHop: false,
         },
         sendEndOfRib: [],
       },

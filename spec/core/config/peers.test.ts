@@ -9,6 +9,7 @@ import type { ResolveContext } from "../../../core/config/rules/context.ts"
 import { resolvePeers } from "../../../core/config/rules/peers.ts"
 import { addressEquals, parseAddress, type Address } from "../../../core/net/address.ts"
 import { anyMatches } from "../../../core/config/selector.ts"
+import { peerDefaults } from "../speaker/peer-fixture.ts"
 
 const namespace = "metallb-system"
 const context: ResolveContext = { namespace, secrets: [] }
@@ -77,20 +78,7 @@ const oneError = (spec: Partial<Spec>, options: Parameters<typeof run>[1] = {}, 
   return error
 }
 
-const base: Omit<Peer, "name"> = {
-  myAsn: 64512,
-  peerAsn: 64513,
-  address: address("192.0.2.1"),
-  port: 179,
-  holdTimeSeconds: 90,
-  keepaliveTimeSeconds: 30,
-  nodeSelectors: [],
-  enableGracefulRestart: false,
-  ebgpMultiHop: false,
-  vrf: "",
-  disableMP: false,
-  dualStackAddressFamily: false,
-}
+const base: Omit<Peer, "name"> = { ...peerDefaults, myAsn: 64512, peerAsn: 64513, address: address("192.0.2.1") }
 
 describe("resolvePeers: valid peers", () => {
   it("resolves an eBGP peer with MetalLB's defaults", () => {

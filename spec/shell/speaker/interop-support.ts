@@ -8,6 +8,7 @@ import { type Address, parseAddress } from "../../../core/net/address.ts"
 import { parsePrefix } from "../../../core/net/prefix.ts"
 import type { PeerSession } from "../../../shell/speaker/peer-session.ts"
 import { eventually, type Host, Lab } from "../../support/netns.ts"
+import { resolvedPeer } from "../../core/speaker/peer-fixture.ts"
 
 export const speakerV4 = "192.0.2.10"
 export const speakerV6 = "2001:db8::10"
@@ -33,20 +34,8 @@ export const speakerAndRouter = async (label: string): Promise<{ lab: Lab; node:
 }
 
 /** A resolved Peer with test-friendly timers (connect retry 2 s) and everything else at MetalLB's defaults. */
-export const peer = (fields: { readonly name: string; readonly address: string; readonly myAsn: number; readonly peerAsn: number } & Partial<Omit<Peer, "address">>): Peer => ({
-  port: 179,
-  holdTimeSeconds: 9,
-  keepaliveTimeSeconds: 3,
-  connectTimeSeconds: 2,
-  nodeSelectors: [],
-  enableGracefulRestart: false,
-  ebgpMultiHop: false,
-  vrf: "",
-  disableMP: false,
-  dualStackAddressFamily: false,
-  ...fields,
-  address: address(fields.address),
-})
+export const peer = (fields: { readonly name: string; readonly address: string; readonly myAsn: number; readonly peerAsn: number } & Partial<Omit<Peer, "address">>): Peer =>
+  resolvedPeer({ holdTimeSeconds: 9, keepaliveTimeSeconds: 3, connectTimeSeconds: 2, ...fields, address: address(fields.address) })
 
 export const communities: ReadonlyArray<BgpCommunity> = [
   { kind: "standard", asn: 64500, value: 100 },

@@ -118,13 +118,24 @@ const capabilityArb: fc.Arbitrary<Capability> = fc.oneof(
     restartTimeSeconds: fc.integer({ min: 0, max: 4095 }),
     families: fc.array(fc.record({ family: familyArb, forwardingPreserved: fc.boolean() }), { maxLength: 3 }),
   }),
+  fc.record({
+    _tag: fc.constant("ExtendedNextHop" as const),
+    // RFC 8950 entries: mostly the IPv4-over-IPv6 one, any values otherwise (kept as sent).
+    entries: fc.array(
+      fc.oneof(
+        fc.constant({ afi: 1, safi: 1, nextHopAfi: 2 }),
+        fc.record({ afi: fc.integer({ min: 0, max: 0xffff }), safi: fc.integer({ min: 0, max: 0xffff }), nextHopAfi: fc.integer({ min: 0, max: 0xffff }) }),
+      ),
+      { maxLength: 6 },
+    ),
+  }),
   fc
     .tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }))
     .filter(([afi, , safi]) => !unicast.has(`${afi}/${safi}`))
     .map(([afi, reserved, safi]): Capability => ({ _tag: "UnknownCapability", code: 1, value: Uint8Array.of(afi >> 8, afi & 0xff, reserved, safi) })),
   fc.record({
     _tag: fc.constant("UnknownCapability" as const),
-    code: fc.integer({ min: 3, max: 255 }).filter((code) => code !== 64 && code !== 65),
+    code: fc.integer({ min: 3, max: 255 }).filter((code) => code !== 5 && code !== 64 && code !== 65),
     // Long values push the capabilities past 253 bytes, into RFC 9072 extended parameters.
     value: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 150, maxLength: 255 })),
   }),

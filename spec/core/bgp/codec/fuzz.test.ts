@@ -1,6 +1,7 @@
-// Fuzzing (105,000 inputs in all): random bytes, random bodies behind a correct header, and valid
-// messages mutated by bit flips, insertions, deletions and truncation, either anywhere or only in the
-// body with the header's length fixed up so the OPEN, UPDATE and attribute decoders are reached.
+// Fuzzing (115,000 inputs in all): random bytes, random bodies behind a correct header, OPENs with
+// random values under each interpreted capability code, and valid messages mutated by bit flips,
+// insertions, deletions and truncation, either anywhere or only in the body with the header's length
+// fixed up so the OPEN, UPDATE and attribute decoders are reached.
 // decode, decodeUpdate and frame never throw; a failure is a typed BgpDecodeError (with an error code
 // of RFC 4271 §4.5 or RFC 7313 and a NOTIFICATION that encodes within 4096 bytes) or a
 // BgpIgnoredMessage; and whatever decodes re-encodes to bytes that decode to the same value.
@@ -93,6 +94,17 @@ describe("fuzz: decoding never throws", () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 7 }), fc.uint8Array({ maxLength: 300 }), fc.boolean(), (type, body, fourOctetAsn) => {
       checkDecodes(withHeader(type, body), fourOctetAsn)
     }), { numRuns: 30_000 })
+  })
+
+  it("OPENs whose capabilities are random values under the interpreted codes (10,000)", () => {
+    // Reaches each capability decoder (Multiprotocol, Route Refresh, Extended Next Hop, Graceful
+    // Restart, 4-octet AS) with lengths and contents a mutation of a valid OPEN rarely produces.
+    const capabilityArb = fc.tuple(fc.constantFrom(1, 2, 5, 64, 65), fc.uint8Array({ maxLength: 40 }))
+    fc.assert(fc.property(fc.array(capabilityArb, { minLength: 1, maxLength: 4 }), fc.boolean(), (capabilities, fourOctetAsn) => {
+      const tlvs = capabilities.flatMap(([code, value]) => [code, value.length, ...value])
+      const body = Uint8Array.from([4, 0xfb, 0xf5, 0, 90, 192, 0, 2, 1, tlvs.length + 2, 2, tlvs.length, ...tlvs])
+      checkDecodes(withHeader(1, body), fourOctetAsn)
+    }), { numRuns: 10_000 })
   })
 
   it("valid messages mutated anywhere (25,000)", () => {

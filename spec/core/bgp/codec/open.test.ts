@@ -108,6 +108,24 @@ describe("OPEN", () => {
     expect(openError(`04 fbf5 005a 00000000 00`)).toEqual({ code: 2, subcode: 3, data: "" })
   })
 
+  it("decodes and encodes the RFC 8950 Extended Next Hop capability (IPv4 unicast over an IPv6 next hop)", () => {
+    // Code 5, length 12: (AFI 1, SAFI 1, next-hop AFI 2) and an entry for a family not spoken here (VPN, SAFI 128).
+    const bytes = message(1, `${fixed} 10 02 0e 05 0c 0001 0001 0002 0001 0080 0002`)
+    const open: Open = {
+      ...expected,
+      capabilities: [{ _tag: "ExtendedNextHop", entries: [{ afi: 1, safi: 1, nextHopAfi: 2 }, { afi: 1, safi: 128, nextHopAfi: 2 }] }],
+    }
+    expect(ok(decode(bytes, options))).toEqual(open)
+    expect(toHex(encode(open, options))).toBe(toHex(bytes))
+    // An empty list offers nothing but is well formed (FRR accepts it too).
+    expect(ok(decode(message(1, `${fixed} 04 02 02 05 00`), options))).toEqual({ ...expected, capabilities: [{ _tag: "ExtendedNextHop", entries: [] }] })
+  })
+
+  it("refuses an Extended Next Hop capability whose length is not a multiple of 6", () => {
+    expect(openError(`${fixed} 09 02 07 05 05 0001 0001 00`)).toEqual({ code: 2, subcode: 0, data: "" })
+    expect(openError(`${fixed} 0a 02 08 05 06 0001 0001 0002 00`).code).toBe(2)
+  })
+
   it("rejects optional parameters other than capabilities (e.g. type 1, authentication)", () => {
     expect(openError(`${fixed} 04 01 02 0000`)).toEqual({ code: 2, subcode: 4, data: "" })
   })
