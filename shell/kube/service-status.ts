@@ -43,8 +43,11 @@ export class ServiceStatusWriter {
   private readonly owner: PodOwner | undefined
   /** Told of every write to the API server (a 404 on adopt or delete counts as done: the object is gone). */
   onWrite: (ok: boolean) => void = () => undefined
-  /** service key -> the object and the status last written; loaded from the API on first use. */
-  private existing: Map<string, Existing> | undefined
+  /**
+   * service key -> the object and the status last written; loaded from the API on first use, once for
+   * every write that waits for it (the speaker writes several services at once).
+   */
+  private existing: Promise<Map<string, Existing>> | undefined
 
   constructor(api: CustomObjectsApi, namespace: string, node: string, kind: StatusKind, owner?: PodOwner) {
     this.api = api
@@ -64,8 +67,15 @@ export class ServiceStatusWriter {
     })
   }
 
-  private async load(): Promise<Map<string, Existing>> {
-    if (this.existing !== undefined) return this.existing
+  private load(): Promise<Map<string, Existing>> {
+    this.existing ??= this.fetch().catch((error: unknown) => {
+      this.existing = undefined
+      throw error
+    })
+    return this.existing
+  }
+
+  private async fetch(): Promise<Map<string, Existing>> {
     const list = (await this.api.listNamespacedCustomObject({
       group, version, namespace: this.namespace, plural: plural(this.kind), labelSelector: `${nodeLabel}=${this.node}`,
     })) as { items?: Array<{ metadata?: { name?: string; labels?: Record<string, string>; ownerReferences?: Array<{ uid?: string }> }; status?: unknown }> }
@@ -88,7 +98,6 @@ export class ServiceStatusWriter {
       }
       map.set(key, { name, status: JSON.stringify(item.status ?? {}) })
     }
-    this.existing = map
     return map
   }
 

@@ -7,7 +7,7 @@
 // membership, goes silent, keeps answering for the hand-over, then releases everything.
 import { readFileSync } from "node:fs"
 import { CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Secret, type V1Service } from "@kubernetes/client-node"
-import { Data, Deferred, Effect, Option, Result, Schedule, Scope, Stream } from "effect"
+import { Data, Deferred, Effect, Option, Queue, Result, Schedule, Scope, Stream } from "effect"
 import type { MembershipConfig } from "../../core/election/membership/config.ts"
 import type { Mac } from "../../core/l2/mac.ts"
 import { formatAddress, parseAddress } from "../../core/net/address.ts"
@@ -19,6 +19,7 @@ import { apiErrorText } from "../kube/api-error.ts"
 import { configKinds, configSourcesOf } from "../kube/config-objects.ts"
 import { watchResource, type Watched } from "../kube/informer.ts"
 import { KubeApi, microTime, resources } from "../kube/kube-api.ts"
+import { keyedWorkers } from "../kube/keyed-workers.ts"
 import { type PodOwner, ServiceStatusWriter } from "../kube/service-status.ts"
 import { registerSpeakerMetrics } from "./speaker-metrics.ts"
 import type { Registry, Sample } from "../metrics/registry.ts"
@@ -70,6 +71,10 @@ export class MembershipStartFailed extends Data.TaggedError("MembershipStartFail
 export type SpeakerError = NativeAddonMissing | NativeAddonLoadFailed | PacketSocketError | MembershipStartFailed
 
 const reportingController = "metallb.io/speaker"
+/** Status objects and events written at once. */
+const writeConcurrency = 8
+
+type ApiWrite = Extract<NodeOutput, { _tag: "WriteStatus" | "DeleteStatus" | "Emit" }>
 
 const linkUp = (name: string) => {
   try {
@@ -215,13 +220,9 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
           return Effect.sync(() => sessions.get(output.name)?.setRoutes(output.routes))
         case "WriteStatus":
         case "DeleteStatus":
-          return (output._tag === "WriteStatus" ? writers[output.kind].write(output.service, output.status) : writers[output.kind].remove(output.service)).pipe(
-            Effect.catch((error) => Effect.logWarning(`${output.kind} of ${output.service} not written: ${apiErrorText(error)}`).pipe(
-              Effect.andThen(Effect.sync(() => node.offer({ _tag: "StatusWriteFailed", kind: output.kind, service: output.service }))),
-            )),
-          )
+          return Effect.sync(() => writes.offer(`${output.kind} ${output.service}`, output))
         case "Emit":
-          return emit(output.service, output.reason, output.note)
+          return Effect.sync(() => writes.offer(`event ${output.service}`, output))
         case "StartTimer":
           return Effect.void // the node driver's own
         case "Log":
@@ -237,13 +238,26 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
             announcedSamples = output.samples.map((s) => ({ labels: { service: s.service, protocol: s.protocol, node: nodeName, ip: s.ip }, value: 1 }))
           })
         case "Stopped":
-          return Deferred.succeed(stopped, undefined).pipe(Effect.asVoid)
+          // The hand-over's status deletes are with the workers: done before the scope closes them.
+          return writesDone.pipe(Effect.andThen(Deferred.succeed(stopped, undefined)), Effect.asVoid)
       }
     }
 
     // The drivers' fibers live in a scope of their own, closed after the hand-over below has run.
     const scope = yield* Effect.scope
     const drivers = yield* Scope.fork(scope)
+    // API writes (status objects, events) by workers, latest per object wins: the node driver hands them
+    // over and takes its next input at once, instead of holding a failover behind thousands of calls.
+    const runWrite = (_key: string, job: ApiWrite): Effect.Effect<void> =>
+      job._tag === "Emit"
+        ? emit(job.service, job.reason, job.note)
+        : (job._tag === "WriteStatus" ? writers[job.kind].write(job.service, job.status) : writers[job.kind].remove(job.service)).pipe(
+          Effect.catch((error) => Effect.logWarning(`${job.kind} of ${job.service} not written: ${apiErrorText(error)}`).pipe(
+            Effect.andThen(Effect.sync(() => node.offer({ _tag: "StatusWriteFailed", kind: job.kind, service: job.service }))),
+          )),
+        )
+    const writes = yield* keyedWorkers<ApiWrite>(writeConcurrency, runWrite).pipe(Scope.provide(drivers))
+    const writesDone: Effect.Effect<void> = Effect.suspend(() => (writes.size() === 0 ? Effect.void : Effect.sleep("10 millis").pipe(Effect.andThen(writesDone))))
     const node = yield* runNodeDriver({ settings, execute, onStepped: (seconds) => metrics?.reconciled(seconds) }).pipe(Scope.provide(drivers))
 
     if (options.membership !== undefined) {
@@ -286,19 +300,30 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
           onSuccess: (found) => node.offer({ _tag: "StatusesFound", kind, services: found }),
         }),
       )
+    // The configuration and the cluster view are built when the node driver takes them, and a newer
+    // change replaces one still waiting: a pass that takes longer than the changes' pace decides the
+    // newest view next, never a backlog of superseded ones.
+    const refresh = () => {
+      node.offerLatest("config", () => ({ _tag: "ConfigChanged", sources: configSources() }))
+      node.offerLatest("cluster", () => ({ _tag: "ClusterChanged", snapshot: clusterSnapshot() }))
+    }
     node.offer({ _tag: "InterfacesScanned", interfaces: readInterfaces() })
-    node.offer({ _tag: "ConfigChanged", sources: configSources() })
-    node.offer({ _tag: "ClusterChanged", snapshot: clusterSnapshot() })
+    refresh()
     node.offer({ _tag: "Started" })
     yield* Effect.all([foundStatuses("ServiceL2Status"), foundStatuses("ServiceBGPStatus")], { discard: true, concurrency: 2 }).pipe(Effect.forkIn(drivers))
 
-    // The watched objects, debounced: one ConfigChanged and one ClusterChanged per burst of changes.
+    // The watched objects: the first change opens a window of debounceMs and everything within it is
+    // decided together. A window, not a debounce: a debounce never fires while changes keep coming
+    // closer than its delay (100 EndpointSlice changes per second would have starved the speaker).
+    const changed = yield* Queue.sliding<void>(1)
     yield* Stream.mergeAll(all.map((w) => w.changes), { concurrency: "unbounded" }).pipe(
-      Stream.debounce(`${debounceMs} millis`),
-      Stream.runForEach(() => Effect.sync(() => {
-        node.offer({ _tag: "ConfigChanged", sources: configSources() })
-        node.offer({ _tag: "ClusterChanged", snapshot: clusterSnapshot() })
-      })),
+      Stream.runForEach(() => Queue.offer(changed, undefined)),
+      Effect.forkIn(drivers),
+    )
+    yield* Queue.take(changed).pipe(
+      Effect.andThen(Effect.sleep(`${debounceMs} millis`)),
+      Effect.andThen(Effect.sync(refresh)),
+      Effect.forever,
       Effect.forkIn(drivers),
     )
     // The link state of the interfaces in use, and MetalLB's rescan of the interfaces.

@@ -2,7 +2,7 @@
 // order, none lost (the L2 plane race: an ownership change and an interface change used to overwrite
 // each other); the join and hand-over timers run on Effect's Clock.
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Ref } from "effect"
+import { Clock, Deferred, Effect, Fiber, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import { addressKey } from "../../../core/l2/ownership.ts"
 import { formatAddress } from "../../../core/net/address.ts"
@@ -103,5 +103,59 @@ describe("node driver", () => {
       yield* advance(1)
       expect((yield* Ref.get(plane.owned)).size).toBe(0)
       expect(plane.outputs.at(-1)).toBe("Stopped")
+    }))
+
+  it.effect("keeps one cluster view waiting, built when taken, however many changes come during a long pass", () =>
+    Effect.gen(function* () {
+      // The first pass's claims block (a slow driver), while the informers report 1,000 changes.
+      const gate = yield* Deferred.make<void>()
+      let stepped = 0
+      const node = yield* runNodeDriver({
+        settings: nodeSettings({ nodeName: "n1", excludePatterns: [] }),
+        execute: (o) => (o._tag === "Claim" ? Deferred.await(gate) : Effect.void),
+        onStepped: () => void stepped++,
+      })
+      node.offer({ _tag: "InterfacesScanned", interfaces: [eth0] })
+      node.offer({ _tag: "ConfigChanged", sources: sources(l2Docs) })
+      node.offer({ _tag: "Started" })
+      node.offerLatest("cluster", () => ({ _tag: "ClusterChanged", snapshot: snapshotOf(l2Services(2), ["n1"]) }))
+      yield* settle
+      expect(node.queued()).toBe(0)
+      let built = 0
+      for (let i = 1; i <= 1_000; i++) {
+        node.offerLatest("cluster", () => {
+          built++
+          return { _tag: "ClusterChanged", snapshot: snapshotOf(l2Services(2 + (i % 50)), ["n1"]) }
+        })
+        node.offer({ _tag: "LinksPolled", up: new Set(["eth0"]), polled: new Set(["eth0"]) })
+        // The event inputs queue in order; the views do not pile up behind them.
+        expect(node.queued()).toBe(1 + i)
+      }
+      expect(built).toBe(0)
+      yield* Deferred.succeed(gate, undefined)
+      for (let i = 0; i < 100_000 && node.queued() > 0; i++) yield* Effect.yieldNow
+      yield* settle
+      expect(node.queued()).toBe(0)
+      // Only the newest view was built and decided: 1,000 % 50 + 2 services.
+      expect(built).toBe(1)
+      expect(node.state().snapshot?.services.length).toBe(2)
+      expect(node.state().owned.size).toBe(2)
+      expect(stepped).toBe(4 + 1 + 1_000)
+    }))
+
+  it.effect("keeps the order of everything else: a view offered later than an event is decided after it", () =>
+    Effect.gen(function* () {
+      const node = yield* runNodeDriver({ settings: nodeSettings({ nodeName: "n1", excludePatterns: [] }), execute: () => Effect.void })
+      node.offer({ _tag: "InterfacesScanned", interfaces: [eth0] })
+      node.offer({ _tag: "ConfigChanged", sources: sources(l2Docs) })
+      node.offer({ _tag: "Started" })
+      node.offerLatest("cluster", () => ({ _tag: "ClusterChanged", snapshot: snapshotOf(l2Services(3), ["n1"]) }))
+      node.offer({ _tag: "InterfacesScanned", interfaces: [] })
+      node.offerLatest("cluster", () => ({ _tag: "ClusterChanged", snapshot: snapshotOf(l2Services(4), ["n1"]) }))
+      yield* advance(1)
+      // The view waited in its first place (before the interfaces went away) but with the newest content.
+      expect(node.state().snapshot?.services.length).toBe(4)
+      expect(node.state().owned.size).toBe(4)
+      for (const o of node.state().owned.values()) expect(o.interfaces).toEqual([])
     }))
 })
