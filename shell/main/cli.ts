@@ -4,6 +4,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { planCommand } from "../cli/plan.ts"
 import { controllerCommand } from "./controller.ts"
 import { crdsCommand } from "./crds.ts"
 import { LogFormatFlag, withLogFormat } from "./logging.ts"
@@ -47,6 +48,7 @@ const cli = Command.make("metallb-ts").pipe(
   Command.withSubcommands([
     withLogFormat("text")(validate),
     withLogFormat("text")(crdsCommand),
+    withLogFormat("text")(planCommand),
     withLogFormat("text")(simCommand),
     withLogFormat("json")(controllerCommand),
     withLogFormat("json")(speakerCommand),
