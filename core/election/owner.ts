@@ -98,43 +98,97 @@ const cutOff = (covering: ReadonlyArray<L2Advertisement>, down: ReadonlyArray<st
   return interfaces.length > 0 && interfaces.every((name) => down.includes(name))
 }
 
-export const electOwner = (input: ElectionInput): Election => {
+/** Why a node is no candidate for an address, or that it is one (with its preferredNodeSelectors score). */
+export type NodeVerdict =
+  | { readonly node: string; readonly _tag: "Candidate"; readonly score: number }
+  | {
+    readonly node: string
+    readonly _tag: "Rejected"
+    readonly reason:
+      /** Not in the membership (no live speaker there, as far as the members know). */
+      | "NotMember"
+      /** A member the view has no Node object for. */
+      | "NoNode"
+      | "NetworkUnavailable"
+      /** node.kubernetes.io/exclude-from-external-load-balancers (without --ignore-exclude-lb). */
+      | "ExcludedLabel"
+      /** No advertisement's nodeSelectors select it. */
+      | "NodeSelector"
+      /** externalTrafficPolicy Local and no serving endpoint on it. */
+      | "NoLocalEndpoint"
+      /** Every interface it would announce on is down. */
+      | "InterfacesDown"
+  }
+
+export interface ElectionWithReasons {
+  readonly election: Election
+  /** One verdict per node seen (Nodes and members), in the order they were looked at; empty when refused before. */
+  readonly verdicts: ReadonlyArray<NodeVerdict>
+}
+
+export const electOwner = (input: ElectionInput): Election => electOwnerWithReasons(input).election
+
+/** The election, with each node's reason to be a candidate or not (what `explain` shows; the speaker uses electOwner). */
+export const electOwnerWithReasons = (input: ElectionInput): ElectionWithReasons => {
   const { service } = input
+  const refused = (reason: ElectionReason, verdicts: ReadonlyArray<NodeVerdict> = []): ElectionWithReasons => ({ election: refuse(reason), verdicts })
   const firstIp = service.ips[0]
-  if (firstIp === undefined) return refuse("NoIp")
-  if (!input.endpoints.some((e) => e.serving)) return refuse("NoServingEndpoint")
+  if (firstIp === undefined) return refused("NoIp")
+  if (!input.endpoints.some((e) => e.serving)) return refused("NoServingEndpoint")
   if (service.sharedIp && input.advertisements.some((ad) => ad.serviceSelectors.length > 0)) {
-    return refuse("SharedIpWithServiceSelectors")
+    return refused("SharedIpWithServiceSelectors")
   }
   const ads = input.advertisements.filter((ad) => anyMatches(ad.serviceSelectors, service.labels))
-  if (ads.length === 0) return refuse("NoMatchingAdvertisement")
+  if (ads.length === 0) return refused("NoMatchingAdvertisement")
 
   const nodes = new Map(input.nodes.map((n) => [n.name, n]))
   const withEndpoint = new Set(input.endpoints.flatMap((e) => (e.serving && e.node !== undefined ? [e.node] : [])))
   const pool = input.members === undefined ? [...nodes.keys()] : [...input.members]
+  const verdicts: Array<NodeVerdict> = []
+  const reject = (node: string, reason: Extract<NodeVerdict, { _tag: "Rejected" }>["reason"]) => verdicts.push({ node, _tag: "Rejected", reason })
   const scores = new Map<string, number>()
   let linksDown = false
   for (const name of new Set(pool)) {
     const node = nodes.get(name)
     // A member the view has no Node for has no labels to match an ad's node set, as in MetalLB.
-    if (node === undefined || node.networkUnavailable) continue
-    if (node.excluded && !input.ignoreExcludeLb) continue
-    const covering = ads.filter((ad) => anyMatches(ad.nodeSelectors, node.labels))
-    if (covering.length === 0) continue
-    if (service.externalTrafficPolicy === "Local" && !withEndpoint.has(name)) continue
-    if (cutOff(covering, input.downInterfaces?.get(name))) {
-      linksDown = true
+    if (node === undefined) {
+      reject(name, "NoNode")
       continue
     }
-    scores.set(name, covering.reduce((sum, ad) => sum + preferenceScore(ad, node.labels), 0))
+    if (node.networkUnavailable) {
+      reject(name, "NetworkUnavailable")
+      continue
+    }
+    if (node.excluded && !input.ignoreExcludeLb) {
+      reject(name, "ExcludedLabel")
+      continue
+    }
+    const covering = ads.filter((ad) => anyMatches(ad.nodeSelectors, node.labels))
+    if (covering.length === 0) {
+      reject(name, "NodeSelector")
+      continue
+    }
+    if (service.externalTrafficPolicy === "Local" && !withEndpoint.has(name)) {
+      reject(name, "NoLocalEndpoint")
+      continue
+    }
+    if (cutOff(covering, input.downInterfaces?.get(name))) {
+      linksDown = true
+      reject(name, "InterfacesDown")
+      continue
+    }
+    const score = covering.reduce((sum, ad) => sum + preferenceScore(ad, node.labels), 0)
+    scores.set(name, score)
+    verdicts.push({ node: name, _tag: "Candidate", score })
   }
-  if (scores.size === 0) return refuse(linksDown ? "AnnouncingInterfacesDown" : "NoAvailableNode")
+  if (input.members !== undefined) for (const name of nodes.keys()) if (!input.members.has(name)) reject(name, "NotMember")
+  if (scores.size === 0) return refused(linksDown ? "AnnouncingInterfacesDown" : "NoAvailableNode", verdicts)
 
   const hashes = new Map([...scores.keys()].map((name) => [name, electionHash(name, firstIp)]))
   const candidates = [...scores.keys()].sort((a, b) =>
     scores.get(b)! - scores.get(a)! || compareBytes(hashes.get(a)!, hashes.get(b)!) || (a < b ? -1 : a > b ? 1 : 0)
   )
-  return { owner: candidates[0]!, candidates, reason: "Elected" }
+  return { election: { owner: candidates[0]!, candidates, reason: "Elected" }, verdicts }
 }
 
 const preferenceScore = (ad: L2Advertisement, labels: Readonly<Record<string, string>>): number =>
