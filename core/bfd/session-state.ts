@@ -14,14 +14,23 @@ export interface SessionConfig {
   readonly detectMultiplier: number
   /** §6.1: send nothing until the peer has been heard from. */
   readonly passive: boolean
+  /**
+   * RFC 5883: the peer is several hops away. Packets then arrive with any TTL from minimumTtl up
+   * instead of exactly 255 (RFC 5881 §5, single hop).
+   */
+  readonly multihop: boolean
+  /** The lowest received TTL a multihop session accepts (the profile's minimumTtl, FRR's `minimum-ttl`). */
+  readonly minimumTtl: number
 }
 
-export const sessionConfig = (profile: BfdProfile, localDiscriminator: number): SessionConfig => ({
+export const sessionConfig = (profile: BfdProfile, localDiscriminator: number, multihop = false): SessionConfig => ({
   localDiscriminator,
   desiredMinTxUs: msToUs(profile.transmitIntervalMs),
   requiredMinRxUs: msToUs(profile.receiveIntervalMs),
   detectMultiplier: profile.detectMultiplier,
   passive: profile.passiveMode,
+  multihop,
+  minimumTtl: profile.minimumTtl,
 })
 
 /** Idle: nothing to announce. Pending: values changed, no Poll carried them yet. Sent: a Poll did. */

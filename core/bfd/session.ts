@@ -6,7 +6,8 @@
 // echo, so a profile's echoMode and echoIntervalMs have no effect), and authentication (no session
 // uses it, so §6.8.6 requires every packet with the A bit to be discarded). The shell picks the
 // local discriminator, demultiplexes packets to sessions, sends with TTL 255 and reports the
-// received TTL; a profile's minimumTtl is for multi-hop sessions and has no effect here.
+// received TTL: a single-hop session (RFC 5881 §5) accepts only 255, a multihop one (RFC 5883 §2,
+// a peer routers away) anything from the profile's minimumTtl up, as FRR's bfdd does.
 import type { BfdProfile } from "../config/config.ts"
 import { BfdDiagnostic, type BfdState, type ControlPacket, type KnownDiagnostic } from "./packet.ts"
 import {
@@ -35,6 +36,7 @@ export type SessionInput =
 export type DiscardReason =
   | "NotRunning"
   | "TtlNot255"
+  | "TtlBelowMinimum"
   | "DiscriminatorMismatch"
   | "AuthenticationNotSupported"
   | "LocalAdminDown"
@@ -55,6 +57,13 @@ export interface Transition {
 }
 
 const singleHopTtl = 255
+
+/** Why a packet's received TTL is refused, if it is. */
+const ttlProblem = (s: BfdSession, ttl: number | undefined): DiscardReason | undefined => {
+  if (ttl === undefined) return undefined
+  if (s.config.multihop) return ttl < s.config.minimumTtl ? "TtlBelowMinimum" : undefined
+  return ttl === singleHopTtl ? undefined : "TtlNot255"
+}
 
 /** One step's state and outputs, built up in order; it lives only inside a single `step` call. */
 class Builder {
@@ -129,7 +138,8 @@ const adminDown = (b: Builder): void => {
 /** §6.8.6 from "If the A bit is set" on; the codec has applied the checks about the packet alone. */
 const receive = (b: Builder, packet: ControlPacket, ttl: number | undefined): void => {
   if (!b.s.running) return b.discard("NotRunning")
-  if (ttl !== undefined && ttl !== singleHopTtl) return b.discard("TtlNot255")
+  const badTtl = ttlProblem(b.s, ttl)
+  if (badTtl !== undefined) return b.discard(badTtl)
   if (packet.yourDiscriminator !== 0 && packet.yourDiscriminator !== b.s.config.localDiscriminator) {
     return b.discard("DiscriminatorMismatch")
   }
@@ -181,7 +191,7 @@ const detectExpired = (b: Builder): void => {
 }
 
 const reconfigure = (b: Builder, profile: BfdProfile): void => {
-  b.s = withAdvertisedTimers({ ...b.s, config: sessionConfig(profile, b.s.config.localDiscriminator) })
+  b.s = withAdvertisedTimers({ ...b.s, config: sessionConfig(profile, b.s.config.localDiscriminator, b.s.config.multihop) })
   b.rearmTransmitIfFaster()
 }
 

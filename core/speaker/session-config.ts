@@ -40,6 +40,15 @@ export const familiesOf = (peer: Peer): ReadonlyArray<Family> => {
   return peer.dualStackAddressFamily ? [own, other] : [own]
 }
 
+/**
+ * Whether the peer's BFD session is multihop (RFC 5883, UDP 4784, TTL down to the profile's
+ * minimumTtl): for a peer with ebgpMultiHop, as FRR's bgpd registers such a peer with bfdd. Every other
+ * peer is a neighbour on a shared link and runs single-hop BFD (RFC 5881). FRR also goes multihop for
+ * an iBGP peer that is not on a connected network; deciding that needs the node's routes, so here an
+ * iBGP peer is single-hop.
+ */
+export const bfdMultihop = (peer: Peer): boolean => peer.ebgpMultiHop
+
 /** 1 towards a directly connected eBGP peer (GTSM-like), 255 otherwise. */
 export const bgpTtl = (external: boolean, ebgpMultiHop: boolean): number => (external && !ebgpMultiHop ? 1 : 255)
 

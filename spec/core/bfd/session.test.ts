@@ -244,6 +244,22 @@ describe("BFD session: packets the session refuses (RFC 5880 ยง6.8.6, RFC 5881 ย
     expect(step(started, { _tag: "PacketReceived", packet: (peer("Down") as { packet: ControlPacket }).packet }).state.state).toBe("Init")
   })
 
+  it("multihop (RFC 5883): accepts TTLs from the profile's minimumTtl up, discards lower ones", () => {
+    const multihop = (minimumTtl: number) => step(initialSession(sessionConfig(profile({ minimumTtl }), local, true)), start).state
+    const arrived = (session: BfdSession, ttl: number) => step(session, { ...peer("Down"), ttl } as SessionInput)
+    // Two routers away (253) with FRR's default minimum of 254: refused; one router away (254): accepted.
+    expect(discarded(arrived(multihop(254), 253).outputs)).toEqual(["TtlBelowMinimum"])
+    expect(arrived(multihop(254), 253).state).toEqual(multihop(254))
+    expect(arrived(multihop(254), 254).state.state).toBe("Init")
+    expect(arrived(multihop(254), 255).state.state).toBe("Init")
+    expect(arrived(multihop(200), 201).state.state).toBe("Init")
+    expect(discarded(arrived(multihop(200), 199).outputs)).toEqual(["TtlBelowMinimum"])
+    // A Reconfigure (new timers) keeps the session multihop.
+    const reconfigured = step(multihop(254), { _tag: "Reconfigure", profile: profile({ minimumTtl: 254, transmitIntervalMs: 100 }) }).state
+    expect(reconfigured.config.multihop).toBe(true)
+    expect(arrived(reconfigured, 254).state.state).toBe("Init")
+  })
+
   it("discards a packet addressed to another discriminator", () => {
     const started = step(fresh(), start).state
     const { state, outputs } = step(started, peer("Init", { yourDiscriminator: local + 1 }))
