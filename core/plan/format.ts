@@ -2,7 +2,7 @@
 // then announcements, then the configuration's warnings; every line names the object it is about.
 import { formatConfigError } from "../config/errors.ts"
 import type { Announcement } from "./announcements.ts"
-import { exitCodeOf, type Plan, type ServiceChange } from "./plan.ts"
+import { exitCodeOf, type Plan, recordsPoolOnly, type ServiceChange } from "./plan.ts"
 import { describeReason } from "./reasons.ts"
 
 const list = (addresses: ReadonlyArray<string>) => (addresses.length === 0 ? "none" : addresses.join(","))
@@ -21,6 +21,7 @@ const serviceLine = (change: ServiceChange): string => {
     case "gains":
       return `+ ${change.service}: gets ${list(change.after)}${suffix}`
     case "pool":
+      if (change.poolBefore === undefined) return `. ${change.service}: keeps ${list(change.after)}; its pool ${change.poolAfter} is recorded in the metallb.io/ip-allocated-from-pool annotation`
       return `~ ${change.service}: keeps ${list(change.after)}, pool ${change.poolBefore ?? "none"} -> ${change.poolAfter ?? "none"}${suffix}`
   }
 }
@@ -59,7 +60,7 @@ export const formatPlanText = (plan: Plan): string => {
     for (const a of appearing) lines.push(`  + ${announcementText(a)}`)
     for (const [b, a] of changing) lines.push(`  ~ ${announcementText(b)} -> ${announcementText(a)}`)
   }
-  const by = (kind: ServiceChange["kind"]) => plan.services.filter((s) => s.kind === kind).length
+  const by = (kind: ServiceChange["kind"]) => plan.services.filter((s) => s.kind === kind && !recordsPoolOnly(s)).length
   lines.push(
     `summary: ${count(by("moves"), "service")} change address, ${by("loses")} lose it, ${by("gains")} get one, ${by("pool")} change pool only, ` +
       `${plan.unchanged} keep theirs, ${plan.pending.length} stay pending; ` +

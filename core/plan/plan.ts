@@ -78,11 +78,18 @@ export interface Plan {
 
 const noAnnouncements: AnnouncementDiff = { appearing: [], disappearing: [], changing: [] }
 
+/**
+ * Only the pool annotation is written where there was none (MetalLB before 0.14 did not write it): the
+ * addresses, the pool they are counted in and the announcements stay, so it is no change to gate on.
+ */
+export const recordsPoolOnly = (change: ServiceChange): boolean => change.kind === "pool" && change.poolBefore === undefined
+
 /** 0: nothing changes for any Service; 2: addresses, pools or announcements change; 1: invalid. */
 export const exitCodeOf = (plan: Plan): 0 | 1 | 2 => {
   if (!plan.valid) return 1
   const { appearing, disappearing, changing } = plan.announcements
-  return plan.services.length + appearing.length + disappearing.length + changing.length > 0 ? 2 : 0
+  const services = plan.services.filter((c) => !recordsPoolOnly(c)).length
+  return services + appearing.length + disappearing.length + changing.length > 0 ? 2 : 0
 }
 
 const poolOf = (view: ServiceView | undefined) => view?.annotations[allocatedFromPoolAnnotation]

@@ -179,6 +179,15 @@ describe("plan: takeover (--from-live)", () => {
     expect(exitCodeOf(p)).toBe(0)
   })
 
+  it("a Service without MetalLB's pool annotation (before 0.14) keeps its address; recording the pool is not a change to gate on", () => {
+    const cluster = clusterOf([pool("main", ["192.0.2.0/28"]), l2("l2")], [service("web", ["192.0.2.7"])])
+    const p = plan({ cluster })
+    expect(p.services).toEqual([expect.objectContaining({ service: "default/web", kind: "pool", after: ["192.0.2.7"], poolAfter: "main", reasons: [] })])
+    expect(p.announcements.changing).toEqual([])
+    expect(exitCodeOf(p)).toBe(0)
+    expect(formatPlanText(p)).toContain(". default/web: keeps 192.0.2.7; its pool main is recorded in the metallb.io/ip-allocated-from-pool annotation")
+  })
+
   it("names what would change: an address outside every pool, a sharing conflict", () => {
     const live = [pool("main", ["192.0.2.0/28"])]
     const cluster = clusterOf(live, [
