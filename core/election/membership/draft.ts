@@ -4,7 +4,7 @@
 // nothing outside the step ever sees it, so the transition stays pure.
 import { type BroadcastQueue, enqueue, take } from "./broadcasts.ts"
 import { type MembershipConfig, retransmitLimit, suspicionTimeoutMs } from "./config.ts"
-import { applyUpdate, isLive, type Member, supersedes, updateOf } from "./members.ts"
+import { applyUpdate, isLive, type Member, supersedes, tableUpdatesOf, updateOf } from "./members.ts"
 import type { Message, Update } from "./messages.ts"
 import { type MembershipOutput, type MembershipState, membershipTimer, type Probe, type Relay, type Transition } from "./node.ts"
 
@@ -85,8 +85,8 @@ export const selfUpdate = (d: Draft): Update => ({
   ...(d.downInterfaces.length === 0 ? {} : { downInterfaces: d.downInterfaces }),
 })
 
-/** This node's full table, itself first. */
-export const table = (d: Draft): Array<Update> => [selfUpdate(d), ...[...d.members.values()].map(updateOf)]
+/** This node's full table, itself first (a suspect member as tableUpdatesOf gives it). */
+export const table = (d: Draft): Array<Update> => [selfUpdate(d), ...[...d.members.values()].flatMap(tableUpdatesOf)]
 
 /** Merges one update; returns whether this node's view changed. */
 export const learn = (d: Draft, update: Update, nowMs: number): boolean => {

@@ -83,3 +83,16 @@ export const updateOf = (m: Member): Update => {
       return { _tag: "Left", name: m.name, incarnation: m.incarnation }
   }
 }
+
+/**
+ * A member in a full table. A suspect one goes as its last Alive followed by the suspicion: a Suspect alone
+ * carries no address, and a receiver that does not know the member (a node that just started) drops it, so
+ * a member that is merely suspected, still alive and maybe an address's owner, would be missing from a
+ * joining node's first view and the joiner would elect itself in its place. A receiver holding the member
+ * at that incarnation ends where the Suspect alone took it; one holding an older statement (dead or left
+ * before the member came back) takes the Alive, newer than what it holds, and then the suspicion.
+ */
+export const tableUpdatesOf = (m: Member): ReadonlyArray<Update> =>
+  m.status === "suspect" && m.address !== ""
+    ? [{ _tag: "Alive", name: m.name, incarnation: m.incarnation, address: m.address, ...downOf(m) }, updateOf(m)]
+    : [updateOf(m)]

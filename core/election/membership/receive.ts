@@ -6,16 +6,20 @@
 // that accuses us or spreads news older than ours is answered with the newer statement, and a prober we do
 // not hold as a member gets a table exchange. A full table may be stale, so a Dead in it only raises a
 // suspicion (as memberlist's push-pull does): the member gets the suspicion timeout to refute.
-import { enqueue } from "./broadcasts.ts"
+import { emptyQueue, enqueue } from "./broadcasts.ts"
 import { type Draft, learn, liveOthers, nextSeq, selfUpdate, send, table } from "./draft.ts"
 import { isLive, updateOf } from "./members.ts"
 import type { Message, Update } from "./messages.ts"
 import { canonicalDownInterfaces, sameDownInterfaces } from "./metadata.ts"
 
 export const join = (d: Draft, nowMs: number, seeds: ReadonlyArray<string>): void => {
+  let known: ReadonlyArray<string> = []
   if (d.phase !== "running") {
-    // A node that left said Left(i); only Alive(i + 1) supersedes that.
-    if (d.phase === "left") d.incarnation += 1
+    if (d.phase === "left") {
+      // A node that left said Left(i); only Alive(i + 1) supersedes that.
+      d.incarnation += 1
+      known = forgetTheOthers(d)
+    }
     d.phase = "running"
     d.nextProbeAtMs = nowMs + d.config.probeIntervalMs
     d.nextGossipAtMs = nowMs
@@ -25,8 +29,27 @@ export const join = (d: Draft, nowMs: number, seeds: ReadonlyArray<string>): voi
   }
   // Our own Alive rides on our first pings and gossip, so members the seed's gossip misses still hear of us.
   d.broadcasts = enqueue(d.broadcasts, selfUpdate(d))
-  d.seeds = [...new Set(seeds)].filter((seed) => seed !== d.address)
+  d.seeds = [...new Set([...seeds, ...known])].filter((seed) => seed !== d.address)
   syncWithSeeds(d)
+}
+
+/**
+ * Back after a leave, this node starts over as a new one: what it held about the others dates from before
+ * it left. Its suspicions could not be refuted while it heard nothing, and usually came from its own
+ * failing link (it leaves when every link is down, after its probes failed); their deadlines passed while
+ * it was away, so the first tick would declare live members dead and gossip it, and every other node would
+ * drop the owner of some address for a moment and claim it. Its verdicts and queued news are as stale. The
+ * seeds' tables bring the cluster's view; the members it knew become seeds too (returned), so that a node
+ * started without seeds still finds the others.
+ */
+const forgetTheOthers = (d: Draft): ReadonlyArray<string> => {
+  const known = [...d.members.values()].flatMap((m) => (m.address === "" ? [] : [m.address]))
+  d.members = new Map()
+  d.broadcasts = emptyQueue
+  d.probeOrder = []
+  d.probeIndex = 0
+  d.relays = new Map()
+  return known
 }
 
 /** Opens a table exchange with every seed (on Join, and from tick while the Sync or its reply is lost). */

@@ -202,6 +202,38 @@ describe("membership node (SWIM step function)", () => {
     expect(firstGossip(sends(back.outputs)[0]!)).toEqual(alive("a", 2))
   })
 
+  it("rejoining after a leave starts over: no suspicion or verdict from before the leave outlives it", () => {
+    // It suspected b (its own link was failing), then left; b's refutation could not reach it.
+    const a = run(knowing("a", ["b", "c"]), [
+      received(5, "c", { _tag: "Gossip", from: "c", gossip: [{ _tag: "Suspect", name: "b", incarnation: 0 }] }),
+      { _tag: "Leave", nowMs: 10 },
+    ]).state
+    expect(a.members.get("b")?.status).toBe("suspect")
+    // Back long after the suspicion's deadline, with no seeds given: it asks every member it knew for a table.
+    const back = run(a, [{ _tag: "Join", nowMs: 1_000, seeds: [] }, tick(1_000), tick(1_080)])
+    expect(events(back.outputs)).toEqual([])
+    const said = sends(back.outputs).flatMap((send) => (send.message._tag === "Sync" ? send.message.members : send.message.gossip))
+    expect(said.filter((u) => u.name !== "a")).toEqual([])
+    expect(new Set(sends(back.outputs).map((send) => send.to))).toEqual(new Set([addr("b"), addr("c")]))
+    expect([...liveMembers(back.state)]).toEqual(["a"])
+    // The first table brings the cluster's view.
+    const synced = run(back.state, [received(1_081, "b", { _tag: "Sync", from: "b", reply: true, members: [alive("b"), alive("c"), alive("a", 1)] })])
+    expect([...liveMembers(synced.state)].sort()).toEqual(["a", "b", "c"])
+  })
+
+  it("lists a suspect member in its table with its address, so a node that never heard of it counts it live", () => {
+    const b = run(knowing("b", ["c"]), [received(5, "d", { _tag: "Gossip", from: "d", gossip: [{ _tag: "Suspect", name: "c", incarnation: 0 }] })]).state
+    expect(b.members.get("c")?.status).toBe("suspect")
+    const answer = sends(step(b, received(6, "a", { _tag: "Sync", from: "a", reply: false, members: [alive("a")] })).outputs)[0]!
+    expect(answer.message).toEqual({ _tag: "Sync", from: "b", reply: true, members: [alive("b"), alive("c"), { _tag: "Suspect", name: "c", incarnation: 0 }, alive("a")] })
+    const a = run(init("a"), [{ _tag: "Join", nowMs: 0, seeds: [addr("b")] }, received(7, "b", answer.message)])
+    expect([...liveMembers(a.state)].sort()).toEqual(["a", "b", "c"])
+    expect(a.state.members.get("c")).toMatchObject({ status: "suspect", address: addr("c") })
+    // Where c was held alive at that incarnation, the pair only raises the suspicion, as a Suspect does.
+    const d = run(knowing("d", ["c"]), [received(8, "b", answer.message)]).state
+    expect(d.members.get("c")?.status).toBe("suspect")
+  })
+
   it("orders statements about a member by incarnation (SWIM §4.2, memberlist's dead and left)", () => {
     const held = (status: Member["status"], incarnation: number): Member => ({ name: "m", address: "m:1", status, incarnation, sinceMs: 0 })
     const u = (tag: Update["_tag"], incarnation: number): Update =>
