@@ -43,6 +43,16 @@ export const watch = <T extends KubernetesObject>(
   options: WatchOptions = {},
 ): Effect.Effect<Watched<T>, never, Scope.Scope> => watchSource(name, makeInformer(kubeConfig, path, list), options)
 
+/**
+ * What the cache keeps of an object: all of it but metadata.managedFields, the field managers' records,
+ * which nothing here reads and which are often the largest part of an object (a Service the controller
+ * has written carries three managers). Dropped in place by the first add/update handler: client-node's
+ * cache holds the very object its handlers are given.
+ */
+const slim = (object: KubernetesObject) => {
+  if (object.metadata?.managedFields !== undefined) delete object.metadata.managedFields
+}
+
 /** Wraps an informer (not started): started now, restarted after errors, stopped with the scope. */
 export const watchSource = <T extends KubernetesObject>(
   name: string,
@@ -73,6 +83,8 @@ export const watchSource = <T extends KubernetesObject>(
         signal()
       }, () => undefined)
     }
+    informer.on("add", slim)
+    informer.on("update", slim)
     informer.on("add", signal)
     informer.on("update", signal)
     informer.on("delete", signal)

@@ -91,4 +91,21 @@ describe("watchSource on a virtual clock", () => {
       yield* TestClock.adjust(10_000)
       expect(state.starts).toBe(1)
     }))
+
+  it.effect("caches objects without their managedFields, from the list and from the watch", () => {
+    const fake = new FakeKube()
+    const managed = [{ manager: "kubectl", operation: "Update", apiVersion: "v1", fieldsType: "FieldsV1", fieldsV1: { "f:spec": {} } }]
+    fake.put(resources.services, { metadata: { name: "listed", namespace: "ns", managedFields: managed } } as KubernetesObject)
+    return Effect.gen(function* () {
+      const watched = yield* watchResource<V1Service>("services", resources.services)
+      yield* watched.synced
+      fake.put(resources.services, { metadata: { name: "watched", namespace: "ns", managedFields: managed } } as KubernetesObject)
+      fake.put(resources.services, { metadata: { name: "listed", namespace: "ns", labels: { v: "2" }, managedFields: managed } } as KubernetesObject)
+      for (let i = 0; i < 100 && watched.list().length < 2; i++) yield* Effect.yieldNow
+      const cached = watched.list()
+      expect(cached.map((s) => s.metadata?.name).sort()).toEqual(["listed", "watched"])
+      for (const s of cached) expect(s.metadata).not.toHaveProperty("managedFields")
+      expect(cached.find((s) => s.metadata?.name === "listed")?.metadata?.labels).toEqual({ v: "2" })
+    }).pipe(Effect.provide(KubeApi.layerTest(fake)), Effect.scoped)
+  })
 })
