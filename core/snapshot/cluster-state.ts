@@ -78,3 +78,48 @@ export interface ClusterState {
 
 /** Whether a kind could be read (a command about Secrets, pods or statuses says what it had to go without). */
 export const couldRead = (state: ClusterState, kind: string): boolean => !state.unreadable.some((u) => u.kind === kind)
+
+export interface Membership {
+  /** Nodes counted as running a live speaker; undefined: every node (as with the membership off). */
+  readonly members?: ReadonlySet<string>
+  /** How that was inferred, for the reader (the membership itself is not in the API). */
+  readonly how: string
+}
+
+/** The speakers' membership as far as the API shows it: the nodes with a Ready speaker pod. */
+export const speakerMembership = (state: ClusterState): Membership => {
+  const pods = state.speakerPods
+  if (pods === undefined) return { how: "speaker pods could not be read: every node is counted as running a speaker" }
+  if (pods.length === 0) return { how: `no speaker pod in ${state.metallbNamespace}: every node is counted as running a speaker` }
+  const members = new Set(pods.filter((p) => p.ready && p.node !== undefined).map((p) => p.node as string))
+  return {
+    members,
+    how: `members inferred from Ready speaker pods (${members.size === 0 ? "none" : [...members].sort().join(", ")}); ` +
+      "the membership itself is not in the API, so a speaker that is Ready but cut off counts as a member here",
+  }
+}
+
+const record = (value: unknown): Record<string, unknown> | undefined =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+
+/**
+ * The configuration sources a read-only tool resolves. Without read access to Secrets (the shipped
+ * explain role has none), BGPPeers' passwordSecret references are dropped rather than failing the
+ * whole configuration for Secrets that exist but could not be read; the note says so.
+ */
+export const toolConfigSources = (state: ClusterState): { readonly sources: ConfigSources; readonly notes: ReadonlyArray<string> } => {
+  if (couldRead(state, "Secret")) return { sources: state.config, notes: [] }
+  const dropped: Array<string> = []
+  const documents = state.config.documents.map((d) => {
+    const object = record(d.value)
+    const spec = record(object?.["spec"])
+    if (object?.["kind"] !== "BGPPeer" || spec?.["passwordSecret"] === undefined) return d
+    const { passwordSecret: _secret, ...rest } = spec
+    dropped.push(String(record(object["metadata"])?.["name"]))
+    return { ...d, value: { ...object, spec: rest } }
+  })
+  return {
+    sources: { ...state.config, documents },
+    notes: dropped.length === 0 ? [] : [`Secrets could not be read: the password Secrets of BGPPeer ${dropped.join(", ")} were not checked`],
+  }
+}

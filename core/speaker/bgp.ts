@@ -14,7 +14,8 @@ export interface BgpAnnouncementOptions {
   readonly ignoreExcludeLb?: boolean
 }
 
-const poolOf = (config: Config, service: SpeakerService): Pool | undefined => {
+/** The pool a service's addresses come from: its pool annotation, else the pool holding its first address. */
+export const poolOf = (config: Config, service: SpeakerService): Pool | undefined => {
   if (service.pool !== undefined) return config.pools.get(service.pool)
   const [first] = service.addresses
   if (first === undefined) return undefined

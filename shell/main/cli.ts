@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The metallb-ts command line: validate (configuration), crds (generated CRDs), sim (the simulator),
-// controller (the Deployment's process) and speaker (the DaemonSet's).
+// The metallb-ts command line: validate (configuration), crds (generated CRDs), plan and explain (operator
+// tools), sim (the simulator), controller (the Deployment's process) and speaker (the DaemonSet's).
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { explainCommand } from "../cli/explain.ts"
 import { planCommand } from "../cli/plan.ts"
 import { controllerCommand } from "./controller.ts"
 import { crdsCommand } from "./crds.ts"
@@ -49,6 +50,7 @@ const cli = Command.make("metallb-ts").pipe(
     withLogFormat("text")(validate),
     withLogFormat("text")(crdsCommand),
     withLogFormat("text")(planCommand),
+    withLogFormat("text")(explainCommand),
     withLogFormat("text")(simCommand),
     withLogFormat("json")(controllerCommand),
     withLogFormat("json")(speakerCommand),
