@@ -5,12 +5,16 @@
 // link-layer option, §4.1) and takes the link-local source of the advertisement that comes back (or
 // of the next periodic one) as the address to dial. A frame counts only if RFC 4861 §6.1.2 would
 // accept it: Hop Limit 255 (it was not forwarded), ICMP code 0, at least 16 octets, a valid
-// checksum, and a link-local source. Anything else is not a router on this link.
+// checksum, and a link-local source. Anything else is not a router on this link. FRR accepts a
+// connection on an interface peer only from a neighbour it has heard advertise (it refuses ours as
+// "not configured" until then), so the speaker advertises too: from its link-local address, with
+// Router Lifetime 0 (RFC 4861 §4.2: not a default router; nobody routes through the speaker for it)
+// and the source link-layer address option.
 import { Result } from "effect"
 import { type Address } from "../net/address.ts"
 import { decodeEthernet, encodeEthernet, ethertypeIpv6 } from "../l2/ethernet.ts"
-import { decodeIpv6, encodeIpv6, icmpv6Checksum, icmpv6ChecksumValid, multicastMacOf, nextHeaderIcmpv6, unspecifiedAddress } from "../l2/ipv6.ts"
-import type { Mac } from "../l2/mac.ts"
+import { allNodesAddress, decodeIpv6, encodeIpv6, icmpv6Checksum, icmpv6ChecksumValid, multicastMacOf, nextHeaderIcmpv6, unspecifiedAddress } from "../l2/ipv6.ts"
+import { type Mac, writeMac } from "../l2/mac.ts"
 
 export const icmpv6RouterSolicitation = 133
 export const icmpv6RouterAdvertisement = 134
@@ -41,6 +45,29 @@ export const routerAdvertisementSource = (frame: Uint8Array): Result.Result<Addr
   return Result.succeed(source)
 }
 
+/** A Router Advertisement from `source` (our link-local address) to all nodes: lifetime 0, our MAC. */
+export const routerAdvertisementFrame = (mac: Mac, source: Address): Uint8Array => {
+  // Type, code, checksum, cur hop limit, flags, router lifetime (0), reachable time, retrans timer,
+  // then the source link-layer address option (type 1, length 1 = 8 octets).
+  const message = new Uint8Array(24)
+  message[0] = icmpv6RouterAdvertisement
+  message[16] = 1
+  message[17] = 1
+  writeMac(mac, message, 18)
+  const checksum = icmpv6Checksum(source, allNodesAddress, message)
+  message[2] = checksum >> 8
+  message[3] = checksum & 0xff
+  return icmpv6Frame(mac, source, allNodesAddress, message)
+}
+
+const icmpv6Frame = (mac: Mac, source: Address, destination: Address, message: Uint8Array): Uint8Array =>
+  encodeEthernet({
+    dst: multicastMacOf(destination),
+    src: mac,
+    ethertype: ethertypeIpv6,
+    payload: encodeIpv6({ trafficClass: 0, flowLabel: 0, nextHeader: nextHeaderIcmpv6, hopLimit: ndpHopLimit, source, destination, payload: message }),
+  })
+
 /** A Router Solicitation from the unspecified address to all routers, sent from `mac`. */
 export const routerSolicitationFrame = (mac: Mac): Uint8Array => {
   // Type, code, checksum, 4 reserved octets; no options (none is allowed from ::, §4.1).
@@ -49,14 +76,5 @@ export const routerSolicitationFrame = (mac: Mac): Uint8Array => {
   const checksum = icmpv6Checksum(unspecifiedAddress, allRoutersAddress, message)
   message[2] = checksum >> 8
   message[3] = checksum & 0xff
-  const packet = encodeIpv6({
-    trafficClass: 0,
-    flowLabel: 0,
-    nextHeader: nextHeaderIcmpv6,
-    hopLimit: ndpHopLimit,
-    source: unspecifiedAddress,
-    destination: allRoutersAddress,
-    payload: message,
-  })
-  return encodeEthernet({ dst: multicastMacOf(allRoutersAddress), src: mac, ethertype: ethertypeIpv6, payload: packet })
+  return icmpv6Frame(mac, unspecifiedAddress, allRoutersAddress, message)
 }

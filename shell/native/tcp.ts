@@ -79,9 +79,14 @@ export interface TcpAddonApi {
   readonly setMinTtl: (fd: number, ttl: number) => void
   /** Throws unless `vrf` is a VRF master device in the namespace: ENODEV (none), EMEDIUMTYPE (not a VRF). */
   readonly checkVrf: (options: { readonly vrf: string; readonly netnsPath?: string | undefined }) => void
+  /**
+   * The address the kernel would send from towards `destination` ("ff02::1%eth0": the interface's
+   * link-local address), found with a connected UDP socket that sends nothing.
+   */
+  readonly sourceAddress: (options: { readonly destination: string; readonly netnsPath?: string | undefined }) => string
 }
 
-const addonFunctions = ["tcpConnect", "tcpListen", "setMd5Peer", "setTtl", "setMinTtl", "checkVrf"] as const
+const addonFunctions = ["tcpConnect", "tcpListen", "setMd5Peer", "setTtl", "setMinTtl", "checkVrf", "sourceAddress"] as const
 
 export class TcpAddon extends Context.Service<TcpAddon, TcpAddonApi>()("metallb-ts/shell/native/TcpAddon") {
   static readonly layer: Layer.Layer<TcpAddon, NativeAddonMissing | NativeAddonLoadFailed> = Layer.effect(

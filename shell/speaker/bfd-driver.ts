@@ -29,6 +29,8 @@ export interface BfdDriverOptions {
   /** Unique per host among live sessions (the shell's discriminator allocator). */
   readonly localDiscriminator: number
   readonly link: DatagramLink
+  /** RFC 5883: the peer is routers away (received TTLs down to the profile's minimumTtl accepted). */
+  readonly multihop?: boolean
   readonly events?: BfdSessionEvents
   /** Jitter source in [0, 1); Math.random in production, seeded in tests and the simulator. */
   readonly random?: () => number
@@ -53,7 +55,7 @@ export class BfdDriver {
   constructor(options: BfdDriverOptions) {
     this.options = options
     this.clock = options.timers ?? realTimers
-    this.session = initialSession(sessionConfig(options.profile, options.localDiscriminator))
+    this.session = initialSession(sessionConfig(options.profile, options.localDiscriminator, options.multihop ?? false))
     options.link.onReceive((bytes, ttl) => {
       if (this.stopped) return
       const decoded = decodeControlPacket(bytes)

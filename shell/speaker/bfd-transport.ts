@@ -1,8 +1,9 @@
-// BFD's UDP for single-hop sessions (RFC 5881) over the native addon: one receiving socket per address
-// family on port 3784, shared by every session of the host and demultiplexed by the peer's address
-// (single-hop peers are neighbours, one session each), and one sending socket per session, bound to a
-// source port from 49152-65535 that stays the same for the session's life (§4) and sending with TTL
-// 255 (§5). The received TTL goes to the session unjudged: core/bfd discards what is not 255. Local
+// BFD's UDP over the native addon, single hop (RFC 5881) and multihop (RFC 5883): one receiving socket
+// per address family and port — 3784 for single-hop, 4784 for multihop control packets — shared by
+// every session of the host and demultiplexed by port and peer address (one session per peer and
+// kind), and one sending socket per session, bound to a source port from 49152-65535 that stays the
+// same for the session's life (RFC 5881 §4, RFC 5883 §4) and sending with TTL 255. The received TTL
+// goes to the session unjudged: core/bfd wants 255 single-hop, at least minimumTtl multihop. Local
 // discriminators are unique among the host's live sessions and start at a random point, so a restarted
 // speaker's sessions are not mistaken for the old ones.
 import { randomInt } from "node:crypto"
@@ -14,6 +15,8 @@ import { unmapped } from "./bgp-transport.ts"
 
 /** RFC 5881 §4: single-hop Control packets go to this port. */
 export const bfdControlPort = 3784
+/** RFC 5883 §5: multihop Control packets go to this port. */
+export const bfdMultihopControlPort = 4784
 const bfdTtl = 255
 
 /** The addon's UDP functions, loaded once; a missing or broken addon is a typed error. */
@@ -33,10 +36,11 @@ export interface BfdEndpointOptions {
 
 export interface BfdEndpoint {
   /**
-   * A link to the single-hop peer at `peerAddress`: sent from `localAddress` (an address of ours, or the
-   * wildcard of its family to let routing choose), received from whatever that peer sends to port 3784.
+   * A link to the peer at `peerAddress`: sent from `localAddress` (an address of ours, or the wildcard
+   * of its family to let routing choose), received from whatever that peer sends to port 3784 (4784
+   * when `multihop`).
    */
-  readonly link: (peerAddress: string, localAddress?: string) => Promise<BfdLink>
+  readonly link: (peerAddress: string, localAddress?: string, options?: { readonly multihop?: boolean }) => Promise<BfdLink>
   /** A non-zero discriminator no live session of this endpoint has; give it back with release. */
   readonly allocateDiscriminator: () => number
   readonly releaseDiscriminator: (discriminator: number) => void
@@ -54,14 +58,15 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
   const open = (effect: Effect.Effect<UdpSocket, UdpError, UdpAddon | Scope.Scope>, within: Scope.Scope) =>
     Effect.runPromise(effect.pipe(Scope.provide(within), Effect.provideService(UdpAddon, addon)))
   const byPeer = new Map<string, Set<Listener>>()
-  const receivers = new Map<"ipv4" | "ipv6", Promise<UdpSocket>>()
+  const receivers = new Map<string, Promise<UdpSocket>>()
   const discriminators = new Set<number>()
   let nextDiscriminator = randomInt(1, 2 ** 31)
   let unmatched = 0
   let closed = false
 
-  const deliver = (datagram: Datagram) => {
-    const listeners = byPeer.get(unmapped(datagram.address))
+  const peerKey = (port: number, peer: string) => `${port}|${peer}`
+  const deliver = (port: number, datagram: Datagram) => {
+    const listeners = byPeer.get(peerKey(port, unmapped(datagram.address)))
     if (listeners === undefined) {
       unmatched += 1
       return
@@ -69,43 +74,46 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
     for (const listener of listeners) listener(datagram.data, datagram.ttl)
   }
 
-  const receiver = (family: "ipv4" | "ipv6"): Promise<UdpSocket> => {
-    const existing = receivers.get(family)
+  const receiver = (family: "ipv4" | "ipv6", port: number): Promise<UdpSocket> => {
+    const key = `${family}|${port}`
+    const existing = receivers.get(key)
     if (existing !== undefined) return existing
     const opened = open(
-      openUdp({ address: family === "ipv4" ? "0.0.0.0" : "::", port: bfdControlPort, receiveTtl: true, ...netns }),
+      openUdp({ address: family === "ipv4" ? "0.0.0.0" : "::", port, receiveTtl: true, ...netns }),
       scope,
     ).then((socket) => {
       // Runs until the endpoint's scope closes the socket, which ends the stream.
-      Effect.runFork(Stream.runForEach(socket.datagrams, (d) => Effect.sync(() => deliver(d))))
+      Effect.runFork(Stream.runForEach(socket.datagrams, (d) => Effect.sync(() => deliver(port, d))))
       return socket
     })
-    receivers.set(family, opened)
+    receivers.set(key, opened)
     // A failed open is not cached: the next session may try again.
-    opened.catch(() => receivers.delete(family))
+    opened.catch(() => receivers.delete(key))
     return opened
   }
 
   return {
-    link: async (peerAddress, localAddress) => {
+    link: async (peerAddress, localAddress, linkOptions = {}) => {
       if (closed) throw new Error("the BFD endpoint is closed")
       const peer = unmapped(peerAddress)
       const family = peer.includes(":") ? "ipv6" : "ipv4"
-      await receiver(family)
+      const port = linkOptions.multihop === true ? bfdMultihopControlPort : bfdControlPort
+      await receiver(family, port)
       const linkScope = Effect.runSync(Scope.fork(scope))
       const sender = await open(
         openUdp({ address: localAddress ?? (family === "ipv4" ? "0.0.0.0" : "::"), port: bfdSourcePorts, ttl: bfdTtl, ...netns }),
         linkScope,
       )
       const mine = new Set<Listener>()
-      const listeners = byPeer.get(peer) ?? new Set<Listener>()
-      byPeer.set(peer, listeners)
+      const key = peerKey(port, peer)
+      const listeners = byPeer.get(key) ?? new Set<Listener>()
+      byPeer.set(key, listeners)
       let linkClosed = false
       return {
         localPort: sender.localPort,
         send: (bytes) => {
           if (linkClosed) return
-          const sent = Effect.runSyncExit(sender.send(bytes, peer, bfdControlPort))
+          const sent = Effect.runSyncExit(sender.send(bytes, peer, port))
           if (Exit.isFailure(sent)) {
             const error = Cause.findError(sent.cause)
             if (Result.isSuccess(error)) options.onSendError?.(peer, error.success)
@@ -119,7 +127,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
           if (linkClosed) return
           linkClosed = true
           for (const listener of mine) listeners.delete(listener)
-          if (listeners.size === 0) byPeer.delete(peer)
+          if (listeners.size === 0) byPeer.delete(key)
           await Effect.runPromise(Scope.close(linkScope, Exit.void))
         },
       }

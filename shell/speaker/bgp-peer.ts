@@ -323,7 +323,8 @@ export class BgpPeer {
     const up = this.established
     if (up === undefined) return undefined
     const local = this.connections.get(up.connection)?.connection.localAddress
-    const parsedLocal = local === undefined ? undefined : parseAddress(local.replace(/^::ffff:/, ""))
+    // An IPv4-mapped local address is IPv4; a link-local one may carry its zone ("fe80::1%eth0").
+    const parsedLocal = local === undefined ? undefined : parseAddress(local.replace(/^::ffff:/, "").replace(/%.*$/, ""))
     const ownEnd = parsedLocal !== undefined && Result.isSuccess(parsedLocal) ? parsedLocal.success : undefined
     const ipv4 = this.options.nextHops?.ipv4 ?? (ownEnd?.family === "ipv4" ? ownEnd : undefined)
     const ipv6 = this.options.nextHops?.ipv6 ?? (ownEnd?.family === "ipv6" ? [ownEnd] : undefined)
@@ -332,6 +333,7 @@ export class BgpPeer {
       peerAsn: up.negotiated.peerAsn,
       fourOctetAsn: up.negotiated.fourOctetAsn,
       families: up.negotiated.families,
+      extendedNextHop: up.negotiated.extendedNextHop,
       ...(ipv4 === undefined ? {} : { nextHopV4: ipv4 }),
       ...(ipv6 === undefined ? {} : { nextHopsV6: ipv6 }),
     }

@@ -1,26 +1,30 @@
 // One configured BGPPeer as a running session: the session configuration derived from the resolved
 // Peer (and its BFDProfile) the way MetalLB's FRR mode configures bgpd, the TCP transport (dialled,
-// or accepted through a shared listener), and an optional single-hop BFD session whose Up -> Down
-// takes the BGP session down at once (RFC 5882 §3.2) rather than after the hold time. Choices that
-// follow FRR: the families are the peer address's family, or both with dualStackAddressFamily; the
+// or accepted through a shared listener), and an optional BFD session whose Up -> Down takes the BGP
+// session down at once (RFC 5882 §3.2) rather than after the hold time: multihop (RFC 5883, UDP 4784)
+// for a peer with ebgpMultiHop, single-hop (RFC 5881, UDP 3784) otherwise. Choices that follow FRR: the families are the peer address's family, or both with dualStackAddressFamily; the
 // TTL is 1 towards a directly connected eBGP peer and 255 otherwise; the local ASN is the peer's
 // localASN when set (bgpd's `local-as`), else myASN. A peer in a VRF (`vrf`) is dialled and listened
 // for with sockets bound to the VRF's master device, so the route, the source address and our next hop
 // (the connection's local address) come from that VRF; a session whose VRF is not on the node does not
-// start, and is never tried in the default VRF. BGP unnumbered (`interface`), multihop BFD and BFD in a
-// VRF are not handled here.
-import { Result } from "effect"
+// start, and is never tried in the default VRF. An unnumbered peer (`interface`) is dialled at the
+// link-local address its Router Advertisements come from (bgp-unnumbered.ts), with RFC 8950 extended
+// next hop carrying IPv4 routes; its label is the interface name. BFD in a VRF or on an unnumbered
+// peer is refused, not run over the wrong path.
+import { Effect, Result } from "effect"
 import type { BfdState } from "../../core/bfd/packet.ts"
 import { isPathFailure } from "../../core/bfd/session.ts"
 import type { BfdProfile, Peer } from "../../core/config/config.ts"
 import { formatAddress } from "../../core/net/address.ts"
-import { bgpTtl, isExternal, PeerSessionError, sessionConfigFor, type SessionConfigOptions, type SessionSpec } from "../../core/speaker/session-config.ts"
+import { bfdMultihop, bgpTtl, isExternal, PeerSessionError, sessionConfigFor, type SessionConfigOptions, type SessionSpec } from "../../core/speaker/session-config.ts"
 import type { DesiredRoute } from "../../core/bgp/rib.ts"
 import type { TcpAddonApi } from "../native/tcp.ts"
 import { BfdDriver } from "./bfd-driver.ts"
 import type { BfdEndpoint, BfdLink } from "./bfd-transport.ts"
 import { BgpPeer, type BgpPeerOptions, type PeerEvents, type Transport } from "./bgp-peer.ts"
-import { type BgpListener, tcpTransport } from "./bgp-transport.ts"
+import { type BgpListener, tcpTransport, type TcpTransportOptions } from "./bgp-transport.ts"
+import { findLinkLocalNeighbour, type LinkLocalNeighbour, packetAddon, unnumberedTransport } from "./bgp-unnumbered.ts"
+import type { PacketAddonApi } from "../native/packet.ts"
 
 export interface PeerSessionEvents extends PeerEvents {
   readonly onBfdStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void
@@ -39,6 +43,8 @@ export interface PeerSessionPorts {
   /** Replace the TCP transport (tests). */
   readonly transport?: Transport
   readonly planner?: BgpPeerOptions["planner"]
+  /** AF_PACKET for an unnumbered peer's neighbour discovery; loaded from the addon when absent. */
+  readonly packet?: PacketAddonApi
 }
 
 export interface PeerSessionOptions extends SessionConfigOptions, PeerSessionPorts {
@@ -70,6 +76,21 @@ const checkVrf = (spec: SessionSpec, options: PeerSessionPorts): void => {
   }
 }
 
+/** How the session's TCP connection is dialled to `peerAddress` (a zone picks a link-local's interface). */
+const dialOptions = (spec: SessionSpec, options: PeerSessionPorts, peerAddress: string): TcpTransportOptions => {
+  const { peer } = spec
+  return {
+    peerAddress,
+    peerPort: peer.port,
+    ttl: spec.ttl,
+    connectTimeoutMs: spec.session.connectRetryTimeSeconds * 1000,
+    ...(peer.sourceAddress === undefined ? {} : { sourceAddress: formatAddress(peer.sourceAddress) }),
+    ...(peer.password === undefined ? {} : { md5Key: peer.password }),
+    ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
+    ...(peer.vrf === "" ? {} : { vrf: peer.vrf }),
+  }
+}
+
 /** A running BGP session with its BFD session, built from configuration. */
 export class PeerSession {
   readonly bgp: BgpPeer
@@ -79,9 +100,12 @@ export class PeerSession {
   readonly peerAddress: string
   private readonly link: BfdLink | undefined
   private readonly discriminator: number | undefined
+  /** An unnumbered session's neighbour discovery, closed with the session. */
+  readonly neighbour: LinkLocalNeighbour | undefined
 
-  private constructor(options: PeerSessionPorts, peerAddress: string, bgp: BgpPeer, bfd?: { driver: BfdDriver; link: BfdLink; discriminator: number }) {
+  private constructor(options: PeerSessionPorts, peerAddress: string, bgp: BgpPeer, bfd?: { driver: BfdDriver; link: BfdLink; discriminator: number }, neighbour?: LinkLocalNeighbour) {
     this.options = options
+    this.neighbour = neighbour
     this.peerAddress = peerAddress
     this.bgp = bgp
     this.bfd = bfd?.driver
@@ -100,21 +124,43 @@ export class PeerSession {
 
   /** A session as the node machine specified it (core/speaker/node's OpenSession). */
   static async fromSpec(spec: SessionSpec, options: PeerSessionPorts): Promise<PeerSession> {
-    const { peer, ttl } = spec
-    if (peer.address === undefined) throw new PeerSessionError(`peer ${peer.name}: BGP unnumbered (interface ${peer.interface ?? "?"}) is not supported`)
+    const { peer } = spec
+    if (peer.address === undefined) return PeerSession.unnumbered(spec, options)
     if (spec.session.passive && options.listener === undefined) throw new PeerSessionError(`peer ${peer.name}: a passive session needs a listener`)
     if (peer.vrf !== "") checkVrf(spec, options)
     const peerAddress = formatAddress(peer.address)
-    const transport = options.transport ?? tcpTransport(options.tcp, {
-      peerAddress,
-      peerPort: peer.port,
-      ttl,
-      connectTimeoutMs: spec.session.connectRetryTimeSeconds * 1000,
-      ...(peer.sourceAddress === undefined ? {} : { sourceAddress: formatAddress(peer.sourceAddress) }),
-      ...(peer.password === undefined ? {} : { md5Key: peer.password }),
+    const transport = options.transport ?? tcpTransport(options.tcp, dialOptions(spec, options, peerAddress))
+    return PeerSession.withTransport(spec, options, peerAddress, transport)
+  }
+
+  /**
+   * A session over `peer.interface`'s IPv6 link-local addresses, dialled at the neighbour its Router
+   * Advertisements name. It only dials (the neighbour may also dial us; the listeners refuse it and
+   * our own dial wins): which link-local address to accept is known only once discovered.
+   */
+  private static async unnumbered(spec: SessionSpec, options: PeerSessionPorts): Promise<PeerSession> {
+    const { peer } = spec
+    const interfaceName = peer.interface ?? ""
+    if (spec.session.passive) throw new PeerSessionError(`peer ${peer.name}: an unnumbered session cannot be passive: it is found by dialling the neighbour on ${interfaceName}`)
+    if (spec.bfdProfile !== undefined) {
+      throw new PeerSessionError(`peer ${peer.name}: BFD (profile ${JSON.stringify(spec.bfdProfile.name)}) on an unnumbered peer is not supported; the session is not started`)
+    }
+    if (peer.vrf !== "") checkVrf(spec, options)
+    const packet = options.packet ?? (await Effect.runPromise(packetAddon))
+    const netnsPath = options.netnsPath
+    const neighbour = await findLinkLocalNeighbour(packet, {
+      interfaceName,
+      sourceAddress: (destination) => options.tcp.sourceAddress({ destination, ...(netnsPath === undefined ? {} : { netnsPath }) }),
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
-      ...(peer.vrf === "" ? {} : { vrf: peer.vrf }),
+      ...(options.events?.onLog === undefined ? {} : { onLog: options.events.onLog }),
     })
+    const timeoutMs = spec.session.connectRetryTimeSeconds * 1000
+    const transport = options.transport ?? unnumberedTransport(neighbour, timeoutMs, (address) => tcpTransport(options.tcp, dialOptions(spec, options, address)))
+    return PeerSession.withTransport(spec, options, interfaceName, transport, neighbour)
+  }
+
+  private static async withTransport(spec: SessionSpec, options: PeerSessionPorts, peerAddress: string, transport: Transport, neighbour?: LinkLocalNeighbour): Promise<PeerSession> {
+    const { peer, ttl } = spec
     const bgp = new BgpPeer({
       name: peer.name,
       session: spec.session,
@@ -123,6 +169,7 @@ export class PeerSession {
       ...(options.events === undefined ? {} : { events: options.events }),
       ...(options.planner === undefined ? {} : { planner: options.planner }),
     })
+    if (neighbour !== undefined) return new PeerSession(options, peerAddress, bgp, undefined, neighbour)
     if (options.listener !== undefined) {
       await options.listener.addPeer({
         address: peerAddress,
@@ -134,7 +181,7 @@ export class PeerSession {
     if (spec.bfdProfile === undefined || options.bfd === undefined) return new PeerSession(options, peerAddress, bgp)
     let link: BfdLink
     try {
-      link = await options.bfd.link(peerAddress, peer.sourceAddress === undefined ? undefined : formatAddress(peer.sourceAddress))
+      link = await options.bfd.link(peerAddress, peer.sourceAddress === undefined ? undefined : formatAddress(peer.sourceAddress), { multihop: bfdMultihop(peer) })
     } catch (error) {
       await options.listener?.removePeer(peerAddress)
       throw error
@@ -145,6 +192,7 @@ export class PeerSession {
       profile: spec.bfdProfile,
       localDiscriminator: discriminator,
       link,
+      multihop: bfdMultihop(peer),
       events: {
         onStateChanged: (from, to, diagnostic, remoteState) => {
           onBfd?.(from, to, diagnostic)
@@ -172,7 +220,8 @@ export class PeerSession {
   async stop(): Promise<void> {
     this.bgp.stop()
     this.bfd?.stop()
-    await this.options.listener?.removePeer(this.peerAddress)
+    if (this.neighbour === undefined) await this.options.listener?.removePeer(this.peerAddress)
+    await this.neighbour?.close()
     await this.link?.close()
     if (this.discriminator !== undefined) this.options.bfd?.releaseDiscriminator(this.discriminator)
   }

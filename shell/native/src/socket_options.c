@@ -214,9 +214,59 @@ static napi_value check_vrf(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// sourceAddress({ destination, netnsPath? }): the address the kernel would send from towards
+// `destination` (a zone picks a link-local destination's interface), found by connecting a UDP socket,
+// which sends nothing, and reading its name. BGP unnumbered uses it for its own link-local address.
+static napi_value source_address(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], options;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (get_options_arg(env, argc, argv, "sourceAddress", &options) != 0) return NULL;
+  char destination_text[ADDRESS_TEXT_BYTES];
+  char netns_path[NETNS_PATH_BYTES];
+  if (get_string_option(env, options, "destination", 1, destination_text, sizeof destination_text) != 0) return NULL;
+  if (get_string_option(env, options, "netnsPath", 0, netns_path, sizeof netns_path) < 0) return NULL;
+  ip_address destination;
+  // Port 9 (discard): connect() needs one; nothing is ever sent.
+  if (parse_ip(destination_text, 9, &destination) != 0) {
+    throw_range_error(env, "ERR_INVALID_IP_ADDRESS", "destination must be a numeric IPv4 or IPv6 address (got '%s')", destination_text);
+    return NULL;
+  }
+  netns_failure failure;
+  int fd = socket_in_netns(destination.family, SOCK_DGRAM | SOCK_CLOEXEC, 0, netns_path, &failure);
+  if (fd < 0) {
+    throw_error_value(env, system_error(env, failure.err, failure.syscall_name, "sourceAddress", destination_text, failure.path));
+    return NULL;
+  }
+  const char *syscall_name = "ioctl(SIOCGIFINDEX)";
+  int err = resolve_scope(fd, &destination);
+  struct sockaddr_storage local;
+  socklen_t length = sizeof local;
+  if (err == 0) {
+    syscall_name = "connect";
+    if (connect(fd, (struct sockaddr *)&destination.storage, destination.length) != 0) err = errno;
+  }
+  if (err == 0) {
+    syscall_name = "getsockname";
+    if (getsockname(fd, (struct sockaddr *)&local, &length) != 0) err = errno;
+  }
+  close(fd);
+  if (err != 0) {
+    throw_error_value(env, system_error(env, err, syscall_name, "sourceAddress", destination_text, netns_path));
+    return NULL;
+  }
+  char text[ADDRESS_TEXT_BYTES];
+  int port = 0;
+  format_ip((struct sockaddr *)&local, text, sizeof text, &port);
+  napi_value result;
+  NAPI_CALL(env, napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 napi_status socket_options_register(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"checkVrf", NULL, check_vrf, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sourceAddress", NULL, source_address, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMd5Peer", NULL, set_md5_peer, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setTtl", NULL, set_ttl_export, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMinTtl", NULL, set_min_ttl_export, NULL, NULL, NULL, napi_enumerable, NULL},

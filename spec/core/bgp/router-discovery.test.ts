@@ -4,7 +4,7 @@
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { allRoutersAddress, icmpv6RouterSolicitation, isLinkLocal, routerAdvertisementSource, routerSolicitationFrame } from "../../../core/bgp/router-discovery.ts"
+import { allRoutersAddress, icmpv6RouterSolicitation, isLinkLocal, routerAdvertisementFrame, routerAdvertisementSource, routerSolicitationFrame } from "../../../core/bgp/router-discovery.ts"
 import { decodeEthernet, encodeEthernet, ethertypeIpv6 } from "../../../core/l2/ethernet.ts"
 import { allNodesAddress, decodeIpv6, encodeIpv6, icmpv6Checksum, icmpv6ChecksumValid, multicastMacOf, nextHeaderIcmpv6 } from "../../../core/l2/ipv6.ts"
 import type { Mac } from "../../../core/l2/mac.ts"
@@ -76,6 +76,24 @@ describe("router discovery for BGP unnumbered", () => {
     expect(icmpv6ChecksumValid(ip.success.source, ip.success.destination, ip.success.payload)).toBe(true)
     // Not mistaken for an advertisement.
     expect(Result.isFailure(routerAdvertisementSource(routerSolicitationFrame(ourMac)))).toBe(true)
+  })
+
+  it("advertises from our link-local address with Router Lifetime 0 and our MAC, as a valid RA", () => {
+    const ours: Address = { family: "ipv6", value: 0xfe80_0000_0000_0000_0000_00ff_fe00_0002n }
+    const frame = routerAdvertisementFrame(ourMac, ours)
+    // What we send passes the same checks we apply to the neighbour's.
+    expect(routerAdvertisementSource(frame)).toEqual(Result.succeed(ours))
+    const ethernet = decodeEthernet(frame)
+    if (Result.isFailure(ethernet)) throw ethernet.failure
+    expect(ethernet.success).toMatchObject({ dst: "33:33:00:00:00:01", src: ourMac })
+    const ip = decodeIpv6(ethernet.success.payload)
+    if (Result.isFailure(ip)) throw ip.failure
+    expect(ip.success.destination).toEqual(allNodesAddress)
+    const message = ip.success.payload
+    // Router Lifetime (octets 6-7) 0: not a default router.
+    expect([message[6], message[7]]).toEqual([0, 0])
+    // Source link-layer address option: type 1, length 1, the MAC.
+    expect([...message.subarray(16, 24)]).toEqual([1, 1, 2, 0, 0, 0, 0, 2])
   })
 
   it("knows fe80::/10 from other addresses", () => {

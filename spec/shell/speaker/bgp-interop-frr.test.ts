@@ -3,21 +3,18 @@
 // bfdd that comes Up and, when the link is cut, takes the BGP session down within BFD's detection time
 // (3 x 300 ms) rather than the 90 s hold time, and a peer that goes silent (bgpd stopped with SIGSTOP:
 // its kernel still ACKs, nothing else arrives) dropped when the 3 s hold timer expires.
-import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { CloseReason } from "../../../core/bgp/session.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import type { UdpAddonApi } from "../../../shell/native/udp.ts"
-import { udpAddon, openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
+import { openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
 import { PeerSession } from "../../../shell/speaker/peer-session.ts"
-import { tcpAddon } from "../../../shell/speaker/bgp-transport.ts"
 import { eventually, rootSkipReason } from "../../support/netns.ts"
 import { startFrr, waitBfdUp, waitEstablished, waitForRoute } from "../../support/routers/index.ts"
 import { skipUnlessCi } from "../../support/skip.ts"
-import { ensureAddonBuilt } from "../native/build-addon.ts"
-import { address, bfdProfile, peer, route, routerV4, speakerAndRouter, speakerV4, testBackoff, waitSessionState } from "./interop-support.ts"
+import { address, bfdProfile, interopAddons, peer, route, routerV4, speakerAndRouter, speakerV4, testBackoff, waitSessionState } from "./interop-support.ts"
 
 const detectionLimitMs = bfdProfile.detectMultiplier * bfdProfile.receiveIntervalMs
 
@@ -27,9 +24,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with FRR: MD5, BFD, hold 
   let tcp: TcpAddonApi
   let udp: UdpAddonApi
   beforeAll(async () => {
-    ensureAddonBuilt()
-    tcp = await Effect.runPromise(tcpAddon)
-    udp = await Effect.runPromise(udpAddon)
+    ;({ tcp, udp } = await interopAddons())
   }, 300_000)
 
   it("an MD5-protected session with FRR reaches Established and carries routes", async () => {

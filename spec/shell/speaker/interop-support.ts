@@ -1,7 +1,14 @@
 // Shared set-up for the interop suites: a speaker host and a router host on one veth pair (both
 // families), resolved Peer values as core/config would produce them, the routes the speaker announces
 // and a bounded wait on the speaker's own session state.
-import { Result } from "effect"
+import { Effect, Result } from "effect"
+import type { PacketAddonApi } from "../../../shell/native/packet.ts"
+import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
+import type { UdpAddonApi } from "../../../shell/native/udp.ts"
+import { udpAddon } from "../../../shell/speaker/bfd-transport.ts"
+import { tcpAddon } from "../../../shell/speaker/bgp-transport.ts"
+import { packetAddon } from "../../../shell/speaker/bgp-unnumbered.ts"
+import { ensureAddonBuilt } from "../native/build-addon.ts"
 import type { DesiredRoute } from "../../../core/bgp/rib.ts"
 import type { BfdProfile, BgpCommunity, Peer } from "../../../core/config/config.ts"
 import { type Address, parseAddress } from "../../../core/net/address.ts"
@@ -68,3 +75,9 @@ export const waitSessionState = (session: PeerSession, state: string, timeoutMs 
     if (session.state === state) return true as const
     throw new Error(`state ${session.state}`)
   }, { timeoutMs, intervalMs: 50 })
+
+/** The native addons an interop suite dials, listens and discovers with (built first when needed). */
+export const interopAddons = async (): Promise<{ readonly tcp: TcpAddonApi; readonly udp: UdpAddonApi; readonly packet: PacketAddonApi }> => {
+  ensureAddonBuilt()
+  return { tcp: await Effect.runPromise(tcpAddon), udp: await Effect.runPromise(udpAddon), packet: await Effect.runPromise(packetAddon) }
+}
