@@ -8,7 +8,10 @@
 // addresses changed) and the mass delete. CPU and memory come from /proc/<pid>; CPU seconds hold on a
 // loaded machine, wall-clock figures (times to IP, to ready) vary with the load.
 // METALLB_TS_BENCH_CPU_PROF=<dir> also writes the controller's V8 CPU profile there.
+// The controller runs as the image runs it, from the bundle (shell/image/bundle.ts, built first); the
+// start-up of the .ts entry (type stripping, every module linked) is measured in the same run as the baseline.
 import { CoreV1Api, makeInformer, type V1Service } from "@kubernetes/client-node"
+import { bundleFile, buildBundle } from "../shell/image/bundle.ts"
 import { withConnectionReuse } from "../shell/kube/kube-config.ts"
 import { apiServerSkipReason, freePorts } from "../spec/support/apiserver.ts"
 import { applyYaml, type ControllerProcess, type ControllerTestbed, ingressOf, poolYaml, startControllerTestbed } from "../spec/support/controller-process.ts"
@@ -54,10 +57,10 @@ interface Started {
   readonly readyMs: number
 }
 
-const startTimed = async (bed: ControllerTestbed): Promise<Started> => {
+const startTimed = async (bed: ControllerTestbed, entry: string = bundleFile): Promise<Started> => {
   const [healthPort = 0] = await freePorts(1)
   const spawnedAt = performance.now()
-  const controller = await bed.start("bench-controller", ["--health-port", String(healthPort)], { metrics: true, logLevel: "info" })
+  const controller = await bed.start("bench-controller", ["--health-port", String(healthPort)], { metrics: true, logLevel: "info", entry })
   await eventually("the controller's /readyz", async () => {
     if (controller.child.exitCode !== null) throw new Error(`controller exited:\n${controller.output().slice(-2000)}`)
     return (await httpGet(healthPort, "/readyz"))?.status === 200 ? true : undefined
@@ -77,10 +80,17 @@ export const run = async (): Promise<void> => {
     console.log(`  skipped: ${skip}`)
     return
   }
+  const bundle = await buildBundle({ repoRoot: new URL("..", import.meta.url).pathname })
   const bed = await startControllerTestbed()
   try {
     applyYaml(bed.api, poolYaml("bench", ["198.19.0.0/16"]))
     await bed.core.createNamespace({ body: { metadata: { name: namespace } } })
+    // The baseline: the same start-up from the .ts entry, then stopped.
+    const fromSources = await startTimed(bed, "shell/main/cli.ts")
+    const sourcesCpuAtReady = cpuSeconds(fromSources.pid)
+    await waitLeaderWithConfig(fromSources)
+    const sourcesRssMiB = rssMiB(fromSources.pid)
+    await fromSources.controller.kill()
     const profileDir = process.env["METALLB_TS_BENCH_CPU_PROF"]
     if (profileDir !== undefined) process.env["NODE_OPTIONS"] = `--cpu-prof --cpu-prof-dir=${profileDir}`
     const first = await startTimed(bed)
@@ -196,8 +206,9 @@ export const run = async (): Promise<void> => {
     console.log(`  controller metrics: ${sample(metrics, "metallb_ts_controller_reconcile_duration_seconds_count")} reconcile passes, ${sample(metrics, "metallb_ts_controller_reconcile_duration_seconds_sum").toFixed(1)} s in them; ${sample(metrics, "metallb_k8s_client_updates_total")} API writes, ${sample(metrics, "metallb_k8s_client_update_errors_total")} failed; V8 heap in use ${mib(sample(metrics, "nodejs_heap_used_bytes") / 2 ** 20)}`)
     if (distinct !== services) console.log(`  WARNING: ${services - distinct} addresses given twice or missing`)
     console.log(`\nController footprint (issue 17; CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status; wall-clock times vary with the machine's load, CPU seconds much less)`)
-    printTarget("RSS at start (no Services, leader, config loaded)", rssAtStartMiB, "MiB", 64, `${mib(rssAtReadyMiB)} at /readyz`)
-    printTarget("start-up CPU, spawn to /readyz", startupCpu, "s", 0.5, `${cpuAtStart.toFixed(2)} s once leader with the config loaded`)
+    console.log(`  the process runs ${bundleFile} (${(bundle.bytes / 2 ** 20).toFixed(1)} MiB from ${bundle.inputs} files), as the image does; baseline: shell/main/cli.ts`)
+    printTarget("RSS at start (no Services, leader, config loaded)", rssAtStartMiB, "MiB", 64, `${mib(rssAtReadyMiB)} at /readyz; from the .ts: ${mib(sourcesRssMiB)}`)
+    printTarget("start-up CPU, spawn to /readyz", startupCpu, "s", 0.5, `${cpuAtStart.toFixed(2)} s once leader with the config loaded; from the .ts: ${sourcesCpuAtReady.toFixed(2)} s`)
     console.log(`  start-up wall time to /readyz: ${(first.readyMs / 1000).toFixed(2)} s (MetalLB: 0.09 s)`)
     printTarget(`peak RSS (VmHWM) with ${n} Services`, peakMiB, "MiB", large ? 240 : 128, `${mib(rssSettledMiB)} once settled`)
     printTarget(`time to IP p99 at ${n}`, percentile(latenciesMs, 99) / 1000, "s", large ? 1 : 0.5)

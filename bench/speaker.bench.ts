@@ -7,8 +7,10 @@
 // (by one of the two speakers), CPU while 100 EndpointSlices change per second (node-1's endpoint
 // turns not ready and ready again: the Services stay announced, the speaker sees each change) and idle CPU
 // with nothing changing. CPU seconds hold on a loaded machine; the achieved churn rate is printed.
+// The speakers and the controller run as the image runs them, from the bundle (shell/image/bundle.ts).
 import { DiscoveryV1Api } from "@kubernetes/client-node"
 import { membershipProfiles } from "../core/election/membership/config.ts"
+import { bundleFile, buildBundle } from "../shell/image/bundle.ts"
 import { withConnectionReuse } from "../shell/kube/kube-config.ts"
 import { createService, type E2eLab, labSkipReason, metallbNamespace, startE2eLab } from "../spec/support/lab.ts"
 import { eventually, sleep } from "../spec/support/netns.ts"
@@ -34,7 +36,8 @@ export const run = async (): Promise<void> => {
     return
   }
   // Two nodes: the measured speaker has a member to probe, and the shared machine one speaker less to hold.
-  const lab = await startE2eLab({ label: "bench-speaker", nodes: 2 })
+  await buildBundle({ repoRoot: new URL("..", import.meta.url).pathname })
+  const lab = await startE2eLab({ label: "bench-speaker", nodes: 2, entry: bundleFile })
   try {
     const [node] = lab.nodes
     const pid = (node === undefined ? undefined : lab.speaker(node))?.child.pid

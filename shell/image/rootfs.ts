@@ -2,7 +2,8 @@
 // shared libraries it and the addon link against (with the dynamic loader) copied from this machine at
 // the paths `ldd` names, /etc/passwd and /etc/group with root and nobody (65534), /etc/nsswitch.conf,
 // /tmp, and under /app what manifests/Dockerfile copies: package.json, core/, shell/ (without local
-// builds and logs), the production node_modules and the built addon.
+// builds and logs), the production node_modules, the built addon and the bundle the entry point runs
+// (shell/image/bundle.ts; the sources and packages stay for `node shell/main/cli.ts` when debugging).
 //
 // Nothing else: no shell, no npm, no Node headers, no CA bundle. metallb-ts reaches only the API server,
 // whose CA the in-cluster config reads from the service account mount, and it runs no other program (the
@@ -11,6 +12,7 @@ import { spawnSync } from "node:child_process"
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, statSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, posix } from "node:path"
+import { bundleFile } from "./bundle.ts"
 import type { TarEntry } from "./tar.ts"
 
 export const imageNodePath = "usr/local/bin/node"
@@ -23,7 +25,7 @@ export const excludedSource = (repoPath: string): boolean =>
 export const addonPath = "shell/native/build/Release/packet.node"
 
 /** Where a part of the image came from, for the size report. */
-export type ImagePart = "node" | "libraries" | "system files" | "node_modules" | "sources" | "addon"
+export type ImagePart = "node" | "libraries" | "system files" | "node_modules" | "sources" | "addon" | "bundle"
 
 export interface RootfsEntry {
   readonly entry: TarEntry
@@ -107,7 +109,7 @@ const group = "root:x:0:\nnogroup:x:65534:\n"
 const nsswitch = "passwd: files\ngroup: files\nhosts: files dns\n"
 
 /** Every entry of the image but the directories that only hold others (see withParents). */
-export const rootfsEntries = (repoRoot: string, productionModulesDir: string): Array<RootfsEntry> => {
+export const rootfsEntries = (repoRoot: string, productionModulesDir: string, bundlePath: string): Array<RootfsEntry> => {
   const node = pinnedNodeBinary(repoRoot)
   const addon = join(repoRoot, addonPath)
   try {
@@ -135,6 +137,7 @@ export const rootfsEntries = (repoRoot: string, productionModulesDir: string): A
     { entry: { type: "directory", path: app("node_modules"), mode: 0o755 }, part: "node_modules" },
     ...tree(productionModulesDir, app("node_modules"), "node_modules"),
     hostFile(addon, app(addonPath), "addon"),
+    hostFile(bundlePath, app(bundleFile), "bundle"),
   ]
   return withParents(entries)
 }

@@ -4,12 +4,18 @@
 // entry point runs; and the subcommands the manifests start exist (or are the ones still to come).
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative, resolve } from "node:path"
-import { describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
+import { bundleEntry, bundleFile, buildBundle } from "../../shell/image/bundle.ts"
 import { contextFiles, copies, execForm, ignored, runtime, stages } from "./dockerfile.ts"
 import { find, firstContainer, type K8sObject, readYaml, repoRoot, run } from "./support.ts"
 
 const node = join(repoRoot, "node_modules/.bin/node")
 const cli = (...argv: Array<string>) => run(node, [...execForm("ENTRYPOINT").slice(1), ...argv])
+
+// The entry point runs the bundle of the working tree's sources, as the Dockerfile's build stage makes it.
+beforeAll(async () => {
+  await buildBundle({ repoRoot })
+}, 180_000)
 
 describe("manifests/Dockerfile", () => {
   it("builds from Node 24 slim in two stages, compiling the native addon in the first", () => {
@@ -43,9 +49,11 @@ describe("manifests/Dockerfile", () => {
     expect(ignored("shell/main/cli.ts")).toBe(false)
   })
 
-  it("copies between stages only what the build stage makes: the production packages and the addon npm run build:native writes", () => {
+  it("copies between stages only what the build stage makes: the production packages, the addon npm run build:native writes and the bundle", () => {
     const fromBuild = copies(runtime).filter((c) => c.from === "build").flatMap((c) => c.sources)
-    expect(fromBuild.sort()).toEqual(["/app/shell/native/build/Release/packet.node", "/runtime/node_modules/"])
+    expect(fromBuild.sort()).toEqual([`/app/${bundleFile}`, "/app/shell/native/build/Release/packet.node", "/runtime/node_modules/"])
+    expect(stages[0]!.instructions.filter((i) => i.keyword === "RUN").map((i) => i.args)).toContain("npm run bundle")
+    expect(JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).scripts["bundle"]).toBe("node shell/image/bundle.ts")
     // node-gyp builds target "packet" into build/Release, where the shell loads it from
     expect(readFileSync(join(repoRoot, "shell/native/binding.gyp"), "utf8")).toMatch(/"target_name"\s*:\s*"packet"/)
     const shellNative = readdirSync(join(repoRoot, "shell/native")).filter((f) => f.endsWith(".ts")).map((f) => readFileSync(join(repoRoot, "shell/native", f), "utf8"))
@@ -66,8 +74,9 @@ describe("manifests/Dockerfile", () => {
         else packages.add(specifier.startsWith("@") ? specifier.split("/").slice(0, 2).join("/") : specifier.split("/")[0]!)
       }
     }
-    const entry = execForm("ENTRYPOINT")[1]!
-    visit(join(repoRoot, entry))
+    // The entry point is the bundle of shell/main/cli.ts: its sources' imports are what it holds.
+    expect(execForm("ENTRYPOINT")[1]).toBe(bundleFile)
+    visit(join(repoRoot, bundleEntry))
     const copiedDirs = copies(runtime).filter((c) => c.from === undefined).flatMap((c) => c.sources.map((s) => s.replace(/\/$/, "")))
     for (const file of seen) expect(copiedDirs.some((d) => relative(repoRoot, file).startsWith(`${d}/`)), relative(repoRoot, file)).toBe(true)
     expect(packages.size).toBeGreaterThan(1)
@@ -75,8 +84,8 @@ describe("manifests/Dockerfile", () => {
     expect(packages).toContain("yaml")
   })
 
-  it("its entry point runs (`node shell/main/cli.ts --help`)", () => {
-    expect(execForm("ENTRYPOINT")).toEqual(["node", "shell/main/cli.ts"])
+  it("its entry point runs (`node build/metallb-ts.mjs --help`, the bundle built here)", () => {
+    expect(execForm("ENTRYPOINT")).toEqual(["node", bundleFile])
     expect(execForm("CMD")).toEqual(["--help"])
     const help = cli("--help")
     expect(help.ok, help.output).toBe(true)

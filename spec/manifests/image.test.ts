@@ -14,6 +14,7 @@ import { join, posix } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildImage, type BuiltImage, imageName, runtimeConfig } from "../../shell/image/image.ts"
 import { mediaTypes } from "../../shell/image/oci.ts"
+import { bundleEntry, bundleFile } from "../../shell/image/bundle.ts"
 import { productionInstallArgs, productionModules, productionRemovals } from "../../shell/image/production-modules.ts"
 import { addonPath, rootfsEntries } from "../../shell/image/rootfs.ts"
 import { skipUnlessCi } from "../support/skip.ts"
@@ -199,7 +200,7 @@ describe("the offline image (npm run image)", () => {
     expect(layer.find((e) => e.path === "usr/local/bin/node")?.mode).toBe("-rwxr-xr-x")
   })
 
-  it("copies what the Dockerfile copies: package.json, core/ and shell/ as its .dockerignore lets through, the production node_modules and the addon", () => {
+  it("copies what the Dockerfile copies: package.json, core/ and shell/ as its .dockerignore lets through, the production node_modules, the addon and the bundle", () => {
     const appFiles = layer.filter((e) => !e.mode.startsWith("d") && e.path.startsWith("app/")).map((e) => e.path.slice("app/".length)).sort()
     const snapshot = join(work, "a")
     const expected: Array<string> = []
@@ -215,7 +216,7 @@ describe("the offline image (npm run image)", () => {
           expect(destination).toBe("node_modules")
           expected.push(...listFiles(modulesDir).map((f) => posix.join("node_modules", f)))
         } else {
-          expect(source).toBe(`/app/${addonPath}`)
+          expect([`/app/${addonPath}`, `/app/${bundleFile}`]).toContain(source)
           expected.push(destination)
         }
       }
@@ -264,7 +265,7 @@ describe("the offline image (npm run image)", () => {
     mkdirSync(bare)
     cpSync(join(repoRoot, "package.json"), join(bare, "package.json"))
     symlinkSync(join(repoRoot, "node_modules"), join(bare, "node_modules"))
-    expect(() => rootfsEntries(bare, modulesDir)).toThrow(`the native addon is not built (no ${addonPath}); run \`npm run build:native\``)
+    expect(() => rootfsEntries(bare, modulesDir, join(work, "a", bundleFile))).toThrow(`the native addon is not built (no ${addonPath}); run \`npm run build:native\``)
 
     const uncached = join(work, "uncached")
     mkdirSync(uncached)
@@ -286,6 +287,7 @@ describe("the offline image (npm run image)", () => {
     mustRun("tar", ["-xf", join(layout, "blobs", "sha256", first.layer.digest.slice(7)), "-C", root])
     const fixtures = ["spec/fixtures/config/valid-bgp-communities.yaml", "spec/fixtures/config/invalid-bfd-multiplier.yaml"]
     // The host runs the same sources the image was built from (the snapshot), with the same fixtures.
+    expect(runtimeConfig.Entrypoint).toEqual(["node", bundleFile])
     const snapshot = join(work, "a")
     for (const fixture of fixtures) for (const dir of [join(root, "app"), snapshot]) cpSync(join(repoRoot, fixture), join(dir, fixture))
     const [uid, gid] = runtimeConfig.User.split(":")
@@ -293,7 +295,8 @@ describe("the offline image (npm run image)", () => {
     const inImage = (args: ReadonlyArray<string>) =>
       spawnSync("nsenter", [`--root=${root}`, `--wd=${join(root, runtimeConfig.WorkingDir)}`, `--setuid=${uid}`, `--setgid=${gid}`, ...args], { encoding: "utf8", env: imageEnv, timeout: 60_000 })
     const onHost = (args: ReadonlyArray<string>) =>
-      spawnSync(join(repoRoot, "node_modules/.bin/node"), [...runtimeConfig.Entrypoint.slice(1), ...args], { cwd: snapshot, encoding: "utf8", env: imageEnv, timeout: 60_000 })
+      // From the sources the bundle was made of: the image's bundle must behave as they do.
+      spawnSync(join(repoRoot, "node_modules/.bin/node"), [bundleEntry, ...args], { cwd: snapshot, encoding: "utf8", env: imageEnv, timeout: 60_000 })
 
     const help = inImage([...runtimeConfig.Entrypoint, ...runtimeConfig.Cmd])
     expect(help.status, `${help.stderr}${help.error?.message ?? ""}`).toBe(0)

@@ -28,6 +28,8 @@ export interface StartOptions {
   readonly metrics?: boolean
   /** Default debug. */
   readonly logLevel?: string
+  /** The program, relative to the repository: shell/main/cli.ts (default) or the image's bundle (build/metallb-ts.mjs). */
+  readonly entry?: string
 }
 
 export interface ControllerTestbed {
@@ -57,7 +59,7 @@ export const startControllerTestbed = async (): Promise<ControllerTestbed> => {
     const start = async (name: string, extraArgs: ReadonlyArray<string> = [], options: StartOptions = {}): Promise<ControllerProcess> => {
       const [metricsPort] = options.metrics === true ? await freePorts(1) : [0]
       const child = spawn(process.execPath, [
-        "shell/main/cli.ts", "controller", "--kubeconfig", kubeconfigPath,
+        options.entry ?? "shell/main/cli.ts", "controller", "--kubeconfig", kubeconfigPath,
         // /readyz only where a caller asks for it (the footprint bench times a restart to it).
         ...(extraArgs.includes("--health-port") ? [] : ["--health-port", "0"]),
         "--lease-duration-seconds", "3", "--metrics-port", String(metricsPort ?? 0), "--log-level", options.logLevel ?? "debug",

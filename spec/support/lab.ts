@@ -105,6 +105,8 @@ export interface E2eLabOptions {
   readonly secondSegment?: boolean
   /** Extra arguments for every speaker (e.g. a membership profile). */
   readonly speakerArgs?: ReadonlyArray<string>
+  /** The program the speakers and the controller run, relative to the repository: shell/main/cli.ts (default) or the image's bundle (build/metallb-ts.mjs). */
+  readonly entry?: string
   readonly log?: (line: string) => void
 }
 
@@ -728,7 +730,7 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
     const startSpeaker = (node: LabNode) => {
       const seeds = nodes.filter((n) => n !== node).map((n) => `${n.lan4}:${plan.memberlistPort}`).join(",")
       const speaker = node.host.spawn(process.execPath, [
-        join(repoRoot, "shell/main/cli.ts"), "speaker",
+        join(repoRoot, options.entry ?? "shell/main/cli.ts"), "speaker",
         "--kubeconfig", speakerKubeconfig,
         "--node-name", node.name,
         "--namespace", metallbNamespace,
@@ -788,7 +790,7 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
 
     const startController = () => {
       const child = spawn(process.execPath, [
-        join(repoRoot, "shell/main/cli.ts"), "controller",
+        join(repoRoot, options.entry ?? "shell/main/cli.ts"), "controller",
         "--kubeconfig", controllerKubeconfig,
         "--namespace", metallbNamespace,
         "--health-port", "0",

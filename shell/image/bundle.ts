@@ -1,0 +1,106 @@
+// The image's entry point as one file (issue 17): esbuild bundles shell/main/cli.ts with every package it
+// imports, tree-shaken, whitespace and syntax minified (names kept, so stack traces stay readable), into
+// build/metallb-ts.mjs. A process then starts without type-stripping and linking ~600 modules: measured
+// with `--help` on this machine, 233 MiB RSS and 2.4 s CPU from the .ts, 113 MiB and 0.55 s from the
+// bundle. The sources stay the truth: tests and `npm run metallb-ts` run the .ts; the image runs this.
+//
+// `npm run bundle [-- --out PATH]`; shell/image/image.ts builds it for the image.
+import { relative, dirname, join } from "node:path"
+import { parseArgs } from "node:util"
+import { build, type Plugin } from "esbuild"
+
+/** Where the bundle goes, relative to the repository root (and to /app in the image). */
+export const bundleFile = "build/metallb-ts.mjs"
+export const bundleEntry = "shell/main/cli.ts"
+
+export interface BuiltBundle {
+  readonly path: string
+  readonly bytes: number
+  /** Input files (ours and the packages') that went into it. */
+  readonly inputs: number
+  readonly elapsedMs: number
+}
+
+/**
+ * A module of ours that finds files next to itself (shell/native/addon.ts: build/Release/packet.node)
+ * keeps finding them: its `import.meta.url` becomes its source file's URL, computed from the bundle's
+ * own URL as if it sat at bundleFile, so the bundle works wherever the tree is, once it is placed there
+ * (and its bytes do not depend on where it was written).
+ */
+const sourceLocations = (repoRoot: string): Plugin => ({
+  name: "metallb-ts-source-locations",
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      if (relative(repoRoot, args.path).startsWith("..") || args.path.includes("/node_modules/")) return undefined
+      const { readFile } = await import("node:fs/promises")
+      const text = await readFile(args.path, "utf8")
+      if (!text.includes("import.meta.")) return { contents: text, loader: "ts" }
+      const url = `new URL(${JSON.stringify(relative(join(repoRoot, dirname(bundleFile)), args.path))}, import.meta.url)`
+      const contents = text
+        .replaceAll("import.meta.url", `${url}.href`)
+        .replaceAll("import.meta.dirname", `__metallbTsDirname(${url})`)
+        .replaceAll("import.meta.filename", `__metallbTsFilename(${url})`)
+      return { contents, loader: "ts" }
+    })
+  },
+})
+
+// The bundle is an ES module: packages written as CommonJS still call require() for Node's built-ins, and
+// the rewritten import.meta.dirname/filename above need their helpers.
+const banner = [
+  `import { createRequire as __metallbTsCreateRequire } from "node:module";`,
+  `import { fileURLToPath as __metallbTsFileUrlToPath } from "node:url";`,
+  `import { dirname as __metallbTsPathDirname } from "node:path";`,
+  `const require = __metallbTsCreateRequire(import.meta.url);`,
+  `const __metallbTsFilename = (url) => __metallbTsFileUrlToPath(url);`,
+  `const __metallbTsDirname = (url) => __metallbTsPathDirname(__metallbTsFileUrlToPath(url));`,
+].join("\n")
+
+export const buildBundle = async (options: { readonly repoRoot: string; readonly out?: string }): Promise<BuiltBundle> => {
+  const started = performance.now()
+  // Elsewhere than bundleFile only to be moved there (the image's scratch file).
+  const out = options.out ?? join(options.repoRoot, bundleFile)
+  const result = await build({
+    absWorkingDir: options.repoRoot,
+    entryPoints: [join(options.repoRoot, bundleEntry)],
+    outfile: out,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node24",
+    treeShaking: true,
+    // Module paths in the output stay relative to repoRoot even where node_modules is a link (a copy of
+    // the tree in the image test): the same sources make the same bytes.
+    preserveSymlinks: true,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    // Names stay: stack traces and logged class names read as in the sources, and the RSS is lower
+    // than with mangled names (113 vs 120 MiB measured).
+    minifyIdentifiers: false,
+    legalComments: "none",
+    banner: { js: banner },
+    plugins: [sourceLocations(options.repoRoot)],
+    metafile: true,
+    logLevel: "silent",
+  })
+  if (result.errors.length > 0) throw new Error(`bundle: ${result.errors.map((e) => e.text).join("; ")}`)
+  const output = Object.values(result.metafile.outputs)[0]
+  return {
+    path: out,
+    bytes: output?.bytes ?? 0,
+    inputs: Object.keys(result.metafile.inputs).length,
+    elapsedMs: performance.now() - started,
+  }
+}
+
+if (import.meta.main) {
+  try {
+    const { values } = parseArgs({ options: { out: { type: "string" } }, strict: true })
+    const repoRoot = join(import.meta.dirname, "..", "..")
+    const built = await buildBundle({ repoRoot, ...(values.out === undefined ? {} : { out: values.out }) })
+    console.log(`bundle: ${built.path}, ${(built.bytes / 1024 / 1024).toFixed(1)} MiB from ${built.inputs} files in ${(built.elapsedMs / 1000).toFixed(1)} s`)
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error))
+    process.exit(1)
+  }
+}
