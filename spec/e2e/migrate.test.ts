@@ -76,7 +76,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("switching from MetalLB: pl
 
   it("plan --from-live predicts 0 address changes, and the controller then makes none", async () => {
     const before = await servicesIn(bed.core, ns)
-    expect([...before.values()].map((s) => s.ingress)).toEqual(services.map((s) => s.ips.join(",")))
+    expect(Object.fromEntries([...before].map(([key, s]) => [key, s.ingress]))).toEqual(Object.fromEntries(services.map((s) => [`${ns}/${s.name}`, s.ips.join(",")])))
 
     const plan = runPlan(bed.api, ["--from-live"])
     console.log(`plan --from-live:\n${plan.text}`)
