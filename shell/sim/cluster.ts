@@ -59,15 +59,26 @@ export class SimCluster {
       const doc = d as { kind?: string; metadata?: { name?: string } }
       this.documents.set(`${doc.kind}/${doc.metadata?.name}`, d)
     }
+    this.documentsVersion += 1
     this.changed()
   }
 
   deleteDocument(kind: string, name: string): void {
-    if (this.documents.delete(`${kind}/${name}`)) this.changed()
+    if (!this.documents.delete(`${kind}/${name}`)) return
+    this.documentsVersion += 1
+    this.changed()
   }
 
+  /** Bumped by every change of the configuration documents (not by Services or Nodes). */
+  private documentsVersion = 0
+  private documentList: { readonly version: number; readonly documents: ReadonlyArray<unknown> } | undefined
+
+  /** The configuration documents, sorted: the very same array until one of them changes. */
   configDocuments(): ReadonlyArray<unknown> {
-    return [...this.documents.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, d]) => d)
+    if (this.documentList?.version !== this.documentsVersion) {
+      this.documentList = { version: this.documentsVersion, documents: [...this.documents.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, d]) => d) }
+    }
+    return this.documentList.documents
   }
 
   addNode(node: NodeView): void {

@@ -21,6 +21,8 @@ export class Network {
   private readonly epochs = new Map<string, number>()
   delivered = 0
   dropped = 0
+  /** Frame copies not sent because the receiving host would drop them unread. */
+  skipped = 0
 
   constructor(scheduler: Scheduler<Task>, random: Random, options: NetworkOptions) {
     this.scheduler = scheduler
@@ -66,13 +68,22 @@ export class Network {
     return !this.down.has(from) && !this.down.has(to) && !this.cuts.has(Network.pair(from, to))
   }
 
-  /** Delivers `receive` at `to` after the link latency, unless the path is cut, a host is down or the packet is lost. */
-  send(from: string, to: string, receive: Task): void {
+  /**
+   * The fate of one datagram from `from` to `to`: its delay, or undefined when the path is cut, a host
+   * is down or the packet is lost. Draws the loss and the jitter from the network's stream.
+   */
+  private route(from: string, to: string): number | undefined {
     if (!this.reachable(from, to) || (this.lossRate > 0 && this.random.chance(this.lossRate))) {
       this.dropped += 1
-      return
+      return undefined
     }
-    const delayMs = this.options.latencyMs + (this.options.jitterMs > 0 ? this.random.float() * this.options.jitterMs : 0)
+    return this.options.latencyMs + (this.options.jitterMs > 0 ? this.random.float() * this.options.jitterMs : 0)
+  }
+
+  /** Delivers `receive` at `to` after the link latency, unless the path is cut, a host is down or the packet is lost. */
+  send(from: string, to: string, receive: Task): void {
+    const delayMs = this.route(from, to)
+    if (delayMs === undefined) return
     this.scheduler.after(delayMs, () => {
       // Checked again on arrival: a host that died in flight receives nothing.
       if (this.down.has(to)) {
@@ -84,8 +95,17 @@ export class Network {
     })
   }
 
-  /** Delivers `receive(host)` to every host of the segment except the sender. */
-  broadcast(from: string, hosts: ReadonlyArray<string>, receive: (host: string) => void): void {
-    for (const host of hosts) if (host !== from) this.send(from, host, () => receive(host))
+  /**
+   * Puts a frame on the segment: every host but the sender gets its copy, but only the hosts for which
+   * `cares(host)` holds are sent it; the others would drop it unread (a speaker's responder ignores a
+   * gratuitous ARP, a client ignores a request), so their copies cost no event. Each copy's fate is
+   * drawn all the same, so that what a host filters never shifts the delays and losses of the others.
+   */
+  broadcast(from: string, hosts: ReadonlyArray<string>, cares: (host: string) => boolean, receive: (host: string) => void): void {
+    for (const host of hosts) {
+      if (host === from) continue
+      if (cares(host)) this.send(from, host, () => receive(host))
+      else if (this.route(from, host) !== undefined) this.skipped += 1
+    }
   }
 }

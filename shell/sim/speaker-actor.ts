@@ -82,6 +82,8 @@ export class SimSpeaker {
   private readonly bfd = new Map<string, BfdDriver>()
   private readonly bfdListeners = new Map<string, (bytes: Uint8Array, ttl: number | undefined) => void>()
   private syncPending = false
+  /** The configuration documents this speaker process was last given. */
+  private fedDocuments: ReadonlyArray<unknown> | undefined
   private readonly ctx: SimContext
   private readonly cluster: SimCluster
   private readonly segment: SegmentPort
@@ -110,9 +112,18 @@ export class SimSpeaker {
     cluster.onChange(() => this.scheduleSync())
   }
 
+  /** The last `claimed`: the same array while what it lists is the same (the checkers compare by identity). */
+  private lastClaimed: { readonly owned: ReadonlyMap<string, OwnedAddress> | undefined; readonly claimed: ReadonlyArray<OwnedAddress> } = { owned: undefined, claimed: [] }
+
   /** What this speaker answers for now (on at least one interface). */
   get claimed(): ReadonlyArray<OwnedAddress> {
-    return [...(this.node?.owned.values() ?? [])].filter((o) => o.interfaces.length > 0)
+    const owned = this.node?.owned
+    if (owned === this.lastClaimed.owned) return this.lastClaimed.claimed
+    const claimed = [...(owned?.values() ?? [])].filter((o) => o.interfaces.length > 0)
+    const before = this.lastClaimed.claimed
+    const same = claimed.length === before.length && claimed.every((o, i) => sameClaim(o, before[i]!))
+    this.lastClaimed = { owned, claimed: same ? before : claimed }
+    return this.lastClaimed.claimed
   }
 
   get members(): ReadonlySet<string> {
@@ -223,6 +234,7 @@ export class SimSpeaker {
     this.lost = []
     this.syncedAtMs = undefined
     this.pending.length = 0
+    this.fedDocuments = undefined
   }
 
   // --- the node machine ---------------------------------------------------------------------------
@@ -330,16 +342,30 @@ export class SimSpeaker {
     this.membership = state
     for (const output of outputs) this.executeMembership(output)
     // As the real driver reports it (shell/speaker/membership.ts): the live set and their down links.
-    const live = liveMembers(state)
-    const down = downInterfacesOf(state)
-    const membersChanged = live.size !== this.liveMembers.size || [...live].some((m) => !this.liveMembers.has(m))
-    const downChanged = down.size !== this.downInterfaces.size || [...down].some(([n, names]) => this.downInterfaces.get(n)?.join(" ") !== names.join(" "))
-    if (!membersChanged && !downChanged && !synced) return
-    this.liveMembers = live
-    this.downInterfaces = down
+    if (!synced && !this.membershipViewChanged(state)) return
+    this.liveMembers = liveMembers(state)
+    this.downInterfaces = downInterfacesOf(state)
     const lost = this.lost
     this.lost = []
-    this.feed({ _tag: "MembersChanged", live, down, lost, ...(this.syncedAtMs === undefined ? {} : { syncedAtMs: this.syncedAtMs }) })
+    this.feed({ _tag: "MembersChanged", live: this.liveMembers, down: this.downInterfaces, lost, ...(this.syncedAtMs === undefined ? {} : { syncedAtMs: this.syncedAtMs }) })
+  }
+
+  /**
+   * Whether liveMembers(state) or downInterfacesOf(state) differ from what was last reported, checked
+   * in place: most datagrams change neither, and building both to compare cost more than the step.
+   */
+  private membershipViewChanged(state: MembershipState): boolean {
+    const running = state.phase === "running"
+    let live = running ? 1 : 0
+    let down = running && state.downInterfaces.length > 0 ? 1 : 0
+    if (running && (!this.liveMembers.has(state.name) || !sameNames(state.downInterfaces, this.downInterfaces.get(state.name)))) return true
+    for (const m of state.members.values()) {
+      if (m.status !== "alive" && m.status !== "suspect") continue
+      live += 1
+      if (m.downInterfaces !== undefined) down += 1
+      if (!this.liveMembers.has(m.name) || !sameNames(m.downInterfaces ?? [], this.downInterfaces.get(m.name))) return true
+    }
+    return live !== this.liveMembers.size || down !== this.downInterfaces.size
   }
 
   private executeMembership(output: MembershipOutput): void {
@@ -386,7 +412,10 @@ export class SimSpeaker {
     this.ctx.scheduler.after(informerDelayMs, () => {
       this.syncPending = false
       if (!this.running) return
-      this.feed({ _tag: "ConfigChanged", sources: { documents: this.cluster.configDocuments().map((value) => ({ value })), secrets: [] } })
+      // The same documents again would only be fingerprinted and found Unchanged by the machine.
+      const documents = this.cluster.configDocuments()
+      if (documents !== this.fedDocuments) this.feed({ _tag: "ConfigChanged", sources: { documents: documents.map((value) => ({ value })), secrets: [] } })
+      this.fedDocuments = documents
       this.feed({ _tag: "ClusterChanged", snapshot: this.cluster.snapshot() })
     })
   }
@@ -479,3 +508,10 @@ export class SimSpeaker {
     return Math.max(0, this.peersOf().indexOf(this.name)) + 1
   }
 }
+
+const sameClaim = (a: OwnedAddress, b: OwnedAddress): boolean =>
+  a.service === b.service && a.address.family === b.address.family && a.address.value === b.address.value && a.interfaces.length === b.interfaces.length && a.interfaces.every((n, i) => n === b.interfaces[i])
+
+/** Two down-interface lists are the same (a missing one is empty). */
+const sameNames = (a: ReadonlyArray<string>, b: ReadonlyArray<string> | undefined): boolean =>
+  a.length === (b?.length ?? 0) && a.every((n, i) => n === b![i])

@@ -7,6 +7,7 @@ import { Result } from "effect"
 import type { Config } from "../../core/config/config.ts"
 import type { ServiceView } from "../../core/controller/service.ts"
 import type { Allocator } from "../../core/ipam/allocator.ts"
+import type { ClusterSnapshot } from "../../core/speaker/view.ts"
 import { resolve } from "../../core/config/resolve.ts"
 import type { Mac } from "../../core/l2/mac.ts"
 import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
@@ -18,8 +19,9 @@ import { controllerCluster, type Injections, leaverRepeater, speakerCluster, toR
 import {
   type Check, checkBoundedWork, checkExpectations, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
   checkSharing, checkSingleL2Owner, checkStatusMatchesAllocator, type ControllerObservation, desiredRoutes, layer2Addresses, type Rib,
-  sameRoutes, sampleOwnership, type SpeakerObservation,
+  sameRoutes, sampleOwnership, singleOwnerGraceMs, type SpeakerObservation,
 } from "./invariants.ts"
+import { frameAudience } from "./frame-audience.ts"
 import { Network, type Task } from "./network.ts"
 import { Random } from "./random.ts"
 import { SimRouter } from "./router.ts"
@@ -77,6 +79,29 @@ const observeSpeaker = (s: SimSpeaker): SpeakerObservation => ({
   members: s.members,
 })
 
+/**
+ * observeSpeaker, returning the very same observation while the speaker shows the same thing (`claimed`
+ * and `members` keep their identity while unchanged), and the very same list while every speaker does:
+ * the checkers sampled every 10 ms then find their last result (lastResultOf) instead of recounting.
+ */
+const speakerObserver = (speakers: ReadonlyArray<SimSpeaker>): (() => ReadonlyArray<SpeakerObservation>) => {
+  const seen = new Map<SimSpeaker, { readonly claimed: SimSpeaker["claimed"]; readonly observation: SpeakerObservation }>()
+  let last: ReadonlyArray<SpeakerObservation> = []
+  const observe = (s: SimSpeaker): SpeakerObservation => {
+    const known = seen.get(s)
+    const o = known?.observation
+    if (o !== undefined && known!.claimed === s.claimed && o.up === s.up && o.running === s.running && o.terminating === s.terminating && o.members === s.members) return o
+    const observation = observeSpeaker(s)
+    seen.set(s, { claimed: s.claimed, observation })
+    return observation
+  }
+  return () => {
+    const now = speakers.map(observe)
+    if (now.length !== last.length || now.some((o, i) => o !== last[i])) last = now
+    return last
+  }
+}
+
 /** What the checkers see of the controller: the only place the world reads a SimController's state for them. */
 const observeController = (c: SimController): ControllerObservation => ({
   alive: c.alive,
@@ -130,7 +155,8 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   const segment = {
     transmit: (from: string, frame: Uint8Array) => {
       onSegmentFrame(from, frame)
-      network.broadcast(from, segmentHosts(), (host) => deliverFrame(host, frame))
+      const audience = frameAudience(frame)
+      network.broadcast(from, segmentHosts(), (host) => (speakers.has(host) ? audience.speakers : audience.clients), (host) => deliverFrame(host, frame))
     },
   }
 
@@ -159,7 +185,9 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   if (router !== undefined) {
     router.bfdToNode = (node, bytes) => network.send(router.name, node, () => speakers.get(node)?.receiveBfd("router", bytes))
   }
-  const liveMacs = () => new Set([...speakers.values()].filter((s) => s.up).map((s) => s.mac))
+  const macOwners = new Map([...speakers.values()].map((s) => [s.mac, s]))
+  /** Whether a node that is up has this MAC (a client's traffic to it succeeds). */
+  const liveMac = (mac: Mac) => macOwners.get(mac)?.up === true
   const addressesAt = lastResultOf((_clusterVersion: number): ReadonlyArray<Address> =>
     cluster.serviceKeys().flatMap((k) => cluster.ingressOf(k)).flatMap((ip) => {
       const p = parseAddress(ip)
@@ -169,7 +197,7 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   for (let i = 0; i < scenario.clients; i++) {
     const client = new SimClient(ctx, { name: `client-${i + 1}`, mac: macOf(1, i), address: clientAddress(i), address6: clientAddress6(i), probeIntervalMs: 100, reresolveAfterMs: 5_000 })
     client.transmit = (frame) => segment.transmit(client.name, frame)
-    client.liveMac = (mac) => liveMacs().has(mac)
+    client.liveMac = liveMac
     client.targets = serviceAddresses
     clients.push(client)
   }
@@ -186,7 +214,7 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
     for (const f of check.findings) violated(f.invariant, f.detail)
   }
   let lastFaultMs = 0
-  const observedSpeakers = () => [...speakers.values()].map(observeSpeaker)
+  const observedSpeakers = speakerObserver([...speakers.values()])
   const repeater = injections.leaverRepeatsEveryMs === undefined ? undefined : leaverRepeater(injections.leaverRepeatsEveryMs, {
     after: (delayMs, task) => void scheduler.after(delayMs, task),
     transmit: (from, frame) => segment.transmit(from, frame),
@@ -212,25 +240,37 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   const statusOf = lastResultOf((services: ReadonlyArray<ServiceView>, alive: boolean, busy: boolean, inForce: Config | undefined, allocator: Allocator) =>
     checkStatusMatchesAllocator({ controller: { alive, busy, config: inForce, allocator }, services }))
   const layer2AddressesOf = lastResultOf(layer2Addresses)
+  const ownershipOf = lastResultOf((observed: ReadonlyArray<SpeakerObservation>, addresses: ReadonlyArray<Address>) => sampleOwnership({ speakers: observed, addresses }))
+  // The check depends on the time since the last fault only through the grace period: its last result
+  // stands while the observation and that side of the grace period are the same.
+  let singleOwner: { readonly observed: ReadonlyArray<SpeakerObservation>; readonly inGrace: boolean; readonly check: Check } | undefined
+  const singleOwnerOf = (observed: ReadonlyArray<SpeakerObservation>, msSinceLastFault: number): Check => {
+    const inGrace = msSinceLastFault <= singleOwnerGraceMs
+    if (singleOwner?.observed !== observed || singleOwner.inGrace !== inGrace) singleOwner = { observed, inGrace, check: checkSingleL2Owner({ speakers: observed, msSinceLastFault }) }
+    return singleOwner.check
+  }
 
   let overlapMs = 0
   let gapMs = 0
   let handOverMs = 0
   const sampleOwners = () => {
     const observed = observedSpeakers()
-    const sample = sampleOwnership({ speakers: observed, addresses: layer2AddressesOf(config, serviceAddresses()) })
+    const sample = ownershipOf(observed, layer2AddressesOf(config, serviceAddresses()))
     overlapMs += sample.overlapping * sampleMs
     handOverMs += sample.handingOver * sampleMs
     gapMs += sample.unowned * sampleMs
-    record("singleL2Owner", checkSingleL2Owner({ speakers: observed, msSinceLastFault: scheduler.nowMs - lastFaultMs }))
+    const msSinceLastFault = scheduler.nowMs - lastFaultMs
+    record("singleL2Owner", singleOwnerOf(observed, msSinceLastFault))
   }
 
   /** The routes the router should hold: those of every running node that reaches it. */
   const desiredRib = (): Rib | undefined => {
     if (config === undefined || router === undefined) return undefined
     const announcing = observedSpeakers().filter((s) => s.running && s.up && network.reachable(s.name, router.name)).map((s) => s.name)
-    return desiredRoutes(config, cluster.snapshot(), announcing, router.name)
+    return desiredRoutesOf(config, cluster.snapshot(), announcing.join(" "), router.name)
   }
+  const desiredRoutesOf = lastResultOf((inForce: Config, snapshot: ClusterSnapshot, announcing: string, peer: string) =>
+    desiredRoutes(inForce, snapshot, announcing === "" ? [] : announcing.split(" "), peer))
   const bgpConvergenceMs: Array<number> = []
   let ribConvergedSince: number | undefined
 
