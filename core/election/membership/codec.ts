@@ -63,7 +63,13 @@ export const updateSize = (u: Update): number => {
   return 7 + stringBytes(u.name) + stringBytes(u.address) + metadata
 }
 
-const stringBytes = (s: string): number => Math.min(utf8Encoder.encode(s).length, maxStringBytes)
+/** Whether every character of s is ASCII: its UTF-8 is then its character codes (node names, addresses). */
+const isAscii = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
+  return true
+}
+
+const stringBytes = (s: string): number => Math.min(isAscii(s) ? s.length : utf8Encoder.encode(s).length, maxStringBytes)
 
 /**
  * Names and addresses must fit in 255 UTF-8 octets, gossip lists in 255 entries and Sync tables in 65535,
@@ -73,6 +79,11 @@ export const encodeMessage = (message: Message): Uint8Array => {
   const out: Array<number> = [codecVersion, messageTypes[message._tag]]
   const u32 = (n: number) => out.push((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
   const str = (s: string) => {
+    if (s.length <= maxStringBytes && isAscii(s)) {
+      out.push(s.length)
+      for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i))
+      return
+    }
     const bytes = fitUtf8(utf8Encoder.encode(s))
     out.push(bytes.length, ...bytes)
   }
@@ -170,6 +181,9 @@ const read = (bytes: Uint8Array): Message => {
     need(length)
     const start = at
     at += length
+    let ascii = ""
+    for (let i = start; i < at && bytes[i]! <= 0x7f; i++) ascii += String.fromCharCode(bytes[i]!)
+    if (ascii.length === length) return ascii
     try {
       return utf8Decoder.decode(bytes.subarray(start, at))
     } catch {
