@@ -15,7 +15,7 @@ const poolVerdictText: Record<PoolVerdict["verdict"], string> = {
 
 const poolLines = (pools: ReadonlyArray<PoolVerdict>): ReadonlyArray<string> =>
   pools.map((p) => {
-    const order = p.pinned ? `pinned, priority ${p.priority === 0 ? "none" : p.priority}` : "default pool"
+    const order = p.pinned ? `serviceAllocation, priority ${p.priority === 0 ? "none" : p.priority}` : "no serviceAllocation"
     const detail = p.detail === undefined || p.verdict === "namespace" || p.verdict === "serviceSelector" || p.verdict === "autoAssign" ? "" : ` (${p.detail})`
     return `    - ${p.pool} [${order}]: ${poolVerdictText[p.verdict]}${detail}`
   })
@@ -37,7 +37,7 @@ const allocationLines = (a: Allocation): ReadonlyArray<string> => {
         ? "kept from its status (the controller never moves an address that still fits)"
         : a.how._tag === "AnnotatedPool"
         ? `from the pool its metallb.io/address-pool annotation names (${a.how.pool})`
-        : "from the first pool with room, in the allocator's order (pinned pools by priority, then default pools by name):"
+        : "from the first pool with room, in the allocator's order (pools with serviceAllocation by priority, then the others by name):"
       const lines = [`  addresses: ${a.addresses.join(", ")} from pool ${a.pool}`, `  how: ${how}`, ...poolLines(a.pools)]
       for (const s of a.shared) {
         lines.push(`  shared: ${s.address} (allow-shared-ip ${JSON.stringify(s.sharingKey)}) with ${s.with.map((w) => `${w.service} on ${w.ports.join(", ") || "no ports"}`).join("; ")}`)
@@ -120,7 +120,7 @@ const bgpLines = (bgp: BgpExplanation): ReadonlyArray<string> => {
 
 const serviceLines = (s: ServiceExplanation): ReadonlyArray<string> => [
   `Service ${s.service}`,
-  `  status: ${s.status.length === 0 ? "<pending>" : s.status.join(", ")}`,
+  `  status: ${s.status.length > 0 ? s.status.join(", ") : s.allocation._tag === "NotLoadBalancer" || s.allocation._tag === "OtherClass" ? "none" : "<pending>"}`,
   ...allocationLines(s.allocation),
   ...(s.layer2 === undefined ? [] : layer2Lines(s.layer2)),
   ...(s.bgp === undefined ? [] : bgpLines(s.bgp)),

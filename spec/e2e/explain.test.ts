@@ -1,0 +1,128 @@
+// `metallb-ts explain` against the real API server with the real controller running: Services pending for
+// several causes (pool exhausted while others are excluded by namespace and autoAssign, a requested
+// address outside every pool, one in use, not LoadBalancer, another class) and assigned ones, explained
+// by the CLI process as a user holding only the shipped read-only explain role. Its answers are checked
+// against what the controller actually wrote (same addresses; no address where it says none).
+import { execFile } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Explanation, ServiceExplanation } from "../../core/explain/explanation.ts"
+import { apiServerSkipReason } from "../support/apiserver.ts"
+import { applyYaml, type ControllerTestbed, ingressOf, metallbNamespace, poolYaml, startControllerTestbed } from "../support/controller-process.ts"
+import { eventually } from "../support/netns.ts"
+import { skipUnlessCi } from "../support/skip.ts"
+
+const run = promisify(execFile)
+const repo = new URL("../..", import.meta.url).pathname
+
+describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts explain against the real API server and controller", () => {
+  let bed: ControllerTestbed
+  let kubeconfig: string
+
+  const explainCli = async (...args: ReadonlyArray<string>) =>
+    (await run(process.execPath, ["shell/main/cli.ts", "explain", "--kubeconfig", kubeconfig, ...args], { cwd: repo, timeout: 60_000 })).stdout
+
+  beforeAll(async () => {
+    bed = await startControllerTestbed()
+    bed.api.kubectl(["apply", "--server-side", "-f", "manifests/base/explain-rbac.yaml"])
+    applyYaml(bed.api, [
+      poolYaml("general", ["192.0.2.0/31"]),
+      poolYaml("dev-only", ["192.0.2.16/30"], "  serviceAllocation:\n    namespaces: [dev]\n"),
+      poolYaml("manual", ["198.51.100.0/30"], "  autoAssign: false\n"),
+      `apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n  namespace: ${metallbNamespace}\n`,
+    ].join("---\n"))
+    for (const name of ["node-a", "node-b"]) await bed.core.createNode({ body: { metadata: { name, labels: { "kubernetes.io/hostname": name } } } })
+    await bed.core.createNamespace({ body: { metadata: { name: "shop" } } })
+    // The person running explain: the read-only role and nothing else (as overlays/explain binds it).
+    bed.api.kubectl(["create", "serviceaccount", "explainer", "-n", "shop"])
+    bed.api.kubectl(["create", "clusterrolebinding", "explainer", "--clusterrole=metallb-system:explain", "--serviceaccount=shop:explainer"])
+    bed.api.kubectl(["create", "rolebinding", "explainer", "-n", metallbNamespace, "--role=explain", "--serviceaccount=shop:explainer"])
+    kubeconfig = join(mkdtempSync(join(tmpdir(), "mlbt-explain-")), "kubeconfig")
+    writeFileSync(kubeconfig, (await bed.api.serviceAccountToken("shop", "explainer")).kubeConfig.exportConfig())
+    await bed.start("controller")
+  }, 180_000)
+
+  afterAll(async () => {
+    await bed?.stop()
+  })
+
+  const create = (name: string, spec: Record<string, unknown> = {}, annotations: Record<string, string> = {}) =>
+    bed.core.createNamespacedService({
+      namespace: "shop",
+      body: { metadata: { name, annotations }, spec: { type: "LoadBalancer", selector: { app: name }, ports: [{ port: 80, protocol: "TCP" }], ...spec } },
+    })
+  const read = (name: string) => bed.core.readNamespacedService({ name, namespace: "shop" })
+  const failedEvent = (name: string) =>
+    eventually(`AllocationFailed for ${name}`, async () =>
+      (await bed.events.listNamespacedEvent({ namespace: "shop" })).items.find((e) => e.regarding?.name === name && e.reason === "AllocationFailed"), { timeoutMs: 30_000 })
+
+  it("explains assigned and pending Services as the controller decided them", async () => {
+    await create("web")
+    const [webIp] = await eventually("web's address", async () => {
+      const ips = ingressOf(await read("web"))
+      return ips.length > 0 ? ips : undefined
+    }, { timeoutMs: 30_000 })
+    await create("filler")
+    await eventually("filler's address", async () => (ingressOf(await read("filler")).length > 0 ? true : undefined), { timeoutMs: 30_000 })
+    await create("pending")
+    await create("outside", {}, { "metallb.io/loadBalancerIPs": "203.0.113.9" })
+    await create("thief", {}, { "metallb.io/loadBalancerIPs": webIp! })
+    await create("cip", { type: "ClusterIP" })
+    await create("classy", { loadBalancerClass: "example.com/other" })
+    for (const name of ["pending", "outside", "thief"]) await failedEvent(name)
+    bed.api.kubectl(["apply", "-f", "-"], JSON.stringify({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: "web-1", namespace: "shop", labels: { "kubernetes.io/service-name": "web" } },
+      addressType: "IPv4",
+      endpoints: [{ addresses: ["10.0.0.5"], nodeName: "node-b", conditions: { ready: true } }],
+    }))
+
+    const explanation = JSON.parse(await explainCli("--all", "-o", "json")) as Explanation
+    const byKey = new Map(explanation.services.map((s) => [s.service, s]))
+    const get = (name: string): ServiceExplanation => byKey.get(`shop/${name}`)!
+
+    // What the read-only role could not read is said, not taken as empty.
+    expect(explanation.unreadable.map((u) => [u.kind, u.status])).toEqual([["Secret", 403]])
+    expect(explanation.config.valid).toBe(true)
+
+    // Assigned: the same addresses the controller wrote, kept from status, with the pool.
+    for (const name of ["web", "filler"]) {
+      const e = get(name)
+      expect(e.allocation).toMatchObject({ _tag: "Assigned", pool: "general", how: { _tag: "KeptFromStatus" }, addresses: ingressOf(await read(name)) })
+    }
+    // Layer 2: the only node with a ready endpoint is not required (Cluster policy): both are candidates, one wins.
+    expect(get("web").layer2?.nodes.filter((n) => n.reason === "candidate").map((n) => n.node).sort()).toEqual(["node-a", "node-b"])
+    expect(get("web").layer2?.owner).toMatch(/^node-[ab]$/)
+
+    // Pending: each cause as the controller met it, and the controller wrote no address for any.
+    expect(get("pending").allocation).toMatchObject({ _tag: "Failed", error: "PoolExhausted" })
+    const pools = get("pending").allocation._tag === "Failed" ? (get("pending").allocation as { pools: ReadonlyArray<{ pool: string; verdict: string }> }).pools : []
+    expect(Object.fromEntries(pools.map((p) => [p.pool, p.verdict]))).toEqual({ general: "exhausted", "dev-only": "namespace", manual: "autoAssign" })
+    expect(get("outside").allocation).toMatchObject({ _tag: "Failed", error: "AddressNotInPool" })
+    expect(get("thief").allocation).toMatchObject({ _tag: "Failed", error: "AddressInUse", holders: ["shop/web"] })
+    for (const name of ["pending", "outside", "thief"]) expect(ingressOf(await read(name))).toEqual([])
+    expect(byKey.has("shop/cip")).toBe(false)
+    expect(get("classy").allocation).toMatchObject({ _tag: "OtherClass", loadBalancerClass: "example.com/other" })
+
+    const text = await explainCli("-n", "shop", "web", "pending", "cip")
+    expect(text).toContain("Could not read Secret in metallb-system")
+    expect(text).toMatch(/Service shop\/pending\n {2}status: <pending>\n {2}no address: no available IPs \(ipv4\) in any pool for this service/)
+    expect(text).toMatch(/- dev-only \[serviceAllocation, priority none\]: excluded: serviceAllocation does not allow the namespace/)
+    expect(text).toMatch(/Service shop\/cip\n {2}status: none\n {2}no address: type ClusterIP, not LoadBalancer/)
+    expect(text).toMatch(new RegExp(`Service shop/web\\n {2}status: ${webIp!.replaceAll(".", "\\.")}\\n {2}addresses: .* from pool general\\n {2}how: kept from its status`))
+    console.log(`explain -n shop web pending cip (real output):\n${text}`)
+  }, 120_000)
+
+  it("an unknown Service exits 1 and names it", async () => {
+    const failed = await run(process.execPath, ["shell/main/cli.ts", "explain", "--kubeconfig", kubeconfig, "-n", "shop", "nope"], { cwd: repo }).then(
+      () => undefined,
+      (e: { code?: number; stderr?: string }) => e,
+    )
+    expect(failed?.code).toBe(1)
+    expect(failed?.stderr).toMatch(/no Service shop\/nope in kubeconfig context/)
+  })
+})
