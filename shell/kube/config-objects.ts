@@ -1,8 +1,10 @@
 // The metallb.io configuration as the controller and the speaker read it from the API: the kinds they
-// watch (with the API version served for each), the Secrets BGPPeer passwords name, and both turned
-// into core/config/in-force.ts's ConfigSources, so the two processes resolve the same input the same way.
-import type { KubernetesObject, V1Secret } from "@kubernetes/client-node"
+// watch (with the API version served for each), the Secrets BGPPeer passwords name, the Nodes where the
+// process watches them, all turned into core/config/in-force.ts's ConfigSources, so the processes
+// resolve the same input the same way.
+import type { KubernetesObject, V1Node, V1Secret } from "@kubernetes/client-node"
 import type { ConfigSources } from "../../core/config/in-force.ts"
+import type { NodeLabels } from "../../core/config/rules/context.ts"
 import type { Located, Secret } from "../../core/config/decode.ts"
 import { metallbGroup } from "../../core/config/kinds/common.ts"
 import type { ResourceType } from "./kube-api.ts"
@@ -49,9 +51,22 @@ export const secretOf = (secret: V1Secret): Located<Secret> => {
   }
 }
 
-/** The watched objects as resolve()'s sources; each document is located as Kind/name in errors. */
-export const configSourcesOf = (objects: ReadonlyArray<KubernetesObject>, secrets: ReadonlyArray<V1Secret>, namespace: string): ConfigSources => ({
+/** A Node as the configuration rules see it: its name and labels (what nodeSelectors match). */
+export const nodeLabelsOf = (node: V1Node): NodeLabels => ({ name: node.metadata?.name ?? "", labels: node.metadata?.labels ?? {} })
+
+/**
+ * The watched objects as resolve()'s sources; each document is located as Kind/name in errors. With
+ * the Nodes (a process that watches them), the rules that depend on which nodes peers select decide on
+ * the real nodes; without them they assume any two selections can meet.
+ */
+export const configSourcesOf = (
+  objects: ReadonlyArray<KubernetesObject>,
+  secrets: ReadonlyArray<V1Secret>,
+  namespace: string,
+  nodes?: ReadonlyArray<V1Node>,
+): ConfigSources => ({
   documents: objects.map((value) => ({ value, source: { file: `${value.kind}/${value.metadata?.name}` } })),
   secrets: secrets.map(secretOf),
   namespace,
+  ...(nodes === undefined ? {} : { nodes: nodes.map(nodeLabelsOf) }),
 })

@@ -104,8 +104,8 @@ const errorKey = (e: ConfigError): string => JSON.stringify([e.code, e.object.ki
 const concerns = (e: ConfigError, kind: string, name: string): boolean =>
   (e.object.kind === kind && e.object.name === name) || (e.other?.object.kind === kind && e.other.object.name === name)
 
-const allErrors = (documents: ReadonlyArray<Document>, namespace: string): ReadonlyArray<ConfigError> => {
-  const resolution = resolve(documents, { namespace, secrets: [] })
+const allErrors = (documents: ReadonlyArray<Document>, namespace: string, nodes: ClusterObjects["nodes"]): ReadonlyArray<ConfigError> => {
+  const resolution = resolve(documents, { namespace, secrets: [], ...(nodes === undefined ? {} : { nodes }) })
   return resolution._tag === "Valid" ? resolution.warnings : [...resolution.errors, ...resolution.warnings]
 }
 
@@ -153,8 +153,8 @@ export const admit = (request: AdmissionRequest, kind: AdmittedKind, current: Cl
     ...secrets,
   ]
 
-  const errorsBefore = allErrors(before, namespace)
-  const errorsAfter = allErrors(after, namespace)
+  const errorsBefore = allErrors(before, namespace, current.nodes)
+  const errorsAfter = allErrors(after, namespace, current.nodes)
   const known = new Set(errorsBefore.map(errorKey))
   const introduced = errorsAfter.filter((e) => e.severity === "permanent" && !known.has(errorKey(e)))
 

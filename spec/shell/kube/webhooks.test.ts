@@ -52,6 +52,21 @@ const update = (current: ClusterObjects, oldObject: Obj, object: Obj) => admit(r
 const remove = (current: ClusterObjects, oldObject: Obj) => admit(review("DELETE", undefined, oldObject), oldObject.kind as AdmittedKind, current, ns)
 
 describe("admit", () => {
+  it("judges two peers with the same address on the cluster's Nodes when it has them (issue 16)", () => {
+    const onRack = peer("on-rack", { nodeSelectors: [{ matchLabels: { rack: "r1" } }] })
+    const inZone = peer("in-zone", { nodeSelectors: [{ matchLabels: { zone: "z1" } }] })
+    // Without Nodes the selectors (different keys) may meet: refused as a duplicate peer.
+    const blind = create(cluster(onRack), inZone)
+    expect(blind.allowed).toBe(false)
+    expect(blind.status?.message).toMatch(/may select a common node/)
+    // With Nodes none carries both labels: the two sessions never run on one node.
+    const apart = { ...cluster(onRack), nodes: [{ name: "n1", labels: { rack: "r1" } }, { name: "n2", labels: { zone: "z1" } }] }
+    expect(create(apart, inZone)).toEqual({ uid: expect.any(String), allowed: true })
+    // A node that both select: refused, naming it.
+    const together = { ...cluster(onRack), nodes: [{ name: "n3", labels: { rack: "r1", zone: "z1" } }] }
+    expect(create(together, inZone).status?.message).toMatch(/both select node "n3"/)
+  })
+
   it("accepts a valid object and echoes the uid", () => {
     const request = review("CREATE", pool("a", ["198.51.100.0/24"]))
     expect(admit(request, "IPAddressPool", cluster(), ns)).toEqual({ uid: request.uid, allowed: true })
