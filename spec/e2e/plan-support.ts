@@ -17,8 +17,18 @@ export interface PlannedChange {
   readonly reasons: ReadonlyArray<{ readonly _tag: string }>
 }
 
+export interface PlannedAnnouncement {
+  readonly protocol: "layer2" | "bgp"
+  readonly service: string
+  readonly node: string
+  readonly target: string
+  readonly peer?: string
+  readonly localPref?: number
+}
+
 export interface PlanJson {
   readonly exitCode: number
+  readonly announcements: { readonly appearing: ReadonlyArray<PlannedAnnouncement>; readonly disappearing: ReadonlyArray<PlannedAnnouncement> }
   readonly valid: boolean
   readonly services: ReadonlyArray<PlannedChange>
   readonly unchanged: number

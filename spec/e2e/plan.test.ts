@@ -13,6 +13,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
+import { DiscoveryV1Api } from "@kubernetes/client-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { apiServerSkipReason } from "../support/apiserver.ts"
 import { applyYaml, type ControllerTestbed, poolYaml, startControllerTestbed } from "../support/controller-process.ts"
@@ -21,7 +22,13 @@ import { skipUnlessCi } from "../support/skip.ts"
 import { predicted, runPlan, servicesIn } from "./plan-support.ts"
 
 const ns = "planned"
-const l2Yaml = "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n  namespace: metallb-system\n"
+const l2Yaml = "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n  namespace: metallb-system\nspec:\n  ipAddressPools: [main, main-high]\n"
+// The extra pool is announced over BGP (the peer is an object only: no speaker runs in this testbed).
+const bgpYaml = [
+  "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: router\n  namespace: metallb-system\nspec:\n  myASN: 64500\n  peerASN: 64501\n  peerAddress: 203.0.113.1\n",
+  "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: extra\n  namespace: metallb-system\nspec:\n  ipAddressPools: [extra]\n  localPref: 150\n",
+]
+const nodes = ["node-a", "node-b"]
 
 describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts plan: predicts exactly what the controller does", () => {
   let bed: ControllerTestbed
@@ -29,7 +36,9 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts plan: predicts 
 
   beforeAll(async () => {
     bed = await startControllerTestbed()
-    applyYaml(bed.api, [poolYaml("main", ["192.0.2.0/28"]), poolYaml("extra", ["198.51.100.0/29"], "  autoAssign: false\n"), l2Yaml].join("---\n"))
+    applyYaml(bed.api, [poolYaml("main", ["192.0.2.0/28"]), poolYaml("extra", ["198.51.100.0/29"], "  autoAssign: false\n"), l2Yaml, ...bgpYaml].join("---\n"))
+    // Nodes and endpoints as objects only, for the announcements the plan derives (speakers' decisions).
+    for (const name of nodes) await bed.core.createNode({ body: { metadata: { name, labels: { "kubernetes.io/hostname": name } } } })
     await bed.core.createNamespace({ body: { metadata: { name: ns } } })
     await bed.start("controller")
   }, 120_000)
@@ -38,11 +47,22 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts plan: predicts 
     await bed?.stop()
   })
 
-  const create = (name: string, annotations: Record<string, string> = {}, ports = [{ port: 80, protocol: "TCP" }]) =>
-    bed.core.createNamespacedService({
+  let created = 0
+  const create = async (name: string, annotations: Record<string, string> = {}, ports = [{ port: 80, protocol: "TCP" }]) => {
+    await bed.core.createNamespacedService({
       namespace: ns,
       body: { metadata: { name, annotations }, spec: { type: "LoadBalancer", selector: { app: name }, ports } },
     })
+    const node = nodes[created++ % nodes.length] ?? "node-a"
+    await bed.api.kubeConfig.makeApiClient(DiscoveryV1Api).createNamespacedEndpointSlice({
+      namespace: ns,
+      body: {
+        metadata: { name: `${name}-1`, labels: { "kubernetes.io/service-name": name } },
+        addressType: "IPv4",
+        endpoints: [{ addresses: ["10.244.0.10"], nodeName: node, conditions: { ready: true, serving: true } }],
+      },
+    })
+  }
 
   it("applies a change to three pools: every Service's addresses and pool as the plan said, and nothing more to plan", async () => {
     for (let i = 0; i < 9; i++) await create(`s${i}`)
@@ -71,6 +91,13 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts plan: predicts 
     expect(plan.json.services.filter((c) => c.alreadyPending)).toEqual([])
     const reasons = new Set(plan.json.services.flatMap((c) => c.reasons.map((r) => r._tag)))
     expect(reasons).toEqual(new Set(["AvoidBuggyIPs", "PoolShrank", "AllocatedFrom", "PoolSplit"]))
+    // The moved addresses move their announcements: Layer 2 for main's, BGP (from both nodes) for extra's.
+    const moved = plan.json.services.filter((c) => c.kind === "moves")
+    const gone = plan.json.announcements.disappearing.map((a) => a.target.replace(/\/32$/, ""))
+    const come = plan.json.announcements.appearing.map((a) => a.target.replace(/\/32$/, ""))
+    expect(new Set(gone)).toEqual(new Set(moved.flatMap((c) => c.before)))
+    expect(new Set(come)).toEqual(new Set(moved.flatMap((c) => c.after)))
+    expect(plan.json.announcements.appearing.filter((a) => a.protocol === "bgp").map((a) => [a.node, a.peer, a.localPref])).toEqual([["node-a", "router", 150], ["node-b", "router", 150]])
     const expected = predicted(live, plan.json)
     console.log(`plan:\n${plan.text}`)
 
