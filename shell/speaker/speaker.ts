@@ -291,7 +291,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
         if (Option.isNone(done)) yield* Effect.logWarning(`speaker ${nodeName}: the hand-over did not finish in time`)
       }))
 
-    const configSources = () => configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list(), namespace)
+    const configSources = () => configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list(), namespace, nodes.list())
     const clusterSnapshot = () => snapshotOf(services.list(), slices.list(), nodes.list(), options.loadBalancerClass)
     const foundStatuses = (kind: StatusKind) =>
       writers[kind].found().pipe(
