@@ -202,6 +202,45 @@ describe("plan: takeover (--from-live)", () => {
   })
 })
 
+describe("plan: reasons a takeover finds in a Service itself", () => {
+  const live = [pool("a", ["192.0.2.0/29"]), pool("b", ["198.51.100.0/29"], { autoAssign: false })]
+
+  it("it requests other addresses than its status shows", () => {
+    const p = plan({ cluster: clusterOf(live, [allocated("web", "192.0.2.5", "a", { annotations: { "metallb.io/loadBalancerIPs": "192.0.2.6" } })]) })
+    expect(change(p.services, "web")).toMatchObject({ kind: "moves", after: ["192.0.2.6"], reasons: [{ _tag: "RequestsOthers", requested: ["192.0.2.6"] }, { _tag: "AllocatedFrom", pool: "a" }] })
+  })
+
+  it("its families no longer match the addresses in status", () => {
+    const v6 = [pool("v6", ["2001:db8::/125"])]
+    const p = plan({ cluster: clusterOf([...live, ...v6], [service("web", ["2001:db8::3"], { clusterIPs: ["198.18.0.200"] })]) })
+    expect(change(p.services, "web")).toMatchObject({ kind: "moves", after: ["192.0.2.0"], reasons: [{ _tag: "FamiliesChanged", wanted: ["ipv4"] }, { _tag: "AllocatedFrom", pool: "a" }] })
+  })
+
+  it("its address-pool annotation names another pool than the one holding its address", () => {
+    const p = plan({ cluster: clusterOf(live, [allocated("web", "192.0.2.5", "a", { annotations: { "metallb.io/address-pool": "b" } })]) })
+    expect(change(p.services, "web")).toMatchObject({ kind: "moves", after: ["198.51.100.0"], reasons: [{ _tag: "AnnotatedPoolDiffers", annotated: "b", holding: "a" }, { _tag: "AllocatedFrom", pool: "b" }] })
+  })
+
+  it("its pool annotation names a pool that does not hold the address: only the annotation changes", () => {
+    const p = plan({ cluster: clusterOf(live, [allocated("web", "192.0.2.5", "stale")]) })
+    expect(change(p.services, "web")).toMatchObject({ kind: "pool", poolBefore: "stale", poolAfter: "a", reasons: [{ _tag: "Rehomed", from: "stale", to: "a" }] })
+    expect(exitCodeOf(p)).toBe(2)
+  })
+
+  it("it is no LoadBalancer any more but still shows an address", () => {
+    const p = plan({ cluster: clusterOf(live, [service("web", ["192.0.2.5"], { type: "ClusterIP" })]) })
+    expect(change(p.services, "web")).toMatchObject({ kind: "loses", reasons: [{ _tag: "Other", message: expect.stringContaining("no longer assigns it an address") }] })
+  })
+
+  it("another loadBalancerClass's Services are not ours: never listed", () => {
+    const p = plan({ cluster: clusterOf(live, [service("web", ["203.0.113.9"], { loadBalancerClass: "example.com/other" })]) })
+    expect(p.services).toEqual([])
+    expect(p.unchanged).toBe(0)
+    const ours = plan({ cluster: clusterOf(live, [service("web", ["203.0.113.9"], { loadBalancerClass: "example.com/other" })], { loadBalancerClass: "example.com/other" }) })
+    expect(change(ours.services, "web")).toMatchObject({ kind: "moves", reasons: [{ _tag: "NotInAnyPool" }, { _tag: "AllocatedFrom" }] })
+  })
+})
+
 describe("plan: properties", () => {
   const cidrs = fc.constantFrom("192.0.2.0/29", "192.0.2.0/30", "192.0.2.4/30", "192.0.2.8/29", "198.51.100.0/30")
   const pools = fc.uniqueArray(fc.record({ name: fc.constantFrom("a", "b", "c"), cidr: cidrs }), { selector: (p) => p.name, minLength: 1, maxLength: 3 })
