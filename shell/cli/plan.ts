@@ -2,13 +2,14 @@
 // hands both to core/plan, prints the plan and returns its exit status (0 nothing changes for any
 // Service, 2 something does, 1 invalid or unreadable), so it can gate a GitOps pipeline.
 import { readFileSync } from "node:fs"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { Document } from "../../core/config/decode.ts"
 import type { ConfigError } from "../../core/config/errors.ts"
 import { formatPlanJson, formatPlanText } from "../../core/plan/format.ts"
 import { exitCodeOf, plan } from "../../core/plan/plan.ts"
 import { readDocuments } from "../main/validate.ts"
+import { clusterSourceArgs, clusterSourceFlags } from "./cluster-flags.ts"
 import { readClusterState } from "./cluster-state.ts"
 
 export interface PlanArgs {
@@ -66,13 +67,13 @@ export const planCommand = Command.make(
       Flag.withDescription("no FILE: predict what metallb-ts's controller does when it takes over this cluster (MetalLB's configuration and addresses as they are)"),
     ),
     prune: Flag.Boolean("prune").pipe(Flag.withDefault(false), Flag.withDescription("the FILEs are the whole configuration: live metallb.io objects not in them are removed")),
-    kubeconfig: Flag.String("kubeconfig").pipe(Flag.optional, Flag.withDescription("kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")),
+    ...clusterSourceFlags,
+    // Secrets too: a BGPPeer's passwordSecret is part of the configuration resolved.
     clusterState: Flag.String("cluster-state").pipe(
       Flag.optional,
-      Flag.withDescription("read the cluster from this dump instead (kubectl get services,endpointslices,nodes,namespaces,pods,secrets,ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,bfdprofiles,communities -A -o yaml)"),
+      Flag.withDescription("read the cluster from this dump instead of the API (kubectl get services,endpointslices,nodes,namespaces,pods,secrets,ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,bfdprofiles,communities -A -o yaml)"),
     ),
     namespace: Flag.String("namespace").pipe(Flag.withDefault("metallb-system"), Flag.withDescription("the namespace metallb-ts (or MetalLB) runs in")),
-    lbClass: Flag.String("lb-class").pipe(Flag.optional, Flag.withDescription("the --lb-class the controller runs with (default: Services without a class)")),
     output: Flag.Literals("output", ["text", "json"]).pipe(Flag.withAlias("o"), Flag.withDefault("text" as const), Flag.withDescription("plan format")),
   },
   (input) =>
@@ -83,9 +84,7 @@ export const planCommand = Command.make(
         prune: input.prune,
         namespace: input.namespace,
         output: input.output,
-        ...Option.match(input.kubeconfig, { onNone: () => ({}), onSome: (kubeconfig) => ({ kubeconfig }) }),
-        ...Option.match(input.clusterState, { onNone: () => ({}), onSome: (clusterState) => ({ clusterState }) }),
-        ...Option.match(input.lbClass, { onNone: () => ({}), onSome: (lbClass) => ({ lbClass }) }),
+        ...clusterSourceArgs(input),
       })
       process.exitCode = code
     }),
