@@ -95,6 +95,8 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
   return {
     link: async (peerAddress, localAddress, linkOptions = {}) => {
       if (closed) throw new Error("the BFD endpoint is closed")
+      // A link-local peer carries its zone ("fe80::1%eth0"): sent with it, matched without it (received
+      // datagrams name their source without a zone).
       const peer = unmapped(peerAddress)
       const family = peer.includes(":") ? "ipv6" : "ipv4"
       const port = linkOptions.multihop === true ? bfdMultihopControlPort : bfdControlPort
@@ -105,7 +107,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
         linkScope,
       )
       const mine = new Set<Listener>()
-      const key = peerKey(port, peer)
+      const key = peerKey(port, peer.replace(/%.*$/, ""))
       const listeners = byPeer.get(key) ?? new Set<Listener>()
       byPeer.set(key, listeners)
       let linkClosed = false

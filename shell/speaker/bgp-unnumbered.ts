@@ -14,6 +14,7 @@ import { isLinkLocal, routerAdvertisementFrame, routerAdvertisementSource, route
 import type { Mac } from "../../core/l2/mac.ts"
 import { formatAddress, parseAddress } from "../../core/net/address.ts"
 import { type InterfaceInfo, interfaceInfo, openPacketSocket, PacketAddon, type PacketAddonApi } from "../native/packet.ts"
+import type { BfdLink } from "./bfd-transport.ts"
 import type { Transport } from "./bgp-peer.ts"
 
 const ethertypeIpv6 = 0x86dd
@@ -166,3 +167,54 @@ export const unnumberedTransport = (neighbour: LinkLocalNeighbour, timeoutMs: nu
     }
   },
 })
+
+/**
+ * The BFD link of an unnumbered session: single-hop BFD to the neighbour's link-local address on the
+ * interface, opened once the address is known (packets the session sends before are dropped, which
+ * BFD takes as loss while it is Down anyway) and opened again when a new router advertises.
+ */
+export const neighbourBfdLink = (neighbour: LinkLocalNeighbour, open: (peerAddress: string) => Promise<BfdLink>, onLog?: (message: string) => void): BfdLink => {
+  const listeners: Array<(bytes: Uint8Array, ttl: number | undefined) => void> = []
+  let current: { readonly address: string; readonly link: Promise<BfdLink> } | undefined
+  let opened: BfdLink | undefined
+  let closed = false
+  const linkFor = (address: string): Promise<BfdLink> => {
+    if (current?.address === address) return current.link
+    const previous = current
+    const link = open(`${address}%${neighbour.interfaceName}`).then((opened) => {
+      for (const listener of listeners) opened.onReceive(listener)
+      return opened
+    })
+    void link.then((ready) => {
+      if (current?.link === link) opened = ready
+    }, () => undefined)
+    link.catch((error: unknown) => {
+      onLog?.(`BFD to ${address} on ${neighbour.interfaceName}: ${error instanceof Error ? error.message : String(error)}`)
+      if (current?.link === link) current = undefined
+    })
+    current = { address, link }
+    void previous?.link.then((old) => old.close(), () => undefined)
+    return link
+  }
+  return {
+    /** The open link's source port; 0 while no neighbour is known yet. */
+    get localPort() {
+      return opened?.localPort ?? 0
+    },
+    send: (bytes) => {
+      const address = neighbour.current()
+      if (closed || address === undefined) return
+      void linkFor(address).then((link) => link.send(bytes), () => undefined)
+    },
+    onReceive: (listener) => {
+      listeners.push(listener)
+    },
+    close: async () => {
+      closed = true
+      const last = current
+      current = undefined
+      opened = undefined
+      await last?.link.then((link) => link.close(), () => undefined)
+    },
+  }
+}

@@ -9,8 +9,8 @@
 // (the connection's local address) come from that VRF; a session whose VRF is not on the node does not
 // start, and is never tried in the default VRF. An unnumbered peer (`interface`) is dialled at the
 // link-local address its Router Advertisements come from (bgp-unnumbered.ts), with RFC 8950 extended
-// next hop carrying IPv4 routes; its label is the interface name. BFD in a VRF or on an unnumbered
-// peer is refused, not run over the wrong path.
+// next hop carrying IPv4 routes and single-hop BFD to that address; its label is the interface name.
+// BFD in a VRF is refused, not run over the wrong path.
 import { Effect, Result } from "effect"
 import type { BfdState } from "../../core/bfd/packet.ts"
 import { isPathFailure } from "../../core/bfd/session.ts"
@@ -23,7 +23,7 @@ import { BfdDriver } from "./bfd-driver.ts"
 import type { BfdEndpoint, BfdLink } from "./bfd-transport.ts"
 import { BgpPeer, type BgpPeerOptions, type PeerEvents, type Transport } from "./bgp-peer.ts"
 import { type BgpListener, tcpTransport, type TcpTransportOptions } from "./bgp-transport.ts"
-import { findLinkLocalNeighbour, type LinkLocalNeighbour, packetAddon, unnumberedTransport } from "./bgp-unnumbered.ts"
+import { findLinkLocalNeighbour, type LinkLocalNeighbour, neighbourBfdLink, packetAddon, unnumberedTransport } from "./bgp-unnumbered.ts"
 import type { PacketAddonApi } from "../native/packet.ts"
 
 export interface PeerSessionEvents extends PeerEvents {
@@ -142,9 +142,6 @@ export class PeerSession {
     const { peer } = spec
     const interfaceName = peer.interface ?? ""
     if (spec.session.passive) throw new PeerSessionError(`peer ${peer.name}: an unnumbered session cannot be passive: it is found by dialling the neighbour on ${interfaceName}`)
-    if (spec.bfdProfile !== undefined) {
-      throw new PeerSessionError(`peer ${peer.name}: BFD (profile ${JSON.stringify(spec.bfdProfile.name)}) on an unnumbered peer is not supported; the session is not started`)
-    }
     if (peer.vrf !== "") checkVrf(spec, options)
     const packet = options.packet ?? (await Effect.runPromise(packetAddon))
     const netnsPath = options.netnsPath
@@ -169,8 +166,7 @@ export class PeerSession {
       ...(options.events === undefined ? {} : { events: options.events }),
       ...(options.planner === undefined ? {} : { planner: options.planner }),
     })
-    if (neighbour !== undefined) return new PeerSession(options, peerAddress, bgp, undefined, neighbour)
-    if (options.listener !== undefined) {
+    if (neighbour === undefined && options.listener !== undefined) {
       await options.listener.addPeer({
         address: peerAddress,
         accept: (connection) => bgp.accept(connection),
@@ -178,13 +174,19 @@ export class PeerSession {
         ...(peer.password === undefined ? {} : { md5Key: peer.password }),
       })
     }
-    if (spec.bfdProfile === undefined || options.bfd === undefined) return new PeerSession(options, peerAddress, bgp)
+    if (spec.bfdProfile === undefined || options.bfd === undefined) return new PeerSession(options, peerAddress, bgp, undefined, neighbour)
     let link: BfdLink
-    try {
-      link = await options.bfd.link(peerAddress, peer.sourceAddress === undefined ? undefined : formatAddress(peer.sourceAddress), { multihop: bfdMultihop(peer) })
-    } catch (error) {
-      await options.listener?.removePeer(peerAddress)
-      throw error
+    const endpoint = options.bfd
+    if (neighbour !== undefined) {
+      // Single hop to the neighbour's link-local address, once its advertisements name it.
+      link = neighbourBfdLink(neighbour, (address) => endpoint.link(address), options.events?.onLog)
+    } else {
+      try {
+        link = await endpoint.link(peerAddress, peer.sourceAddress === undefined ? undefined : formatAddress(peer.sourceAddress), { multihop: bfdMultihop(peer) })
+      } catch (error) {
+        await options.listener?.removePeer(peerAddress)
+        throw error
+      }
     }
     const discriminator = options.bfd.allocateDiscriminator()
     const onBfd = options.events?.onBfdStateChanged
@@ -200,7 +202,7 @@ export class PeerSession {
         },
       },
     })
-    return new PeerSession(options, peerAddress, bgp, { driver, link, discriminator })
+    return new PeerSession(options, peerAddress, bgp, { driver, link, discriminator }, neighbour)
   }
 
   get state() {
