@@ -15,7 +15,7 @@ import { type ConfigSources, noConfig, updateConfig } from "../config/in-force.t
 import { applyConfig, type ControllerOptions, initialState } from "../controller/reconcile.ts"
 import { allocatedFromPoolAnnotation, serviceKey, type ServiceView } from "../controller/service.ts"
 import { parseAddress } from "../net/address.ts"
-import type { ClusterState } from "../snapshot/cluster-state.ts"
+import { type ClusterState, couldRead } from "../snapshot/cluster-state.ts"
 import type { ClusterSnapshot } from "../speaker/view.ts"
 import { type AnnouncementDiff, announcementsOf, diffAnnouncements } from "./announcements.ts"
 import { type Converged, converge } from "./converge.ts"
@@ -134,6 +134,9 @@ export const plan = (input: PlanInput): Plan => {
   const errors = [...(input.fileErrors ?? []), ...next.errors]
   const notes: Array<string> = cluster.unreadable.map((u) =>
     `could not read ${u.kind}${u.namespace === undefined ? "" : ` in ${u.namespace}`}${u.status === undefined ? "" : ` (HTTP ${u.status})`}: ${u.reason}`)
+  if (!couldRead(cluster, "Secret")) {
+    notes.push("the Secrets could not be read: a BGPPeer's passwordSecret is resolved without them, so an error naming a missing Secret may be the reader's, not the configuration's")
+  }
   const base = {
     mode,
     source: cluster.source,

@@ -117,6 +117,18 @@ describe("plan: validity and exit status", () => {
     expect(formatPlanText(p)).toContain("invalid: ")
   })
 
+  it("a Secret the reader could not read is said, beside the error it causes", () => {
+    const withSecret = { ...peer("r1", "203.0.113.1"), spec: { ...peer("r1", "203.0.113.1").spec, passwordSecret: { name: "bgp-auth" } } }
+    const cluster = clusterOf([pool("main", ["192.0.2.0/29"])], [], { unreadable: [{ kind: "Secret", namespace: "metallb-system", status: 403, reason: "forbidden" }] })
+    const p = plan({ cluster, files: docs(withSecret) })
+    expect(p.errors.map((e) => e.code)).toEqual(["UnknownSecret"])
+    expect(p.notes).toEqual(expect.arrayContaining([
+      "could not read Secret in metallb-system (HTTP 403): forbidden",
+      expect.stringContaining("the Secrets could not be read"),
+    ]))
+    expect(exitCodeOf(p)).toBe(1)
+  })
+
   it("warnings are reported with a valid plan", () => {
     const cluster = clusterOf([pool("main", ["192.0.2.0/29"])], [allocated("web", "192.0.2.1", "main")])
     const p = plan({ cluster, files: docs(bgpAd("ad", ["main"], { peers: ["not-yet"] })) })
