@@ -7,7 +7,7 @@
 // service wins, so the next pass never waits for the API), ConfigurationState and pool status are
 // written in the pass, and every write's failure goes back to the machine. All decisions are the
 // machine's; every fiber runs in the caller's scope.
-import type { KubernetesObject, V1Namespace, V1Secret, V1Service } from "@kubernetes/client-node"
+import type { KubernetesObject, V1Namespace, V1Node, V1Secret, V1Service } from "@kubernetes/client-node"
 import { Effect, Queue, Ref, type Scope, Stream } from "effect"
 import { type ConfigError, formatConfigError } from "../../core/config/errors.ts"
 import { initialLoopState, type LoopInput, type LoopOutput, type LoopState, type PoolStatusCounts, step } from "../../core/controller/loop.ts"
@@ -15,7 +15,7 @@ import { allocatedFromPoolAnnotation, serviceKey } from "../../core/controller/s
 import { passDelayMs, resyncIntervalMs, writeConcurrency } from "../../core/controller/settings.ts"
 import { poolStats } from "../../core/ipam/allocator.ts"
 import { apiErrorText, type KubeApiError } from "../kube/api-error.ts"
-import { configKinds, configSourcesOf, ipAddressPools, metallbGroup, statusKinds } from "../kube/config-objects.ts"
+import { configKinds, configSourcesOf, ipAddressPools, metallbGroup, nodeLabelsOf, statusKinds } from "../kube/config-objects.ts"
 import type { ControllerMetrics } from "../kube/controller-metrics.ts"
 import { createEvent } from "../kube/events.ts"
 import { watchResource, watchSource, type Watched } from "../kube/informer.ts"
@@ -106,9 +106,11 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
     const services = yield* watchSource("services", serviceSource)
     const namespaces = yield* watchResource<V1Namespace>("namespaces", resources.namespaces)
     const secrets = yield* watchResource<V1Secret>("secrets", resources.secrets, { namespace })
+    // Nodes for the configuration rules that decide on peers' node sets (their names and labels only).
+    const nodes = yield* watchResource<V1Node>("nodes", resources.nodes)
     const configWatches: Array<Watched<KubernetesObject>> = []
     for (const kind of configKinds) configWatches.push(yield* watchResource<KubernetesObject>(kind.plural, kind, { namespace }))
-    const all: Array<Watched<KubernetesObject>> = [services, namespaces, secrets, ...configWatches]
+    const all: Array<Watched<KubernetesObject>> = [services, namespaces, secrets, nodes, ...configWatches]
     yield* Effect.forEach(all, (w) => w.synced, { discard: true })
     yield* Effect.logInfo(`controller: caches synced (${all.map((w) => w.name).join(", ")})`)
 
@@ -291,7 +293,7 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
         }
       }
       if (first || signals.has("config") || signals.has("resync")) {
-        inputs.push({ _tag: "ConfigChanged", sources: configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list() as ReadonlyArray<V1Secret>, namespace) })
+        inputs.push({ _tag: "ConfigChanged", sources: configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list() as ReadonlyArray<V1Secret>, namespace, nodes.list()) })
       }
       return inputs
     }
@@ -305,10 +307,19 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
 
     const signals = yield* Queue.unbounded<Signal>()
     const tagged = (w: Watched<KubernetesObject>, signal: Signal) => Stream.map(w.changes, () => signal)
+    // A Node's status changes every few seconds; only a change of names or labels concerns the configuration.
+    let nodeLabels = ""
+    const nodeLabelsChanged = Stream.filter(nodes.changes, () => {
+      const now = JSON.stringify(nodes.list().map(nodeLabelsOf))
+      if (now === nodeLabels) return false
+      nodeLabels = now
+      return true
+    })
     const changes = Stream.mergeAll([
       tagged(services, "services"),
       tagged(namespaces, "namespaces"),
       ...[secrets, ...configWatches].map((w) => tagged(w, "config")),
+      Stream.map(nodeLabelsChanged, (): Signal => "config"),
       Stream.map(Stream.tick(`${options.resyncMs ?? resyncIntervalMs} millis`), (): Signal => "resync"),
     ], { concurrency: "unbounded" })
     yield* changes.pipe(Stream.runForEach((signal) => Queue.offer(signals, signal)), Effect.forkScoped)
