@@ -4,6 +4,7 @@
 // The diff of two such lists is what appears and disappears when a configuration is applied.
 import { formatCommunity } from "../config/rules/communities.ts"
 import type { Config } from "../config/config.ts"
+import type { Election } from "../election/owner.ts"
 import { formatAddress } from "../net/address.ts"
 import { formatPrefix } from "../net/prefix.ts"
 import { bgpAnnouncements } from "../speaker/bgp.ts"
@@ -34,10 +35,19 @@ export interface AnnouncementOptions {
 export const announcementsOf = (config: Config, snapshot: ClusterSnapshot, options: AnnouncementOptions = {}): ReadonlyArray<Announcement> => {
   const out: Array<Announcement> = []
   const ignoreExcludeLb = options.ignoreExcludeLb ?? false
+  // Every speaker elects the same owner for a service, whichever node asks; each owner is then asked
+  // for its claims (interfaces) over its own services only: two elections per service, not one per node.
+  const [anyNode] = snapshot.nodes
+  const elections: ReadonlyMap<string, Election> = anyNode === undefined ? new Map() : l2Announcements(config, snapshot, anyNode.name, options.members, { ignoreExcludeLb }).elections
+  const owned = new Map<string, Set<string>>()
+  for (const [service, election] of elections) if (election.owner !== undefined) owned.set(election.owner, (owned.get(election.owner) ?? new Set()).add(service))
   for (const node of snapshot.nodes) {
-    const l2 = l2Announcements(config, snapshot, node.name, options.members, { ignoreExcludeLb })
-    for (const claim of l2.claims) {
-      out.push({ protocol: "layer2", service: claim.service, node: node.name, target: formatAddress(claim.address), interfaces: claim.interfaces })
+    const mine = owned.get(node.name)
+    if (mine !== undefined) {
+      const l2 = l2Announcements(config, { ...snapshot, services: snapshot.services.filter((s) => mine.has(s.key)) }, node.name, options.members, { ignoreExcludeLb })
+      for (const claim of l2.claims) {
+        out.push({ protocol: "layer2", service: claim.service, node: node.name, target: formatAddress(claim.address), interfaces: claim.interfaces })
+      }
     }
     // A speaker whose pod does not run announces nothing over BGP either.
     if (options.members !== undefined && !options.members.has(node.name)) continue
