@@ -67,6 +67,17 @@ describe("plan: why a Service's address changes", () => {
     expect(change(p.services, "high")).toMatchObject({ kind: "pool", reasons: [{ _tag: "PoolSplit", from: "main", into: ["extra", "main"] }] })
   })
 
+  it("pool split, a service pinned to it by annotation whose address went to the new pool: it moves back into what is left", () => {
+    const pinned = allocated("pinned", "192.0.2.9", "main", { annotations: { "metallb.io/address-pool": "main" } })
+    const cluster = clusterOf([pool("main", ["192.0.2.0/28"])], [pinned])
+    const p = plan({ cluster, files: docs(pool("main", ["192.0.2.0/29"]), pool("extra", ["192.0.2.8/29"])) })
+    expect(change(p.services, "pinned")).toMatchObject({
+      kind: "moves",
+      after: ["192.0.2.0"],
+      reasons: [{ _tag: "PoolSplit", from: "main", into: ["extra", "main"] }, { _tag: "AllocatedFrom", pool: "main" }],
+    })
+  })
+
   it("avoidBuggyIPs: a service on a .0 address moves", () => {
     const cluster = clusterOf([pool("main", ["192.0.2.0/24"])], [allocated("web", "192.0.2.0", "main"), allocated("api", "192.0.2.1", "main")])
     const p = plan({ cluster, files: docs(pool("main", ["192.0.2.0/24"], { avoidBuggyIPs: true })) })
