@@ -117,6 +117,46 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts explain against
     console.log(`explain -n shop web pending cip (real output):\n${text}`)
   }, 120_000)
 
+  it("reads the speakers' pods and status objects through the role: membership, Layer 2 and BGP reports", async () => {
+    // Speaker pods as the DaemonSet leaves them (no kubelet here: Ready set through the status subresource).
+    for (const [node, ready] of [["node-a", "True"], ["node-b", "False"]] as const) {
+      await bed.core.createNamespacedPod({
+        namespace: metallbNamespace,
+        body: { metadata: { name: `speaker-${node}`, labels: { app: "metallb", component: "speaker" } }, spec: { nodeName: node, serviceAccountName: "speaker", automountServiceAccountToken: false, containers: [{ name: "speaker", image: "metallb-ts" }] } },
+      })
+      bed.api.kubectl(["patch", "pod", `speaker-${node}`, "-n", metallbNamespace, "--subresource=status", "--type=merge", "-p",
+        JSON.stringify({ status: { conditions: [{ type: "Ready", status: ready, lastTransitionTime: new Date().toISOString() }] } })])
+    }
+    applyYaml(bed.api, [
+      `apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: tor\n  namespace: ${metallbNamespace}\nspec:\n  myASN: 64500\n  peerASN: 64501\n  peerAddress: 192.0.2.254\n  routerID: 192.0.2.10\n`,
+      `apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: routed\n  namespace: ${metallbNamespace}\nspec:\n  ipAddressPools: [general]\n  localPref: 150\n  communities: ["64500:7"]\n`,
+    ].join("---\n"))
+    const status = (kind: "ServiceL2Status" | "ServiceBGPStatus", node: string, extra: Record<string, unknown>) => ({
+      apiVersion: "metallb.io/v1beta1",
+      kind,
+      metadata: { name: `${kind === "ServiceL2Status" ? "l2" : "bgp"}-web-${node}`, namespace: metallbNamespace },
+      status: { node, serviceName: "web", serviceNamespace: "shop", ...extra },
+    })
+    // As speakers write them: node-b still reports Layer 2 (it announced before it went unready); node-a reports its BGP peer.
+    for (const o of [status("ServiceL2Status", "node-b", { interfaces: [{ name: "eth0" }] }), status("ServiceBGPStatus", "node-a", { peers: ["tor"] })]) {
+      bed.api.kubectl(["apply", "--server-side", "-f", "-"], JSON.stringify({ ...o, status: undefined }))
+      bed.api.kubectl(["patch", o.kind.toLowerCase(), o.metadata.name, "-n", metallbNamespace, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: o.status })])
+    }
+
+    const e = (JSON.parse(await explainCli("-n", "shop", "web", "-o", "json")) as Explanation)
+    expect(e.membership).toMatch(/members inferred from Ready speaker pods \(node-a\)/)
+    const web = e.services[0]!
+    expect(web.layer2?.owner).toBe("node-a")
+    expect(web.layer2?.nodes.find((n) => n.node === "node-b")?.reason).toBe("NotMember")
+    expect(web.layer2?.reported).toEqual([{ node: "node-b", interfaces: ["eth0"] }])
+    expect(web.notes).toContainEqual(expect.stringMatching(/ServiceL2Status says node-b announces it, not node-a/))
+    const bgp = Object.fromEntries((web.bgp?.nodes ?? []).map((n) => [n.node, n]))
+    expect(bgp["node-a"]).toMatchObject({ reason: "advertises", advertisements: ["routed"] })
+    expect(bgp["node-a"]?.peers).toEqual([{ peer: "tor", routes: [{ prefix: `${ingressOf(await read("web"))[0]}/32`, localPref: 150, communities: ["64500:7"] }], reported: true }])
+    // node-b would advertise by configuration, but no Ready speaker runs there.
+    expect(bgp["node-b"]?.reason).toBe("NoSpeaker")
+  }, 120_000)
+
   it("an unknown Service exits 1 and names it", async () => {
     const failed = await run(process.execPath, ["shell/main/cli.ts", "explain", "--kubeconfig", kubeconfig, "-n", "shop", "nope"], { cwd: repo }).then(
       () => undefined,
