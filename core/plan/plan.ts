@@ -191,7 +191,7 @@ export const plan = (input: PlanInput): Plan => {
     const releasedAfter = after.released.get(key)
     const released = releasedAfter ?? baseline?.released.get(key)
     // Given up under the new configuration: it held what the live configuration left it (the baseline).
-    const held = releasedAfter !== undefined ? baselineView : was
+    const held = releasedAfter !== undefined ? baselineView ?? was : was
     services.push({
       service: key,
       kind: kindOf(before, view.ingressIPs),
