@@ -3,18 +3,20 @@
 // it), port and key file, the other speakers found by pod labels (and/or listed as seeds), the
 // interfaces excluded from Layer 2, health endpoints, and /metrics (plain HTTP, or HTTPS with the
 // scraper's token checked by the API server, with a self-signed certificate unless files are given).
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { isIP } from "node:net"
 import { hostname } from "node:os"
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
 import { loadKubeConfig } from "../kube/kube-config.ts"
 import { KubeApi } from "../kube/kube-api.ts"
-import { Effect, Option } from "effect"
+import { Effect, Exit, Option, Scope } from "effect"
 import { Command, Flag } from "effect/cli"
 import { parse } from "yaml"
 import type { PodOwner } from "../kube/service-status.ts"
 import { runSpeaker } from "../speaker/speaker.ts"
+import { callbackLog } from "../speaker/callback-log.ts"
+import { findPredecessor, handOverAddress, listenForSuccessor, releaseSteps } from "../speaker/hand-over.ts"
 import { makeRegistry } from "../metrics/registry.ts"
 import { kubeAccessReview } from "../kube/access-review.ts"
 import { serveMetrics } from "../metrics/server.ts"
@@ -60,12 +62,21 @@ const podOwner = (kc: KubeConfig, namespace: string) => {
   )
 }
 
+/** How long a new speaker waits for the previous one of its node to release its sockets. */
+const releaseTimeoutMs = 10_000
+
 const healthServer = (port: number) =>
   Effect.acquireRelease(
     Effect.callback<ReturnType<typeof createServer>>((resume) => {
       const server = createServer((req, res) => {
         if (req.url === "/healthz" || req.url === "/readyz") res.writeHead(200).end("ok")
         else res.writeHead(404).end()
+      })
+      // In use: the previous speaker of this node (a hand-over that timed out) may still hold it.
+      let tries = 0
+      server.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EADDRINUSE" && ++tries < 100) setTimeout(() => server.listen(port), 200)
+        else resume(Effect.die(error))
       })
       server.listen(port, () => resume(Effect.succeed(server)))
     }),
@@ -91,6 +102,7 @@ export const speakerCommand = Command.make(
     memberlistSeeds: Flag.String("memberlist-seeds").pipe(Flag.optional, Flag.withDescription("comma-separated ip:port of other speakers (besides the labelled pods)")),
     excludel2File: Flag.String("excludel2-file").pipe(Flag.optional, Flag.withDescription("the metallb-excludel2 ConfigMap's excludel2.yaml")),
     memberlistProfile: Flag.Literals("memberlist-profile", ["fast", "memberlist-lan"]).pipe(Flag.withDefault("fast" as const), Flag.withDescription("membership timings: fast (a dead node is known within a second; core/election/membership/config.ts) or memberlist-lan (hashicorp/memberlist's LAN defaults, as MetalLB: several seconds)")),
+    startedFile: Flag.String("started-file").pipe(Flag.optional, Flag.withDescription("written once this speaker serves on its own (after the hand-over from the previous speaker of the node): the pod's startup probe")),
     handOverMs: Flag.Int("hand-over-ms").pipe(Flag.withDefault(2_000), Flag.withDescription("on SIGTERM, how long to keep answering after leaving the membership")),
   },
   (flags) => {
@@ -102,23 +114,52 @@ export const speakerCommand = Command.make(
       const lbClass = Option.getOrUndefined(flags.lbClass)
       const bindAddress = process.env["METALLB_ML_BIND_ADDR"]
       const hostAddress = process.env["METALLB_HOST"]
-      if (flags.healthPort > 0) yield* healthServer(flags.healthPort)
+      const log = yield* callbackLog
+      // The rolling update's hand-over (shell/speaker/hand-over.ts): the health and metrics ports are
+      // this speaker's only once the previous one of this node released them.
+      const address = handOverAddress(nodeName)
+      const predecessor = yield* Effect.promise(() => findPredecessor(address))
+      const steps = releaseSteps((name, error) => log("warning", `hand-over: releasing ${name} failed: ${String(error)}`))
+      const ports = yield* Scope.fork(yield* Effect.scope)
+      steps.add("health and metrics ports", () => Effect.runPromise(Scope.close(ports, Exit.void)))
       const registry = makeRegistry()
-      if (flags.metricsPort > 0) {
-        // A bind failure is logged, not fatal (metrics are not worth the addresses).
-        const certFile = Option.getOrUndefined(flags.metricsTlsCertFile)
-        const keyFile = Option.getOrUndefined(flags.metricsTlsKeyFile)
-        const certificate = certFile !== undefined && keyFile !== undefined
-          ? certificateFromFiles(certFile, keyFile)
-          : selfSignedCertificate({ commonName: nodeName, dnsNames: [nodeName], ipAddresses: hostAddress !== undefined && isIP(hostAddress) !== 0 ? [hostAddress] : [] })
-        yield* serveMetrics({
-          port: flags.metricsPort,
-          render: registry.render,
-          ...(flags.metricsTls ? { tls: { load: certificate, reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) } : {}),
-        }).pipe(
-          Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
-          Effect.forkScoped,
-        )
+      const servePorts = Effect.gen(function* () {
+        if (flags.healthPort > 0) yield* healthServer(flags.healthPort)
+        if (flags.metricsPort > 0) {
+          // A bind failure is logged, not fatal (metrics are not worth the addresses).
+          const certFile = Option.getOrUndefined(flags.metricsTlsCertFile)
+          const keyFile = Option.getOrUndefined(flags.metricsTlsKeyFile)
+          const certificate = certFile !== undefined && keyFile !== undefined
+            ? certificateFromFiles(certFile, keyFile)
+            : selfSignedCertificate({ commonName: nodeName, dnsNames: [nodeName], ipAddresses: hostAddress !== undefined && isIP(hostAddress) !== 0 ? [hostAddress] : [] })
+          yield* serveMetrics({
+            port: flags.metricsPort,
+            render: registry.render,
+            ...(flags.metricsTls ? { tls: { load: certificate, reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) } : {}),
+          }).pipe(
+            Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
+            Effect.forkScoped,
+          )
+        }
+      }).pipe(Scope.provide(ports))
+      if (predecessor === undefined) yield* servePorts
+      const context = yield* Effect.context<never>()
+      const takeOver = async () => {
+        if (predecessor !== undefined) {
+          const asked = performance.now()
+          await predecessor.release(releaseTimeoutMs).then(
+            () => log("info", `hand-over: the previous speaker of ${nodeName} released its sockets in ${Math.round(performance.now() - asked)} ms`),
+            (error: unknown) => log("warning", `hand-over: ${String(error)}; binding anyway`),
+          )
+          await Effect.runPromiseWith(context)(servePorts)
+        }
+        await listenForSuccessor(address, steps).catch((error: unknown) => log("warning", `hand-over: not listening for a successor: ${String(error)}`))
+        const startedFile = Option.getOrUndefined(flags.startedFile)
+        try {
+          if (startedFile !== undefined) writeFileSync(startedFile, `${process.pid}\n`)
+        } catch (error) {
+          log("warning", `--started-file ${startedFile}: not written (${String(error)}); the pod's startup probe will fail`)
+        }
       }
       const keyFile = Option.getOrUndefined(flags.memberlistKeyFile)
       // The file's bytes as they are, as MetalLB reads the mounted Secret key.
@@ -137,6 +178,7 @@ export const speakerCommand = Command.make(
         handOverMs: flags.handOverMs,
         registry,
         ...(pod === undefined ? {} : { pod }),
+        handOver: { takeOver, steps },
         ...(hostAddress === undefined || hostAddress === "" ? {} : { hostAddress }),
         ...(bindAddress === undefined ? {} : { membership: { bindAddress, port: flags.memberlistPort, ...(key === undefined ? {} : { key }), seeds, config: membershipProfiles[flags.memberlistProfile] } }),
       })

@@ -73,7 +73,9 @@ export interface DatagramTransport {
 
 /** A UDP socket bound to the options' address and port. */
 export const udpTransport = async (bindAddress: string, port: number): Promise<DatagramTransport> => {
-  const socket: Socket = createSocket(bindAddress.includes(":") ? "udp6" : "udp4")
+  // SO_REUSEPORT: in a rolling update the node's next speaker binds beside this one before it closes
+  // (shell/speaker/hand-over.ts), so the member never stops answering.
+  const socket: Socket = createSocket({ type: bindAddress.includes(":") ? "udp6" : "udp4", reusePort: true })
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject)
     socket.bind(port, bindAddress, () => resolve())

@@ -31,6 +31,7 @@ import { callbackLog } from "./callback-log.ts"
 import { snapshotOf } from "./cluster-snapshot.ts"
 import { readInterfaces } from "./interfaces.ts"
 import { makeL2Plane } from "./l2-plane.ts"
+import type { ReleaseSteps } from "./hand-over.ts"
 import { MembershipDriver } from "./membership.ts"
 import { runNodeDriver } from "./node-driver.ts"
 
@@ -60,7 +61,16 @@ export interface SpeakerOptions {
   readonly registry?: Registry
   /** The speaker's pod: owner of its ServiceL2Status / ServiceBGPStatus objects (none outside a pod). */
   readonly pod?: PodOwner
+  /**
+   * The same-node hand-over of a rolling update (shell/speaker/hand-over.ts): `takeOver` runs once
+   * the membership is bound and joined (the previous speaker of this node releases its sockets; it
+   * must not fail); what a successor's request releases here is added to `steps`.
+   */
+  readonly handOver?: { readonly takeOver: () => Promise<void>; readonly steps: ReleaseSteps }
 }
+
+/** What a speaker that handed over to its successor still does: answer for the addresses it held, until it exits. */
+const afterHandOver: ReadonlySet<NodeOutput["_tag"]> = new Set(["UseInterfaces", "Claim", "Release", "Log", "StartTimer", "Stopped"])
 
 export class MembershipStartFailed extends Data.TaggedError("MembershipStartFailed")<{ readonly bindAddress: string; readonly port: number; readonly reason: string }> {
   override get message() {
@@ -104,7 +114,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     const tcp = yield* tcpAddon
     const udp = yield* udpAddon
     // The passive side: a peer may connect to us as well (FRR does by default); sessions join these.
-    const listeners = yield* Effect.acquireRelease(Effect.promise(() => openBgpListeners(tcp, { log })), (l) => Effect.promise(() => l.close()))
+    const handedOver = () => options.handOver?.steps.released() === true
+    const listeners = yield* Effect.acquireRelease(Effect.promise(() => openBgpListeners(tcp, { log })), (l) => Effect.promise(() => (handedOver() ? Promise.resolve() : l.close())))
     // One BFD endpoint for every peer with a BFDProfile, opened with the first of them.
     let bfd: BfdEndpoint | undefined
     yield* Effect.addFinalizer(() => (bfd === undefined ? Effect.void : Effect.promise(() => bfd!.close().catch(() => undefined))))
@@ -191,6 +202,8 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
       )
 
     const execute = (output: NodeOutput): Effect.Effect<void> => {
+      // The successor owns the sessions, the membership and the status objects now.
+      if (handedOver() && !afterHandOver.has(output._tag)) return Effect.void
       switch (output._tag) {
         case "UseInterfaces":
           watched = output.interfaces.map((i) => i.name)
@@ -260,6 +273,20 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     const writesDone: Effect.Effect<void> = Effect.suspend(() => (writes.size() === 0 ? Effect.void : Effect.sleep("10 millis").pipe(Effect.andThen(writesDone))))
     const node = yield* runNodeDriver({ settings, execute, onStepped: (seconds) => metrics?.reconciled(seconds) }).pipe(Scope.provide(drivers))
 
+    if (options.handOver !== undefined) {
+      const { steps } = options.handOver
+      steps.add("BGP sessions, listeners and BFD", async () => {
+        const open = [...sessions.values()]
+        sessions.clear()
+        await Promise.allSettled(open.map((session) => session.stop()))
+        await listeners.close()
+        const endpoint = bfd
+        bfd = undefined
+        await endpoint?.close()
+      })
+      // Last, and silently: the successor is bound beside it already and answers as this member.
+      steps.add("membership", () => membership?.close())
+    }
     if (options.membership !== undefined) {
       const m = options.membership
       let lost: Array<LostMember> = []
@@ -283,9 +310,14 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
       })
     }
 
+    // The node's previous speaker (if any) releases now that this one answers as the member too.
+    if (options.handOver !== undefined) yield* Effect.promise(options.handOver.takeOver)
+
     // SIGTERM: the machine hands over and releases everything; the scope waits for it (bounded).
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
+        // Replaced on this node: no leave (the successor is this member now), no status deleted.
+        if (handedOver()) return yield* Effect.logInfo(`speaker ${nodeName}: handed over to the next speaker of this node; stopping`)
         node.offer({ _tag: "Terminate" })
         const done = yield* Deferred.await(stopped).pipe(Effect.timeoutOption(`${settings.handOverMs + 10_000} millis`))
         if (Option.isNone(done)) yield* Effect.logWarning(`speaker ${nodeName}: the hand-over did not finish in time`)

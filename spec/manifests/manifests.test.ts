@@ -97,8 +97,20 @@ describe("speaker DaemonSet", () => {
     expect(container.securityContext?.["privileged"]).toBeUndefined()
   })
 
-  it("opens the memberlist port on TCP and UDP and reads its key and the excluded interfaces from mounted volumes", () => {
-    expect(container.ports?.filter((p) => p.containerPort === 7946).map((p) => p.protocol)).toEqual(["TCP", "UDP"])
+  it("rolls with a surge pod beside the old one (the same-node hand-over), so declares no ports (hostPorts) and probes health by number", () => {
+    expect(((speaker["spec"] as Json)["updateStrategy"] as Json)["rollingUpdate"]).toEqual({ maxSurge: 1, maxUnavailable: 0 })
+    expect(container.ports).toBeUndefined()
+    expect(argValue(container, "health-port")).toBe("17472")
+    expect(container.livenessProbe).toMatchObject({ httpGet: { path: "/healthz", port: 17472 } })
+    expect(container.readinessProbe).toMatchObject({ httpGet: { path: "/readyz", port: 17472 } })
+    // Started only once this pod's own speaker took over: the health port may still be the old pod's.
+    const startedFile = argValue(container, "started-file")
+    expect(startedFile).toMatch(/^\/tmp\//)
+    expect(container.volumeMounts?.some((m) => m.mountPath === "/tmp")).toBe(true)
+    expect(JSON.stringify(container.startupProbe?.["exec"])).toContain(startedFile)
+  })
+
+  it("uses memberlist port 7946 and reads its key and the excluded interfaces from mounted volumes", () => {
     expect(argValue(container, "memberlist-port")).toBe("7946")
     const mountOf = (file: string | undefined) => container.volumeMounts?.find((m) => file?.startsWith(`${m.mountPath}/`))
     const keyMount = mountOf(argValue(container, "memberlist-key-file"))
@@ -184,13 +196,16 @@ describe("wiring", () => {
     for (const name of ["eth0", "ens3", "bond0", "enp1s0f0", "br-lan", "lo0x", "vlan10"]) expect(excluded(name), name).toBe(false)
   })
 
-  it("the Prometheus overlay's ServiceMonitors select its Services, which select pods exposing a metrics port", () => {
+  it("the Prometheus overlay's ServiceMonitors select its Services, which target the pods' metrics port (the speaker's by number)", () => {
     for (const monitor of overlay.filter((o) => o.kind === "ServiceMonitor")) {
       const selector = ((monitor["spec"] as Json)["selector"] as Json)["matchLabels"] as Record<string, string>
       const service = overlay.find((o) => o.kind === "Service" && selects(selector, o.metadata.labels ?? {}))!
       const podSelector = (service["spec"] as Json)["selector"] as Record<string, string>
       const workload = [controller, speaker].find((w) => selects(podSelector, podLabels(w)))!
-      expect(firstContainer(workload).ports?.map((p) => p.name)).toContain("metrics")
+      const target = (((service["spec"] as Json)["ports"] as Array<Json>)[0] as Json)["targetPort"]
+      const container = firstContainer(workload)
+      if (typeof target === "number") expect(argValue(container, "metrics-port")).toBe(String(target))
+      else expect(container.ports?.find((p) => p.name === target)?.containerPort).toBe(Number(argValue(container, "metrics-port")))
     }
   })
 })

@@ -117,6 +117,7 @@ export interface Container {
   readonly securityContext?: Json
   readonly livenessProbe?: Json
   readonly readinessProbe?: Json
+  readonly startupProbe?: Json
   readonly volumeMounts?: Array<{ readonly name: string; readonly mountPath: string }>
 }
 

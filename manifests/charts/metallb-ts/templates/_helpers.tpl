@@ -28,6 +28,29 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
       fieldPath: metadata.name
 {{- end }}
 
+{{- /* The speaker's: by number, as it declares no ports (see its updateStrategy). */ -}}
+{{- define "metallb-ts.speakerProbes" -}}
+startupProbe:
+  exec:
+    command: [node, -e, "require('node:fs').accessSync('/tmp/started')"]
+  periodSeconds: 1
+  timeoutSeconds: 5
+  failureThreshold: 180
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: {{ .Values.health.port }}
+  initialDelaySeconds: 10
+  periodSeconds: 10
+  failureThreshold: 3
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: {{ .Values.health.port }}
+  periodSeconds: 5
+  failureThreshold: 3
+{{- end }}
+
 {{- define "metallb-ts.probes" -}}
 livenessProbe:
   httpGet:
