@@ -83,20 +83,24 @@ const validMessageArb: fc.Arbitrary<Message> = fc.oneof(
 
 const mutationsArb = fc.array(mutationArb, { minLength: 1, maxLength: 4 })
 
+// CPU-bound runs: ~60 s for the largest on an idle machine, 150 s on this shared 2-core one at load 25
+// (past the default 60 s); the runs and assertions stay as they are.
+const cpuBoundTimeoutMs = 300_000
+
 describe("fuzz: decoding never throws", () => {
-  it("random bytes (20,000)", () => {
+  it("random bytes (20,000)", { timeout: cpuBoundTimeoutMs }, () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.boolean(), (bytes, fourOctetAsn) => {
       checkDecodes(bytes, fourOctetAsn)
     }), { numRuns: 20_000 })
   })
 
-  it("random bodies behind a correct header of every type (30,000)", () => {
+  it("random bodies behind a correct header of every type (30,000)", { timeout: cpuBoundTimeoutMs }, () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 7 }), fc.uint8Array({ maxLength: 300 }), fc.boolean(), (type, body, fourOctetAsn) => {
       checkDecodes(withHeader(type, body), fourOctetAsn)
     }), { numRuns: 30_000 })
   })
 
-  it("OPENs whose capabilities are random values under the interpreted codes (10,000)", () => {
+  it("OPENs whose capabilities are random values under the interpreted codes (10,000)", { timeout: cpuBoundTimeoutMs }, () => {
     // Reaches each capability decoder (Multiprotocol, Route Refresh, Extended Next Hop, Graceful
     // Restart, 4-octet AS) with lengths and contents a mutation of a valid OPEN rarely produces.
     const capabilityArb = fc.tuple(fc.constantFrom(1, 2, 5, 64, 65), fc.uint8Array({ maxLength: 40 }))
@@ -107,13 +111,13 @@ describe("fuzz: decoding never throws", () => {
     }), { numRuns: 10_000 })
   })
 
-  it("valid messages mutated anywhere (25,000)", () => {
+  it("valid messages mutated anywhere (25,000)", { timeout: cpuBoundTimeoutMs }, () => {
     fc.assert(fc.property(validMessageArb, mutationsArb, fc.boolean(), (message, mutations, fourOctetAsn) => {
       checkDecodes(mutations.reduce(mutate, encode(message, { fourOctetAsn })), fourOctetAsn)
     }), { numRuns: 25_000 })
   })
 
-  it("valid messages with only the body mutated, header length kept correct (30,000)", () => {
+  it("valid messages with only the body mutated, header length kept correct (30,000)", { timeout: cpuBoundTimeoutMs }, () => {
     fc.assert(fc.property(validMessageArb, mutationsArb, fc.boolean(), (message, mutations, fourOctetAsn) => {
       const bytes = encode(message, { fourOctetAsn })
       const body = mutations.reduce(mutate, bytes.subarray(19))
