@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Explanation, ServiceExplanation } from "../../core/explain/explanation.ts"
@@ -155,6 +155,21 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts explain against
     expect(bgp["node-a"]?.peers).toEqual([{ peer: "tor", routes: [{ prefix: `${ingressOf(await read("web"))[0]}/32`, localPref: 150, communities: ["64500:7"] }], reported: true }])
     // node-b would advertise by configuration, but no Ready speaker runs there.
     expect(bgp["node-b"]?.reason).toBe("NoSpeaker")
+  }, 120_000)
+
+  it("offline, from a `kubectl get ... -A -o yaml` dump, gives the live answers", async () => {
+    const kinds = "services,endpointslices,nodes,namespaces,pods,ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,bfdprofiles,communities," +
+      "servicel2statuses,servicebgpstatuses,configurationstates"
+    const dump = join(dirname(kubeconfig), "dump.yaml")
+    writeFileSync(dump, bed.api.kubectl(["get", kinds, "-A", "-o", "yaml"]))
+    const live = JSON.parse(await explainCli("--all", "-o", "json")) as Explanation
+    const offline = JSON.parse((await run(process.execPath, ["shell/main/cli.ts", "explain", "--cluster-state", dump, "--all", "-o", "json"], { cwd: repo, timeout: 60_000 })).stdout) as Explanation
+    expect(offline.services).toEqual(live.services)
+    expect(offline.config).toEqual(live.config)
+    expect(offline.membership).toEqual(live.membership)
+    // Each says what it lacked: the role's 403 on Secrets, the dump's missing Secrets.
+    expect(live.unreadable.map((u) => u.kind)).toEqual(["Secret"])
+    expect(offline.unreadable).toEqual([{ kind: "Secret", reason: `not in ${dump}` }])
   }, 120_000)
 
   it("an unknown Service exits 1 and names it", async () => {

@@ -176,6 +176,13 @@ describe("explain: why no address", () => {
     expect(allocation(run(s, "shop/b"), "Failed")).toMatchObject({ error: "AddressInUse", holders: ["shop/a"], message: expect.stringMatching(/sharing key "two" does not match "one"/) })
   })
 
+  it("a sharing conflict on the backend: externalTrafficPolicy Local services sharing must select the same pods", () => {
+    const local = (name: string, app: string) =>
+      service(name, { annotations: { "metallb.io/allow-shared-ip": "k", "metallb.io/loadBalancerIPs": "198.51.100.9" }, spec: { externalTrafficPolicy: "Local", selector: { app }, ports: [{ port: name === "a" ? 80 : 81 }] } })
+    const s = stateOf([...pools, local("a", "one"), local("b", "two")])
+    expect(allocation(run(s, "shop/b"), "Failed")).toMatchObject({ error: "AddressInUse", holders: ["shop/a"], message: expect.stringMatching(/must select the same pods/) })
+  })
+
   it("a bad request (unparsable annotation) is the controller's warning", () => {
     const s = stateOf([...pools, service("typo", { annotations: { "metallb.io/loadBalancerIPs": "not-an-ip" } })])
     expect(allocation(run(s, "shop/typo"), "BadRequest").message).toMatch(/loadBalancerIPs annotation/)
