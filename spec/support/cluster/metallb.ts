@@ -185,7 +185,9 @@ export const webDeploymentYaml = (name: string, options: { readonly replicas: nu
           command: ["sh", "-c", "mkdir -p /tmp/www && echo \"$(hostname) on $NODE\" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"],
           env: [{ name: "NODE", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }],
           ports: [{ containerPort: 8080 }],
-          readinessProbe: { httpGet: { path: "/", port: 8080 }, periodSeconds: 1 },
+          // A generous timeout: on a loaded machine a 1 s probe fails now and then, and the endpoint's
+          // flap changes the Service under the test.
+          readinessProbe: { httpGet: { path: "/", port: 8080 }, periodSeconds: 1, timeoutSeconds: 5 },
           resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "32Mi" } },
           securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
           volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],

@@ -35,7 +35,9 @@ const once = () => new Promise((resolve) => {
 })
 console.log(JSON.stringify({ started: Date.now() }))
 const pending = []
-const end = Date.now() + durationMs
+let end = Date.now() + durationMs
+// Asked to stop early (the update it watched is over): no new request, the ones in flight finish.
+process.on("SIGTERM", () => { end = 0 })
 while (Date.now() < end) {
   pending.push(once())
   await new Promise((r) => setTimeout(r, intervalMs))
@@ -46,7 +48,8 @@ for (const r of results.sort((a, b) => a.t0 - b.t0)) console.log(JSON.stringify(
 
 export interface FastProbe {
   readonly started: Promise<void>
-  readonly results: () => Promise<ReadonlyArray<Attempt>>
+  /** Every attempt, once the probe ran its duration (or, with `stopNow`, once the requests in flight ended). */
+  readonly results: (options?: { readonly stopNow?: boolean }) => Promise<ReadonlyArray<Attempt>>
 }
 
 export const startFastProbe = (
@@ -59,7 +62,14 @@ export const startFastProbe = (
   const lines = () => child.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
   return {
     started: eventually("the probe to start", async () => (lines().some((l) => "started" in l) ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 }).then(() => undefined),
-    results: async () => {
+    results: async (options) => {
+      if (options?.stopNow === true && child.child.pid !== undefined && child.child.exitCode === null) {
+        try {
+          process.kill(-child.child.pid, "SIGTERM")
+        } catch {
+          // already gone
+        }
+      }
       await child.exited
       return lines().filter((l) => "t0" in l) as unknown as ReadonlyArray<Attempt>
     },

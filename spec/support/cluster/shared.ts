@@ -1,5 +1,5 @@
-// The e2e test files' cluster: one per test run, shared by every spec/e2e/cluster-*.test.ts file of
-// the run, started lazily by the first file that asks (so a run without those files starts nothing)
+// The e2e tests' cluster: one per test run, for spec/e2e/cluster-e2e.test.ts (and any other file of
+// the run that asks), started lazily by the first file that asks (so a run without those files starts nothing)
 // and removed at the end of the run by the global teardown (global-setup.ts), or by itself when the
 // run's process dies. It lives in its own process (spec/support/cluster-cli.ts `serve`) because test
 // files run in separate workers. Files take it one at a time (an exclusive use lock): they install
@@ -14,7 +14,7 @@ import { logTail } from "./daemon.ts"
 import type { Kubectl } from "./metallb.ts"
 import { type ClusterPlan, clusterPlan } from "./plan.ts"
 import { spawnServe, waitReady } from "./slot.ts"
-import { type ClusterState, clusterStateDir, logPath, type NodeState, readState, runSlot } from "./state.ts"
+import { type ClusterState, clusterStateDir, logPath, type NodeState, readState, runSlot, writeState } from "./state.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -98,7 +98,14 @@ export const useCluster = async (timeoutMs = 600_000): Promise<SharedCluster> =>
     const existing = readState(slot)
     // One attempt per run: the files after the first failure report it instead of starting again.
     if (existing?.phase === "failed") throw new Error(`this run's cluster failed to start (pid ${existing.pid}): ${existing.error ?? "no error recorded"}; see ${logPath(slot)}`)
-    pid = existing !== undefined && isAlive(existing.pid) ? existing.pid : spawnServe(slot, ["--owner", String(owner)])
+    if (existing !== undefined && isAlive(existing.pid)) {
+      pid = existing.pid
+    } else {
+      pid = spawnServe(slot, ["--owner", String(owner)])
+      // Recorded before the lock is released: the next file must find this process, not start another
+      // (the child writes its own state only once it has loaded, about a second later).
+      writeState({ pid, slot, phase: "starting", owner })
+    }
   } finally {
     releaseStart()
   }
