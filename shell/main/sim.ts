@@ -1,6 +1,7 @@
 // `metallb-ts sim [scenario] [--seed N] [--runs N]`: the deterministic simulator. A scenario name runs
-// that built-in scenario; `--runs N` without one sweeps N random scenarios (seeds N..N+runs-1), each
-// checked against every invariant. Exit status 1 when any run violated an invariant.
+// that built-in scenario; `--runs N` without one sweeps N random scenarios (seeds N..N+runs-1; every
+// seed divisible by 100 runs the 100-node, 2,000-Service scenario `large`), each checked against every
+// invariant. Exit status 1 when any run violated an invariant.
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { scenarioNames, simulate } from "../sim/run.ts"

@@ -5,7 +5,8 @@
 // service address. Traffic succeeds when the cached MAC belongs to a live node (kube-proxy on any node
 // accepts a load-balancer address). The gaps in success are the client-visible outages.
 import { Result } from "effect"
-import { encodeFrame, decodeFrame } from "../../core/l2/frame.ts"
+import type { L2DecodeError } from "../../core/l2/errors.ts"
+import { encodeFrame, type Frame } from "../../core/l2/frame.ts"
 import { broadcastMac, type Mac, zeroMac } from "../../core/l2/mac.ts"
 import { multicastMacOf, solicitedNodeAddress } from "../../core/l2/ipv6.ts"
 import type { NdpFrame } from "../../core/l2/frame.ts"
@@ -121,8 +122,8 @@ export class SimClient {
     })
   }
 
-  receiveFrame(bytes: Uint8Array): void {
-    const decoded = decodeFrame(bytes)
+  /** A frame from the segment, decoded (once for every receiver). */
+  receiveFrame(decoded: Result.Result<Frame, L2DecodeError>): void {
     if (Result.isFailure(decoded)) return
     if (decoded.success._tag === "NdpFrame") {
       this.receiveNdp(decoded.success)

@@ -7,27 +7,24 @@
 // announcement costs one event per client instead of one per host. spec/shell/sim/frame-audience.test.ts
 // shows the responder silent and unmoved on every frame this sends to clients only.
 import { Result } from "effect"
-import { decodeFrame } from "../../core/l2/frame.ts"
+import type { L2DecodeError } from "../../core/l2/errors.ts"
+import { decodeFrame, type Frame } from "../../core/l2/frame.ts"
 
 export interface FrameAudience {
   readonly speakers: boolean
   readonly clients: boolean
+  /** The frame decoded once for every receiver (decoding is a pure function of the bytes). */
+  readonly decoded: Result.Result<Frame, L2DecodeError>
 }
-
-const speakersOnly: FrameAudience = { speakers: true, clients: false }
-const clientsOnly: FrameAudience = { speakers: false, clients: true }
-const everyone: FrameAudience = { speakers: true, clients: true }
 
 export const frameAudience = (bytes: Uint8Array): FrameAudience => {
   const decoded = decodeFrame(bytes)
   // Nobody acts on a frame that does not decode; every host still gets it (a speaker counts it as malformed).
-  if (Result.isFailure(decoded)) return everyone
+  if (Result.isFailure(decoded)) return { speakers: true, clients: true, decoded }
   const frame = decoded.success
-  if (frame._tag === "ArpFrame") {
-    const { arp } = frame
+  const asks = frame._tag === "ArpFrame"
     // An RFC 5227 probe (sender 0.0.0.0) asks, whatever its target.
-    const gratuitous = arp.senderIp.value !== 0n && arp.senderIp.value === arp.targetIp.value
-    return arp.operation === "request" && !gratuitous ? speakersOnly : clientsOnly
-  }
-  return frame.ndp._tag === "NeighborSolicitation" ? speakersOnly : clientsOnly
+    ? frame.arp.operation === "request" && (frame.arp.senderIp.value === 0n || frame.arp.senderIp.value !== frame.arp.targetIp.value)
+    : frame.ndp._tag === "NeighborSolicitation"
+  return { speakers: asks, clients: !asks, decoded }
 }

@@ -1,8 +1,11 @@
 // Runs simulations: a named scenario with a seed, or a sweep of random scenarios (VOPR-style), each
-// seed deriving its own scenario. A failing run prints its seed and the command that replays it.
+// seed deriving its own scenario; in a sweep, every seed divisible by 100 runs the scenario at scale
+// (100 nodes, 2,000 Services) instead. A failing run prints its seed and the command that replays it.
+// Each run's speed (simulated seconds per wall-clock second) is printed apart from its figures, which
+// a seed replays byte for byte.
 import { Random } from "./random.ts"
 import { replayCommand, summaryText, timelineText } from "./report.ts"
-import { builtinScenarios, randomScenario } from "./scenarios.ts"
+import { builtinScenarios, large, randomScenario, scaleScenarios } from "./scenarios.ts"
 import { runScenario, type RunResult } from "./world.ts"
 
 export interface SimOptions {
@@ -15,11 +18,18 @@ export interface SimOptions {
   readonly print: (line: string) => void
 }
 
-export const scenarioNames = builtinScenarios.map((s) => s.name)
+const namedScenarios = [...builtinScenarios, ...scaleScenarios]
+export const scenarioNames = namedScenarios.map((s) => s.name)
+
+/** A sweep's scenario for a seed: random, or the scenario at scale once per 100 seeds. */
+export const sweepScenario = (seed: number) => (seed % 100 === 0 ? large : randomScenario(new Random(seed).fork("scenario"), seed))
+
+const speedText = (simulatedMs: number, wallMs: number) =>
+  `${(simulatedMs / 1000).toFixed(0)} s simulated in ${(wallMs / 1000).toFixed(1)} s: ${Math.round(simulatedMs / Math.max(wallMs, 1))}x real time`
 
 /** Returns the number of failed runs. */
 export const simulate = (options: SimOptions): number => {
-  const scenario = options.scenario === undefined ? undefined : builtinScenarios.find((s) => s.name === options.scenario)
+  const scenario = options.scenario === undefined ? undefined : namedScenarios.find((s) => s.name === options.scenario)
   if (options.scenario !== undefined && scenario === undefined) {
     options.print(`unknown scenario ${JSON.stringify(options.scenario)}; built-in: ${scenarioNames.join(", ")}`)
     return 1
@@ -27,10 +37,14 @@ export const simulate = (options: SimOptions): number => {
   let failed = 0
   const started = performance.now()
   const results: Array<RunResult> = []
+  let simulatedMs = 0
   for (let i = 0; i < options.runs; i++) {
     const seed = options.seed + i
-    const chosen = scenario ?? (options.random ? randomScenario(new Random(seed).fork("scenario"), seed) : builtinScenarios[0]!)
+    const chosen = scenario ?? (options.random ? sweepScenario(seed) : builtinScenarios[0]!)
+    const runStarted = performance.now()
     const result = runScenario(chosen, seed)
+    const runMs = performance.now() - runStarted
+    simulatedMs += chosen.durationMs
     results.push(result)
     const bad = result.violations.length > 0
     if (bad) failed += 1
@@ -38,6 +52,7 @@ export const simulate = (options: SimOptions): number => {
       options.print(`# ${chosen.name}: ${chosen.description}\n`)
       if (!options.quiet) options.print(`${timelineText(result, { verbose: options.verbose })}\n`)
       options.print(summaryText(result))
+      options.print(`  speed: ${speedText(chosen.durationMs, runMs)}`)
     } else if (bad || options.verbose) {
       options.print(summaryText(result))
     }
@@ -49,6 +64,7 @@ export const simulate = (options: SimOptions): number => {
     const failovers = results.flatMap((r) => r.failovers.flatMap((f) => (f.announceMs === undefined ? [] : [f.announceMs])))
     const worst = failovers.length === 0 ? "-" : `${Math.round(Math.max(...failovers))} ms`
     options.print(`${options.runs} runs (seeds ${options.seed}..${options.seed + options.runs - 1}) in ${seconds.toFixed(1)} s, ${events} events: ${options.runs - failed} passed, ${failed} failed; worst failover announcement ${worst}`)
+    options.print(`speed: ${speedText(simulatedMs, performance.now() - started)}`)
   }
   return failed
 }

@@ -122,7 +122,35 @@ export const partition: Scenario = {
   durationMs: 40_000,
 }
 
+/** Endpoints of the i-th service (from 0) of a large cluster: three nodes spread over all of them. */
+const spreadEndpoints = (i: number, nodeCount: number) => [0, 1, 2].map((k) => `node-${((i + k * Math.ceil(nodeCount / 3)) % nodeCount) + 1}`)
+
+/**
+ * At scale: 100 nodes and 2,000 Services. Its endpoints are Local, on three nodes each, so every election
+ * has three candidates; with Cluster every one of the 100 nodes is a candidate of every Service, and each
+ * speaker's pass computes 200,000 election hashes (the production cost, 100 times over in one process).
+ */
+export const large: Scenario = {
+  name: "large",
+  description: "Scale: 100 nodes announce 2,000 Layer 2 services (Local endpoints on 3 nodes each); node-7 crashes and comes back; node-42's speaker is stopped gracefully.",
+  nodes: nodes(100),
+  config: [pool("lan", ["198.19.0.0/21"]), l2("lan")],
+  services: Array.from({ length: 2_000 }, (_, i) => service(`svc-${i + 1}`, { endpoints: spreadEndpoints(i, 100), externalTrafficPolicy: "Local" })),
+  clients: 1,
+  timeline: [
+    { atMs: 6_000, action: { _tag: "CrashNode", node: "node-7" } },
+    { atMs: 10_000, action: { _tag: "RestartNode", node: "node-7" } },
+    { atMs: 12_000, action: { _tag: "StopSpeaker", node: "node-42", handOverMs: 1_000 } },
+    { atMs: 15_000, action: { _tag: "RestartNode", node: "node-42" } },
+  ],
+  durationMs: 20_000,
+  expect: { maxAnnounceMs: 1_000, maxOutageMs: 1_500 },
+}
+
 export const builtinScenarios: ReadonlyArray<Scenario> = [l2Failover, bgpEcmp, poolReload, dualStack, partition]
+
+/** Scenarios at scale: run by name, and once per 100 seeds of a sweep (run.ts). */
+export const scaleScenarios: ReadonlyArray<Scenario> = [large]
 
 /** A random cluster and timeline: 2-5 nodes, L2 and sometimes BGP, random services and faults. */
 export const randomScenario = (random: Random, index: number): Scenario => {

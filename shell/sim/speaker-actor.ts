@@ -16,10 +16,11 @@ import {
   step as membershipStep,
 } from "../../core/election/membership/node.ts"
 import { type AnnouncerInput, type AnnouncerOutput, type AnnouncerState, defaultAnnouncer, step as announce } from "../../core/l2/announcer.ts"
-import { encodeFrame } from "../../core/l2/frame.ts"
+import type { L2DecodeError } from "../../core/l2/errors.ts"
+import { encodeFrame, type Frame } from "../../core/l2/frame.ts"
 import type { Mac } from "../../core/l2/mac.ts"
 import { addressKey, type L2Interface } from "../../core/l2/ownership.ts"
-import { applyOwnership, emptyResponder, respondToBytes, type ResponderState } from "../../core/l2/responder.ts"
+import { applyOwnership, emptyResponder, respond, respondToBytes, type ResponderState } from "../../core/l2/responder.ts"
 import { type Address, formatAddress } from "../../core/net/address.ts"
 import type { InterfaceInfo } from "../../core/speaker/interfaces.ts"
 import { initialNode, type LostMember, type NodeInput, type NodeOutput, type NodeState, type OwnedAddress, step as nodeStep, type TimerName } from "../../core/speaker/node.ts"
@@ -444,9 +445,10 @@ export class SimSpeaker {
     }
   }
 
-  receiveFrame(bytes: Uint8Array): void {
+  /** A frame from the segment; `decoded` is decodeFrame(bytes), done once for every receiver. */
+  receiveFrame(bytes: Uint8Array, decoded: Result.Result<Frame, L2DecodeError>): void {
     if (!this.running) return
-    const response = respondToBytes(this.responder, bytes, this.iface)
+    const response = Result.isSuccess(decoded) ? respond(this.responder, decoded.success, this.iface) : respondToBytes(this.responder, bytes, this.iface)
     for (const reply of response.replies) this.segment.transmit(this.name, encodeFrame(reply))
     if (response.reason._tag === "Answered") this.runAnnouncer({ _tag: "RequestSeen", address: response.reason.address, nowMs: this.ctx.scheduler.nowMs })
   }

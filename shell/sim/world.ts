@@ -18,10 +18,10 @@ import { SimController } from "./controller-actor.ts"
 import { controllerCluster, type Injections, leaverRepeater, speakerCluster, toRouterConnection } from "./injections.ts"
 import {
   type Check, checkBoundedWork, checkExpectations, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
-  checkSharing, checkSingleL2Owner, checkStatusMatchesAllocator, type ControllerObservation, desiredRoutes, layer2Addresses, type Rib,
+  checkSharing, checkSingleL2Owner, checkStatusMatchesAllocator, type ControllerObservation, desiredRoutes, eventBound, layer2Addresses, type Rib,
   sameRoutes, sampleOwnership, singleOwnerGraceMs, type SpeakerObservation,
 } from "./invariants.ts"
-import { frameAudience } from "./frame-audience.ts"
+import { type FrameAudience, frameAudience } from "./frame-audience.ts"
 import { Network, type Task } from "./network.ts"
 import { Random } from "./random.ts"
 import { SimRouter } from "./router.ts"
@@ -145,10 +145,12 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   })
   const speakers = new Map<string, SimSpeaker>()
   const clients: Array<SimClient> = []
-  const segmentHosts = () => [...nodeNames, ...clients.map((c) => c.name)]
-  const deliverFrame = (host: string, frame: Uint8Array) => {
-    speakers.get(host)?.receiveFrame(frame)
-    clients.find((c) => c.name === host)?.receiveFrame(frame)
+  /** The segment's hosts: the nodes, then the clients (added below). */
+  const segmentHosts: Array<string> = [...nodeNames]
+  const clientsByName = new Map<string, SimClient>()
+  const deliverFrame = (host: string, frame: Uint8Array, audience: FrameAudience) => {
+    speakers.get(host)?.receiveFrame(frame, audience.decoded)
+    clientsByName.get(host)?.receiveFrame(audience.decoded)
   }
   /** A leaving speaker's announcements (checked by the leaverSilent invariant, set up below). */
   let onSegmentFrame: (from: string, frame: Uint8Array) => void = () => undefined
@@ -156,7 +158,7 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
     transmit: (from: string, frame: Uint8Array) => {
       onSegmentFrame(from, frame)
       const audience = frameAudience(frame)
-      network.broadcast(from, segmentHosts(), (host) => (speakers.has(host) ? audience.speakers : audience.clients), (host) => deliverFrame(host, frame))
+      network.broadcast(from, segmentHosts, (host) => (speakers.has(host) ? audience.speakers : audience.clients), (host) => deliverFrame(host, frame, audience))
     },
   }
 
@@ -200,6 +202,8 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
     client.liveMac = liveMac
     client.targets = serviceAddresses
     clients.push(client)
+    clientsByName.set(client.name, client)
+    segmentHosts.push(client.name)
   }
 
   // --- invariants (the checks themselves are pure, in invariants.ts) ---------------------------------
@@ -394,11 +398,12 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
   scheduler.after(250, settleCheck)
 
   let events = 0
+  const maxEvents = eventBound({ nodes: scenario.nodes.length, services: scenario.services.length, durationMs: scenario.durationMs })
   for (let task = scheduler.next(scenario.durationMs); task !== undefined; task = scheduler.next(scenario.durationMs)) {
     task()
     events += 1
     // Not counted among the checks (the summary lists what was checked about the cluster); a runaway loop ends the run.
-    const work = checkBoundedWork({ events, durationMs: scenario.durationMs, nowMs: scheduler.nowMs })
+    const work = checkBoundedWork({ events, maxEvents, nowMs: scheduler.nowMs })
     if (work.findings.length > 0) {
       for (const f of work.findings) violated(f.invariant, f.detail)
       break

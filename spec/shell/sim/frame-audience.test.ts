@@ -47,10 +47,16 @@ describe("frame audience", () => {
       ethernet: { dst: broadcastMac, src: eth0.mac },
       arp: { operation, senderMac: eth0.mac, senderIp: v4(sender), targetMac: broadcastMac, targetIp: v4(target) },
     })
-    expect(frameAudience(encodeFrame(arp("request", 200, 10)))).toEqual({ speakers: true, clients: false })
-    expect(frameAudience(encodeFrame(arp("request", 10, 10)))).toEqual({ speakers: false, clients: true })
-    expect(frameAudience(encodeFrame(arp("reply", 10, 200)))).toEqual({ speakers: false, clients: true })
+    const who = (bytes: Uint8Array) => {
+      const { speakers, clients } = frameAudience(bytes)
+      return { speakers, clients }
+    }
+    expect(who(encodeFrame(arp("request", 200, 10)))).toEqual({ speakers: true, clients: false })
+    // An RFC 5227 probe asks even for 0.0.0.0.
+    expect(who(encodeFrame(arp("request", 0, 10)))).toEqual({ speakers: true, clients: false })
+    expect(who(encodeFrame(arp("request", 10, 10)))).toEqual({ speakers: false, clients: true })
+    expect(who(encodeFrame(arp("reply", 10, 200)))).toEqual({ speakers: false, clients: true })
     // Bytes that decode as nothing: every host gets them (a speaker counts them as malformed).
-    expect(frameAudience(new Uint8Array([1, 2, 3]))).toEqual({ speakers: true, clients: true })
+    expect(who(new Uint8Array([1, 2, 3]))).toEqual({ speakers: true, clients: true })
   })
 })

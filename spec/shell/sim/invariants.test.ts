@@ -12,7 +12,7 @@ import { formatAddress } from "../../../core/net/address.ts"
 import { l2Announcements } from "../../../core/speaker/l2.ts"
 import { SimCluster } from "../../../shell/sim/cluster.ts"
 import {
-  type Check, checkBoundedWork, checkExpectations, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
+  type Check, checkBoundedWork, checkExpectations, eventBound, checkLeaverSilent, checkMembershipConverges, checkRoutesMatchAdvertisements, checkServicesAssigned,
   checkSharing, checkSingleL2Owner, checkStatusMatchesAllocator, type ControllerObservation, desiredRoutes, type Invariant, layer2Addresses,
   type MeasuredFailover, type Rib, sampleOwnership, type SpeakerObservation,
 } from "../../../shell/sim/invariants.ts"
@@ -255,10 +255,13 @@ describe("simulator invariants on crafted observations", () => {
     expect(checkExpectations({ expect: {}, failovers: slow.failovers, bgpConvergenceMs: [] }).checked).toBe(0)
   })
 
-  it("boundedWork: more events than 20 per virtual ms", () => {
-    expect(checkBoundedWork({ events: 240_000, durationMs: 12_000, nowMs: 12_000 }).findings).toEqual([])
-    expect(checkBoundedWork({ events: 240_001, durationMs: 12_000, nowMs: 5_000 }).findings).toEqual([
-      { invariant: "boundedWork", detail: "more than 240000 events by 5.000s: a runaway loop" },
+  it("boundedWork: more events than 5 per node and 0.5 per Service per virtual ms", () => {
+    const maxEvents = eventBound({ nodes: 3, services: 2, durationMs: 12_000 })
+    expect(maxEvents).toBe(192_000)
+    expect(eventBound({ nodes: 100, services: 2_000, durationMs: 20_000 })).toBe(30_000_000)
+    expect(checkBoundedWork({ events: 192_000, maxEvents, nowMs: 12_000 }).findings).toEqual([])
+    expect(checkBoundedWork({ events: 192_001, maxEvents, nowMs: 5_000 }).findings).toEqual([
+      { invariant: "boundedWork", detail: "more than 192000 events by 5.000s: a runaway loop" },
     ])
   })
 
@@ -365,8 +368,8 @@ describe("simulator invariants on runs with a planted bug", () => {
     const scenario: Scenario = { ...quietL2, timeline: [{ atMs: 5_000, action: { _tag: "StopSpeaker", node: "node-1", handOverMs: 2_000 } }] }
     const result = runScenario(scenario, 1, { leaverRepeatsEveryMs: 0 })
     expect(violated(result)).toEqual(["boundedWork", "leaverSilent"])
-    expect(result.events).toBe(240_001)
-    expect(result.trace.at(-1)).toMatch(/^ +5\.0000s checker +VIOLATION boundedWork: more than 240000 events by 5\.000s: a runaway loop$/)
+    expect(result.events).toBe(192_001)
+    expect(result.trace.at(-1)).toMatch(/^ +5\.0000s checker +VIOLATION boundedWork: more than 192000 events by 5\.000s: a runaway loop$/)
   })
 
   it("a lost status write (web never gets its address) -> statusMatchesAllocator and, once settled, servicesAssigned", () => {
