@@ -4,7 +4,7 @@
 // these variables live in session.ts.
 import type { BfdProfile } from "../config/config.ts"
 import { BfdDiagnostic, type BfdState, type ControlPacket, type KnownDiagnostic } from "./packet.ts"
-import { advertisedDesiredMinTxUs, msToUs, transmitIntervalUs } from "./timers.ts"
+import { advertisedDesiredMinTxUs, msToUs, slowTransmitIntervalUs, transmitIntervalUs } from "./timers.ts"
 
 export interface SessionConfig {
   /** Non-zero and unique on this host; chosen by the shell. */
@@ -21,9 +21,16 @@ export interface SessionConfig {
   readonly multihop: boolean
   /** The lowest received TTL a multihop session accepts (the profile's minimumTtl, FRR's `minimum-ttl`). */
   readonly minimumTtl: number
+  /**
+   * The Required Min Echo RX Interval we advertise (§6.8.1): 0 forbids the peer to send echoes, so it
+   * is non-zero only when our forwarding plane loops them back (the shell checks ip_forward).
+   */
+  readonly echoRequiredMinRxUs: number
+  /** The host forwards the peer's echoes back (the shell found ip_forward on): kept across Reconfigure. */
+  readonly echoLoopedBack: boolean
 }
 
-export const sessionConfig = (profile: BfdProfile, localDiscriminator: number, multihop = false): SessionConfig => ({
+export const sessionConfig = (profile: BfdProfile, localDiscriminator: number, multihop = false, echoLoopedBack = false): SessionConfig => ({
   localDiscriminator,
   desiredMinTxUs: msToUs(profile.transmitIntervalMs),
   requiredMinRxUs: msToUs(profile.receiveIntervalMs),
@@ -31,6 +38,9 @@ export const sessionConfig = (profile: BfdProfile, localDiscriminator: number, m
   passive: profile.passiveMode,
   multihop,
   minimumTtl: profile.minimumTtl,
+  // FRR's `echo-interval` (what MetalLB writes for echoInterval) sets both echo intervals.
+  echoRequiredMinRxUs: profile.echoMode && echoLoopedBack && !multihop ? msToUs(profile.echoIntervalMs) : 0,
+  echoLoopedBack,
 })
 
 /** Idle: nothing to announce. Pending: values changed, no Poll carried them yet. Sent: a Poll did. */
@@ -49,6 +59,8 @@ export interface BfdSession {
   readonly remoteMinRxUs: number
   readonly remoteDesiredMinTxUs: number
   readonly remoteDetectMultiplier: number
+  /** The peer's Required Min Echo RX Interval: 0 forbids our echoes. */
+  readonly remoteMinEchoRxUs: number
   /** bfd.DesiredMinTxInterval and bfd.RequiredMinRxInterval: what our packets advertise. */
   readonly desiredMinTxUs: number
   readonly requiredMinRxUs: number
@@ -61,6 +73,8 @@ export interface BfdSession {
   readonly detectTimerArmed: boolean
   /** The latest randomness supplied, reused when a timer must be re-armed outside its own expiry. */
   readonly jitterFraction: number
+  /** Our Echo function is active (echo.ts): §6.8.3 lets the control packets slow to 1 s. */
+  readonly echoActive: boolean
 }
 
 export const initialSession = (config: SessionConfig): BfdSession => {
@@ -76,6 +90,7 @@ export const initialSession = (config: SessionConfig): BfdSession => {
     remoteMinRxUs: 1,
     remoteDesiredMinTxUs: 0,
     remoteDetectMultiplier: 0,
+    remoteMinEchoRxUs: 0,
     desiredMinTxUs,
     requiredMinRxUs: config.requiredMinRxUs,
     transmitBasisUs: desiredMinTxUs,
@@ -84,6 +99,7 @@ export const initialSession = (config: SessionConfig): BfdSession => {
     transmitTimerIntervalUs: null,
     detectTimerArmed: false,
     jitterFraction: 0,
+    echoActive: false,
   }
 }
 
@@ -91,7 +107,8 @@ export const initialSession = (config: SessionConfig): BfdSession => {
 export const withAdvertisedTimers = (s: BfdSession): BfdSession => {
   const up = s.state === "Up"
   const desiredMinTxUs = advertisedDesiredMinTxUs(s.config.desiredMinTxUs, up)
-  const requiredMinRxUs = s.config.requiredMinRxUs
+  // §6.8.3: while echoes detect failures, the peer's control packets need not come faster than 1 s.
+  const requiredMinRxUs = s.echoActive ? Math.max(s.config.requiredMinRxUs, slowTransmitIntervalUs) : s.config.requiredMinRxUs
   const changed = desiredMinTxUs !== s.desiredMinTxUs || requiredMinRxUs !== s.requiredMinRxUs
   return {
     ...s,
@@ -117,7 +134,7 @@ export const controlPacket = (s: BfdSession, flags: { readonly poll: boolean; re
   yourDiscriminator: s.remoteDiscriminator,
   desiredMinTxIntervalUs: s.desiredMinTxUs,
   requiredMinRxIntervalUs: s.requiredMinRxUs,
-  requiredMinEchoRxIntervalUs: 0,
+  requiredMinEchoRxIntervalUs: s.config.echoRequiredMinRxUs,
 })
 
 /** §6.8.7's conditions for a periodic packet. */

@@ -1,10 +1,11 @@
 // One single-hop BFD session in asynchronous mode (RFC 5880 §6.2, §6.5, §6.8; RFC 5881 §5) as a pure
 // transition: the three-way handshake Down -> Init -> Up, timer negotiation with the 1 s rate while
 // not Up, detection time, Poll/Final when our advertised intervals change, jitter, administrative
-// control. What it leaves out, on purpose: Demand mode for ourselves (we never set D, but honour a
-// peer that does), the Echo function (we advertise Required Min Echo RX 0, which forbids the peer to
-// echo, so a profile's echoMode and echoIntervalMs have no effect), and authentication (no session
-// uses it, so §6.8.6 requires every packet with the A bit to be discarded). The shell picks the
+// control. The Echo function runs beside it (echo.ts): the session advertises the Required Min Echo
+// RX Interval its config holds, slows the peer's control packets to 1 s while echo is active, and
+// goes Down with diagnostic 2 when echo failed. What it leaves out, on purpose: Demand mode for
+// ourselves (we never set D, but honour a peer that does) and authentication (no session uses it, so
+// §6.8.6 requires every packet with the A bit to be discarded). The shell picks the
 // local discriminator, demultiplexes packets to sessions, sends with TTL 255 and reports the
 // received TTL: a single-hop session (RFC 5881 §5) accepts only 255, a multihop one (RFC 5883 §2,
 // a peer routers away) anything from the profile's minimumTtl up, as FRR's bfdd does.
@@ -32,6 +33,10 @@ export type SessionInput =
   | { readonly _tag: "TimerExpired"; readonly timer: "Transmit"; readonly jitterFraction: number }
   | { readonly _tag: "TimerExpired"; readonly timer: "Detect" }
   | { readonly _tag: "Reconfigure"; readonly profile: BfdProfile }
+  /** The Echo function (echo.ts) became active or stopped. */
+  | { readonly _tag: "EchoActive"; readonly active: boolean }
+  /** No echo came back within the echo detection time (§6.8.5). */
+  | { readonly _tag: "EchoFailed" }
 
 export type DiscardReason =
   | "NotRunning"
@@ -152,6 +157,7 @@ const receive = (b: Builder, packet: ControlPacket, ttl: number | undefined): vo
     remoteMinRxUs: packet.requiredMinRxIntervalUs,
     remoteDesiredMinTxUs: packet.desiredMinTxIntervalUs,
     remoteDetectMultiplier: packet.detectMultiplier,
+    remoteMinEchoRxUs: packet.requiredMinEchoRxIntervalUs,
   }
   if (packet.final && b.s.poll === "Sent") {
     b.s = { ...b.s, poll: "Idle", transmitBasisUs: b.s.desiredMinTxUs, detectBasisUs: b.s.requiredMinRxUs }
@@ -186,13 +192,29 @@ const transmitExpired = (b: Builder, jitterFraction: number): void => {
 
 const detectExpired = (b: Builder): void => {
   if (!b.s.running || !b.s.detectTimerArmed) return
-  b.s = { ...b.s, detectTimerArmed: false, remoteDiscriminator: 0 }
+  b.s = { ...b.s, detectTimerArmed: false, remoteDiscriminator: 0, remoteMinEchoRxUs: 0 }
   if (b.s.state === "Init" || b.s.state === "Up") b.moveTo("Down", BfdDiagnostic.ControlDetectionTimeExpired)
 }
 
 const reconfigure = (b: Builder, profile: BfdProfile): void => {
-  b.s = withAdvertisedTimers({ ...b.s, config: sessionConfig(profile, b.s.config.localDiscriminator, b.s.config.multihop) })
+  const c = b.s.config
+  const config = sessionConfig(profile, c.localDiscriminator, c.multihop, c.echoLoopedBack)
+  b.s = withAdvertisedTimers({ ...b.s, config })
   b.rearmTransmitIfFaster()
+}
+
+/** A slower Required Min RX is advertised (and polled for) at once; a faster one once the peer answers. */
+const echoActive = (b: Builder, active: boolean): void => {
+  if (b.s.echoActive === active) return
+  b.s = withAdvertisedTimers({ ...b.s, echoActive: active })
+  b.rearmTransmitIfFaster()
+}
+
+const echoFailed = (b: Builder): void => {
+  if (!b.s.running) return
+  b.s = { ...b.s, echoActive: false }
+  if (b.s.state === "Up") b.moveTo("Down", BfdDiagnostic.EchoFunctionFailed)
+  else b.s = withAdvertisedTimers(b.s)
 }
 
 /** Total: every input in every state yields a transition; inputs that do not apply change nothing. */
@@ -214,6 +236,12 @@ export const step = (state: BfdSession, input: SessionInput): Transition => {
       break
     case "Reconfigure":
       reconfigure(b, input.profile)
+      break
+    case "EchoActive":
+      echoActive(b, input.active)
+      break
+    case "EchoFailed":
+      echoFailed(b)
       break
     default:
       return input satisfies never

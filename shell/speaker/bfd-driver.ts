@@ -2,12 +2,18 @@
 // driver encodes and sends datagrams, decodes what arrives (reporting the received TTL for the GTSM
 // check), arms the Transmit and Detect timers (bringing one forward when the FSM says ShortenTimer),
 // and supplies the jitter the FSM asks for, since core has no randomness. A Down after Up is reported
-// at once: the BGP session on top drops without waiting for its hold timer.
+// at once: the BGP session on top drops without waiting for its hold timer. With an echo port the
+// Echo function (core/bfd/echo.ts) runs beside the session: after every session step the echo machine
+// hears whether the session is Up and what the neighbour allows, and its activation and failure go
+// back to the session within the same input, so nothing can slip between a failure and its Down.
 import { Result } from "effect"
 import { decodeControlPacket, encodeControlPacket } from "../../core/bfd/codec.ts"
+import { type EchoTimerName, echoConfig } from "../../core/bfd/echo.ts"
+import { decodeEchoPacket, encodeEchoPacket } from "../../core/bfd/echo-packet.ts"
 import type { BfdState } from "../../core/bfd/packet.ts"
-import { type BfdSession, controlPacket, initialSession, sessionConfig } from "../../core/bfd/session-state.ts"
-import { type SessionInput, type SessionOutput, step, type TimerName } from "../../core/bfd/session.ts"
+import { controlPacket, sessionConfig } from "../../core/bfd/session-state.ts"
+import type { SessionInput, TimerName } from "../../core/bfd/session.ts"
+import { type BfdWithEcho, initialWithEcho, stepWithEcho, type WithEchoInput, type WithEchoOutput } from "../../core/bfd/session-with-echo.ts"
 import type { BfdProfile } from "../../core/config/config.ts"
 import { SerialInputs } from "./serial-inputs.ts"
 import { realTimers, type Timers } from "./timers.ts"
@@ -18,10 +24,17 @@ export interface DatagramLink {
   readonly onReceive: (listener: (bytes: Uint8Array, ttl: number | undefined) => void) => void
 }
 
+/** Where our echoes go (to the neighbour's MAC, addressed to ourselves) and come back. */
+export interface EchoPort {
+  readonly send: (bytes: Uint8Array) => void
+  readonly onReceive: (listener: (bytes: Uint8Array) => void) => void
+}
+
 export interface BfdSessionEvents {
   /** `remoteState`: what the neighbour last said it was in (AdminDown: it went down on purpose). */
   readonly onStateChanged?: (from: BfdState, to: BfdState, diagnostic: number, remoteState: BfdState) => void
   readonly onDiscarded?: (reason: string) => void
+  readonly onEchoActive?: (active: boolean, intervalMs: number) => void
 }
 
 export interface BfdDriverOptions {
@@ -31,6 +44,11 @@ export interface BfdDriverOptions {
   readonly link: DatagramLink
   /** RFC 5883: the peer is routers away (received TTLs down to the profile's minimumTtl accepted). */
   readonly multihop?: boolean
+  /**
+   * The Echo function: `port` sends and receives our echoes (when the profile has echoMode); `loopsBack`
+   * says our forwarding plane returns the neighbour's, so we may advertise a Required Min Echo RX.
+   */
+  readonly echo?: { readonly port?: EchoPort; readonly loopsBack: boolean }
   readonly events?: BfdSessionEvents
   /** Jitter source in [0, 1); Math.random in production, seeded in tests and the simulator. */
   readonly random?: () => number
@@ -39,23 +57,35 @@ export interface BfdDriverOptions {
 }
 
 export class BfdDriver {
-  private session: BfdSession
+  private machine: BfdWithEcho
   private readonly options: BfdDriverOptions
-  private readonly timers = new Map<TimerName, { handle: unknown; dueMs: number }>()
+  private readonly timers = new Map<TimerName | EchoTimerName, { handle: unknown; dueMs: number }>()
   private readonly clock: Timers
-  private readonly inputs = new SerialInputs<SessionInput>((input) => {
-    const { state, outputs } = step(this.session, input)
-    this.session = state
-    for (const output of outputs) this.execute(output)
-  })
+  private readonly inputs = new SerialInputs<WithEchoInput>((input) => this.run(input))
   private stopped = false
-  /** Control packets sent and received (decoded), and transitions into and out of Up, since the start. */
-  readonly counts = { packetsSent: 0, packetsReceived: 0, upEvents: 0, downEvents: 0 }
+  /**
+   * Control packets sent and received (decoded), transitions into and out of Up, echoes sent and
+   * returned in time, echo failures, and the last echo round trip, since the start.
+   */
+  readonly counts = { packetsSent: 0, packetsReceived: 0, upEvents: 0, downEvents: 0, echoesSent: 0, echoesReturned: 0, echoFailures: 0, lastEchoRoundTripUs: 0 }
 
   constructor(options: BfdDriverOptions) {
     this.options = options
     this.clock = options.timers ?? realTimers
-    this.session = initialSession(sessionConfig(options.profile, options.localDiscriminator, options.multihop ?? false))
+    const multihop = options.multihop ?? false
+    this.machine = initialWithEcho(
+      sessionConfig(options.profile, options.localDiscriminator, multihop, options.echo?.loopsBack ?? false),
+      echoConfig(options.profile, options.localDiscriminator, !multihop && options.echo?.port !== undefined),
+    )
+    options.echo?.port?.onReceive((bytes) => {
+      if (this.stopped) return
+      const decoded = decodeEchoPacket(bytes)
+      if (Result.isFailure(decoded)) {
+        options.events?.onDiscarded?.(decoded.failure.reason)
+        return
+      }
+      this.inputs.push({ _tag: "Echo", input: { _tag: "EchoReturned", packet: decoded.success, nowUs: this.nowUs() } })
+    })
     options.link.onReceive((bytes, ttl) => {
       if (this.stopped) return
       const decoded = decodeControlPacket(bytes)
@@ -69,7 +99,17 @@ export class BfdDriver {
   }
 
   get state(): BfdState {
-    return this.session.state
+    return this.machine.session.state
+  }
+
+  /** Our echoes are being sent (and their return watched). */
+  get echoActive(): boolean {
+    return this.machine.echo.active
+  }
+
+  /** The Required Min Echo RX Interval our control packets advertise (0: the peer must not echo). */
+  get advertisedEchoRxUs(): number {
+    return this.machine.session.config.echoRequiredMinRxUs
   }
 
   start(): void {
@@ -82,7 +122,7 @@ export class BfdDriver {
     this.dispatch({ _tag: "AdminDown" })
     // The FSM would send AdminDown on its next transmit; we go quiet now, so send it here once.
     this.counts.packetsSent += 1
-    this.options.link.send(encodeControlPacket(controlPacket(this.session, { poll: false, final: false })))
+    this.options.link.send(encodeControlPacket(controlPacket(this.machine.session, { poll: false, final: false })))
     this.stopped = true
     for (const { handle } of this.timers.values()) this.clock.clear(handle)
     this.timers.clear()
@@ -103,28 +143,58 @@ export class BfdDriver {
     return this.clock.nowMs()
   }
 
-  private dispatch(input: SessionInput): void {
-    this.inputs.push(input)
+  private nowUs(): number {
+    return Math.round(this.clock.nowMs() * 1000)
   }
 
-  private arm(timer: TimerName, durationMs: number): void {
+  private dispatch(input: SessionInput): void {
+    this.inputs.push({ _tag: "Session", input })
+  }
+
+  private run(input: WithEchoInput): void {
+    const { state, outputs } = stepWithEcho(this.machine, input, { nowUs: this.nowUs(), nonce: Math.floor(this.jitter() * 2 ** 32) >>> 0 })
+    this.machine = state
+    for (const output of outputs) this.execute(output)
+  }
+
+  private disarm(timer: TimerName | EchoTimerName): void {
+    const existing = this.timers.get(timer)
+    if (existing !== undefined) this.clock.clear(existing.handle)
+    this.timers.delete(timer)
+  }
+
+  private arm(timer: TimerName | EchoTimerName, durationMs: number): void {
     const existing = this.timers.get(timer)
     if (existing !== undefined) this.clock.clear(existing.handle)
     const handle = this.clock.set(durationMs, () => {
       this.timers.delete(timer)
       if (this.stopped) return
-      this.dispatch(timer === "Transmit" ? { _tag: "TimerExpired", timer, jitterFraction: this.jitter() } : { _tag: "TimerExpired", timer })
+      switch (timer) {
+        case "Transmit":
+          return this.dispatch({ _tag: "TimerExpired", timer, jitterFraction: this.jitter() })
+        case "Detect":
+          return this.dispatch({ _tag: "TimerExpired", timer })
+        case "EchoTransmit":
+          return this.inputs.push({ _tag: "Echo", input: { _tag: "EchoTimerExpired", timer, nowUs: this.nowUs() } })
+        case "EchoDetect":
+          return this.inputs.push({ _tag: "Echo", input: { _tag: "EchoTimerExpired", timer } })
+      }
     })
     this.timers.set(timer, { handle, dueMs: this.now() + durationMs })
   }
 
-  private execute(output: SessionOutput): void {
+  private execute(output: WithEchoOutput): void {
     switch (output._tag) {
       case "Send":
         if (!this.stopped) {
           this.counts.packetsSent += 1
           this.options.link.send(encodeControlPacket(output.packet))
         }
+        return
+      case "SendEcho":
+        if (this.stopped) return
+        this.counts.echoesSent += 1
+        this.options.echo?.port?.send(encodeEchoPacket(output.packet))
         return
       case "StartTimer":
         this.arm(output.timer, output.durationMs)
@@ -134,19 +204,33 @@ export class BfdDriver {
         if (existing === undefined || existing.dueMs > this.now() + output.durationMs) this.arm(output.timer, output.durationMs)
         return
       }
-      case "StopTimer": {
-        const existing = this.timers.get(output.timer)
-        if (existing !== undefined) this.clock.clear(existing.handle)
-        this.timers.delete(output.timer)
+      case "StopTimer":
+        this.disarm(output.timer)
         return
-      }
       case "StateChanged":
         if (output.to === "Up") this.counts.upEvents += 1
         if (output.from === "Up") this.counts.downEvents += 1
-        this.options.events?.onStateChanged?.(output.from, output.to, output.diagnostic, this.session.remoteState)
+        this.options.events?.onStateChanged?.(output.from, output.to, output.diagnostic, this.machine.session.remoteState)
         return
       case "PacketDiscarded":
         this.options.events?.onDiscarded?.(output.reason)
+        return
+      case "EchoActivated":
+        this.options.events?.onEchoActive?.(true, output.intervalUs / 1000)
+        return
+      case "EchoDeactivated":
+        this.options.events?.onEchoActive?.(false, 0)
+        return
+      case "EchoFailed":
+        this.counts.echoFailures += 1
+        this.options.events?.onEchoActive?.(false, 0)
+        return
+      case "EchoReturnedInTime":
+        this.counts.echoesReturned += 1
+        this.counts.lastEchoRoundTripUs = output.roundTripUs
+        return
+      case "EchoDiscarded":
+        this.options.events?.onDiscarded?.(`Echo${output.reason}`)
         return
     }
   }

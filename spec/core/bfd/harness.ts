@@ -9,6 +9,7 @@ import { decodeControlPacket, encodeControlPacket } from "../../../core/bfd/code
 import type { ControlPacket } from "../../../core/bfd/packet.ts"
 import { type BfdSession, initialSession, sessionConfig } from "../../../core/bfd/session-state.ts"
 import { type SessionInput, type SessionOutput, step, type TimerName } from "../../../core/bfd/session.ts"
+import { type NextEvent, VirtualTimeRunner } from "./virtual-time.ts"
 
 export type SideName = "A" | "B"
 
@@ -38,7 +39,7 @@ export const profile = (overrides: Partial<Omit<BfdProfile, "name">> = {}): BfdP
 })
 
 /** mulberry32: a small seeded generator, so jitter is reproducible. */
-const seeded = (seed: number): (() => number) => {
+export const seeded = (seed: number): (() => number) => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -51,8 +52,7 @@ const seeded = (seed: number): (() => number) => {
 
 const other = (side: SideName): SideName => (side === "A" ? "B" : "A")
 
-export class Harness {
-  nowMs = 0
+export class Harness extends VirtualTimeRunner {
   readonly records: Array<Entry> = []
   readonly decodeFailures: Array<string> = []
   /** Directions whose packets are lost from now on, by sender. */
@@ -69,6 +69,7 @@ export class Harness {
     readonly seed?: number
     readonly latencyMs?: number
   } = {}) {
+    super()
     this.random = seeded(options.seed ?? 1)
     this.latencyMs = options.latencyMs ?? 1
     this.sides = {
@@ -125,29 +126,7 @@ export class Harness {
     }
   }
 
-  /** Runs every event due up to `untilMs` (inclusive), in time order; packets before timers on ties. */
-  runUntil(untilMs: number): void {
-    for (;;) {
-      const next = this.nextEvent()
-      if (next === undefined || next.atMs > untilMs) break
-      this.nowMs = next.atMs
-      next.run()
-    }
-    this.nowMs = Math.max(this.nowMs, untilMs)
-  }
-
-  /** Runs until `done` holds or `limitMs` passes; returns whether it held. */
-  runUntilTrue(done: () => boolean, limitMs: number): boolean {
-    while (!done()) {
-      const next = this.nextEvent()
-      if (next === undefined || next.atMs > limitMs) return false
-      this.nowMs = next.atMs
-      next.run()
-    }
-    return true
-  }
-
-  private nextEvent(): { readonly atMs: number; readonly run: () => void } | undefined {
+  protected nextEvent(): NextEvent | undefined {
     let best: { atMs: number; rank: number; run: () => void } | undefined
     const consider = (atMs: number, rank: number, run: () => void) => {
       if (best === undefined || atMs < best.atMs || (atMs === best.atMs && rank < best.rank)) best = { atMs, rank, run }
