@@ -127,7 +127,10 @@ const kindOf = (before: ReadonlyArray<string>, after: ReadonlyArray<string>): Se
 export const plan = (input: PlanInput): Plan => {
   const { cluster } = input
   const mode = input.files === undefined ? "takeover" : "apply"
-  const live: ConfigSources = cluster.config
+  // The controller resolves with the cluster's Nodes (peers' node sets decide on them): so does the plan.
+  const live: ConfigSources = cluster.config.nodes !== undefined || !couldRead(cluster, "Node")
+    ? cluster.config
+    : { ...cluster.config, nodes: cluster.speaker.nodes.map((n) => ({ name: n.name, labels: n.labels })) }
   const merged = input.files === undefined ? undefined : mergeDocuments(live.documents, input.files, { prune: input.prune ?? false })
   const liveResolution = updateConfig(noConfig, live).state
   const next = merged === undefined ? liveResolution : updateConfig(noConfig, { ...live, documents: merged.documents }).state

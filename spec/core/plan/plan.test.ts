@@ -140,6 +140,15 @@ describe("plan: validity and exit status", () => {
     expect(exitCodeOf(p)).toBe(1)
   })
 
+  it("resolves with the cluster's Nodes, as the controller does: two peers to one address on node sets no node joins are valid", () => {
+    const onRack = { ...peer("r1", "203.0.113.1"), spec: { ...peer("r1", "203.0.113.1").spec, nodeSelectors: [{ matchLabels: { rack: "a" } }] } }
+    const onZone = { ...peer("r2", "203.0.113.1"), spec: { ...peer("r2", "203.0.113.1").spec, nodeSelectors: [{ matchLabels: { zone: "z" } }] } }
+    const live = [pool("main", ["192.0.2.0/29"])]
+    expect(plan({ cluster: clusterOf(live, []), files: docs(onRack, onZone) }).valid).toBe(true)
+    const withoutNodes = plan({ cluster: clusterOf(live, [], { unreadable: [{ kind: "Node", reason: "forbidden" }] }), files: docs(onRack, onZone) })
+    expect(withoutNodes.errors.map((e) => e.code)).toContain("DuplicatePeer")
+  })
+
   it("warnings are reported with a valid plan", () => {
     const cluster = clusterOf([pool("main", ["192.0.2.0/29"])], [allocated("web", "192.0.2.1", "main")])
     const p = plan({ cluster, files: docs(bgpAd("ad", ["main"], { peers: ["not-yet"] })) })
