@@ -5,9 +5,11 @@
 // for them). Both pods share the host's network namespace, so they meet on an abstract Unix socket
 // named after the node (no file, gone with the process). The new speaker, once its caches are synced,
 // binds the membership port beside the old one (SO_REUSEPORT) and joins as the same member (refuting
-// with a higher incarnation), so the member never stops answering; then it asks. The old one closes
-// what the new one must bind (health and metrics ports, BGP sessions and listener, BFD) and, last and
-// silently (no Leave), its membership socket, and answers. The old one keeps answering ARP/NDP until
+// with a higher incarnation), so the member never stops answering; then it asks. The old one first
+// closes its membership socket, silently (no Leave): while both are bound the kernel splits the
+// datagrams between them by address, so each misses some members' acks and, within the fast profile's
+// few hundred milliseconds, would declare them dead and claim their addresses. Then it closes what the
+// new one must bind (health and metrics ports, BGP sessions and listener, BFD) and answers. The old one keeps answering ARP/NDP until
 // the DaemonSet deletes it, then exits without a hand-over of its own. A speaker that finds no
 // predecessor starts as before; one whose successor never asks stops as before.
 import { createConnection, createServer, type Server, type Socket } from "node:net"
@@ -20,8 +22,8 @@ const reply = "released\n"
 
 /** The old speaker's side: what it releases when its successor asks. */
 export interface ReleaseSteps {
-  /** Adds a step; steps run in the order added (the membership last), each failure reported and skipped. */
-  readonly add: (name: string, step: () => Promise<void> | void) => void
+  /** Adds a step, run after those added before (or before them: `first`); a failure is reported and skipped. */
+  readonly add: (name: string, step: () => Promise<void> | void, at?: "first" | "last") => void
   /** Runs every step once (later calls wait for the first). */
   readonly run: () => Promise<void>
   /** True once the steps ran: this speaker was replaced and stops without leaving the membership. */
@@ -33,8 +35,9 @@ export const releaseSteps = (onFailure: (name: string, error: unknown) => void):
   let running: Promise<void> | undefined
   let done = false
   return {
-    add: (name, step) => {
-      steps.push({ name, step })
+    add: (name, step, at = "last") => {
+      if (at === "first") steps.unshift({ name, step })
+      else steps.push({ name, step })
     },
     run: () => {
       running ??= (async () => {

@@ -284,8 +284,9 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
         bfd = undefined
         await endpoint?.close()
       })
-      // Last, and silently: the successor is bound beside it already and answers as this member.
-      steps.add("membership", () => membership?.close())
+      // First, and silently: the successor is bound beside it and answers as this member; while both
+      // are bound each misses some members' acks, which would soon make it declare them dead.
+      steps.add("membership", () => membership?.close(), "first")
     }
     if (options.membership !== undefined) {
       const m = options.membership

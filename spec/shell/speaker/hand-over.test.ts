@@ -13,7 +13,7 @@ describe("speaker hand-over", () => {
     expect(await findPredecessor(freshAddress())).toBeUndefined()
   })
 
-  it("runs the release steps in order, answers once they are done, and frees the name for the successor", async () => {
+  it("runs the release steps in order (one put first), answers once they are done, and frees the name for the successor", async () => {
     const address = freshAddress()
     const done: Array<string> = []
     const steps = releaseSteps((name) => done.push(`failed ${name}`))
@@ -23,13 +23,13 @@ describe("speaker hand-over", () => {
     })
     steps.add("membership", () => {
       done.push("membership")
-    })
+    }, "first")
     await listenForSuccessor(address, steps)
     const predecessor = await findPredecessor(address)
     expect(predecessor).toBeDefined()
     expect(steps.released()).toBe(false)
     await predecessor?.release(5_000)
-    expect(done).toEqual(["ports", "membership"])
+    expect(done).toEqual(["membership", "ports"])
     expect(steps.released()).toBe(true)
     // The successor listens there next.
     const next = await listenForSuccessor(address, releaseSteps(() => undefined))
