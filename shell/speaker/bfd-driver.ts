@@ -22,6 +22,16 @@ import { realTimers, type Timers } from "./timers.ts"
 export interface DatagramLink {
   readonly send: (bytes: Uint8Array) => void
   readonly onReceive: (listener: (bytes: Uint8Array, ttl: number | undefined) => void) => void
+  /** The echo path this link can offer (single-hop IPv4 over real sockets), used when the profile has echoMode. */
+  readonly echo?: EchoSource
+}
+
+/** A link's echo path, known only once control packets have shown which interface and address the session uses. */
+export interface EchoSource {
+  /** The host routes the neighbour's echoes back (forwarding on): we may advertise Required Min Echo RX. */
+  readonly loopsBack: boolean
+  /** Opens our echo port for the session; `unavailable` says why there will be none. */
+  readonly open: (discriminator: number, ready: (port: EchoPort) => void, unavailable: (reason: string) => void) => void
 }
 
 /** Where our echoes go (to the neighbour's MAC, addressed to ourselves) and come back. */
@@ -35,6 +45,8 @@ export interface BfdSessionEvents {
   readonly onStateChanged?: (from: BfdState, to: BfdState, diagnostic: number, remoteState: BfdState) => void
   readonly onDiscarded?: (reason: string) => void
   readonly onEchoActive?: (active: boolean, intervalMs: number) => void
+  /** The profile asks for echo mode but this session cannot send echoes, and why. */
+  readonly onEchoUnavailable?: (reason: string) => void
 }
 
 export interface BfdDriverOptions {
@@ -73,19 +85,13 @@ export class BfdDriver {
     this.options = options
     this.clock = options.timers ?? realTimers
     const multihop = options.multihop ?? false
+    // An echo port given outright (tests), or one the link opens once it knows the path.
+    const source = options.echo === undefined && options.profile.echoMode && !multihop ? options.link.echo : undefined
+    const loopsBack = options.echo?.loopsBack ?? source?.loopsBack ?? false
     this.machine = initialWithEcho(
-      sessionConfig(options.profile, options.localDiscriminator, multihop, options.echo?.loopsBack ?? false),
+      sessionConfig(options.profile, options.localDiscriminator, multihop, loopsBack),
       echoConfig(options.profile, options.localDiscriminator, !multihop && options.echo?.port !== undefined),
     )
-    options.echo?.port?.onReceive((bytes) => {
-      if (this.stopped) return
-      const decoded = decodeEchoPacket(bytes)
-      if (Result.isFailure(decoded)) {
-        options.events?.onDiscarded?.(decoded.failure.reason)
-        return
-      }
-      this.inputs.push({ _tag: "Echo", input: { _tag: "EchoReturned", packet: decoded.success, nowUs: this.nowUs() } })
-    })
     options.link.onReceive((bytes, ttl) => {
       if (this.stopped) return
       const decoded = decodeControlPacket(bytes)
@@ -95,6 +101,33 @@ export class BfdDriver {
       }
       this.counts.packetsReceived += 1
       this.dispatch({ _tag: "PacketReceived", packet: decoded.success, ...(ttl === undefined ? {} : { ttl }) })
+    })
+    if (options.echo?.port !== undefined) this.listenForEchoes(options.echo.port)
+    if (options.profile.echoMode && multihop) options.events?.onEchoUnavailable?.("echo mode is single hop only (RFC 5883 §3): this session is multihop")
+    else if (options.profile.echoMode && options.echo === undefined && source === undefined) options.events?.onEchoUnavailable?.("this link cannot carry echoes (IPv4 single hop only, as in FRR)")
+    source?.open(options.localDiscriminator, (port) => this.attachEchoPort(port), (reason) => options.events?.onEchoUnavailable?.(reason))
+  }
+
+  /** Starts the Echo function's transmission through `port` (the profile must have echoMode). */
+  attachEchoPort(port: EchoPort): void {
+    if (this.stopped || this.echoPort !== undefined) return
+    this.listenForEchoes(port)
+    this.inputs.push({ _tag: "Echo", input: { _tag: "Reconfigure", config: echoConfig(this.options.profile, this.options.localDiscriminator, !(this.options.multihop ?? false)), nowUs: this.nowUs() } })
+  }
+
+  private echoPort: EchoPort | undefined
+
+  private listenForEchoes(port: EchoPort): void {
+    this.echoPort = port
+    const options = this.options
+    port.onReceive((bytes) => {
+      if (this.stopped) return
+      const decoded = decodeEchoPacket(bytes)
+      if (Result.isFailure(decoded)) {
+        options.events?.onDiscarded?.(decoded.failure.reason)
+        return
+      }
+      this.inputs.push({ _tag: "Echo", input: { _tag: "EchoReturned", packet: decoded.success, nowUs: this.nowUs() } })
     })
   }
 
@@ -194,7 +227,7 @@ export class BfdDriver {
       case "SendEcho":
         if (this.stopped) return
         this.counts.echoesSent += 1
-        this.options.echo?.port?.send(encodeEchoPacket(output.packet))
+        this.echoPort?.send(encodeEchoPacket(output.packet))
         return
       case "StartTimer":
         this.arm(output.timer, output.durationMs)

@@ -13,7 +13,7 @@
 // - net.ipv4.conf.<if>.accept_local = 1: a returning echo has our own address as its source, which the
 //   kernel otherwise drops as a martian before any socket sees it, so without it we send no echoes.
 import { execFile } from "node:child_process"
-import { readFile } from "node:fs/promises"
+import { readdir, readFile } from "node:fs/promises"
 import { promisify } from "node:util"
 import { Effect, Exit, Scope, Stream } from "effect"
 import { echoPort } from "../../core/bfd/echo-frame.ts"
@@ -28,7 +28,7 @@ const sendOnlyEtherType = 0x88b5
 export const neighbourRefreshMs = 1_000
 
 /** Reads a /proc file in the namespace the sockets live in (nsenter when it is not ours). */
-const readProc = async (path: string, netnsPath: string | undefined): Promise<string> =>
+export const readProc = async (path: string, netnsPath: string | undefined): Promise<string> =>
   netnsPath === undefined ? readFile(path, "utf8") : (await run("nsenter", [`--net=${netnsPath}`, "cat", path])).stdout
 
 const sysctlOn = async (name: string, interfaceName: string, netnsPath: string | undefined): Promise<boolean> =>
@@ -74,6 +74,23 @@ export const echoCapability = async (interfaceName: string, netnsPath?: string):
       ...(acceptLocal ? [] : [`net.ipv4.conf.${interfaceName}.accept_local is 0: our echoes would come back with our own source address and be dropped as martians, so none are sent`]),
     ],
   }
+}
+
+/**
+ * The interface with kernel index `index`, in the sockets' namespace: from /sys/class/net in ours (the
+ * speaker runs in the host's), from `ip -o link` in another (tests), whose sysfs we cannot see.
+ */
+export const interfaceNameOf = async (index: number, netnsPath?: string): Promise<string | undefined> => {
+  if (netnsPath !== undefined) {
+    const listing = (await run("nsenter", [`--net=${netnsPath}`, "ip", "-o", "link", "show"])).stdout
+    const line = listing.split("\n").find((l) => l.startsWith(`${index}:`))
+    return /^\d+:\s*([^:@\s]+)/.exec(line ?? "")?.[1]
+  }
+  for (const name of await readdir("/sys/class/net")) {
+    const found = await readFile(`/sys/class/net/${name}/ifindex`, "utf8").then((t) => Number(t.trim()), () => undefined)
+    if (found === index) return name
+  }
+  return undefined
 }
 
 export interface EchoLink extends EchoPort {

@@ -5,13 +5,18 @@
 // same for the session's life (RFC 5881 §4, RFC 5883 §4) and sending with TTL 255. The received TTL
 // goes to the session unjudged: core/bfd wants 255 single-hop, at least minimumTtl multihop. Local
 // discriminators are unique among the host's live sessions and start at a random point, so a restarted
-// speaker's sessions are not mistaken for the old ones.
+// speaker's sessions are not mistaken for the old ones. A single-hop IPv4 link also offers an echo
+// path (bfd-echo.ts): the first control packet from the peer names our address and the interface
+// (IP_PKTINFO), and the echo port opens there if the kernel lets our echoes come back.
 import { randomInt } from "node:crypto"
 import { Cause, Effect, Exit, Result, Scope, Stream } from "effect"
 import type { NativeAddonLoadFailed, NativeAddonMissing } from "../native/addon.ts"
 import { bfdSourcePorts, type Datagram, openUdp, UdpAddon, type UdpAddonApi, type UdpError, type UdpSocket } from "../native/udp.ts"
-import type { DatagramLink } from "./bfd-driver.ts"
+import type { PacketAddonApi } from "../native/packet.ts"
+import type { DatagramLink, EchoSource } from "./bfd-driver.ts"
+import { echoCapability, type EchoEndpoint, interfaceNameOf, openEchoEndpoint, readProc } from "./bfd-echo.ts"
 import { unmapped } from "./bgp-transport.ts"
+import { packetAddon } from "./bgp-unnumbered.ts"
 
 /** RFC 5881 §4: single-hop Control packets go to this port. */
 export const bfdControlPort = 3784
@@ -32,6 +37,8 @@ export interface BfdEndpointOptions {
   readonly netnsPath?: string
   /** Called when a datagram could not be sent (an interface down, no route); BFD treats it as loss. */
   readonly onSendError?: (peerAddress: string, error: UdpError) => void
+  /** AF_PACKET for echoes; loaded from the addon when an echo port is first needed. */
+  readonly packet?: PacketAddonApi
 }
 
 export interface BfdEndpoint {
@@ -49,7 +56,7 @@ export interface BfdEndpoint {
   readonly close: () => Promise<void>
 }
 
-type Listener = (bytes: Uint8Array, ttl: number | undefined) => void
+type Listener = (bytes: Uint8Array, ttl: number | undefined, datagram: Datagram) => void
 
 /** Opens the host's BFD endpoint; the receiving sockets open with the first session of their family. */
 export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions = {}): BfdEndpoint => {
@@ -63,6 +70,40 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
   let nextDiscriminator = randomInt(1, 2 ** 31)
   let unmatched = 0
   let closed = false
+  let echoEndpoint: Promise<EchoEndpoint> | undefined
+  const echoes = () =>
+    (echoEndpoint ??= (options.packet === undefined ? Effect.runPromise(packetAddon) : Promise.resolve(options.packet))
+      .then((packet) => openEchoEndpoint({ udp: addon, packet }, netns)))
+
+  /** The echo path of a single-hop IPv4 link, opened where the peer's first control packet arrived. */
+  const echoSource = async (peer: string, listeners: Set<Listener>, mine: Set<Listener>, closers: Array<() => Promise<void>>): Promise<EchoSource> => {
+    const loopsBack = (await readProc("/proc/sys/net/ipv4/ip_forward", options.netnsPath).catch(() => "0")).trim() === "1"
+    return {
+      loopsBack,
+      open: (discriminator, ready, unavailable) => {
+        let started = false
+        const first: Listener = (_bytes, _ttl, datagram) => {
+          if (started || datagram.destination === undefined || datagram.interfaceIndex === undefined) return
+          started = true
+          listeners.delete(first)
+          mine.delete(first)
+          const localAddress = unmapped(datagram.destination)
+          const index = datagram.interfaceIndex
+          void (async () => {
+            const interfaceName = await interfaceNameOf(index, options.netnsPath)
+            if (interfaceName === undefined) return unavailable(`no interface has index ${index}`)
+            const capability = await echoCapability(interfaceName, options.netnsPath)
+            if (!capability.canSend) return unavailable(capability.reasons.join("; "))
+            const link = await (await echoes()).link({ interfaceName, localAddress, peerAddress: peer, discriminator })
+            closers.push(link.close)
+            ready(link)
+          })().catch((error: unknown) => unavailable(`echo port not opened: ${error instanceof Error ? error.message : String(error)}`))
+        }
+        mine.add(first)
+        listeners.add(first)
+      },
+    }
+  }
 
   const peerKey = (port: number, peer: string) => `${port}|${peer}`
   const deliver = (port: number, datagram: Datagram) => {
@@ -71,7 +112,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
       unmatched += 1
       return
     }
-    for (const listener of listeners) listener(datagram.data, datagram.ttl)
+    for (const listener of listeners) listener(datagram.data, datagram.ttl, datagram)
   }
 
   const receiver = (family: "ipv4" | "ipv6", port: number): Promise<UdpSocket> => {
@@ -111,7 +152,11 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
       const listeners = byPeer.get(key) ?? new Set<Listener>()
       byPeer.set(key, listeners)
       let linkClosed = false
+      const closers: Array<() => Promise<void>> = []
+      const multihop = linkOptions.multihop === true
+      const echo = !multihop && family === "ipv4" ? await echoSource(peer, listeners, mine, closers) : undefined
       return {
+        ...(echo === undefined ? {} : { echo }),
         localPort: sender.localPort,
         send: (bytes) => {
           if (linkClosed) return
@@ -130,6 +175,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
           linkClosed = true
           for (const listener of mine) listeners.delete(listener)
           if (listeners.size === 0) byPeer.delete(key)
+          for (const close of closers) await close()
           await Effect.runPromise(Scope.close(linkScope, Exit.void))
         },
       }
@@ -151,6 +197,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
       if (closed) return
       closed = true
       byPeer.clear()
+      if (echoEndpoint !== undefined) await (await echoEndpoint).close()
       await Effect.runPromise(Scope.close(scope, Exit.void))
     },
   }

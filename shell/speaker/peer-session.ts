@@ -200,6 +200,8 @@ export class PeerSession {
           onBfd?.(from, to, diagnostic)
           if (isPathFailure(from, to, remoteState)) bgp.bfdDown()
         },
+        // The profile asks for echo mode and this node cannot run it: say why (a kernel setting, multihop).
+        onEchoUnavailable: (reason) => options.events?.onLog?.(`bfd ${peer.name}: no echo: ${reason}`),
       },
     })
     return new PeerSession(options, peerAddress, bgp, { driver, link, discriminator }, neighbour)

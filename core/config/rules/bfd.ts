@@ -1,8 +1,9 @@
 // BFDProfile objects resolved to the timers a BFD session runs with. The schema already enforces the
 // CRD's ranges; what is left is MetalLB's defaults (300 ms receive and transmit, 50 ms echo, detect
 // multiplier 3, minimum TTL 254, echo and passive mode off — FRR's own defaults, which MetalLB writes
-// out explicitly), unique names, and the namespace MetalLB reads objects from. echoMode is accepted
-// with a warning: core/bfd has no Echo function.
+// out explicitly), unique names, and the namespace MetalLB reads objects from. echoMode runs the Echo
+// function (core/bfd/echo.ts) on single-hop IPv4 sessions, as FRR's bfdd does; whether a node can
+// send and loop back echoes is a property of its kernel settings, reported by the speaker at run time.
 import type { BfdProfile } from "../config.ts"
 import type { Located } from "../decode.ts"
 import { type ConfigError, configError, type ObjectRef } from "../errors.ts"
@@ -68,17 +69,6 @@ export const resolveBfdProfiles = (
     }
     firstByName.set(name, ref)
     resolved.set(name, bfdProfileFromSpec(name, object.spec))
-    if (object.spec.echoMode === true) {
-      // Said out loud rather than ignored: sessions run, at the profile's control-packet intervals.
-      errors.push(configError({
-        code: "Unsupported",
-        severity: "warning",
-        object: ref,
-        field: "spec.echoMode",
-        value: true,
-        message: "metallb-ts runs BFD without the Echo function (RFC 5880 §6.4): sessions use control packets only, at the profile's receive and transmit intervals",
-      }))
-    }
   }
   return { profiles: resolved, errors }
 }

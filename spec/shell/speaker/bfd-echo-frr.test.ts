@@ -26,7 +26,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BFD echo mode with FRR${skipReason ? 
     addons = await interopAddons()
   }, 300_000)
 
-  it("runs echo both ways with bfdd, and a drop of our echoes in FRR's forwarding plane brings the session Down with diagnostic 2", async () => {
+  const scenario = async (portFrom: "given" | "endpoint") => {
     const { lab, node, router } = await speakerAndRouter("bfdecho")
     await using _lab = lab
     const nodeInterface = "eth0"
@@ -48,22 +48,31 @@ describe.skipIf(skipUnlessCi(skipReason))(`BFD echo mode with FRR${skipReason ? 
       `  echo transmit-interval ${echoMs}`,
     ].join("\n"), "bfdd")
 
-    const bfd = openBfdEndpoint(addons.udp, { netnsPath: node.netnsPath })
+    const bfd = openBfdEndpoint(addons.udp, { netnsPath: node.netnsPath, packet: addons.packet })
     const echo = openEchoEndpoint(addons, { netnsPath: node.netnsPath })
     const discriminator = bfd.allocateDiscriminator()
-    const link = await bfd.link(routerV4, speakerV4)
-    const echoLink = await echo.link({ interfaceName: nodeInterface, localAddress: speakerV4, peerAddress: routerV4, discriminator })
+    // The speaker's path: a link that opens its own echo port where the peer's control packets arrive.
+    const link = await bfd.link(routerV4, portFrom === "endpoint" ? undefined : speakerV4)
+    expect(link.echo?.loopsBack).toBe(true)
+    const echoLink = portFrom === "given"
+      ? await echo.link({ interfaceName: nodeInterface, localAddress: speakerV4, peerAddress: routerV4, discriminator })
+      : undefined
     const changes: Array<{ atMs: number; from: BfdState; to: BfdState; diagnostic: number }> = []
+    const unavailable: Array<string> = []
     const driver = new BfdDriver({
       profile: profile({ echoMode: true, echoIntervalMs: echoMs, receiveIntervalMs: 300, transmitIntervalMs: 300, detectMultiplier }),
       localDiscriminator: discriminator,
       link,
-      echo: { port: echoLink, loopsBack: capability.loopsBack },
-      events: { onStateChanged: (from, to, diagnostic) => changes.push({ atMs: performance.now(), from, to, diagnostic }) },
+      ...(echoLink === undefined ? {} : { echo: { port: echoLink, loopsBack: capability.loopsBack } }),
+      events: {
+        onStateChanged: (from, to, diagnostic) => changes.push({ atMs: performance.now(), from, to, diagnostic }),
+        onEchoUnavailable: (reason) => unavailable.push(reason),
+      },
     })
     try {
       driver.start()
       await eventually("our session Up with echo active", async () => (driver.state === "Up" && driver.echoActive ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 })
+      expect(unavailable).toEqual([])
       const frrPeer = await eventually("FRR's session Up with echo", async () => {
         const peers = JSON.parse(await frr.vtysh(`show bfd peer ${speakerV4} json`, "bfdd")) as Record<string, unknown>
         return peers["status"] === "up" && Number(peers["remote-echo-receive-interval"]) === echoMs ? peers : undefined
@@ -102,10 +111,14 @@ describe.skipIf(skipUnlessCi(skipReason))(`BFD echo mode with FRR${skipReason ? 
       expect(frrAfter["remote-diagnostic"]).toBe("echo function failed")
     } finally {
       driver.stop()
-      await echoLink.close()
+      await echoLink?.close()
       await link.close()
       await echo.close()
       await bfd.close()
     }
-  }, 180_000)
+  }
+
+  it("runs echo both ways with bfdd, and a drop of our echoes in FRR's forwarding plane brings the session Down with diagnostic 2", () => scenario("given"), 180_000)
+
+  it("does the same with the echo port the BFD endpoint opens where the peer's control packets arrive (the speaker's path)", () => scenario("endpoint"), 180_000)
 })
