@@ -95,7 +95,8 @@ export const speakerMembership = (state: ClusterState): Membership => {
   return {
     members,
     how: `members inferred from Ready speaker pods (${members.size === 0 ? "none" : [...members].sort().join(", ")}); ` +
-      "the membership itself is not in the API, so a speaker that is Ready but cut off counts as a member here",
+      "the membership itself is not in the API, so a speaker that is Ready but cut off counts as a member here, " +
+      "and the interfaces each speaker reports down (membership metadata) are not either: no node is passed over for interfaces down here",
   }
 }
 
