@@ -56,8 +56,10 @@ const answersClient = (frames: ReadonlyArray<CapturedFrame>, address: string, ma
 
 const summary = (results: ReadonlyArray<ProbeResult>) => `${results.filter((r) => r.ok).length}/${results.length} ok`
 
-// One retry per test: the BGP/BFD waits timed out once on a saturated machine (load 20+ on 2 cores);
-// a failure that repeats still fails the run.
+// One retry per test: the BGP/BFD waits timed out once on a saturated machine (load 20+ on 2 cores), and
+// under load the fast membership profile can declare the owner dead for ~100 ms: another node claims for
+// that moment and the client's neighbour cache stays on it, since the owner does not announce again (it
+// never saw a change). A failure that repeats still fails the run.
 describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server, controller, speakers, FRR router and client", { retry: 1 }, () => {
   let lab: E2eLab
   let web4: string
@@ -305,6 +307,12 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
       expect(await httpGet(lab.client, urlOf(l2Local))).toBe(stopped.name)
 
       const webOwner = await settledOwner(web4)
+      // The node the client reaches is the elected one (the only ServiceL2Status for web): a neighbour
+      // cache moved by someone else's gratuitous ARP would make the checks below about the wrong node.
+      await until(`web's ServiceL2Status on ${webOwner.name} only`, async () => {
+        const nodes = (await statusObjects("servicel2statuses", "web")).map((o) => o.status?.node)
+        return nodes.length === 1 && nodes[0] === webOwner.name ? true : undefined
+      }, { timeoutMs: 15_000 })
       const killed = lab.nodes.find((n) => n !== webOwner && n !== stopped)!
       const death = await lab.stopSpeaker(killed, "SIGKILL")
       await until(`${killed.name}'s path withdrawn`, async () => ((await routerPaths(prefix)).includes(killed.lan4) ? undefined : true), { timeoutMs: 10_000, intervalMs: 20 })
@@ -316,12 +324,7 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("end-to-end lab: real API server,
       await restore(killed)
       await sleep(500)
       const frames = await capture.stop()
-      // KNOWN REGRESSION since the speaker loop became core/speaker/node (session 3 hand-over note): the
-      // restarted speaker sends a burst of gratuitous ARPs for web right after it rejoins, although
-      // webOwner keeps it. Reported here, not asserted, until the node machine's join is fixed; the
-      // settled owner below is still asserted.
-      const stray = claimsOf(frames, web4).filter((mac) => mac === killed.mac).length
-      figure(`restarted ${killed.name} sent ${stray} gratuitous ARPs for web, owned by ${webOwner.name} (should be 0: known regression)`)
+      expect(claimsOf(frames, web4).filter((mac) => mac === killed.mac)).toEqual([])
       expect((await settledOwner(web4)).name).toBe(webOwner.name)
       await until(`${killed.name}'s path back`, async () => ((await routerPaths(prefix)).join() === all.join() ? true : undefined), { timeoutMs: 30_000 })
     }, 90_000)
