@@ -3,17 +3,22 @@
 // announcer explain names is the node whose MAC the client resolves and whose ServiceL2Status reports
 // it; an externalTrafficPolicy Local Service is announced from the node with its endpoint and the
 // others are passed over for that; a BGP Service is advertised by every node to the router, as its
-// routes show; a pending Service's reason is the controller's. Then plan, for an l2 pool shrunk around
-// one Service's address: exit code 2, the Service that moves and where to, the announcements that move;
-// after `kubectl apply` the controller does exactly that, and the client reaches the new address
-// through the node explain names. The original pool is restored.
+// routes show; a pending Service's reason is the controller's. Then plan, for an l2 pool shrunk so that
+// one Service must move to an address another node wins: exit code 2, the Service that moves and where
+// to, the announcement that leaves one node and appears on another; after `kubectl apply` the controller
+// does exactly that, and the client reaches the new address through the node plan and explain name.
+// The original pool is restored.
 import { execFile } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { Result } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { electionHash } from "../../../core/election/owner.ts"
+import { compareBytes } from "../../../core/election/sha256.ts"
 import type { Explanation, ServiceExplanation } from "../../../core/explain/explanation.ts"
+import { parseAddress } from "../../../core/net/address.ts"
 import { until, urlOf } from "../../support/lab.ts"
 import { applyWithWebhook, clusterConfigYaml, lbServiceYaml, metallbNamespace, repoRoot, waitIngress, waitRollout, webDeploymentYaml } from "../../support/cluster/metallb.ts"
 import { get } from "../../support/cluster/probe.ts"
@@ -35,15 +40,31 @@ const cli = (args: ReadonlyArray<string>): Promise<CliRun> =>
     })
   })
 
-/** An IPv4 range `a.b.c.x-a.b.c.y` without one of its addresses: the one or two ranges left. */
-const rangeWithout = (range: string, address: string): ReadonlyArray<string> => {
+/** The addresses of an IPv4 range `a.b.c.x-a.b.c.y` (within one /24), in order. */
+const addressesOf = (range: string): ReadonlyArray<string> => {
   const [first = "", last = ""] = range.split("-")
   const prefix = first.slice(0, first.lastIndexOf(".") + 1)
-  if (!address.startsWith(prefix) || !last.startsWith(prefix)) throw new Error(`rangeWithout: ${address} and ${range} are not in one /24`)
-  const octet = (ip: string) => Number(ip.slice(prefix.length))
-  const [lo, hi, cut] = [octet(first), octet(last), octet(address)]
-  if (cut < lo || cut > hi) throw new Error(`rangeWithout: ${address} is not in ${range}`)
-  return [[lo, cut - 1], [cut + 1, hi]].filter(([a = 0, b = 0]) => a <= b).map(([a, b]) => `${prefix}${a}-${prefix}${b}`)
+  if (!last.startsWith(prefix)) throw new Error(`addressesOf: ${range} is not within one /24`)
+  const [lo, hi] = [Number(first.slice(prefix.length)), Number(last.slice(prefix.length))]
+  return Array.from({ length: hi - lo + 1 }, (_, i) => `${prefix}${lo + i}`)
+}
+
+/** Consecutive addresses of one /24 as ranges. */
+const asRanges = (addresses: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const octet = (ip: string) => Number(ip.slice(ip.lastIndexOf(".") + 1))
+  const runs: Array<Array<string>> = []
+  for (const ip of addresses) {
+    const run = runs.at(-1)
+    if (run !== undefined && octet(run.at(-1) ?? "") + 1 === octet(ip)) run.push(ip)
+    else runs.push([ip])
+  }
+  return runs.map((run) => `${run[0]}-${run.at(-1)}`)
+}
+
+/** Which of `nodes` MetalLB's election picks for `ip` when all are candidates with equal preference (the lowest hash). */
+const hashWinner = (nodes: ReadonlyArray<string>, ip: string): string | undefined => {
+  const address = Result.getOrThrow(parseAddress(ip))
+  return [...nodes].sort((a, b) => compareBytes(electionHash(a, address), electionHash(b, address)))[0]
 }
 
 export const operatorToolsSuite = (cluster: () => SharedCluster): void => {
@@ -179,12 +200,20 @@ export const operatorToolsSuite = (cluster: () => SharedCluster): void => {
       const core = kc.makeApiClient(CoreV1Api)
       const before = address["ops-l2"] ?? ""
       const live = await servicesIn(core, "default")
+      // The pool shrinks to ops-local's address and those from the first free one another node would
+      // win (by MetalLB's hash: a Cluster-policy Service's candidates are every node), so the
+      // announcement has to move between nodes, not only between addresses.
+      const pool = addressesOf(cluster().plan.l2Pool4)
+      const nodes = cluster().nodes.map((n) => n.name)
+      const target = pool.findIndex((ip, i) => i > pool.indexOf(before) && ip !== address["ops-local"] && hashWinner(nodes, ip) !== announcers["ops-l2"])
+      if (target < 0) throw new Error(`no address of ${cluster().plan.l2Pool4} above ${before} that a node other than ${announcers["ops-l2"]} wins`)
+      const kept = pool.filter((ip, i) => i >= target || ip === address["ops-local"])
       const file = join(mkdtempSync(join(tmpdir(), "mlbt-cluster-plan-")), "l2-pool.yaml")
       const shrunk = JSON.stringify({
         apiVersion: "metallb.io/v1beta1",
         kind: "IPAddressPool",
         metadata: { name: "l2", namespace: metallbNamespace },
-        spec: { addresses: [...rangeWithout(cluster().plan.l2Pool4, before), cluster().plan.l2Pool6] },
+        spec: { addresses: [...asRanges(kept), cluster().plan.l2Pool6] },
       })
       writeFileSync(file, shrunk)
       const planArgs = ["plan", "--kubeconfig", cluster().kubeconfig, file]
@@ -204,6 +233,9 @@ export const operatorToolsSuite = (cluster: () => SharedCluster): void => {
       const appearing = plan.announcements.appearing.map((a) => [a.protocol, a.service, a.target])
       expect(appearing).toEqual([["layer2", "default/ops-l2", after]])
       const predictedNode = plan.announcements.appearing[0]?.node ?? ""
+      // The first address of the shrunk pool, and the node the hash picks for it (so not the old one).
+      expect(after).toBe(pool[target])
+      expect(predictedNode).toBe(hashWinner(nodes, after))
 
       const expected = predicted(live, plan)
       try {
