@@ -12,7 +12,8 @@ import { skipUnlessCi } from "../support/skip.ts"
 
 const torAsn = 64601
 
-const unnumberedPeerYaml = (interfaceName: string) => `
+// Selected by the node's hostname label, as an interface peer usually is (the interface is per node).
+const unnumberedPeerYaml = (interfaceName: string, nodeName: string) => `
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: { name: tor-ll, namespace: ${metallbNamespace} }
@@ -24,6 +25,8 @@ spec:
   keepaliveTime: 3s
   connectTime: 2s
   bfdProfile: fast
+  nodeSelectors:
+    - matchLabels: { kubernetes.io/hostname: ${nodeName} }
 `
 
 describe.skipIf(skipUnlessCi(labSkipReason()))("lab: an unnumbered BGP peer (link-local only) beside the numbered one", () => {
@@ -53,7 +56,7 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("lab: an unnumbered BGP peer (lin
       "-c", `neighbor ${torInterface} activate`,
     ])
     if (stderr !== "") throw new Error(`FRR refused the interface peer's configuration: ${stderr}`)
-    lab.apply(`${labConfigYaml()}\n---${unnumberedPeerYaml(nodeInterface)}`)
+    lab.apply(`${labConfigYaml()}\n---${unnumberedPeerYaml(nodeInterface, node.name)}`)
   }, 240_000)
 
   afterAll(async () => {

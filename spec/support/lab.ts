@@ -671,11 +671,14 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
 
     const core = server.kubeConfig.makeApiClient(CoreV1Api)
     for (const node of nodes) {
-      await core.createNode({ body: { metadata: { name: node.name, labels: { "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux" } } } })
+      // The status PUT carries the labels too: its metadata replaces the object's (labels left out of it
+      // are removed), and BGPPeer/L2Advertisement nodeSelectors select on them.
+      const labels = { "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux" }
+      await core.createNode({ body: { metadata: { name: node.name, labels } } })
       await core.replaceNodeStatus({
         name: node.name,
         body: {
-          metadata: { name: node.name },
+          metadata: { name: node.name, labels },
           status: {
             addresses: [{ type: "InternalIP", address: node.lan4 }, { type: "InternalIP", address: node.lan6 }, { type: "Hostname", address: node.name }],
             conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "lab node", lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }],
