@@ -28,6 +28,8 @@ import type { PacketAddonApi } from "../native/packet.ts"
 
 export interface PeerSessionEvents extends PeerEvents {
   readonly onBfdStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void
+  /** Something the peer's configuration asks for that this node cannot give (e.g. BFD echo); onLog when absent. */
+  readonly onWarning?: (message: string) => void
 }
 
 /** What a session runs on: the sockets, the BFD endpoint, the listener, and who hears of its changes. */
@@ -201,7 +203,7 @@ export class PeerSession {
           if (isPathFailure(from, to, remoteState)) bgp.bfdDown()
         },
         // The profile asks for echo mode and this node cannot run it: say why (a kernel setting, multihop).
-        onEchoUnavailable: (reason) => options.events?.onLog?.(`bfd ${peer.name}: no echo: ${reason}`),
+        onEchoUnavailable: (reason) => (options.events?.onWarning ?? options.events?.onLog)?.(`bfd ${peer.name}: no echo: ${reason}`),
       },
     })
     return new PeerSession(options, peerAddress, bgp, { driver, link, discriminator }, neighbour)

@@ -187,6 +187,10 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
             events: {
               onStateChanged: (from, to) => log("info", `bgp ${output.name}: ${from} -> ${to}`),
               onBfdStateChanged: (from, to) => log("info", `bfd ${output.name}: ${from} -> ${to}`),
+              // Dials that failed, notifications, the unnumbered neighbour found.
+              onLog: (message) => log("info", message),
+              // What the profile asks and this node cannot give (BFD echo without ip_forward or accept_local).
+              onWarning: (message) => log("warning", message),
             },
           })
         },
