@@ -12,7 +12,15 @@
 //    resolving it extend the window, MetalLB's "5 s after the last request"), and never runs past
 //    maxDurationMs, so a busy address does not broadcast forever.
 // Losing ownership stops announcements in that very step. Reannounce restarts the schedule at once:
-// the hook for a graceful hand-over (the speaker learns it takes over) or for answering a Conflict.
+// the hook for a graceful hand-over (the speaker learns it takes over).
+// ConflictSeen (the responder saw another station claim an address we own) restarts the schedule
+// conflictDelayMs later if we still own the address then. A node that wrongly took the address for a
+// moment (a false suspicion) pulled the neighbours to itself; it stops announcing when it lets go, and
+// without an answer they would stay with it until their entries expire. The delay lets a legitimate
+// move finish first: when ownership passes to another node, the views converge within tens of ms and
+// the old owner lets go before answering, instead of pulling the neighbours back. Answers are at least
+// conflictHoldOffMs apart per address, so two nodes that both believe they own it (a split view)
+// re-announce at a bounded rate instead of answering each other's frames.
 // Silence is the other side of a hand-over: a leaving node keeps answering requests until it stops,
 // but announces nothing more, since one more frame from it would pull neighbours back from the new
 // owners just before it goes away.
@@ -32,6 +40,10 @@ export interface AnnouncerConfig {
   readonly quietPeriodMs: number
   /** Never announce later than this after taking ownership. */
   readonly maxDurationMs: number
+  /** After another station claimed an owned address, restart the schedule this much later if still owned. */
+  readonly conflictDelayMs: number
+  /** No conflict answer sooner than this after the schedule's last (re)start. */
+  readonly conflictHoldOffMs: number
 }
 
 export const defaultAnnouncerConfig: AnnouncerConfig = {
@@ -39,6 +51,8 @@ export const defaultAnnouncerConfig: AnnouncerConfig = {
   repeatIntervalMs: 1100,
   quietPeriodMs: 5000,
   maxDurationMs: 30_000,
+  conflictDelayMs: 250,
+  conflictHoldOffMs: 2_200,
 }
 
 export class InvalidAnnouncerConfig extends Data.TaggedError("InvalidAnnouncerConfig")<{
@@ -59,6 +73,8 @@ export const validateAnnouncerConfig = (config: AnnouncerConfig): Result.Result<
   if (!Number.isFinite(config.repeatIntervalMs) || config.repeatIntervalMs <= 0) return bad("repeatIntervalMs", "must be positive")
   if (!Number.isFinite(config.quietPeriodMs) || config.quietPeriodMs < 0) return bad("quietPeriodMs", "must be >= 0")
   if (!Number.isFinite(config.maxDurationMs) || config.maxDurationMs < 0) return bad("maxDurationMs", "must be >= 0")
+  if (!Number.isFinite(config.conflictDelayMs) || config.conflictDelayMs < 0) return bad("conflictDelayMs", "must be >= 0")
+  if (!Number.isFinite(config.conflictHoldOffMs) || config.conflictHoldOffMs < 0) return bad("conflictHoldOffMs", "must be >= 0")
   return Result.succeed(config)
 }
 
@@ -75,6 +91,8 @@ interface Schedule {
   readonly lastOffsetMs: number
   /** No announcement after this instant unless a request extends it. */
   readonly windowEndMs: number
+  /** A conflict was seen: restart at this instant if the address is still owned then. */
+  readonly conflictAnswerAtMs?: number
 }
 
 export interface AnnouncerState {
@@ -109,13 +127,20 @@ export interface Reannounce {
   readonly nowMs: number
 }
 
+/** The responder saw another station claim the address (a gratuitous ARP, an ARP reply, an NA). */
+export interface ConflictSeen {
+  readonly _tag: "ConflictSeen"
+  readonly address: Address
+  readonly nowMs: number
+}
+
 /** This node is leaving (graceful hand-over): announce nothing from now on. */
 export interface Silence {
   readonly _tag: "Silence"
   readonly nowMs: number
 }
 
-export type AnnouncerInput = OwnershipChanged | Tick | RequestSeen | Reannounce | Silence
+export type AnnouncerInput = OwnershipChanged | Tick | RequestSeen | Reannounce | ConflictSeen | Silence
 
 export type AnnouncerOutput =
   /** One frame, counted once in metallb_layer2_gratuitous_sent{ip} as MetalLB does per packet. */
@@ -166,7 +191,9 @@ const nextOffsetMs = (config: AnnouncerConfig, lastOffsetMs: number): number => 
 
 const dueAtMs = (config: AnnouncerConfig, s: Schedule): number | undefined => {
   const due = s.startedAtMs + nextOffsetMs(config, s.lastOffsetMs)
-  return due <= s.windowEndMs ? due : undefined
+  const scheduled = due <= s.windowEndMs ? due : undefined
+  if (s.conflictAnswerAtMs === undefined) return scheduled
+  return scheduled === undefined ? s.conflictAnswerAtMs : Math.min(scheduled, s.conflictAnswerAtMs)
 }
 
 /** When the next announcement is due, if any is. */
@@ -222,8 +249,14 @@ const onTick = (state: AnnouncerState, nowMs: number): AnnouncerTransition => {
   for (const [key, s] of state.schedules) {
     const due = dueAtMs(state.config, s)
     if (due === undefined || due > nowMs) continue
-    // A late tick sends once and rejoins the schedule after now, rather than bursting to catch up.
     schedules ??= new Map(state.schedules)
+    if (s.conflictAnswerAtMs !== undefined && s.conflictAnswerAtMs <= nowMs) {
+      const restarted = start(state.config, s.address, s.iface, nowMs)
+      schedules.set(key, restarted)
+      outputs.push(...sends(restarted))
+      continue
+    }
+    // A late tick sends once and rejoins the schedule after now, rather than bursting to catch up.
     const offset = nextOffsetMs(state.config, s.lastOffsetMs)
     schedules.set(key, { ...s, lastOffsetMs: Math.max(offset, nowMs - s.startedAtMs) })
     outputs.push(...sends(s))
@@ -255,7 +288,7 @@ const silence = (state: AnnouncerState, nowMs: number): AnnouncerTransition => {
 }
 
 export const step = (state: AnnouncerState, input: AnnouncerInput): AnnouncerTransition => {
-  if (state.silent === true && (input._tag === "Tick" || input._tag === "RequestSeen" || input._tag === "Reannounce")) return finish(state, [])
+  if (state.silent === true && (input._tag === "Tick" || input._tag === "RequestSeen" || input._tag === "Reannounce" || input._tag === "ConflictSeen")) return finish(state, [])
   switch (input._tag) {
     case "Silence":
       return silence(state, input.nowMs)
@@ -272,5 +305,10 @@ export const step = (state: AnnouncerState, input: AnnouncerInput): AnnouncerTra
       }, false)
     case "Reannounce":
       return forAddress(state, input.address, (s) => start(state.config, s.address, s.iface, input.nowMs), true)
+    case "ConflictSeen":
+      return forAddress(state, input.address, (s) =>
+        s.conflictAnswerAtMs !== undefined || input.nowMs - s.startedAtMs < state.config.conflictHoldOffMs
+          ? s
+          : { ...s, conflictAnswerAtMs: input.nowMs + state.config.conflictDelayMs }, false)
   }
 }

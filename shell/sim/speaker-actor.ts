@@ -451,6 +451,7 @@ export class SimSpeaker {
     const response = Result.isSuccess(decoded) ? respond(this.responder, decoded.success, this.iface) : respondToBytes(this.responder, bytes, this.iface)
     for (const reply of response.replies) this.segment.transmit(this.name, encodeFrame(reply))
     if (response.reason._tag === "Answered") this.runAnnouncer({ _tag: "RequestSeen", address: response.reason.address, nowMs: this.ctx.scheduler.nowMs })
+    if (response.reason._tag === "Conflict") this.runAnnouncer({ _tag: "ConflictSeen", address: response.reason.address, nowMs: this.ctx.scheduler.nowMs })
   }
 
   /** Whether this speaker answers for the address right now. */

@@ -158,7 +158,12 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
     transmit: (from: string, frame: Uint8Array) => {
       onSegmentFrame(from, frame)
       const audience = frameAudience(frame)
-      network.broadcast(from, segmentHosts, (host) => (speakers.has(host) ? audience.speakers : audience.clients), (host) => deliverFrame(host, frame, audience))
+      const cares = (host: string) => {
+        const speaker = speakers.get(host)
+        if (speaker === undefined) return audience.clients
+        return audience.speakers || (audience.claims !== undefined && speaker.answersFor(audience.claims))
+      }
+      network.broadcast(from, segmentHosts, cares, (host) => deliverFrame(host, frame, audience))
     },
   }
 

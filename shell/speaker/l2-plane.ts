@@ -153,6 +153,10 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         if (response.reason._tag === "Answered") {
           yield* runAnnouncer({ _tag: "RequestSeen", address: response.reason.address, nowMs: nowMs() })
         }
+        // Another station claims an address we own: the announcer answers it if we still own it a moment later.
+        if (response.reason._tag === "Conflict") {
+          yield* runAnnouncer({ _tag: "ConflictSeen", address: response.reason.address, nowMs: nowMs() })
+        }
       })
 
     /** Each interface's reading loop (it owns the interface's socket from the first failure on). */

@@ -149,6 +149,54 @@ describe("announcement schedule (virtual time)", () => {
     expect(sends(step(defaultAnnouncer, { _tag: "Reannounce", address: vip6, nowMs: 5 }).outputs)).toEqual([])
   })
 
+  it("answers another station's claim 250 ms later with a restarted schedule, if the address is still owned then", () => {
+    const conflict = (nowMs: number): AnnouncerInput => ({ _tag: "ConflictSeen", address: vip4, nowMs })
+    // Long after the schedule ended (a node that wrongly claimed it for a moment pulled the neighbours away).
+    const { sent } = simulate(defaultAnnouncer, [take(vip4, 0), conflict(20_000), conflict(20_010)], 60_000)
+    expect(sent.map((s) => s.atMs)).toEqual([0, 100, 300, 1100, 2200, 3300, 4400, 20_250, 20_350, 20_550, 21_350, 22_450, 23_550, 24_650])
+    // Ownership passed on before the answer was due (a legitimate move): nothing pulls the neighbours back.
+    const moved = simulate(defaultAnnouncer, [take(vip4, 0), conflict(20_000), lose(vip4, 20_040)], 60_000)
+    expect(moved.sent.map((s) => s.atMs).filter((t) => t >= 20_000)).toEqual([])
+    // Within the hold-off of the schedule's start: its own frames are still going out, no restart.
+    const early = simulate(defaultAnnouncer, [take(vip4, 0), conflict(1_000)], 60_000)
+    expect(early.sent.map((s) => s.atMs)).toEqual([0, 100, 300, 1100, 2200, 3300, 4400])
+    // A leaving node does not answer.
+    const leaving = simulate(defaultAnnouncer, [take(vip4, 0), { _tag: "Silence", nowMs: 10_000 }, conflict(20_000)], 60_000)
+    expect(leaving.sent.map((s) => s.atMs).filter((t) => t >= 10_000)).toEqual([])
+  })
+
+  it("answers conflicts at most once per hold-off, however often another station claims the address (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 200 }), (gapsMs) => {
+        // Another station claims the address every few hundred ms; each tick the announcer asks for is delivered.
+        let state = step(defaultAnnouncer, take(vip4, 0)).state
+        const starts: Array<number> = [0]
+        const observe = () => {
+          for (const sch of state.schedules.values()) if (sch.startedAtMs !== starts.at(-1)) starts.push(sch.startedAtMs)
+        }
+        const tickUntil = (limitMs: number) => {
+          for (let wake = nextWakeMs(state); wake !== undefined && wake <= limitMs; wake = nextWakeMs(state)) {
+            state = step(state, { _tag: "Tick", nowMs: wake }).state
+            observe()
+          }
+        }
+        let nowMs = 10_000
+        for (const gap of gapsMs) {
+          nowMs += gap
+          tickUntil(nowMs)
+          state = step(state, { _tag: "ConflictSeen", address: vip4, nowMs }).state
+          observe()
+        }
+        tickUntil(nowMs + 10_000)
+        // The claims kept coming for longer than the hold-off: they were answered (at least once) ...
+        if (nowMs - 10_000 > defaultAnnouncerConfig.conflictHoldOffMs + defaultAnnouncerConfig.conflictDelayMs) expect(starts.length).toBeGreaterThan(1)
+        // ... and never sooner than the hold-off after the previous (re)start, each the delay after a claim.
+        for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(defaultAnnouncerConfig.conflictHoldOffMs + defaultAnnouncerConfig.conflictDelayMs)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it("a leaving node (Silence) announces nothing more: not the rest of the schedule, not for requests, new claims or Reannounce", () => {
     const { sent, state } = simulate(defaultAnnouncer, [
       take(vip4, 0),
@@ -173,7 +221,7 @@ describe("announcement schedule (virtual time)", () => {
   })
 
   it("follows a configured schedule and refuses nonsensical configurations", () => {
-    const config: AnnouncerConfig = { retryOffsetsMs: [], repeatIntervalMs: 500, quietPeriodMs: 2000, maxDurationMs: 10_000 }
+    const config: AnnouncerConfig = { retryOffsetsMs: [], repeatIntervalMs: 500, quietPeriodMs: 2000, maxDurationMs: 10_000, conflictDelayMs: 250, conflictHoldOffMs: 2200 }
     const { sent } = simulate(ok(makeAnnouncer(config)), [take(vip4, 0)], 60_000)
     expect(sent.map((s) => s.atMs)).toEqual([0, 500, 1000, 1500, 2000])
     const bad = (c: Partial<AnnouncerConfig>) => Result.isFailure(makeAnnouncer({ ...defaultAnnouncerConfig, ...c }))
@@ -182,6 +230,8 @@ describe("announcement schedule (virtual time)", () => {
     expect(bad({ repeatIntervalMs: 0 })).toBe(true)
     expect(bad({ quietPeriodMs: -1 })).toBe(true)
     expect(bad({ maxDurationMs: Number.NaN })).toBe(true)
+    expect(bad({ conflictDelayMs: -1 })).toBe(true)
+    expect(bad({ conflictHoldOffMs: Number.POSITIVE_INFINITY })).toBe(true)
     expect(ok(makeAnnouncer(defaultAnnouncerConfig)).config).toEqual(defaultAnnouncerConfig)
   })
 })

@@ -1,6 +1,7 @@
 // The simulator sends a frame only to the hosts that can act on it (shell/sim/frame-audience.ts). For the
 // speakers that rests on the production responder: on a frame sent to clients only it must reply nothing
-// and report nothing the L2 plane acts on (only Answered feeds the announcer), whatever the receiver owns.
+// and report nothing the L2 plane acts on but a Conflict for the address the frame claims (the world also
+// delivers the frame to the speakers that own that address), whatever the receiver owns.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { encodeFrame, type Frame } from "../../../core/l2/frame.ts"
@@ -35,6 +36,7 @@ describe("frame audience", () => {
         const response = respondToBytes(owns ? owning(frame) : emptyResponder, bytes, eth0)
         expect(response.replies).toEqual([])
         expect(response.reason._tag).not.toBe("Answered")
+        if (response.reason._tag === "Conflict") expect(response.reason.address).toEqual(audience.claims)
       }),
       { numRuns: 5_000 },
     )
@@ -56,6 +58,10 @@ describe("frame audience", () => {
     expect(who(encodeFrame(arp("request", 0, 10)))).toEqual({ speakers: true, clients: false })
     expect(who(encodeFrame(arp("request", 10, 10)))).toEqual({ speakers: false, clients: true })
     expect(who(encodeFrame(arp("reply", 10, 200)))).toEqual({ speakers: false, clients: true })
+    // A claim names its address, so the speakers that own it see it too (their announcer answers a Conflict).
+    expect(frameAudience(encodeFrame(arp("request", 10, 10))).claims).toEqual(v4(10))
+    expect(frameAudience(encodeFrame(arp("reply", 10, 200))).claims).toEqual(v4(10))
+    expect(frameAudience(encodeFrame(arp("request", 200, 10))).claims).toBeUndefined()
     // Bytes that decode as nothing: every host gets them (a speaker counts them as malformed).
     expect(who(new Uint8Array([1, 2, 3]))).toEqual({ speakers: true, clients: true })
   })
