@@ -31,7 +31,8 @@ const skipLabel = "test.metallb-ts.io/skip-webhook"
 const transientCodes = ["UnknownSecret", "UnknownBfdProfile", "UnknownCommunity"]
 
 const toYaml = (objects: ReadonlyArray<unknown>): string => objects.map((o) => JSON.stringify(o)).join("\n---\n")
-const isClusterObject = (o: K8sObject): boolean => o.apiVersion.startsWith("metallb.io/") || (o.apiVersion === "v1" && o.kind === "Secret")
+const isClusterObject = (o: K8sObject): boolean =>
+  o.apiVersion.startsWith("metallb.io/") || (o.apiVersion === "v1" && (o.kind === "Secret" || o.kind === "Node"))
 const pool = (name: string, addresses: Array<string>, labels: Record<string, string> = {}) =>
   ({ apiVersion: "metallb.io/v1beta1", kind: "IPAddressPool", metadata: { name, namespace: ns, labels }, spec: { addresses } })
 const peer = (name: string, spec: Record<string, unknown>) =>
@@ -132,10 +133,12 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("webhooks called by a real 
     it.each(fixtures.filter((f) => f.startsWith("invalid-")))("%s is refused naming each error (transient ones are warnings)", async (file) => {
       const text = readFileSync(join(repoRoot, fixtureDir, file), "utf8")
       const objects = parseYaml(text, file).filter(isClusterObject)
-      const namespaces = [...new Set(objects.map((o) => o.metadata.namespace ?? "default"))]
-      await apply(namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })))
+      const namespaces = [...new Set(objects.filter((o) => o.kind !== "Node").map((o) => o.metadata.namespace ?? "default"))]
+      // The fixture's Nodes exist before its configuration is judged (rules on node sets decide on them).
+      const nodes = objects.filter((o) => o.kind === "Node")
+      await apply([...namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })), ...nodes])
       try {
-        const applied = await apply(objects)
+        const applied = await apply(objects.filter((o) => o.kind !== "Node"))
         for (const [, code, ref, field] of text.matchAll(/^# expect: (\S+) (\S+) (\S+)$/gm)) {
           if (unreachable[file]?.includes(`${ref} ${field}`)) continue
           const [kind, name] = (ref ?? "").split("/") as [string, string]
