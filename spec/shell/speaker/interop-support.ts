@@ -11,6 +11,7 @@ import { packetAddon } from "../../../shell/speaker/bgp-unnumbered.ts"
 import { ensureAddonBuilt } from "../native/build-addon.ts"
 import type { DesiredRoute } from "../../../core/bgp/rib.ts"
 import type { BfdProfile, BgpCommunity, Peer } from "../../../core/config/config.ts"
+import { bfdDefaults } from "../../../core/config/rules/bfd.ts"
 import { type Address, parseAddress } from "../../../core/net/address.ts"
 import { parsePrefix } from "../../../core/net/prefix.ts"
 import type { PeerSession } from "../../../shell/speaker/peer-session.ts"
@@ -58,17 +59,8 @@ export const route = (prefix: string, localPref?: number): DesiredRoute => {
 /** Quick restarts: the default MetalLB backoff would wait seconds after a collision or a refused dial. */
 export const testBackoff = { initialDelayMs: 200, maxDelayMs: 2_000 }
 
-/** A 300 ms x 3 BFD profile (FRR's test peers use the same), single hop. */
-export const bfdProfile: BfdProfile = {
-  name: "fast",
-  receiveIntervalMs: 300,
-  transmitIntervalMs: 300,
-  detectMultiplier: 3,
-  echoIntervalMs: 50,
-  echoMode: false,
-  passiveMode: false,
-  minimumTtl: 254,
-}
+/** MetalLB's default BFD profile (300 ms x 3, as FRR's test peers use), single hop. */
+export const bfdProfile: BfdProfile = { name: "fast", ...bfdDefaults }
 
 export const waitSessionState = (session: PeerSession, state: string, timeoutMs = 30_000): Promise<true> =>
   eventually(`speaker session ${session.bgp.name} ${state}`, async () => {
