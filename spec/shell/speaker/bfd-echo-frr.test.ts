@@ -106,7 +106,11 @@ describe.skipIf(skipUnlessCi(skipReason))(`BFD echo mode with FRR${skipReason ? 
       expect(detectionMs).toBeLessThanOrEqual(detectMultiplier * echoMs + 500)
       // Control packets kept flowing through the failure.
       await eventually("control packets still arrive", async () => (driver.counts.packetsReceived > controlBefore ? true : undefined), { timeoutMs: 5_000, intervalMs: 50 })
-      const frrAfter = JSON.parse(await frr.vtysh(`show bfd peer ${speakerV4} json`, "bfdd")) as Record<string, unknown>
+      // FRR shows our diagnostic once our next control packet reaches it (one read right away raced it).
+      const frrAfter = await eventually("FRR to see our Echo Function Failed", async () => {
+        const view = JSON.parse(await frr.vtysh(`show bfd peer ${speakerV4} json`, "bfdd")) as Record<string, unknown>
+        return view["remote-diagnostic"] === "echo function failed" ? view : undefined
+      }, { timeoutMs: 5_000, intervalMs: 20 })
       console.log(`FRR after the cut: ${JSON.stringify(frrAfter)}`)
       expect(frrAfter["remote-diagnostic"]).toBe("echo function failed")
     } finally {
