@@ -1,5 +1,7 @@
 // What a node's decision machine is told. Every input carries the time (the shell's clock or the
 // simulator's), so the machine never reads one.
+import type { BfdState } from "../../bfd/packet.ts"
+import type { SessionStateName } from "../../bgp/session/outputs.ts"
 import type { ConfigSources } from "../../config/in-force.ts"
 import type { InterfaceInfo } from "../interfaces.ts"
 import type { ClusterSnapshot } from "../view.ts"
@@ -46,5 +48,11 @@ export type NodeInput =
   | { readonly _tag: "StatusWriteFailed"; readonly kind: StatusKind; readonly service: string; readonly nowMs: number }
   /** A session could not be opened (socket, BFD link): opened again at the next pass. */
   | { readonly _tag: "SessionFailed"; readonly peer: string; readonly reason: string; readonly nowMs: number }
+  /** A peer's session changed state: its BGP FSM, and its BFD session's (undefined: the peer runs no BFD). */
+  | { readonly _tag: "SessionStateChanged"; readonly peer: string; readonly bgp: SessionStateName; readonly bfd: BfdState | undefined; readonly nowMs: number }
+  /** BGPSessionState objects of this node in the API at its start (a previous pod's), by BGPPeer name. */
+  | { readonly _tag: "SessionStatesFound"; readonly peers: ReadonlyArray<string>; readonly nowMs: number }
+  /** A BGPSessionState write failed: written again at the next input. */
+  | { readonly _tag: "SessionStateWriteFailed"; readonly peer: string; readonly nowMs: number }
   /** SIGTERM: leave, hand over, stop. `handOverMs` overrides the settings' (the simulator's scenarios). */
   | { readonly _tag: "Terminate"; readonly nowMs: number; readonly handOverMs?: number }

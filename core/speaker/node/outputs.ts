@@ -2,6 +2,7 @@
 // silence), the membership, the BGP sessions, the status objects and events in the API, timers, logs
 // and metric observations. The shell and the simulator execute them in order.
 import type { DesiredRoute } from "../../bgp/rib.ts"
+import type { BGPSessionStateStatus } from "../../config/kinds/bgp-session-state.ts"
 import type { Address } from "../../net/address.ts"
 import type { SessionSpec } from "../session-config.ts"
 
@@ -33,6 +34,9 @@ export type NodeOutput =
   /** Create or update this node's status object for the service (interfaces or peers). */
   | { readonly _tag: "WriteStatus"; readonly kind: StatusKind; readonly service: string; readonly status: Readonly<Record<string, unknown>> }
   | { readonly _tag: "DeleteStatus"; readonly kind: StatusKind; readonly service: string }
+  /** Create or update this node's BGPSessionState for the peer (a BGPPeer name); `sinceMs`: when bgpStatus began. */
+  | { readonly _tag: "WriteSessionState"; readonly peer: string; readonly status: Required<BGPSessionStateStatus>; readonly sinceMs: number }
+  | { readonly _tag: "DeleteSessionState"; readonly peer: string }
   /** A nodeAssigned event on the service. */
   | { readonly _tag: "Emit"; readonly service: string; readonly reason: "nodeAssigned"; readonly note: string }
   | { readonly _tag: "StartTimer"; readonly name: TimerName; readonly delayMs: number }

@@ -2,6 +2,7 @@
 // it has told its drivers (owned addresses, sessions, status objects, events), so every pass emits only
 // the differences.
 import { type ConfigInForce, noConfig } from "../../config/in-force.ts"
+import type { BGPSessionStateStatus } from "../../config/kinds/bgp-session-state.ts"
 import type { Address } from "../../net/address.ts"
 import type { InterfaceInfo } from "../interfaces.ts"
 import type { NodeSettings } from "../settings.ts"
@@ -20,6 +21,12 @@ export interface OwnedAddress {
   readonly address: Address
   /** The interfaces it is answered on (each one usable with its link up). */
   readonly interfaces: ReadonlyArray<string>
+}
+
+/** A running session's state as published (BGPSessionState), and since when its BGP state holds. */
+export interface SessionStateEntry {
+  readonly status: Required<BGPSessionStateStatus>
+  readonly sinceMs: number
 }
 
 export interface NodeState {
@@ -59,6 +66,10 @@ export interface NodeState {
   readonly sessionProblems: ReadonlyMap<string, string>
   /** metallb_speaker_announced as last reported (text). */
   readonly announcedSamples: string
+  /** peer -> its open session's state (session-state.ts): what its BGPSessionState should say. */
+  readonly sessionStates: ReadonlyMap<string, SessionStateEntry>
+  /** peer -> the BGPSessionState last written (text; "" unknown: a previous pod's, or a failed write). */
+  readonly sessionStatesWritten: ReadonlyMap<string, string>
 }
 
 export const initialNode = (settings: NodeSettings): NodeState => ({
@@ -83,4 +94,6 @@ export const initialNode = (settings: NodeSettings): NodeState => ({
   sessions: new Map(),
   sessionProblems: new Map(),
   announcedSamples: "[]",
+  sessionStates: new Map(),
+  sessionStatesWritten: new Map(),
 })

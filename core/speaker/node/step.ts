@@ -11,6 +11,7 @@ import { linkReport, namedInterfaces } from "../links.ts"
 import type { NodeInput } from "./inputs.ts"
 import type { NodeOutput } from "./outputs.ts"
 import { pass } from "./pass.ts"
+import { publishSessionStates, sessionStateInput } from "./session-state.ts"
 import type { NodeState } from "./state.ts"
 
 export interface NodeTransition {
@@ -159,6 +160,10 @@ export const step = (s: NodeState, input: NodeInput): NodeTransition => {
         // A failed write is tried again at the next pass (the resync at the latest), not at once.
         return input._tag === "StatusesFound" ? pass(next, input.nowMs, out) : next
       }
+      case "SessionStateChanged":
+      case "SessionStatesFound":
+      case "SessionStateWriteFailed":
+        return sessionStateInput(s, input)
       case "SessionFailed": {
         out.push({ _tag: "Log", level: "warning", message: `bgp ${input.peer}: ${input.reason}` })
         const sessions = new Map(s.sessions)
@@ -192,5 +197,11 @@ export const step = (s: NodeState, input: NodeInput): NodeTransition => {
         }
     }
   })()
-  return { state, outputs: out }
+  // The sessions this step opened or closed, and the states reported, as BGPSessionState objects;
+  // before Stopped, which the shell takes as "every write handed over".
+  const published: Array<NodeOutput> = []
+  const next = publishSessionStates(state, out, input.nowMs, published)
+  const stoppedAt = out.findIndex((o) => o._tag === "Stopped")
+  out.splice(stoppedAt < 0 ? out.length : stoppedAt, 0, ...published)
+  return { state: next, outputs: out }
 }
