@@ -53,7 +53,7 @@ const metricsCertificate = (api: KubeApi["Service"], namespace: string, files: {
   )
 }
 
-const healthServer = (port: number, ready: Effect.Effect<boolean>) =>
+const healthServer = (port: number, ready: Ref.Ref<boolean>) =>
   Effect.acquireRelease(
     Effect.callback<ReturnType<typeof createServer>>((resume) => {
       const server = createServer((req, res) => {
@@ -62,7 +62,9 @@ const healthServer = (port: number, ready: Effect.Effect<boolean>) =>
           return
         }
         if (req.url === "/readyz") {
-          Effect.runPromise(ready).then((isReady) => res.writeHead(isReady ? 200 : 503).end(isReady ? "ready" : "not ready"))
+          // Read in the request's callback: a plain read of the flag, no fiber to start.
+          const isReady = Ref.getUnsafe(ready)
+          res.writeHead(isReady ? 200 : 503).end(isReady ? "ready" : "not ready")
           return
         }
         res.writeHead(404).end()
@@ -100,7 +102,7 @@ export const controllerCommand = Command.make(
         const lbClass = Option.getOrUndefined(flags.lbClass)
         yield* Effect.logInfo(`controller ${identity} starting in namespace ${namespace}${lbClass === undefined ? "" : ` for loadBalancerClass ${lbClass}`}`)
         const started = yield* Ref.make(false)
-        if (flags.healthPort > 0) yield* healthServer(flags.healthPort, Ref.get(started))
+        if (flags.healthPort > 0) yield* healthServer(flags.healthPort, started)
         const metrics = makeControllerMetrics()
         if (flags.metricsPort > 0) {
           const files = { ...Option.match(flags.metricsTlsCertFile, { onNone: () => ({}), onSome: (cert) => ({ cert }) }), ...Option.match(flags.metricsTlsKeyFile, { onNone: () => ({}), onSome: (key) => ({ key }) }) }
@@ -109,7 +111,7 @@ export const controllerCommand = Command.make(
             port: flags.metricsPort,
             render: metrics.registry.render,
             ...(flags.metricsTls
-              ? { tls: { load: metricsCertificate(yield* KubeApi, namespace, files, flags.metricsTlsSecret), reloadMs: 60_000 }, authorize: kubeAccessReview({ api: yield* KubeApi }) }
+              ? { tls: { load: metricsCertificate(yield* KubeApi, namespace, files, flags.metricsTlsSecret), reloadMs: 60_000 }, authorize: yield* kubeAccessReview() }
               : {}),
           }).pipe(
             Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),

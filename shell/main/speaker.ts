@@ -7,10 +7,11 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { isIP } from "node:net"
 import { hostname } from "node:os"
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
+import type { V1Pod } from "@kubernetes/client-node"
 import { loadKubeConfig } from "../kube/kube-config.ts"
-import { KubeApi } from "../kube/kube-api.ts"
-import { Effect, Exit, Option, Scope } from "effect"
+import { apiErrorText } from "../kube/api-error.ts"
+import { KubeApi, resources } from "../kube/kube-api.ts"
+import { Effect, Exit, FiberSet, Option, Scope } from "effect"
 import { Command, Flag } from "effect/cli"
 import { parse } from "yaml"
 import type { PodOwner } from "../kube/service-status.ts"
@@ -38,27 +39,24 @@ const excludePatternsFrom = (path: string | undefined): ReadonlyArray<string> =>
 }
 
 /** The other speakers: pods with the memberlist labels in our namespace, at their pod IPs. */
-const podSeeds = (kc: KubeConfig, namespace: string, labels: string, port: number) =>
-  Effect.tryPromise({
-    try: async () => {
-      const pods = await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector: labels })
-      return pods.items.flatMap((p) => (p.status?.podIP ? [formatHostPort(p.status.podIP, port)] : []))
-    },
-    catch: (error) => error,
-  }).pipe(Effect.catch((error) => Effect.logWarning(`listing speaker pods failed: ${String(error)}`).pipe(Effect.as([] as Array<string>))))
+const podSeeds = (namespace: string, labels: string, port: number) =>
+  Effect.flatMap(Effect.service(KubeApi), (api) => api.list<V1Pod>(resources.pods, { namespace, labelSelector: labels })).pipe(
+    Effect.map((pods) => pods.items.flatMap((p) => (p.status?.podIP ? [formatHostPort(p.status.podIP, port)] : []))),
+    Effect.catch((error) => Effect.logWarning(`listing speaker pods failed: ${apiErrorText(error)}`).pipe(Effect.as([] as Array<string>))),
+  )
 
 /**
  * This speaker's pod (METALLB_POD_NAME, and METALLB_POD_UID or else the Pod read from the API), which
  * owns its status objects; undefined outside a pod, or when the Pod cannot be read (logged).
  */
-const podOwner = (kc: KubeConfig, namespace: string) => {
+const podOwner = (namespace: string) => {
   const name = process.env["METALLB_POD_NAME"]
   const uid = process.env["METALLB_POD_UID"]
   if (name === undefined || name === "") return Effect.succeed(undefined)
   if (uid !== undefined && uid !== "") return Effect.succeed<PodOwner | undefined>({ name, uid })
-  return Effect.tryPromise(() => kc.makeApiClient(CoreV1Api).readNamespacedPod({ name, namespace })).pipe(
+  return Effect.flatMap(Effect.service(KubeApi), (api) => api.get<V1Pod>(resources.pods, { namespace, name })).pipe(
     Effect.map((pod): PodOwner | undefined => (pod.metadata?.uid === undefined ? undefined : { name, uid: pod.metadata.uid })),
-    Effect.catch((error) => Effect.logWarning(`speaker: pod ${namespace}/${name} not readable, status objects unowned: ${String(error.cause ?? error).slice(0, 200)}`).pipe(Effect.as(undefined))),
+    Effect.catch((error) => Effect.logWarning(`speaker: pod ${namespace}/${name} not readable, status objects unowned: ${apiErrorText(error).slice(0, 200)}`).pipe(Effect.as(undefined))),
   )
 }
 
@@ -121,7 +119,10 @@ export const speakerCommand = Command.make(
       const predecessor = yield* Effect.promise(() => findPredecessor(address))
       const steps = releaseSteps((name, error) => log("warning", `hand-over: releasing ${name} failed: ${String(error)}`))
       const ports = yield* Scope.fork(yield* Effect.scope)
-      steps.add("health and metrics ports", () => Effect.runPromise(Scope.close(ports, Exit.void)))
+      // The hand-over's steps and takeOver are callbacks (shell/speaker/hand-over.ts): what they run
+      // in Effect is a fiber of this command's scope, interrupted if it closes first.
+      const runPromise = yield* FiberSet.makeRuntimePromise<KubeApi>()
+      steps.add("health and metrics ports", () => runPromise(Scope.close(ports, Exit.void)))
       const registry = makeRegistry()
       const servePorts = Effect.gen(function* () {
         if (flags.healthPort > 0) yield* healthServer(flags.healthPort)
@@ -135,7 +136,7 @@ export const speakerCommand = Command.make(
           yield* serveMetrics({
             port: flags.metricsPort,
             render: registry.render,
-            ...(flags.metricsTls ? { tls: { load: certificate, reloadMs: 60_000 }, authorize: kubeAccessReview({ kubeConfig }) } : {}),
+            ...(flags.metricsTls ? { tls: { load: certificate, reloadMs: 60_000 }, authorize: yield* kubeAccessReview() } : {}),
           }).pipe(
             Effect.catch((error) => Effect.logError(`metrics: not served on port ${flags.metricsPort}: ${error.message}`)),
             Effect.forkScoped,
@@ -143,7 +144,6 @@ export const speakerCommand = Command.make(
         }
       }).pipe(Scope.provide(ports))
       if (predecessor === undefined) yield* servePorts
-      const context = yield* Effect.context<never>()
       const takeOver = async () => {
         if (predecessor !== undefined) {
           const asked = performance.now()
@@ -151,7 +151,7 @@ export const speakerCommand = Command.make(
             () => log("info", `hand-over: the previous speaker of ${nodeName} released its sockets in ${Math.round(performance.now() - asked)} ms`),
             (error: unknown) => log("warning", `hand-over: ${String(error)}; binding anyway`),
           )
-          await Effect.runPromiseWith(context)(servePorts)
+          await runPromise(servePorts)
         }
         await listenForSuccessor(address, steps).catch((error: unknown) => log("warning", `hand-over: not listening for a successor: ${String(error)}`))
         const startedFile = Option.getOrUndefined(flags.startedFile)
@@ -165,9 +165,9 @@ export const speakerCommand = Command.make(
       // The file's bytes as they are, as MetalLB reads the mounted Secret key.
       const key = keyFile === undefined ? undefined : membershipKey(readFileSync(keyFile))
       const staticSeeds = (Option.getOrUndefined(flags.memberlistSeeds) ?? "").split(",").map((s) => s.trim()).filter(Boolean)
-      const seeds = bindAddress === undefined ? [] : [...staticSeeds, ...(yield* podSeeds(kubeConfig, namespace, flags.memberlistLabels, flags.memberlistPort))]
+      const seeds = bindAddress === undefined ? [] : [...staticSeeds, ...(yield* podSeeds(namespace, flags.memberlistLabels, flags.memberlistPort))]
       yield* Effect.logInfo(`speaker ${nodeName} starting in namespace ${namespace}; membership ${bindAddress === undefined ? "off" : `on ${formatHostPort(bindAddress, flags.memberlistPort)} with ${seeds.length} seeds${key === undefined ? ", unencrypted" : ""}`}`)
-      const pod = yield* podOwner(kubeConfig, namespace)
+      const pod = yield* podOwner(namespace)
       return yield* runSpeaker({
         kubeConfig,
         namespace,

@@ -3,7 +3,7 @@
 // scraper's bearer token (what the manifests' ServiceMonitor sends). Only GET /metrics is served.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https"
-import { Effect, type Scope } from "effect"
+import { Effect, FiberSet, type Scope } from "effect"
 
 export interface TlsCertificate {
   readonly certPem: string
@@ -24,7 +24,8 @@ export interface MetricsServerOptions {
     readonly load: Effect.Effect<TlsCertificate | undefined>
     readonly reloadMs?: number
   }
-  readonly authorize?: (bearerToken: string | undefined) => Promise<AccessDecision>
+  /** Decides each scrape; run as a fiber of the server's scope (closing it interrupts reviews in flight). */
+  readonly authorize?: (bearerToken: string | undefined) => Effect.Effect<AccessDecision, unknown>
 }
 
 const contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -35,7 +36,10 @@ const bearerOf = (req: IncomingMessage): string | undefined => {
   return match?.[1]
 }
 
-const handler = (options: MetricsServerOptions) => (req: IncomingMessage, res: ServerResponse) => {
+/** Runs an authorization as a fiber of the server's scope, for the request callback. */
+type RunPromise = <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
+
+const handler = (options: MetricsServerOptions, run: RunPromise) => (req: IncomingMessage, res: ServerResponse) => {
   const path = (req.url ?? "/").split("?")[0]
   if (path !== "/metrics") {
     res.writeHead(404).end("not found\n")
@@ -54,7 +58,7 @@ const handler = (options: MetricsServerOptions) => (req: IncomingMessage, res: S
     respond()
     return
   }
-  options.authorize(bearerOf(req)).then(
+  run(options.authorize(bearerOf(req))).then(
     (decision) => {
       if (decision._tag === "Allowed") respond()
       else res.writeHead(decision._tag === "Unauthenticated" ? 401 : 403, { "content-type": "text/plain" }).end(`${decision.reason}\n`)
@@ -77,7 +81,7 @@ const listen = (server: Server | HttpsServer, port: number, host: string | undef
 /** Serves /metrics until the scope closes; returns the port it listens on (useful with port 0). */
 export const serveMetrics = (options: MetricsServerOptions): Effect.Effect<number, Error, Scope.Scope> =>
   Effect.gen(function* () {
-    const serve = handler(options)
+    const serve = handler(options, yield* FiberSet.makeRuntimePromise<never>())
     let server: Server | HttpsServer
     const tls = options.tls
     if (tls === undefined) {
