@@ -17,6 +17,7 @@ import { CommunitySchema } from "../../core/config/kinds/community.ts"
 import { IPAddressPoolSchema, IPAddressPoolStatusSchema } from "../../core/config/kinds/ip-address-pool.ts"
 import { L2AdvertisementSchema } from "../../core/config/kinds/l2-advertisement.ts"
 import { ConfigurationStateSchema, ServiceBGPStatusSchema, ServiceL2StatusSchema } from "../../core/config/kinds/status.ts"
+import { bgpSessionStateGroup, BGPSessionStateSchema } from "../../core/config/kinds/bgp-session-state.ts"
 
 type Json = { [key: string]: unknown }
 
@@ -63,6 +64,8 @@ export interface VersionSource {
 }
 
 export interface KindSource {
+  /** metallb.io unless given (BGPSessionState is frr-k8s's frrk8s.metallb.io, as MetalLB users know it). */
+  readonly group?: string
   readonly kind: string
   readonly plural: string
   readonly description: string
@@ -308,6 +311,25 @@ export const metallbKinds: ReadonlyArray<KindSource> = [
     versions: [{ name: "v1beta1", schema: ServiceBGPStatusSchema, storage: true, refinements: serviceStatusRefinements, columns: serviceStatusColumns }],
   },
   {
+    group: bgpSessionStateGroup,
+    kind: "BGPSessionState",
+    plural: "bgpsessionstates",
+    description: "The state of one node's BGP session with one peer (written by the speaker, as frr-k8s does in MetalLB's FRR-K8s mode).",
+    versions: [{
+      name: "v1beta1",
+      schema: BGPSessionStateSchema,
+      storage: true,
+      refinements: [],
+      columns: [
+        { name: "Node", type: "string", jsonPath: ".status.node" },
+        { name: "Peer", type: "string", jsonPath: ".status.peer" },
+        { name: "VRF", type: "string", jsonPath: ".status.vrf" },
+        { name: "BGP", type: "string", jsonPath: ".status.bgpStatus" },
+        { name: "BFD", type: "string", jsonPath: ".status.bfdStatus" },
+      ],
+    }],
+  },
+  {
     kind: "ConfigurationState",
     plural: "configurationstates",
     description: "Whether the controller or a speaker accepted the current configuration, and why not.",
@@ -483,9 +505,9 @@ export const crdFor = (kind: KindSource): Crd => {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: `${kind.plural}.${metallbGroup}` },
+    metadata: { name: `${kind.plural}.${kind.group ?? metallbGroup}` },
     spec: {
-      group: metallbGroup,
+      group: kind.group ?? metallbGroup,
       names: { kind: kind.kind, listKind: `${kind.kind}List`, plural: kind.plural, singular: kind.kind.toLowerCase(), categories: ["metallb"] },
       scope: "Namespaced",
       ...(multiVersion
@@ -513,7 +535,7 @@ export const crdFor = (kind: KindSource): Crd => {
 }
 
 export const crds = (): ReadonlyArray<{ readonly fileName: string; readonly crd: Crd }> =>
-  metallbKinds.map((kind) => ({ fileName: `${metallbGroup}_${kind.plural}.yaml`, crd: crdFor(kind) }))
+  metallbKinds.map((kind) => ({ fileName: `${kind.group ?? metallbGroup}_${kind.plural}.yaml`, crd: crdFor(kind) }))
 
 const header = "# Generated from core/config/kinds by `metallb-ts crds`: do not edit; regenerate with\n" +
   "# `npm run metallb-ts -- crds --output-dir manifests/base/crds` (and manifests/charts/metallb-ts/files/crds).\n"

@@ -6,11 +6,13 @@
 // reads the world and does what it is told. On SIGTERM (the scope closes) the machine leaves the
 // membership, goes silent, keeps answering for the hand-over, then releases everything.
 import { readFileSync } from "node:fs"
-import { CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Secret, type V1Service } from "@kubernetes/client-node"
+import { type KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Secret, type V1Service } from "@kubernetes/client-node"
 import { Data, Deferred, Effect, Option, Queue, Result, Schedule, Scope, Stream } from "effect"
 import type { MembershipConfig } from "../../core/election/membership/config.ts"
 import type { Mac } from "../../core/l2/mac.ts"
 import { formatAddress, parseAddress } from "../../core/net/address.ts"
+import type { BfdState } from "../../core/bfd/packet.ts"
+import type { SessionStateName } from "../../core/bgp/session/outputs.ts"
 import type { LostMember, NodeOutput, StatusKind } from "../../core/speaker/node.ts"
 import { handOverMs as defaultHandOverMs, debounceMs, linkPollMs, nodeSettings, rescanMs } from "../../core/speaker/settings.ts"
 import { type NativeAddonLoadFailed, type NativeAddonMissing } from "../native/addon.ts"
@@ -21,6 +23,7 @@ import { watchResource, type Watched } from "../kube/informer.ts"
 import { KubeApi, microTime, resources } from "../kube/kube-api.ts"
 import { keyedWorkers } from "../kube/keyed-workers.ts"
 import { type PodOwner, ServiceStatusWriter } from "../kube/service-status.ts"
+import { SessionStateWriter } from "../kube/session-states.ts"
 import { registerSpeakerMetrics } from "./speaker-metrics.ts"
 import type { Registry, Sample } from "../metrics/registry.ts"
 import { PeerSession } from "./peer-session.ts"
@@ -28,6 +31,7 @@ import { type BfdEndpoint, openBfdEndpoint, udpAddon } from "./bfd-transport.ts"
 import { openBgpListeners } from "./bgp-listeners.ts"
 import { tcpAddon } from "./bgp-transport.ts"
 import { callbackLog } from "./callback-log.ts"
+import { makeFibers } from "./fibers.ts"
 import { snapshotOf } from "./cluster-snapshot.ts"
 import { readInterfaces } from "./interfaces.ts"
 import { makeL2Plane } from "./l2-plane.ts"
@@ -36,8 +40,8 @@ import { MembershipDriver } from "./membership.ts"
 import { runNodeDriver } from "./node-driver.ts"
 
 export interface SpeakerOptions {
-  /** For the status writers (still on client-node's CustomObjectsApi). */
-  readonly kubeConfig: KubeConfig
+  /** Unused since the status writers go through KubeApi; shell/main/speaker.ts still passes it. */
+  readonly kubeConfig?: KubeConfig
   readonly namespace: string
   readonly nodeName: string
   readonly loadBalancerClass?: string
@@ -59,7 +63,7 @@ export interface SpeakerOptions {
   readonly handOverMs?: number
   /** Where the speaker's metrics (MetalLB's names) are registered. */
   readonly registry?: Registry
-  /** The speaker's pod: owner of its ServiceL2Status / ServiceBGPStatus objects (none outside a pod). */
+  /** The speaker's pod: owner of its ServiceL2Status / ServiceBGPStatus / BGPSessionState objects (none outside a pod). */
   readonly pod?: PodOwner
   /**
    * The same-node hand-over of a rolling update (shell/speaker/hand-over.ts): `takeOver` runs once
@@ -84,7 +88,7 @@ const reportingController = "metallb.io/speaker"
 /** Status objects and events written at once. */
 const writeConcurrency = 8
 
-type ApiWrite = Extract<NodeOutput, { _tag: "WriteStatus" | "DeleteStatus" | "Emit" }>
+type ApiWrite = Extract<NodeOutput, { _tag: "WriteStatus" | "DeleteStatus" | "WriteSessionState" | "DeleteSessionState" | "Emit" }>
 
 const linkUp = (name: string) => {
   try {
@@ -110,27 +114,30 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     yield* Effect.forEach(all, (w) => w.synced, { discard: true })
     yield* Effect.logInfo(`speaker ${nodeName}: caches synced`)
 
+    // The fibers the sockets' callbacks start, and the sockets' scopes: closed after the hand-over below.
+    const fibers = yield* makeFibers
     const plane = yield* makeL2Plane({ interfaces: [] }).pipe(Effect.provide(PacketAddon.layer))
     const tcp = yield* tcpAddon
     const udp = yield* udpAddon
     // The passive side: a peer may connect to us as well (FRR does by default); sessions join these.
     const handedOver = () => options.handOver?.steps.released() === true
-    const listeners = yield* Effect.acquireRelease(Effect.promise(() => openBgpListeners(tcp, { log })), (l) => Effect.promise(() => (handedOver() ? Promise.resolve() : l.close())))
+    const listeners = yield* Effect.acquireRelease(Effect.promise(() => openBgpListeners(tcp, { log, fibers })), (l) => Effect.promise(() => (handedOver() ? Promise.resolve() : l.close())))
     // One BFD endpoint for every peer with a BFDProfile, opened with the first of them.
     let bfd: BfdEndpoint | undefined
     yield* Effect.addFinalizer(() => (bfd === undefined ? Effect.void : Effect.promise(() => bfd!.close().catch(() => undefined))))
     const sessions = new Map<string, PeerSession>()
     let announcedSamples: ReadonlyArray<Sample> = []
     const metrics = options.registry === undefined ? undefined : registerSpeakerMetrics(options.registry, {
-      l2Counters: () => Effect.runSync(plane.counters),
+      l2Counters: () => fibers.read(plane.counters),
       sessions: () => sessions.values(),
       announced: () => announcedSamples,
     })
     const writers: Record<StatusKind, ServiceStatusWriter> = {
-      ServiceL2Status: new ServiceStatusWriter(options.kubeConfig.makeApiClient(CustomObjectsApi), namespace, nodeName, "ServiceL2Status", options.pod),
-      ServiceBGPStatus: new ServiceStatusWriter(options.kubeConfig.makeApiClient(CustomObjectsApi), namespace, nodeName, "ServiceBGPStatus", options.pod),
+      ServiceL2Status: new ServiceStatusWriter(api, namespace, nodeName, "ServiceL2Status", options.pod),
+      ServiceBGPStatus: new ServiceStatusWriter(api, namespace, nodeName, "ServiceBGPStatus", options.pod),
     }
-    for (const writer of Object.values(writers)) writer.onWrite = (ok) => metrics?.apiWrite(ok)
+    const sessionStates = new SessionStateWriter(api, namespace, nodeName, options.pod)
+    for (const writer of [...Object.values(writers), sessionStates]) writer.onWrite = (ok) => metrics?.apiWrite(ok)
 
     let hostAddress = undefined as ReturnType<typeof parseAddress> | undefined
     if (options.hostAddress !== undefined) {
@@ -172,21 +179,38 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
       )
     }
 
-    const openSession = (output: Extract<NodeOutput, { _tag: "OpenSession" }>) =>
-      Effect.tryPromise({
+    const openSession = (output: Extract<NodeOutput, { _tag: "OpenSession" }>) => {
+      // What the node machine publishes (BGPSessionState): both states on every change of either, and
+      // only while this session is the peer's (a stopped one's last reports are not the new one's).
+      let self: PeerSession | undefined
+      let bgpState: SessionStateName = "Idle"
+      let bfdState: BfdState | undefined = output.spec.bfdProfile === undefined ? undefined : "Down"
+      const report = () => {
+        if (self !== undefined && sessions.get(output.name) === self) node.offer({ _tag: "SessionStateChanged", peer: output.name, bgp: bgpState, bfd: bfdState })
+      }
+      return Effect.tryPromise({
         try: async () => {
           const { spec } = output
           if (spec.bfdProfile !== undefined) {
-            bfd ??= openBfdEndpoint(udp, { onSendError: (peerAddress, error) => log("debug", `bfd ${peerAddress}: send failed: ${error.message}`) })
+            bfd ??= openBfdEndpoint(udp, { fibers, onSendError: (peerAddress, error) => log("debug", `bfd ${peerAddress}: send failed: ${error.message}`) })
           }
           const listener = spec.peer.address === undefined ? undefined : await listeners.forPeer(spec.peer.address.family, spec.peer.vrf)
           return PeerSession.fromSpec(spec, {
             tcp,
+            fibers,
             ...(listener === undefined ? {} : { listener }),
             ...(spec.bfdProfile === undefined || bfd === undefined ? {} : { bfd }),
             events: {
-              onStateChanged: (from, to) => log("info", `bgp ${output.name}: ${from} -> ${to}`),
-              onBfdStateChanged: (from, to) => log("info", `bfd ${output.name}: ${from} -> ${to}`),
+              onStateChanged: (from, to) => {
+                log("info", `bgp ${output.name}: ${from} -> ${to}`)
+                bgpState = to
+                report()
+              },
+              onBfdStateChanged: (from, to) => {
+                log("info", `bfd ${output.name}: ${from} -> ${to}`)
+                bfdState = to
+                report()
+              },
               // Dials that failed, notifications, the unnumbered neighbour found.
               onLog: (message) => log("info", message),
               // What the profile asks and this node cannot give (BFD echo without ip_forward or accept_local).
@@ -199,11 +223,13 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
         Effect.match({
           onFailure: (reason) => node.offer({ _tag: "SessionFailed", peer: output.name, reason }),
           onSuccess: (session) => {
+            self = session
             sessions.set(output.name, session)
             session.start()
           },
         }),
       )
+    }
 
     const execute = (output: NodeOutput): Effect.Effect<void> => {
       // The successor owns the sessions, the membership and the status objects now.
@@ -238,6 +264,9 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
         case "WriteStatus":
         case "DeleteStatus":
           return Effect.sync(() => writes.offer(`${output.kind} ${output.service}`, output))
+        case "WriteSessionState":
+        case "DeleteSessionState":
+          return Effect.sync(() => writes.offer(`BGPSessionState ${output.peer}`, output))
         case "Emit":
           return Effect.sync(() => writes.offer(`event ${output.service}`, output))
         case "StartTimer":
@@ -265,14 +294,26 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     const drivers = yield* Scope.fork(scope)
     // API writes (status objects, events) by workers, latest per object wins: the node driver hands them
     // over and takes its next input at once, instead of holding a failover behind thousands of calls.
-    const runWrite = (_key: string, job: ApiWrite): Effect.Effect<void> =>
-      job._tag === "Emit"
-        ? emit(job.service, job.reason, job.note)
-        : (job._tag === "WriteStatus" ? writers[job.kind].write(job.service, job.status) : writers[job.kind].remove(job.service)).pipe(
-          Effect.catch((error) => Effect.logWarning(`${job.kind} of ${job.service} not written: ${apiErrorText(error)}`).pipe(
-            Effect.andThen(Effect.sync(() => node.offer({ _tag: "StatusWriteFailed", kind: job.kind, service: job.service }))),
-          )),
-        )
+    const runWrite = (_key: string, job: ApiWrite): Effect.Effect<void> => {
+      switch (job._tag) {
+        case "Emit":
+          return emit(job.service, job.reason, job.note)
+        case "WriteStatus":
+        case "DeleteStatus":
+          return (job._tag === "WriteStatus" ? writers[job.kind].write(job.service, job.status) : writers[job.kind].remove(job.service)).pipe(
+            Effect.catch((error) => Effect.logWarning(`${job.kind} of ${job.service} not written: ${apiErrorText(error)}`).pipe(
+              Effect.andThen(Effect.sync(() => node.offer({ _tag: "StatusWriteFailed", kind: job.kind, service: job.service }))),
+            )),
+          )
+        case "WriteSessionState":
+        case "DeleteSessionState":
+          return (job._tag === "WriteSessionState" ? sessionStates.write(job.peer, job.status, job.sinceMs) : sessionStates.remove(job.peer)).pipe(
+            Effect.catch((error) => Effect.logWarning(`BGPSessionState of ${job.peer} not written: ${apiErrorText(error)}`).pipe(
+              Effect.andThen(Effect.sync(() => node.offer({ _tag: "SessionStateWriteFailed", peer: job.peer }))),
+            )),
+          )
+      }
+    }
     const writes = yield* keyedWorkers<ApiWrite>(writeConcurrency, runWrite).pipe(Scope.provide(drivers))
     const writesDone: Effect.Effect<void> = Effect.suspend(() => (writes.size() === 0 ? Effect.void : Effect.sleep("10 millis").pipe(Effect.andThen(writesDone))))
     const node = yield* runNodeDriver({ settings, execute, onStepped: (seconds) => metrics?.reconciled(seconds) }).pipe(Scope.provide(drivers))
@@ -347,7 +388,14 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     node.offer({ _tag: "InterfacesScanned", interfaces: readInterfaces() })
     refresh()
     node.offer({ _tag: "Started" })
-    yield* Effect.all([foundStatuses("ServiceL2Status"), foundStatuses("ServiceBGPStatus")], { discard: true, concurrency: 2 }).pipe(Effect.forkIn(drivers))
+    const foundSessionStates = sessionStates.found().pipe(
+      Effect.match({
+        // A cluster without the BGPSessionState CRD: the speaker runs, its session writes fail and say so.
+        onFailure: (error) => log("warning", `BGPSessionState: listing this node's objects failed: ${apiErrorText(error)}`),
+        onSuccess: (found) => node.offer({ _tag: "SessionStatesFound", peers: found }),
+      }),
+    )
+    yield* Effect.all([foundStatuses("ServiceL2Status"), foundStatuses("ServiceBGPStatus"), foundSessionStates], { discard: true, concurrency: 3 }).pipe(Effect.forkIn(drivers))
 
     // The watched objects: the first change opens a window of debounceMs and everything within it is
     // decided together. A window, not a debounce: a debounce never fires while changes keep coming

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest"
 import * as bfdProfile from "../../core/config/kinds/bfd-profile.ts"
 import * as bgpAdvertisement from "../../core/config/kinds/bgp-advertisement.ts"
 import * as bgpPeer from "../../core/config/kinds/bgp-peer.ts"
+import * as bgpSessionState from "../../core/config/kinds/bgp-session-state.ts"
 import * as community from "../../core/config/kinds/community.ts"
 import * as ipAddressPool from "../../core/config/kinds/ip-address-pool.ts"
 import * as l2Advertisement from "../../core/config/kinds/l2-advertisement.ts"
@@ -36,7 +37,7 @@ const specOf = (crd: Crd) => crd["spec"] as {
 
 describe("generated CRDs", () => {
   it.each(crdDirs)("%s holds exactly what `metallb-ts crds` generates from core's Schemas", (dir) => {
-    const committed = readdirSync(join(repoRoot, dir)).filter((name) => name.startsWith("metallb.io_")).sort()
+    const committed = readdirSync(join(repoRoot, dir)).filter((name) => name.endsWith(".yaml") && name !== "kustomization.yaml").sort()
     const generated = crds()
     expect(committed).toEqual(generated.map((c) => c.fileName).sort())
     for (const { fileName, crd } of generated) {
@@ -54,8 +55,8 @@ describe("generated CRDs", () => {
     expect(out.trimEnd()).toBe(crds().map(({ crd }) => renderCrd(crd)).join("---\n").trimEnd())
   })
 
-  it("every metallb.io kind and version core has a Schema for has a CRD version", () => {
-    const modules = [bfdProfile, bgpAdvertisement, bgpPeer, community, ipAddressPool, l2Advertisement, status]
+  it("every metallb.io (and frrk8s.metallb.io) kind and version core has a Schema for has a CRD version", () => {
+    const modules = [bfdProfile, bgpAdvertisement, bgpPeer, community, ipAddressPool, l2Advertisement, status, bgpSessionState]
     const inCore = new Set<string>()
     for (const module of modules) {
       for (const value of Object.values(module)) {
@@ -63,12 +64,12 @@ describe("generated CRDs", () => {
         const properties = (Schema.toJsonSchemaDocument(value).schema as Json)["properties"] as Record<string, Json> | undefined
         const apiVersion = (properties?.["apiVersion"]?.["enum"] as Array<string> | undefined)?.[0]
         const kind = (properties?.["kind"]?.["enum"] as Array<string> | undefined)?.[0]
-        if (apiVersion?.startsWith("metallb.io/") && kind !== undefined) inCore.add(`${kind} ${apiVersion}`)
+        if ((apiVersion?.startsWith("metallb.io/") || apiVersion?.startsWith("frrk8s.metallb.io/")) && kind !== undefined) inCore.add(`${kind} ${apiVersion}`)
       }
     }
-    const inCrds = new Set(crds().flatMap(({ crd }) => specOf(crd).versions.map((v) => `${specOf(crd).names.kind} metallb.io/${v.name}`)))
+    const inCrds = new Set(crds().flatMap(({ crd }) => specOf(crd).versions.map((v) => `${specOf(crd).names.kind} ${(crd["spec"] as { group: string }).group}/${v.name}`)))
     expect([...inCrds].sort()).toEqual([...inCore].sort())
-    expect(inCrds.size).toBe(10) // 9 kinds, BGPPeer twice
+    expect(inCrds.size).toBe(11) // 10 kinds, BGPPeer twice
   })
 
   it("one storage version each, status subresources, BGPPeer v1beta2 stored and v1beta1 converted by the controller's /convert", () => {

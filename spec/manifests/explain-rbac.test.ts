@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest"
 import { configKinds, statusKinds } from "../../shell/kube/config-objects.ts"
 import { speakerPodSelector } from "../../shell/cli/cluster-state.ts"
+import { bgpSessionStates } from "../../shell/kube/session-states.ts"
 import { kubeVersion } from "../support/apiserver.ts"
 import { find, helmTemplate, type K8sObject, readYaml, toolsSkipReason } from "./support.ts"
 import { skipUnlessCi } from "../support/skip.ts"
@@ -25,6 +26,7 @@ describe("explain RBAC", () => {
     const expected = [
       "services", "nodes", "namespaces", "discovery.k8s.io/endpointslices", "pods",
       ...[...configKinds, ...Object.values(statusKinds)].map((k) => `metallb.io/${k.plural}`),
+      `${bgpSessionStates.group}/${bgpSessionStates.plural}`,
     ].sort()
     expect(granted([role, pods])).toEqual(expected)
     expect(granted([role, pods]).some((r) => r.endsWith("secrets"))).toBe(false)

@@ -2,10 +2,14 @@
 // the shipped RBAC: one ServiceL2Status per announced service, owned by the speaker's Pod; a new speaker
 // Pod on the same node adopts what its predecessor left (same objects, owner moved) instead of leaving
 // them to the garbage collector; objects of services no longer announced are deleted; and outside a
-// Pod (no owner) the objects carry no owner reference.
-import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node"
+// Pod (no owner) the objects carry no owner reference. The BGPSessionState writer: frr-k8s's labels and
+// status, the since time, only changes written, frr-k8s's own objects untouched, typed errors.
+import { CoreV1Api, CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { KubeApiError } from "../../../shell/kube/api-error.ts"
+import { type KubeApi, makeKubeApi } from "../../../shell/kube/kube-api.ts"
+import { SessionStateWriter, bgpSessionStates } from "../../../shell/kube/session-states.ts"
 import { type PodOwner, ServiceStatusWriter } from "../../../shell/kube/service-status.ts"
 import { type ApiServer, apiServerSkipReason, startApiServer } from "../../support/apiserver.ts"
 import { eventually } from "../../support/netns.ts"
@@ -20,7 +24,7 @@ interface StatusObject {
 
 describe.skipIf(skipUnlessCi(apiServerSkipReason()))("ServiceStatusWriter on a real API server", () => {
   let api: ApiServer
-  let speaker: CustomObjectsApi
+  let speaker: KubeApi["Service"]
   const pods: Array<PodOwner> = []
 
   const list = async (node: string): Promise<ReadonlyArray<StatusObject>> => {
@@ -47,7 +51,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("ServiceStatusWriter on a r
       })
       pods.push({ name, uid: pod.metadata?.uid ?? "" })
     }
-    speaker = (await api.serviceAccountToken(ns, "speaker")).kubeConfig.makeApiClient(CustomObjectsApi)
+    speaker = makeKubeApi((await api.serviceAccountToken(ns, "speaker")).kubeConfig)
   }, 120_000)
   afterAll(async () => {
     await api?.stop()
@@ -86,5 +90,66 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("ServiceStatusWriter on a r
     expect(object?.metadata.ownerReferences).toBeUndefined()
     await sync(writer, [])
     expect(await list("node-b")).toEqual([])
+  })
+})
+
+describe.skipIf(skipUnlessCi(apiServerSkipReason()))("SessionStateWriter on a real API server", () => {
+  let api: ApiServer
+  let speaker: KubeApi["Service"]
+  const admin = () => makeKubeApi(api.kubeConfig)
+  const listed = () =>
+    Effect.runPromise(admin().list<KubernetesObject & { status?: Record<string, string> }>(bgpSessionStates, { namespace: ns, labelSelector: "frrk8s.metallb.io/node=node-a" }))
+      .then((l) => [...l.items].sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? "")))
+  const established = { bgpStatus: "Established", bfdStatus: "N/A", node: "node-a", peer: "2001-0db8-0000-0000-0000-0000-0000-0001", vrf: "" }
+
+  beforeAll(async () => {
+    api = await startApiServer()
+    api.kubectl(["apply", "--server-side", "-f", "manifests/base/namespace.yaml"])
+    api.kubectl(["apply", "--server-side", "-k", "manifests/base/crds/"])
+    api.kubectl(["apply", "--server-side", "-f", "manifests/base/rbac.yaml"])
+    await eventually("the BGPSessionState CRD to be established", async () =>
+      api.kubectl(["get", "crd", "bgpsessionstates.frrk8s.metallb.io", "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}"]) === "True" || undefined)
+    speaker = makeKubeApi((await api.serviceAccountToken(ns, "speaker")).kubeConfig)
+  }, 120_000)
+  afterAll(async () => {
+    await api?.stop()
+  })
+
+  it("writes frr-k8s's status and labels, the since time as an annotation, only what changed, and leaves frr-k8s's own objects alone", async () => {
+    // frr-k8s's object on the same node: no BGPPeer label, so not ours.
+    api.kubectl(["create", "-n", ns, "-f", "-"], JSON.stringify({
+      apiVersion: "frrk8s.metallb.io/v1beta1", kind: "BGPSessionState",
+      metadata: { name: "node-a-frr", labels: { "frrk8s.metallb.io/node": "node-a", "frrk8s.metallb.io/peer": "192.0.2.9", "frrk8s.metallb.io/vrf": "" } },
+    }))
+    const writer = new SessionStateWriter(speaker, ns, "node-a")
+    const writes: Array<boolean> = []
+    writer.onWrite = (ok) => writes.push(ok)
+    expect(await Effect.runPromise(writer.found())).toEqual([])
+    await Effect.runPromise(writer.write("tor", established, Date.parse("2026-12-03T10:00:00Z")))
+    const [mine] = (await listed()).filter((o) => o.metadata?.name !== "node-a-frr")
+    expect(mine?.metadata?.name).toMatch(/^node-a-/)
+    expect(mine?.status).toEqual(established)
+    expect(mine?.metadata?.labels).toEqual({
+      "frrk8s.metallb.io/node": "node-a", "frrk8s.metallb.io/peer": established.peer, "frrk8s.metallb.io/vrf": "", "metallb-ts.io/bgppeer": "tor",
+    })
+    expect(mine?.metadata?.annotations?.["metallb-ts.io/bgp-status-since"]).toBe("2026-12-03T10:00:00.000Z")
+    expect(writes).toEqual([true, true]) // create, status
+    // BFD only: the status alone; the same again: nothing.
+    await Effect.runPromise(writer.write("tor", { ...established, bfdStatus: "up" }, Date.parse("2026-12-03T10:00:00Z")))
+    await Effect.runPromise(writer.write("tor", { ...established, bfdStatus: "up" }, Date.parse("2026-12-03T10:00:00Z")))
+    expect(writes).toEqual([true, true, true])
+    // A new speaker finds it by its BGPPeer, and removes it; frr-k8s's stays.
+    const next = new SessionStateWriter(speaker, ns, "node-a")
+    expect(await Effect.runPromise(next.found())).toEqual(["tor"])
+    await Effect.runPromise(next.remove("tor"))
+    expect((await listed()).map((o) => o.metadata?.name)).toEqual(["node-a-frr"])
+  })
+
+  it("a write the API refuses fails with a typed KubeApiError (403 without the speaker's RBAC)", async () => {
+    const nobody = makeKubeApi((await api.serviceAccountToken("default", "default")).kubeConfig)
+    const failure = await Effect.runPromise(Effect.flip(new SessionStateWriter(nobody, ns, "node-b").write("tor", established, 0)))
+    expect(failure).toBeInstanceOf(KubeApiError)
+    expect(failure.status).toBe(403)
+    expect(failure.operation).toBe("list")
   })
 })
