@@ -126,10 +126,23 @@ export interface ElectionWithReasons {
   readonly verdicts: ReadonlyArray<NodeVerdict>
 }
 
-export const electOwner = (input: ElectionInput): Election => electOwnerWithReasons(input).election
+/**
+ * The first 48 bits of a node's election hash for the service's first IP, as a number: the order of
+ * these numbers is the hash order wherever they differ (equal ones fall back to the full digests). A
+ * caller that elects the same service again (the speaker's pass cache) passes a memo of it, so a change
+ * of the members reorders candidates without hashing them again.
+ */
+export type HashRank = (node: string) => number
+
+export const hashRank = (nodeName: string, ip: Address): number => hashPrefix(electionHash(nodeName, ip))
+
+const hashPrefix = (digest: Uint8Array): number =>
+  ((((digest[0]! * 256 + digest[1]!) * 256 + digest[2]!) * 256 + digest[3]!) * 256 + digest[4]!) * 256 + digest[5]!
+
+export const electOwner = (input: ElectionInput, rank?: HashRank): Election => electOwnerWithReasons(input, rank).election
 
 /** The election, with each node's reason to be a candidate or not (what `explain` shows; the speaker uses electOwner). */
-export const electOwnerWithReasons = (input: ElectionInput): ElectionWithReasons => {
+export const electOwnerWithReasons = (input: ElectionInput, rank?: HashRank): ElectionWithReasons => {
   const { service } = input
   const refused = (reason: ElectionReason, verdicts: ReadonlyArray<NodeVerdict> = []): ElectionWithReasons => ({ election: refuse(reason), verdicts })
   const firstIp = service.ips[0]
@@ -184,10 +197,10 @@ export const electOwnerWithReasons = (input: ElectionInput): ElectionWithReasons
   if (input.members !== undefined) for (const name of nodes.keys()) if (!input.members.has(name)) reject(name, "NotMember")
   if (scores.size === 0) return refused(linksDown ? "AnnouncingInterfacesDown" : "NoAvailableNode", verdicts)
 
-  const hashes = new Map([...scores.keys()].map((name) => [name, electionHash(name, firstIp)]))
-  const candidates = [...scores.keys()].sort((a, b) =>
-    scores.get(b)! - scores.get(a)! || compareBytes(hashes.get(a)!, hashes.get(b)!) || (a < b ? -1 : a > b ? 1 : 0)
-  )
+  const ranks = new Map([...scores.keys()].map((name) => [name, rank === undefined ? hashRank(name, firstIp) : rank(name)]))
+  // Equal 48-bit prefixes (rare) are ordered by the whole digests, so the order is exactly the hash order.
+  const byHash = (a: string, b: string) => ranks.get(a)! - ranks.get(b)! || compareBytes(electionHash(a, firstIp), electionHash(b, firstIp))
+  const candidates = [...scores.keys()].sort((a, b) => scores.get(b)! - scores.get(a)! || byHash(a, b) || (a < b ? -1 : a > b ? 1 : 0))
   return { election: { owner: candidates[0]!, candidates, reason: "Elected" }, verdicts }
 }
 

@@ -44,7 +44,7 @@ export interface L2ElectionSetup {
   readonly input: ElectionInput
 }
 
-const electionNodes = (snapshot: ClusterSnapshot): ReadonlyArray<ElectionNode> =>
+export const electionNodes = (snapshot: ClusterSnapshot): ReadonlyArray<ElectionNode> =>
   snapshot.nodes.map((n) => ({
     name: n.name,
     labels: n.labels,

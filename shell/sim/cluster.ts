@@ -163,26 +163,43 @@ export class SimCluster {
     return this.cached("snapshot", () => this.buildSnapshot())
   }
 
+  /**
+   * Each Service's speaker view and endpoint list as of its stored object: an unchanged Service keeps the
+   * very same objects from snapshot to snapshot, as the real speaker's informer-backed snapshots do, so
+   * the node machine's pass cache recognises it by reference.
+   */
+  private readonly speakerViews = new Map<string, { readonly stored: StoredService; readonly view: SpeakerService; readonly endpoints: ReadonlyArray<EndpointView> }>()
+
   private buildSnapshot(): ClusterSnapshot {
     const holders = new Map<string, number>()
     for (const s of this.services.values()) for (const ip of s.ingress) holders.set(ip, (holders.get(ip) ?? 0) + 1)
     const services: Array<SpeakerService> = []
     const endpoints = new Map<string, ReadonlyArray<EndpointView>>()
-    for (const [key, s] of [...this.services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const addresses = s.ingress.flatMap((ip) => {
-        const parsed = parseAddress(ip)
-        return Result.isSuccess(parsed) ? [parsed.success] : []
-      })
-      services.push({
-        key,
-        labels: s.spec.labels ?? {},
-        addresses,
-        ...(s.pool === undefined ? {} : { pool: s.pool }),
-        externalTrafficPolicy: s.spec.externalTrafficPolicy ?? "Cluster",
-        sharedAddress: s.ingress.some((ip) => (holders.get(ip) ?? 0) > 1),
-      })
-      endpoints.set(key, s.spec.endpoints.map((node) => ({ node, serving: true })))
+    for (const key of this.serviceKeys()) {
+      const s = this.services.get(key)!
+      const sharedAddress = s.ingress.some((ip) => (holders.get(ip) ?? 0) > 1)
+      let entry = this.speakerViews.get(key)
+      if (entry === undefined || entry.stored !== s || entry.view.sharedAddress !== sharedAddress) {
+        const addresses = s.ingress.flatMap((ip) => {
+          const parsed = parseAddress(ip)
+          return Result.isSuccess(parsed) ? [parsed.success] : []
+        })
+        const view: SpeakerService = {
+          key,
+          labels: s.spec.labels ?? {},
+          addresses,
+          ...(s.pool === undefined ? {} : { pool: s.pool }),
+          externalTrafficPolicy: s.spec.externalTrafficPolicy ?? "Cluster",
+          sharedAddress,
+        }
+        const same = entry !== undefined && entry.stored.spec.endpoints === s.spec.endpoints
+        entry = { stored: s, view, endpoints: same ? entry!.endpoints : s.spec.endpoints.map((node) => ({ node, serving: true })) }
+        this.speakerViews.set(key, entry)
+      }
+      services.push(entry.view)
+      endpoints.set(key, entry.endpoints)
     }
+    if (this.speakerViews.size > services.length) for (const key of this.speakerViews.keys()) if (!this.services.has(key)) this.speakerViews.delete(key)
     return { services, endpoints, nodes: this.nodes() }
   }
 }

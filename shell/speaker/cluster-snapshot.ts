@@ -13,6 +13,58 @@ const parseAll = (ips: ReadonlyArray<string>): ReadonlyArray<Address> =>
     return Result.isSuccess(p) ? [p.success] : []
   })
 
+// Views by the informer's object: an object the watch did not replace keeps its view, so consecutive
+// snapshots share the views of everything unchanged by reference and the node machine's pass cache
+// (core/speaker/node/pass-cache.ts) recomputes only what changed. Weak: a replaced object's view goes with it.
+const serviceViews = new WeakMap<V1Service, SpeakerService>()
+const nodeViews = new WeakMap<V1Node, NodeView>()
+/** A service's endpoint list by its first EndpointSlice, valid while its slices are the same objects. */
+const endpointLists = new WeakMap<V1EndpointSlice, { readonly slices: ReadonlyArray<V1EndpointSlice>; readonly list: ReadonlyArray<EndpointView> }>()
+
+const serviceView = (s: V1Service, sharedAddress: boolean): SpeakerService => {
+  const known = serviceViews.get(s)
+  if (known !== undefined && known.sharedAddress === sharedAddress) return known
+  const ips = (s.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : []))
+  const pool = s.metadata?.annotations?.[allocatedFromPoolAnnotation]
+  const view: SpeakerService = {
+    key: `${s.metadata?.namespace}/${s.metadata?.name}`,
+    labels: s.metadata?.labels ?? {},
+    addresses: parseAll(ips),
+    ...(pool === undefined ? {} : { pool }),
+    externalTrafficPolicy: s.spec?.externalTrafficPolicy === "Local" ? "Local" : "Cluster",
+    sharedAddress,
+  }
+  serviceViews.set(s, view)
+  return view
+}
+
+const endpointList = (slices: ReadonlyArray<V1EndpointSlice>): ReadonlyArray<EndpointView> => {
+  const known = endpointLists.get(slices[0]!)
+  if (known !== undefined && known.slices.length === slices.length && known.slices.every((x, i) => x === slices[i])) return known.list
+  const list: Array<EndpointView> = []
+  for (const slice of slices) {
+    for (const e of slice.endpoints ?? []) {
+      if (e.nodeName === undefined) continue
+      list.push({ node: e.nodeName, serving: e.conditions?.serving ?? e.conditions?.ready ?? true })
+    }
+  }
+  endpointLists.set(slices[0]!, { slices, list })
+  return list
+}
+
+const nodeView = (n: V1Node): NodeView => {
+  const known = nodeViews.get(n)
+  if (known !== undefined) return known
+  const view: NodeView = {
+    name: n.metadata?.name ?? "",
+    labels: n.metadata?.labels ?? {},
+    networkUnavailable: (n.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True"),
+    addresses: parseAll((n.status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address)),
+  }
+  nodeViews.set(n, view)
+  return view
+}
+
 export const snapshotOf = (
   services: ReadonlyArray<V1Service>,
   slices: ReadonlyArray<V1EndpointSlice>,
@@ -23,35 +75,18 @@ export const snapshotOf = (
     s.spec?.type === "LoadBalancer" && (loadBalancerClass === undefined ? s.spec.loadBalancerClass === undefined : s.spec.loadBalancerClass === loadBalancerClass))
   const holders = new Map<string, number>()
   for (const s of ours) for (const i of s.status?.loadBalancer?.ingress ?? []) if (i.ip) holders.set(i.ip, (holders.get(i.ip) ?? 0) + 1)
-  const speakerServices: Array<SpeakerService> = ours.map((s) => {
-    const ips = (s.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : []))
-    const pool = s.metadata?.annotations?.[allocatedFromPoolAnnotation]
-    return {
-      key: `${s.metadata?.namespace}/${s.metadata?.name}`,
-      labels: s.metadata?.labels ?? {},
-      addresses: parseAll(ips),
-      ...(pool === undefined ? {} : { pool }),
-      externalTrafficPolicy: s.spec?.externalTrafficPolicy === "Local" ? "Local" : "Cluster",
-      sharedAddress: ips.some((ip) => (holders.get(ip) ?? 0) > 1),
-    }
-  })
-  const endpoints = new Map<string, Array<EndpointView>>()
+  const speakerServices: Array<SpeakerService> = ours.map((s) =>
+    serviceView(s, (s.status?.loadBalancer?.ingress ?? []).some((i) => i.ip !== undefined && i.ip !== "" && (holders.get(i.ip) ?? 0) > 1)))
+  const byService = new Map<string, Array<V1EndpointSlice>>()
   for (const slice of slices) {
     const service = slice.metadata?.labels?.["kubernetes.io/service-name"]
     if (service === undefined) continue
     const key = `${slice.metadata?.namespace}/${service}`
-    const list = endpoints.get(key) ?? []
-    for (const e of slice.endpoints ?? []) {
-      if (e.nodeName === undefined) continue
-      list.push({ node: e.nodeName, serving: e.conditions?.serving ?? e.conditions?.ready ?? true })
-    }
-    endpoints.set(key, list)
+    const list = byService.get(key)
+    if (list === undefined) byService.set(key, [slice])
+    else list.push(slice)
   }
-  const nodeViews: Array<NodeView> = nodes.map((n) => ({
-    name: n.metadata?.name ?? "",
-    labels: n.metadata?.labels ?? {},
-    networkUnavailable: (n.status?.conditions ?? []).some((c) => c.type === "NetworkUnavailable" && c.status === "True"),
-    addresses: parseAll((n.status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address)),
-  }))
-  return { services: speakerServices, endpoints, nodes: nodeViews }
+  const endpoints = new Map<string, ReadonlyArray<EndpointView>>()
+  for (const [key, list] of byService) endpoints.set(key, endpointList(list))
+  return { services: speakerServices, endpoints, nodes: nodes.map(nodeView) }
 }

@@ -6,12 +6,14 @@ import { Result } from "effect"
 import type { Config } from "../../config/config.ts"
 import { addressKey } from "../../l2/ownership.ts"
 import { formatAddress } from "../../net/address.ts"
-import { bgpAnnouncements, peersForNode } from "../bgp.ts"
-import { l2Announcements } from "../l2.ts"
+import { type DesiredRoute, mergeRoutes } from "../../bgp/rib.ts"
+import type { Election } from "../../election/owner.ts"
+import { nodeExcluded, peersForNode } from "../bgp.ts"
 import { routerIdFor, sessionFingerprint, type SessionSpec, sessionSpecFor, stableText } from "../session-config.ts"
 import { takeoversOf } from "../takeover.ts"
-import type { ClusterSnapshot, NodeView } from "../view.ts"
+import type { NodeView, SpeakerService } from "../view.ts"
 import type { AnnouncedSample, NodeOutput, StatusKind } from "./outputs.ts"
+import { type BgpEpoch, bgpEpochOf, decideService, l2EpochOf, type PassCache, type ServiceDecision } from "./pass-cache.ts"
 import type { NodeState, OwnedAddress } from "./state.ts"
 
 /**
@@ -51,41 +53,56 @@ export const ownershipChanges = (
 const statusChanges = (
   kind: StatusKind,
   written: ReadonlyMap<string, string>,
-  desired: ReadonlyMap<string, Readonly<Record<string, unknown>>>,
+  desired: ReadonlyMap<string, { readonly value: Readonly<Record<string, unknown>>; readonly text: string }>,
   out: Array<NodeOutput>,
 ): ReadonlyMap<string, string> => {
   const next = new Map<string, string>()
-  for (const [service, status] of desired) {
-    const text = stableText(status)
+  for (const [service, { value, text }] of desired) {
     next.set(service, text)
-    if (written.get(service) !== text) out.push({ _tag: "WriteStatus", kind, service, status })
+    if (written.get(service) !== text) out.push({ _tag: "WriteStatus", kind, service, status: value })
   }
   for (const service of written.keys()) if (!desired.has(service)) out.push({ _tag: "DeleteStatus", kind, service })
   return next
+}
+
+/** The sessions this node runs: a spec per selected peer, and the reason for each that cannot run (said once). */
+const sessionSpecs = (s: NodeState, config: Config, self: NodeView) => {
+  const routerId = routerIdFor(s.settings.hostAddress, self)
+  const wanted = peersForNode(config, self)
+  const specs = new Map<string, SessionSpec>()
+  const problems = new Map<string, string>()
+  for (const name of wanted) {
+    const spec = sessionSpecFor(config, name, routerId)
+    if (Result.isSuccess(spec)) specs.set(name, spec.success)
+    else problems.set(name, spec.failure.message)
+  }
+  return { wanted, specs, problems }
 }
 
 interface BgpPart {
   readonly sessions: NodeState["sessions"]
   readonly sessionProblems: NodeState["sessionProblems"]
   readonly statuses: ReadonlyMap<string, string>
-  readonly samples: ReadonlyArray<AnnouncedSample>
+  readonly routes: PassCache["routes"]
 }
 
-const bgpPass = (s: NodeState, config: Config, snapshot: ClusterSnapshot, self: NodeView, out: Array<NodeOutput>): BgpPart => {
-  const options = { ignoreExcludeLb: s.settings.ignoreExcludeLb }
-  const routerId = routerIdFor(s.settings.hostAddress, self)
+const bgpPass = (
+  s: NodeState,
+  setup: ReturnType<typeof sessionSpecs>,
+  routesOf: () => PassCache["routes"],
+  decisions: ReadonlyArray<ServiceDecision>,
+  out: Array<NodeOutput>,
+): BgpPart => {
+  const { wanted, specs, problems } = setup
   const sessionProblems = new Map(s.sessionProblems)
-  const wanted = peersForNode(config, self)
-  const specs = new Map<string, SessionSpec>()
   for (const name of wanted) {
-    const spec = sessionSpecFor(config, name, routerId)
-    if (Result.isSuccess(spec)) {
-      specs.set(name, spec.success)
+    const problem = problems.get(name)
+    if (problem === undefined) {
       sessionProblems.delete(name)
       continue
     }
-    if (sessionProblems.get(name) !== spec.failure.message) out.push({ _tag: "Log", level: "warning", message: `bgp ${name}: ${spec.failure.message}` })
-    sessionProblems.set(name, spec.failure.message)
+    if (sessionProblems.get(name) !== problem) out.push({ _tag: "Log", level: "warning", message: `bgp ${name}: ${problem}` })
+    sessionProblems.set(name, problem)
   }
   for (const name of [...sessionProblems.keys()]) if (!wanted.includes(name)) sessionProblems.delete(name)
   const sessions = new Map(s.sessions)
@@ -96,31 +113,36 @@ const bgpPass = (s: NodeState, config: Config, snapshot: ClusterSnapshot, self: 
     out.push({ _tag: "CloseSession", name })
     sessions.delete(name)
   }
-  const routes = bgpAnnouncements(config, snapshot, self, options)
+  const routes = routesOf()
   for (const [name, spec] of specs) {
     let entry = sessions.get(name)
     if (entry === undefined) {
       out.push({ _tag: "OpenSession", name, spec })
       entry = { fingerprint: sessionFingerprint(spec), routes: "" }
     }
-    const mine = routes.get(name) ?? []
-    const text = stableText(mine)
-    if (text !== entry.routes) out.push({ _tag: "UpdateRoutes", name, routes: mine })
-    sessions.set(name, { fingerprint: entry.fingerprint, routes: text })
+    const mine = routes.get(name) ?? noRoutes
+    if (mine.text !== entry.routes) out.push({ _tag: "UpdateRoutes", name, routes: mine.routes })
+    sessions.set(name, { fingerprint: entry.fingerprint, routes: mine.text })
   }
   // Which peers hear each service from this node.
-  const desired = new Map<string, Readonly<Record<string, unknown>>>()
-  const samples: Array<AnnouncedSample> = []
-  for (const service of snapshot.services) {
-    if (service.addresses.length === 0) continue
-    const perPeer = bgpAnnouncements(config, { ...snapshot, services: [service] }, self, options)
-    const peers = [...perPeer].filter(([name, rs]) => rs.length > 0 && sessions.has(name)).map(([name]) => name).sort()
-    if (peers.length === 0) continue
-    desired.set(service.key, { peers })
-    for (const address of service.addresses) samples.push({ service: service.key, protocol: "bgp", ip: formatAddress(address) })
-  }
+  const desired = new Map<string, { readonly value: Readonly<Record<string, unknown>>; readonly text: string }>()
+  for (const d of decisions) if (d.bgpStatus !== undefined) desired.set(d.service.key, d.bgpStatus)
   const statuses = statusChanges("ServiceBGPStatus", s.statuses.get("ServiceBGPStatus") ?? new Map(), desired, out)
-  return { sessions, sessionProblems, statuses, samples }
+  return { sessions, sessionProblems, statuses, routes }
+}
+
+const noRoutes = { routes: [], text: "[]" }
+
+/** Routes per peer for this node: every service's, in the snapshot's order, merged per peer. */
+const mergedRoutes = (epoch: BgpEpoch, decisions: ReadonlyArray<ServiceDecision>, ignoreExcludeLb: boolean): PassCache["routes"] => {
+  const perPeer = new Map<string, Array<DesiredRoute>>(epoch.peers.map((p) => [p, []]))
+  if (!nodeExcluded(epoch.self, { ignoreExcludeLb })) {
+    for (const d of decisions) for (const [peer, rs] of d.routes ?? []) perPeer.get(peer)?.push(...rs)
+  }
+  return new Map([...perPeer].map(([peer, routes]) => {
+    const merged = mergeRoutes(routes)
+    return [peer, { routes: merged, text: stableText(merged) }]
+  }))
 }
 
 /** Decide now; undefined phases, configuration or cluster decide nothing. */
@@ -128,23 +150,48 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   const config = s.config.config
   const snapshot = s.snapshot
   if (s.phase !== "Running" || config === undefined || snapshot === undefined) return s
-  const { nodeName } = s.settings
-  const decision = l2Announcements(config, snapshot, nodeName, s.members, {
-    ignoreExcludeLb: s.settings.ignoreExcludeLb,
-    ...(s.members === undefined ? {} : { downInterfaces: s.membersDown }),
-  })
+  const { nodeName, ignoreExcludeLb } = s.settings
+  const cache = s.passCache
+  const self = snapshot.nodes.find((n) => n.name === nodeName)
+  const l2Epoch = l2EpochOf(cache.l2Epoch, config, snapshot, s.members, s.members === undefined ? undefined : s.membersDown)
+  const setup = self === undefined ? undefined : sessionSpecs(s, config, self)
+  const bgpEpoch = self === undefined || setup === undefined ? undefined : bgpEpochOf(cache.bgpEpoch, config, self, setup.wanted, [...setup.specs.keys()])
+  // Each service's decisions: the cached ones where its view and the epochs are the same.
+  const ctx = { config, snapshot, nodeName, self, ignoreExcludeLb: ignoreExcludeLb ?? false, l2Epoch, bgpEpoch }
+  const decisions: Array<ServiceDecision> = []
+  let sameOrder = cache.order.length === snapshot.services.length
+  let recomputed = false
+  let routesChanged = false
+  for (let i = 0; i < snapshot.services.length; i++) {
+    const service = snapshot.services[i]!
+    if (sameOrder && cache.order[i] !== service.key) sameOrder = false
+    const previous = cache.decisions.get(service.key)
+    let d = previous
+    if (d === undefined || d.l2Epoch !== l2Epoch || d.bgpEpoch !== bgpEpoch || !cache.reusable(d, service, snapshot.endpoints.get(service.key))) {
+      d = decideService(ctx, service, previous)
+      recomputed = true
+      if (previous === undefined || previous.routesText !== d.routesText) routesChanged = true
+    }
+    decisions.push(d)
+  }
+  const unchanged = !recomputed && sameOrder
   const { held, rejoinedAtMs } = holding(s, nowMs)
   // Never on a link that is down, even before the membership has told the others (or without membership).
   const upNames = s.interfaces.map((i) => i.name).filter((n) => !s.linksDown.includes(n))
+  const claims = decisions.filter((d) => d.claimInterfaces !== undefined)
   const owned = new Map<string, OwnedAddress>()
   if (!held) {
-    for (const c of decision.claims) {
-      owned.set(addressKey(c.address), { service: c.service, address: c.address, interfaces: c.interfaces.length > 0 ? c.interfaces.filter((n) => upNames.includes(n)) : upNames })
+    for (const { service, claimInterfaces } of claims) {
+      const interfaces = claimInterfaces!.length > 0 ? claimInterfaces!.filter((n) => upNames.includes(n)) : upNames
+      for (const address of service.addresses) owned.set(addressKey(address), { service: service.key, address, interfaces })
     }
   }
   out.push(...ownershipChanges(s.owned, owned))
-  // While held back this node announces nothing, so it takes nothing over.
-  const takeover = takeoversOf(s.previousOwners, held ? new Map() : decision.elections, nodeName, s.members)
+  // While held back this node announces nothing, so it takes nothing over. With every election as at
+  // the last pass (not held then either), every owner is the previous one: nothing taken over.
+  const takeover = unchanged && !held && cache.ownersHeld === false && s.previousOwners === cache.owners
+    ? { takeovers: [], owners: s.previousOwners }
+    : takeoversOf(s.previousOwners, held ? new Map() : electionsOf(decisions), nodeName, s.members)
   const lostMembers = new Map(s.lostMembers)
   for (const { service, from } of takeover.takeovers) {
     const lastHeardAtMs = lostMembers.get(from)
@@ -153,7 +200,7 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   for (const name of [...lostMembers.keys()]) if (s.members?.has(name) === true) lostMembers.delete(name)
   // One nodeAssigned event per service and set of addresses.
   const byService = new Map<string, Array<string>>()
-  for (const c of decision.claims) byService.set(c.service, [...(byService.get(c.service) ?? []), formatAddress(c.address)])
+  for (const { service } of claims) byService.set(service.key, [...(byService.get(service.key) ?? []), ...service.addresses.map(formatAddress)])
   const announcedEvents = new Map<string, string>()
   for (const [service, ips] of byService) {
     const text = ips.join(",")
@@ -163,13 +210,15 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   const l2Desired = new Map<string, Set<string>>()
   for (const o of owned.values()) l2Desired.set(o.service, new Set([...(l2Desired.get(o.service) ?? []), ...o.interfaces]))
   const l2Statuses = statusChanges("ServiceL2Status", s.statuses.get("ServiceL2Status") ?? new Map(),
-    new Map([...l2Desired].map(([service, names]) => [service, { interfaces: [...names].sort().map((name) => ({ name })) }])), out)
-  const samples: Array<AnnouncedSample> = owned.size === 0 ? [] : decision.claims.map((c) => ({ service: c.service, protocol: "layer2", ip: formatAddress(c.address) }))
-  const self = snapshot.nodes.find((n) => n.name === nodeName)
-  const bgp = self === undefined ? undefined : bgpPass(s, config, snapshot, self, out)
-  samples.push(...(bgp?.samples ?? []))
-  const samplesText = stableText(samples)
-  if (samplesText !== s.announcedSamples) out.push({ _tag: "Announced", samples })
+    new Map([...l2Desired].map(([service, names]) => {
+      const value = { interfaces: [...names].sort().map((name) => ({ name })) }
+      return [service, { value, text: stableText(value) }]
+    })), out)
+  const l2Samples = owned.size > 0
+  const routesOf = () => (bgpEpoch === cache.bgpEpoch && !routesChanged && sameOrder ? cache.routes : mergedRoutes(bgpEpoch!, decisions, ctx.ignoreExcludeLb))
+  const bgp = setup === undefined ? undefined : bgpPass(s, setup, routesOf, decisions, out)
+  const samplesText = unchanged && l2Samples === cache.l2Samples ? cache.samplesText : samplesTextOf(decisions, l2Samples)
+  if (samplesText !== s.announcedSamples) out.push({ _tag: "Announced", samples: samplesOf(decisions, l2Samples) })
   return {
     ...s,
     rejoinedAtMs,
@@ -181,5 +230,40 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
     sessions: bgp?.sessions ?? s.sessions,
     sessionProblems: bgp?.sessionProblems ?? s.sessionProblems,
     announcedSamples: samplesText,
+    passCache: {
+      l2Epoch,
+      bgpEpoch,
+      decisions: unchanged ? cache.decisions : new Map(decisions.map((d) => [d.service.key, d])),
+      order: sameOrder ? cache.order : snapshot.services.map((sv) => sv.key),
+      routes: bgp?.routes ?? new Map(),
+      samplesText,
+      l2Samples,
+      owners: takeover.owners,
+      ownersHeld: held,
+      reusable: cache.reusable,
+    },
   }
+}
+
+const electionsOf = (decisions: ReadonlyArray<ServiceDecision>): ReadonlyMap<string, Election> => {
+  const elections = new Map<string, Election>()
+  for (const d of decisions) if (d.election !== undefined) elections.set(d.service.key, d.election)
+  return elections
+}
+
+const samplesTextOf = (decisions: ReadonlyArray<ServiceDecision>, l2: boolean): string => {
+  const parts: Array<string> = []
+  if (l2) for (const d of decisions) if (d.l2SamplesText !== "") parts.push(d.l2SamplesText)
+  for (const d of decisions) if (d.bgpSamplesText !== "") parts.push(d.bgpSamplesText)
+  return `[${parts.join(",")}]`
+}
+
+const samplesOf = (decisions: ReadonlyArray<ServiceDecision>, l2: boolean): ReadonlyArray<AnnouncedSample> => {
+  const samples: Array<AnnouncedSample> = []
+  const add = (service: SpeakerService, protocol: AnnouncedSample["protocol"]) => {
+    for (const address of service.addresses) samples.push({ service: service.key, protocol, ip: formatAddress(address) })
+  }
+  if (l2) for (const d of decisions) if (d.claimInterfaces !== undefined) add(d.service, "layer2")
+  for (const d of decisions) if (d.bgpStatus !== undefined) add(d.service, "bgp")
+  return samples
 }

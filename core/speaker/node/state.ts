@@ -7,6 +7,7 @@ import type { Address } from "../../net/address.ts"
 import type { InterfaceInfo } from "../interfaces.ts"
 import type { NodeSettings } from "../settings.ts"
 import type { ClusterSnapshot } from "../view.ts"
+import { emptyPassCache, type PassCache } from "./pass-cache.ts"
 import type { StatusKind } from "./outputs.ts"
 
 /**
@@ -66,6 +67,8 @@ export interface NodeState {
   readonly sessionProblems: ReadonlyMap<string, string>
   /** metallb_speaker_announced as last reported (text). */
   readonly announcedSamples: string
+  /** What the last decision pass decided per service, reused while its inputs are the same (pass-cache.ts). */
+  readonly passCache: PassCache
   /** peer -> its open session's state (session-state.ts): what its BGPSessionState should say. */
   readonly sessionStates: ReadonlyMap<string, SessionStateEntry>
   /** peer -> the BGPSessionState last written (text; "" unknown: a previous pod's, or a failed write). */
@@ -94,6 +97,7 @@ export const initialNode = (settings: NodeSettings): NodeState => ({
   sessions: new Map(),
   sessionProblems: new Map(),
   announcedSamples: "[]",
+  passCache: emptyPassCache,
   sessionStates: new Map(),
   sessionStatesWritten: new Map(),
 })
