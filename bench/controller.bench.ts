@@ -1,6 +1,7 @@
 // The controller at scale against the real API server (issues 7 and 17): the real `metallb-ts controller`
 // process runs as its ServiceAccount with the manifests' RBAC and one /16 pool; 5,000 LoadBalancer Services
-// (METALLB_TS_BENCH_SERVICES=20000 for the issue's large case; it takes several minutes here) are created at
+// (METALLB_TS_BENCH_SERVICES=20000 for the issue's large case, =5000,20000 for both on fresh API servers and
+// the burst CPU per Service compared between them; it takes several minutes here) are created at
 // once (64 requests in flight). One run prints every footprint figure of issue 17 against its target:
 // start-up (RSS, CPU, wall time to /readyz), the burst (time from each create call returning to its address
 // in status, seen through a watch; CPU per Service; peak RSS; watch MODIFIED events per Service, i.e. the
@@ -19,10 +20,15 @@ import { eventually, sleep } from "../spec/support/netns.ts"
 import { printTarget } from "./harness.ts"
 import { cpuSeconds, httpGet, peakRssMiB, rssMiB, sample } from "./proc.ts"
 
-const services = Number(process.env["METALLB_TS_BENCH_SERVICES"] ?? 5_000)
+const sizes = (process.env["METALLB_TS_BENCH_SERVICES"] ?? "5000").split(",").map((text) => {
+  const n = Number(text.trim())
+  if (!Number.isInteger(n) || n < 1) throw new Error(`METALLB_TS_BENCH_SERVICES: ${JSON.stringify(text)} is not a positive whole number (e.g. 5000 or 5000,20000)`)
+  return n
+})
 const inFlight = 64
 const namespace = "bench"
-const deadlineMs = 150_000 + services * 30
+/** Burst CPU per Service at the largest size over the smallest: "flat" allows this much. */
+const flatRatio = 1.25
 /** Idle CPU is measured over this window and scaled to a minute. */
 const idleWindowMs = 30_000
 /** Settled: no watch event for this long. */
@@ -81,6 +87,18 @@ export const run = async (): Promise<void> => {
     return
   }
   const bundle = await buildBundle({ repoRoot: new URL("..", import.meta.url).pathname })
+  const perService: Array<readonly [number, number]> = []
+  for (const services of sizes) perService.push([services, await runAt(services, bundle)])
+  if (perService.length > 1) {
+    const [[fewest, low] = [0, Number.NaN], [most, high] = [0, Number.NaN]] = [...perService].sort((a, b) => a[0] - b[0]).filter((_, i, all) => i === 0 || i === all.length - 1)
+    console.log(`\nController burst CPU per Service, ${fewest.toLocaleString("en-US")} -> ${most.toLocaleString("en-US")} Services: ${low.toFixed(2)} -> ${high.toFixed(2)} ms`)
+    printTarget(`burst CPU per Service at ${most.toLocaleString("en-US")} over ${fewest.toLocaleString("en-US")} (flat)`, high / low, "x", flatRatio)
+  }
+}
+
+/** One run at `services`; returns the burst's controller CPU per created Service (ms). */
+const runAt = async (services: number, bundle: { readonly bytes: number; readonly inputs: number }): Promise<number> => {
+  const deadlineMs = 150_000 + services * 30
   const bed = await startControllerTestbed()
   try {
     applyYaml(bed.api, poolYaml("bench", ["198.19.0.0/16"]))
@@ -214,10 +232,11 @@ export const run = async (): Promise<void> => {
     printTarget(`time to IP p99 at ${n}`, percentile(latenciesMs, 99) / 1000, "s", large ? 1 : 0.5)
     printTarget(`idle CPU per minute, ${n} settled`, idlePerMinute, "s", 0.1, `measured over ${idleWindowMs / 1000} s and scaled to 60 s; the target is for 20,000; ${writesWhileIdle} watch events meanwhile`)
     printTarget("API writes per Service (watch MODIFIED events in the burst)", modifiedInBurst / services, "", 1, `${modifiedInBurst} events; MetalLB's controller causes 1`)
-    console.log(`  CPU for the burst: ${burstCpu.toFixed(1)} s, ${(burstCpu / services * 1000).toFixed(2)} ms per created Service (flat from 5,000 to 20,000 is the target: compare with METALLB_TS_BENCH_SERVICES=20000)`)
+    console.log(`  CPU for the burst: ${burstCpu.toFixed(1)} s, ${(burstCpu / services * 1000).toFixed(2)} ms per created Service (flat from 5,000 to 20,000 is the target: METALLB_TS_BENCH_SERVICES=5000,20000 compares them)`)
     console.log(`  restart (kill, new process lists ${n} Services): /readyz after ${(second.readyMs / 1000).toFixed(2)} s wall, ${restartCpuAtReady.toFixed(2)} s CPU; CPU until settled ${restartCpu.toFixed(2)} s; ${changed} addresses changed; ${restartWrites} watch events`)
     printTarget("addresses changed by the restart", changed, "", 0)
     console.log(`  mass delete of ${n} Services: controller CPU ${deleteCpu.toFixed(2)} s over ${(deleteMs / 1000).toFixed(1)} s`)
+    return burstCpu / services * 1000
   } finally {
     await bed.stop()
   }

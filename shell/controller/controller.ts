@@ -1,18 +1,20 @@
 // The controller process's loop, as a thin driver of core/controller/loop.ts: watches on Services,
 // Namespaces, the metallb.io configuration and the Secrets it refers to put their change signals on one
 // queue; a pass runs passDelayMs after the first signal of a burst (whatever follows: waiting for quiet
-// would starve the controller while Services keep arriving), or every resyncIntervalMs (leadership is
-// not a watch event). A pass turns what changed since the last one into the machine's inputs, steps it,
-// and carries out its outputs: Service writes and their events go to keyed workers (latest per
-// service wins, so the next pass never waits for the API), ConfigurationState and pool status are
-// written in the pass, and every write's failure goes back to the machine. All decisions are the
-// machine's; every fiber runs in the caller's scope.
+// would starve the controller while Services keep arriving). Nothing else runs a pass but a change of
+// leadership, a failed write to retry (both looked at every resyncIntervalMs, at no cost per Service)
+// and the safety net every fullPassIntervalMs (the whole caches compared with what was fed, every
+// Service recomputed): a settled cluster costs nothing. A pass turns what changed since the last one
+// into the machine's inputs, steps it, and carries out its outputs: Service writes and their events go
+// to keyed workers (latest per service wins, so the next pass never waits for the API), ConfigurationState
+// and pool status are written in the pass, and every write's failure goes back to the machine. All
+// decisions are the machine's; every fiber runs in the caller's scope.
 import type { KubernetesObject, V1Namespace, V1Node, V1Secret, V1Service } from "@kubernetes/client-node"
 import { Effect, Queue, Ref, type Scope, Stream } from "effect"
 import { type ConfigError, formatConfigError } from "../../core/config/errors.ts"
 import { initialLoopState, type LoopInput, type LoopOutput, type LoopState, type PoolStatusCounts, step } from "../../core/controller/loop.ts"
 import { allocatedFromPoolAnnotation, serviceKey } from "../../core/controller/service.ts"
-import { passDelayMs, resyncIntervalMs, writeConcurrency } from "../../core/controller/settings.ts"
+import { fullPassIntervalMs, passDelayMs, resyncIntervalMs, writeConcurrency } from "../../core/controller/settings.ts"
 import { poolStats } from "../../core/ipam/allocator.ts"
 import { apiErrorText, type KubeApiError } from "../kube/api-error.ts"
 import { configKinds, configSourcesOf, ipAddressPools, metallbGroup, nodeLabelsOf, statusKinds } from "../kube/config-objects.ts"
@@ -33,8 +35,10 @@ export interface ControllerOptions {
   readonly debounceMs?: number
   /** Reconcile only while this says so (leader election); always when absent. */
   readonly isLeader?: Effect.Effect<boolean>
-  /** A pass at least this often (default resyncIntervalMs). */
+  /** Leadership and failed writes are looked at this often (default resyncIntervalMs). */
   readonly resyncMs?: number
+  /** The whole caches are compared with what the machine was fed this often (default fullPassIntervalMs). */
+  readonly fullResyncMs?: number
   /** Services written at once (default writeConcurrency). */
   readonly writeConcurrency?: number
   readonly metrics?: ControllerMetrics
@@ -92,7 +96,8 @@ const diffCache = <T extends KubernetesObject>(objects: ReadonlyArray<T>, fed: M
   return { upserted, deleted }
 }
 
-type Signal = "services" | "namespaces" | "config" | "resync"
+/** Why a pass runs: a watch's change, the safety net ("resync"), leadership changed, a failed write to retry. */
+type Signal = "services" | "namespaces" | "config" | "resync" | "leadership" | "retry"
 
 export const runController = (options: ControllerOptions): Effect.Effect<never, never, Scope.Scope | KubeApi> =>
   Effect.gen(function* () {
@@ -135,23 +140,25 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
       apiWrite(`event ${output.event.reason} for ${output.regarding.kind} ${output.regarding.namespace}/${output.regarding.name}`,
         createEvent(output.regarding, output.event, reporter(options.instance), Date.now()))
 
+    /**
+     * A service's status and pool annotation in one merge patch of its status subresource, as MetalLB's one
+     * UpdateStatus: the API server's Service status strategy keeps metadata changes and ignores spec, so
+     * watchers (the speakers, the user) see one MODIFIED event with the address and its pool together.
+     */
+    const serviceWrite = (job: Job): object => ({
+      ...(job.annotation === undefined ? {} : { metadata: { annotations: { [allocatedFromPoolAnnotation]: job.annotation.pool ?? null } } }),
+      ...(job.status === undefined ? {} : { status: { loadBalancer: { ingress: job.status.ingress.map((ip) => ({ ip, ipMode: "VIP" })) } } }),
+    })
+
     const runJob = (key: string, job: Job) =>
       Effect.gen(function* () {
-        const ref = refOf(key)
-        let ok = true
-        // The pool first: whoever sees the address (a speaker choosing its advertisements) sees its pool too.
-        if (job.annotation !== undefined) {
-          ok &&= yield* apiWrite(`annotation of ${key}`,
-            api.patch(resources.services, ref, { metadata: { annotations: { [allocatedFromPoolAnnotation]: job.annotation.pool ?? null } } }))
+        if (job.annotation !== undefined || job.status !== undefined) {
+          const what = [job.status === undefined ? [] : ["status"], job.annotation === undefined ? [] : ["pool annotation"]].flat().join(" and ")
+          const written = yield* apiWrite(`${what} of ${key}`, api.patch(resources.services, refOf(key), serviceWrite(job), "status"))
+          const first = job.status
+          if (written && first?.firstAddress === true && first.createdMs !== undefined) metrics?.addressAssigned((Date.now() - first.createdMs) / 1000)
+          if (!written) yield* Queue.offer(feedback, { _tag: "ServiceWriteFailed", key, writeId: job.writeId })
         }
-        if (job.status !== undefined) {
-          const { ingress, firstAddress, createdMs } = job.status
-          const written = yield* apiWrite(`status of ${key}`,
-            api.patch(resources.services, ref, { status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip, ipMode: "VIP" })) } } }, "status"))
-          ok &&= written
-          if (written && firstAddress && createdMs !== undefined) metrics?.addressAssigned((Date.now() - createdMs) / 1000)
-        }
-        if (!ok) yield* Queue.offer(feedback, { _tag: "ServiceWriteFailed", key, writeId: job.writeId })
         yield* Effect.forEach(job.events, emit, { discard: true })
       })
     const writes = yield* keyedWorkers<Job>(options.writeConcurrency ?? writeConcurrency, runJob, mergeJobs)
@@ -214,7 +221,10 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
           for (const [key, job] of jobs) writes.offer(key, job)
           for (const output of outputs) {
             const more = yield* execute(output, decidedMs)
-            if (more !== undefined) queue.push(more)
+            if (more === undefined) continue
+            queue.push(more)
+            // A failed ConfigurationState or pool status write is made again at the next pass: have one.
+            if (more._tag === "PoolStatusWriteFailed" || (more._tag === "ConfigReported" && !more.ok)) retryDue = true
           }
         }
       })
@@ -254,6 +264,7 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
       }
     }
 
+    let retryDue = false
     const fedServices = new Map<string, string | undefined>()
     const fedNamespaces = new Map<string, string | undefined>()
     /** The watches' changes since the last pass, as the machine's inputs. */
@@ -264,7 +275,7 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
         for (const n of upserted) inputs.push({ _tag: "NamespaceChanged", namespace: { name: n.metadata?.name ?? "", labels: n.metadata?.labels ?? {}, resourceVersion: n.metadata?.resourceVersion } })
         for (const name of deleted) inputs.push({ _tag: "NamespaceDeleted", name })
       }
-      // The whole cache at the start and on the resync tick (whatever an event may have missed), else what the events named.
+      // The whole cache at the start and in the safety net (whatever an event may have missed), else what the events named.
       let changed: { readonly upserted: ReadonlyArray<V1Service>; readonly deleted: ReadonlyArray<string> } | undefined
       if (first || signals.has("resync")) {
         touchedServices.clear()
@@ -298,9 +309,14 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
       return inputs
     }
 
+    const isLeader = options.isLeader ?? Effect.succeed(true)
+    /** Leadership as last fed to the machine. */
+    let fedLeading: boolean | undefined
     const pass = (signals: ReadonlySet<Signal>, first: boolean) =>
       Effect.gen(function* () {
-        const leading = options.isLeader === undefined ? true : yield* options.isLeader
+        const leading = yield* isLeader
+        fedLeading = leading
+        retryDue = false
         const failures = yield* Queue.clear(feedback)
         yield* feed([...failures, ...inputsFor(signals, first), { _tag: "LeadershipChanged", leading }, { _tag: "PassDue", nowMs: Date.now() }])
       })
@@ -320,9 +336,21 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
       tagged(namespaces, "namespaces"),
       ...[secrets, ...configWatches].map((w) => tagged(w, "config")),
       Stream.map(nodeLabelsChanged, (): Signal => "config"),
-      Stream.map(Stream.tick(`${options.resyncMs ?? resyncIntervalMs} millis`), (): Signal => "resync"),
     ], { concurrency: "unbounded" })
     yield* changes.pipe(Stream.runForEach((signal) => Queue.offer(signals, signal)), Effect.forkScoped)
+    // The tick looks at three things, none of them per Service: leadership (not a watch event), writes
+    // that failed, and whether the safety net is due.
+    const fullResyncMs = options.fullResyncMs ?? fullPassIntervalMs
+    let lastResyncMs = Date.now()
+    yield* Effect.gen(function* () {
+      yield* Effect.sleep(`${options.resyncMs ?? resyncIntervalMs} millis`)
+      if ((yield* isLeader) !== fedLeading) yield* Queue.offer(signals, "leadership")
+      if (retryDue || (yield* Queue.size(feedback)) > 0) yield* Queue.offer(signals, "retry")
+      if (Date.now() - lastResyncMs >= fullResyncMs) {
+        lastResyncMs = Date.now()
+        yield* Queue.offer(signals, "resync")
+      }
+    }).pipe(Effect.forever, Effect.forkScoped)
     yield* pass(new Set(), true)
     return yield* Effect.gen(function* () {
       const firstSignal = yield* Queue.take(signals)

@@ -469,9 +469,11 @@ export class FakeKube {
       this.run(subresource === "status" ? "patch status" : "patch", type, objectText(ref), () => {
         const found = this.store(type).get(objectText(ref))
         if (found === undefined) return this.missing("patch", type, ref)
-        const { status, ...rest } = mergePatch as { status?: unknown }
-        // As the API server does: the object's endpoint ignores status, the status endpoint only takes status.
-        const effective = subresource === "status" ? { status } : rest
+        const { status, ...rest } = mergePatch as { status?: unknown; metadata?: unknown }
+        // As the API server does: the object's endpoint ignores status, the status endpoint only takes status;
+        // a Service's status endpoint also takes metadata (its status strategy resets only spec; checked on
+        // kube-apiserver in spec/shell/kube/kube-api.apiserver.test.ts).
+        const effective = subresource !== "status" ? rest : type.plural === "services" && rest.metadata !== undefined ? { status, metadata: rest.metadata } : { status }
         return this.put(type, applyMergePatch(found, effective) as T)
       }),
     patchJson: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, operations: ReadonlyArray<JsonPatchOperation>) =>

@@ -1,5 +1,5 @@
 // The controller driver on KubeApi's in-memory layer: what the machine decides reaches the API
-// (status, annotation, event, ConfigurationState, pool status), and a failed write is retried.
+// (status and annotation in one write, event, ConfigurationState, pool status), and a failed write is retried.
 import type { KubernetesObject, V1Service } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
@@ -37,6 +37,8 @@ describe("runController on KubeApi.layerTest", () => {
       expect(yield* eventually("web's address", () => ingressOf(fake, "web"))).toEqual(["192.0.2.0"])
       const web = fake.objects<V1Service>(resources.services, "default").find((s) => s.metadata?.name === "web")
       expect(web?.metadata?.annotations?.["metallb.io/ip-allocated-from-pool"]).toBe("lan")
+      // Address and pool in one write of the status subresource (one MODIFIED event for watchers).
+      expect(fake.writes.filter((w) => w.resource === "services")).toEqual([{ operation: "patch status", resource: "services", object: "default/web" }])
       const events = yield* eventually("the IPAllocated event", () => {
         const list = fake.objects<KubernetesObject & { reason?: string; regarding?: { uid?: string } }>(resources.events, "default")
         return list.length > 0 ? list : undefined

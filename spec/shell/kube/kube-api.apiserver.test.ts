@@ -40,6 +40,37 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("KubeApi.layer on a real AP
     expect(result.events.map((e) => [e.reason, e.note?.length])).toEqual([["IPAllocated", 1024]])
   })
 
+  it("writes a service's status and pool annotation in one patch of its status: one MODIFIED event, as MetalLB's one UpdateStatus", async () => {
+    const ref = { namespace: "kube-api", name: "one-write" }
+    const result = await run(Effect.gen(function* () {
+      const kube = yield* KubeApi
+      yield* kube.create<V1Service>(resources.services, "kube-api", { metadata: { name: ref.name, labels: { app: "x" } }, spec: { type: "LoadBalancer", ports: [{ port: 80 }] } })
+      const watch = kube.informer<V1Service>(resources.services, { namespace: "kube-api" })
+      const seen: Array<V1Service> = []
+      watch.on("update", (s) => {
+        if (s.metadata?.name === ref.name) seen.push(s)
+      })
+      yield* Effect.promise(() => watch.start())
+      const write = (pool: string | null, ingress: ReadonlyArray<string>) =>
+        kube.patch(resources.services, ref, {
+          metadata: { annotations: { "metallb.io/ip-allocated-from-pool": pool } },
+          status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip, ipMode: "VIP" })) } },
+          // The status endpoint ignores spec: a write of ours never changes what the user asked for.
+          spec: { loadBalancerClass: "ignored" },
+        }, "status")
+      yield* write("p", ["192.0.2.11"])
+      for (let i = 0; i < 100 && seen.length < 1; i++) yield* Effect.sleep("50 millis")
+      yield* write(null, [])
+      for (let i = 0; i < 100 && seen.length < 2; i++) yield* Effect.sleep("50 millis")
+      yield* Effect.sleep("300 millis")
+      yield* Effect.promise(() => watch.stop())
+      return seen
+    }))
+    expect(result.map((s) => [s.metadata?.annotations?.["metallb.io/ip-allocated-from-pool"], s.status?.loadBalancer?.ingress?.map((i) => i.ip) ?? []]))
+      .toEqual([["p", ["192.0.2.11"]], [undefined, []]])
+    expect(result.map((s) => [s.metadata?.labels, s.spec?.loadBalancerClass])).toEqual([[{ app: "x" }, undefined], [{ app: "x" }, undefined]])
+  })
+
   it("reaches metallb.io objects and reports failures with status and reason", async () => {
     const result = await run(Effect.gen(function* () {
       const kube = yield* KubeApi

@@ -5,6 +5,7 @@ import type { KubernetesObject, V1Service } from "@kubernetes/client-node"
 import { Effect, Fiber, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { apiErrorText, KubeApiError } from "../../../shell/kube/api-error.ts"
+import { ipAddressPools } from "../../../shell/kube/config-objects.ts"
 import { watchResource } from "../../../shell/kube/informer.ts"
 import { applyJsonPatch, applyMergePatch, FakeKube, KubeApi, microTime, resources } from "../../../shell/kube/kube-api.ts"
 
@@ -12,22 +13,27 @@ const run = <A, E>(fake: FakeKube, effect: Effect.Effect<A, E, KubeApi>) => Effe
 const service = (name: string): V1Service => ({ metadata: { name, namespace: "ns" }, spec: { type: "LoadBalancer" } })
 
 describe("KubeApi.layerTest", () => {
-  it("patches the object or its status, never both, and bumps the resourceVersion", async () => {
+  it("patches the object or its status as the API server does (a Service's status takes its metadata, never spec), and bumps the resourceVersion", async () => {
     const fake = new FakeKube()
     const result = await run(fake, Effect.gen(function* () {
       const api = yield* KubeApi
       const created = yield* api.create(resources.services, "ns", { ...service("web"), status: { loadBalancer: { ingress: [{ ip: "192.0.2.9" }] } } })
       const annotated = yield* api.patch<V1Service>(resources.services, { namespace: "ns", name: "web" }, { metadata: { annotations: { a: "1" } }, status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }] } } })
-      const withStatus = yield* api.patch<V1Service>(resources.services, { namespace: "ns", name: "web" }, { metadata: { annotations: { a: null } }, status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }] } } }, "status")
-      return { created, annotated, withStatus }
+      const withStatus = yield* api.patch<V1Service>(resources.services, { namespace: "ns", name: "web" }, { metadata: { annotations: { a: null, b: "2" } }, spec: { loadBalancerClass: "x" }, status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }] } } }, "status")
+      const pool = { apiVersion: "metallb.io/v1beta1", kind: "IPAddressPool", metadata: { name: "p" }, spec: { addresses: ["192.0.2.0/28"] } }
+      yield* api.create(ipAddressPools, "ns", pool)
+      const poolStatus = yield* api.patch<KubernetesObject & { status?: unknown }>(ipAddressPools, { namespace: "ns", name: "p" }, { metadata: { annotations: { a: "1" } }, status: { assignedIPv4: 1 } }, "status")
+      return { created, annotated, withStatus, poolStatus }
     }))
     expect(result.created.status).toBeUndefined()
     expect(result.annotated.metadata?.annotations).toEqual({ a: "1" })
     expect(result.annotated.status).toBeUndefined()
-    expect(result.withStatus.metadata?.annotations).toEqual({ a: "1" })
+    expect(result.withStatus.metadata?.annotations).toEqual({ b: "2" })
+    expect(result.withStatus.spec?.loadBalancerClass).toBeUndefined()
     expect(result.withStatus.status?.loadBalancer?.ingress).toEqual([{ ip: "192.0.2.1" }])
     expect(Number(result.withStatus.metadata?.resourceVersion)).toBeGreaterThan(Number(result.annotated.metadata?.resourceVersion))
-    expect(fake.writes.map((w) => w.operation)).toEqual(["create", "patch", "patch status"])
+    expect([result.poolStatus.metadata?.annotations, result.poolStatus.status]).toEqual([undefined, { assignedIPv4: 1 }])
+    expect(fake.writes.map((w) => w.operation)).toEqual(["create", "patch", "patch status", "create", "patch status"])
   })
 
   it("fails with typed errors: NotFound, AlreadyExists, Conflict, and injected ones", async () => {
