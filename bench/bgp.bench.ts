@@ -17,6 +17,7 @@ import { PeerSession } from "../shell/speaker/peer-session.ts"
 import { tcpAddon } from "../shell/speaker/bgp-transport.ts"
 import { ensureAddonBuilt } from "../spec/shell/native/build-addon.ts"
 import { address, peer } from "../spec/shell/speaker/interop-support.ts"
+import { testFibers } from "../spec/support/fibers.ts"
 import { eventually, Lab, rootSkipReason, sleep } from "../spec/support/netns.ts"
 import { birdProtocolName, type BirdRouter, startBird } from "../spec/support/routers/index.ts"
 
@@ -98,9 +99,12 @@ const main = async (): Promise<void> => {
     { name: "packed UPDATEs (core/bgp/rib planUpdates)", planner: planUpdates },
     { name: "one UPDATE per prefix (MetalLB native)", planner: onePerPrefix },
   ] as const
+  // The sessions' fibers and sockets, closed after them.
+  const fibers = testFibers()
   const sessions = await Promise.all(
     kinds.map((kind, i) =>
       PeerSession.open({
+        fibers,
         peer: peer({ name: `bench-${i}`, address: routerAddress, myAsn: 64500, peerAsn: 64501, sourceAddress: address(sources[i]!), holdTimeSeconds: 90, keepaliveTimeSeconds: 30 }),
         tcp,
         netnsPath: node.netnsPath,
@@ -150,6 +154,7 @@ const main = async (): Promise<void> => {
     console.log(`    faster convergence than one per prefix: ${fmtSeconds(ours.convergedMs)} s vs ${fmtSeconds(baseline.convergedMs)} s ${faster > 1 ? "MET" : "MISSED"}`)
   } finally {
     for (const s of sessions) await s.stop()
+    await fibers.shutdown()
   }
 }
 

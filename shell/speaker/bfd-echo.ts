@@ -15,12 +15,13 @@
 import { execFile } from "node:child_process"
 import { readdir, readFile } from "node:fs/promises"
 import { promisify } from "node:util"
-import { Effect, Exit, Scope, Stream } from "effect"
+import { Effect, Scope, Stream } from "effect"
 import { echoPort } from "../../core/bfd/echo-frame.ts"
 import { encodeEchoFrame } from "../../core/bfd/echo-frame.ts"
 import type { PacketAddonApi, PacketHandle } from "../native/packet.ts"
 import { openUdp, UdpAddon, type UdpAddonApi, type UdpSocket } from "../native/udp.ts"
 import type { EchoPort } from "./bfd-driver.ts"
+import type { Fibers } from "./fibers.ts"
 
 const run = promisify(execFile)
 /** An EtherType nothing sends (IEEE 802 local experimental): the socket only writes frames. */
@@ -105,8 +106,9 @@ export interface EchoEndpoint {
 }
 
 /** The host's echo endpoint: one receiving socket per local address, one send-only packet socket per link. */
-export const openEchoEndpoint = (addons: { readonly udp: UdpAddonApi; readonly packet: PacketAddonApi }, options: { readonly netnsPath?: string } = {}): EchoEndpoint => {
-  const scope = Scope.makeUnsafe()
+export const openEchoEndpoint = (addons: { readonly udp: UdpAddonApi; readonly packet: PacketAddonApi }, options: { readonly netnsPath?: string; readonly fibers: Fibers }): EchoEndpoint => {
+  const { fibers } = options
+  const scope = fibers.child()
   const netns = options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }
   const receivers = new Map<string, Promise<UdpSocket>>()
   const byDiscriminator = new Map<number, (bytes: Uint8Array) => void>()
@@ -114,10 +116,10 @@ export const openEchoEndpoint = (addons: { readonly udp: UdpAddonApi; readonly p
   const receiver = (localAddress: string): Promise<UdpSocket> => {
     const existing = receivers.get(localAddress)
     if (existing !== undefined) return existing
-    const opened = Effect.runPromise(
+    const opened = fibers.run(
       openUdp({ address: localAddress, port: echoPort, ...netns }).pipe(Scope.provide(scope), Effect.provideService(UdpAddon, addons.udp)),
     ).then((socket) => {
-      Effect.runFork(Stream.runForEach(socket.datagrams, (d) =>
+      fibers.fork(Stream.runForEach(socket.datagrams, (d) =>
         Effect.sync(() => {
           // Only echoes that left from this address and came back to it; the discriminator picks the session.
           if (d.address !== localAddress || d.data.length < 8) return
@@ -180,7 +182,7 @@ export const openEchoEndpoint = (addons: { readonly udp: UdpAddonApi; readonly p
     },
     close: async () => {
       byDiscriminator.clear()
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await fibers.close(scope)
     },
   }
 }

@@ -17,6 +17,7 @@ import type { DatagramLink, EchoSource } from "./bfd-driver.ts"
 import { echoCapability, type EchoEndpoint, interfaceNameOf, openEchoEndpoint, readProc } from "./bfd-echo.ts"
 import { unmapped } from "./bgp-transport.ts"
 import { packetAddon } from "./bgp-unnumbered.ts"
+import type { Fibers } from "./fibers.ts"
 
 /** RFC 5881 §4: single-hop Control packets go to this port. */
 export const bfdControlPort = 3784
@@ -39,6 +40,8 @@ export interface BfdEndpointOptions {
   readonly onSendError?: (peerAddress: string, error: UdpError) => void
   /** AF_PACKET for echoes; loaded from the addon when an echo port is first needed. */
   readonly packet?: PacketAddonApi
+  /** The owner's fibers: the receive loops are its, the sockets live in scopes of the owner's. */
+  readonly fibers: Fibers
 }
 
 export interface BfdEndpoint {
@@ -59,11 +62,12 @@ export interface BfdEndpoint {
 type Listener = (bytes: Uint8Array, ttl: number | undefined, datagram: Datagram) => void
 
 /** Opens the host's BFD endpoint; the receiving sockets open with the first session of their family. */
-export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions = {}): BfdEndpoint => {
-  const scope = Scope.makeUnsafe()
+export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions): BfdEndpoint => {
+  const { fibers } = options
+  const scope = fibers.child()
   const netns = options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }
   const open = (effect: Effect.Effect<UdpSocket, UdpError, UdpAddon | Scope.Scope>, within: Scope.Scope) =>
-    Effect.runPromise(effect.pipe(Scope.provide(within), Effect.provideService(UdpAddon, addon)))
+    fibers.run(effect.pipe(Scope.provide(within), Effect.provideService(UdpAddon, addon)))
   const byPeer = new Map<string, Set<Listener>>()
   const receivers = new Map<string, Promise<UdpSocket>>()
   const discriminators = new Set<number>()
@@ -72,8 +76,8 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
   let closed = false
   let echoEndpoint: Promise<EchoEndpoint> | undefined
   const echoes = () =>
-    (echoEndpoint ??= (options.packet === undefined ? Effect.runPromise(packetAddon) : Promise.resolve(options.packet))
-      .then((packet) => openEchoEndpoint({ udp: addon, packet }, netns)))
+    (echoEndpoint ??= (options.packet === undefined ? fibers.run(packetAddon) : Promise.resolve(options.packet))
+      .then((packet) => openEchoEndpoint({ udp: addon, packet }, { ...netns, fibers })))
 
   /** The echo path of a single-hop IPv4 link, opened where the peer's first control packet arrived. */
   const echoSource = async (peer: string, listeners: Set<Listener>, mine: Set<Listener>, closers: Array<() => Promise<void>>): Promise<EchoSource> => {
@@ -124,7 +128,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
       scope,
     ).then((socket) => {
       // Runs until the endpoint's scope closes the socket, which ends the stream.
-      Effect.runFork(Stream.runForEach(socket.datagrams, (d) => Effect.sync(() => deliver(port, d))))
+      fibers.fork(Stream.runForEach(socket.datagrams, (d) => Effect.sync(() => deliver(port, d))))
       return socket
     })
     receivers.set(key, opened)
@@ -142,7 +146,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
       const family = peer.includes(":") ? "ipv6" : "ipv4"
       const port = linkOptions.multihop === true ? bfdMultihopControlPort : bfdControlPort
       await receiver(family, port)
-      const linkScope = Effect.runSync(Scope.fork(scope))
+      const linkScope = Scope.forkUnsafe(scope)
       const sender = await open(
         openUdp({ address: localAddress ?? (family === "ipv4" ? "0.0.0.0" : "::"), port: bfdSourcePorts, ttl: bfdTtl, ...netns }),
         linkScope,
@@ -160,7 +164,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
         localPort: sender.localPort,
         send: (bytes) => {
           if (linkClosed) return
-          const sent = Effect.runSyncExit(sender.send(bytes, peer, port))
+          const sent = fibers.now(sender.send(bytes, peer, port))
           if (Exit.isFailure(sent)) {
             const error = Cause.findError(sent.cause)
             if (Result.isSuccess(error)) options.onSendError?.(peer, error.success)
@@ -176,7 +180,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
           for (const listener of mine) listeners.delete(listener)
           if (listeners.size === 0) byPeer.delete(key)
           for (const close of closers) await close()
-          await Effect.runPromise(Scope.close(linkScope, Exit.void))
+          await fibers.close(linkScope)
         },
       }
     },
@@ -198,7 +202,7 @@ export const openBfdEndpoint = (addon: UdpAddonApi, options: BfdEndpointOptions 
       closed = true
       byPeer.clear()
       if (echoEndpoint !== undefined) await (await echoEndpoint).close()
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await fibers.close(scope)
     },
   }
 }

@@ -9,6 +9,7 @@ import type { Family } from "../../core/net/address.ts"
 import type { TcpAddonApi } from "../native/tcp.ts"
 import { type BgpListener, listenBgp } from "./bgp-transport.ts"
 import type { CallbackLog } from "./callback-log.ts"
+import type { Fibers } from "./fibers.ts"
 
 export const bgpPort = 179
 
@@ -21,6 +22,8 @@ export interface BgpListenersOptions {
   readonly port?: number
   /** Listen inside this network namespace (tests; a speaker runs in the host's). */
   readonly netnsPath?: string
+  /** The owner's fibers (the listeners' accept loops and sockets are its). */
+  readonly fibers: Fibers
 }
 
 export interface BgpListeners {
@@ -81,6 +84,7 @@ export const openBgpListeners = async (addon: TcpAddonApi, options: BgpListeners
         port,
         dualStack: false,
         onRefused,
+        fibers: options.fibers,
         ...(vrf === "" ? {} : { vrf }),
         ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
       })

@@ -10,6 +10,7 @@ import { Cause, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import type { NativeAddonLoadFailed, NativeAddonMissing } from "../native/addon.ts"
 import { connectTcp, listenTcp, setSocketTtl, TcpAddon, type TcpAddonApi, type TcpError } from "../native/tcp.ts"
 import type { Connection, Transport } from "./bgp-peer.ts"
+import type { Fibers } from "./fibers.ts"
 
 /** The addon's TCP functions, loaded once; a missing or broken addon is a typed error. */
 export const tcpAddon: Effect.Effect<TcpAddonApi, NativeAddonMissing | NativeAddonLoadFailed> = Effect.provide(Effect.service(TcpAddon), TcpAddon.layer)
@@ -72,13 +73,16 @@ export interface TcpTransportOptions {
   readonly vrf?: string
   /** How long a dial may take (the session's ConnectRetry time). */
   readonly connectTimeoutMs: number
+  /** The owner's fibers: each dial is one of them, and its socket lives in a scope of the owner's. */
+  readonly fibers: Fibers
 }
 
 /** Dials the peer through the addon; each connection's socket lives until it closes. */
 export const tcpTransport = (addon: TcpAddonApi, options: TcpTransportOptions): Transport => ({
   connect: (connected, failed) => {
-    const scope = Scope.makeUnsafe()
-    const release = () => void Effect.runPromise(Scope.close(scope, Exit.void))
+    const { fibers } = options
+    const scope = fibers.child()
+    const release = () => void fibers.close(scope)
     const dial = connectTcp({
       peerAddress: options.peerAddress,
       peerPort: options.peerPort,
@@ -90,19 +94,20 @@ export const tcpTransport = (addon: TcpAddonApi, options: TcpTransportOptions): 
       ...(options.vrf === undefined ? {} : { vrf: options.vrf }),
     })
     let cancelled = false
-    const fiber = Effect.runFork(dial.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon)))
+    const fiber = fibers.fork(dial.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon)))
     fiber.addObserver((exit) => {
       if (Exit.isSuccess(exit) && !cancelled) {
         connected(socketConnection(exit.value, { onGone: release }))
         return
       }
       release()
-      if (!cancelled && Exit.isFailure(exit)) failed(describeFailure(exit.cause))
+      // Interrupted: cancelled, or the owner's scope closed (SIGTERM); neither is a failed dial.
+      if (!cancelled && Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) failed(describeFailure(exit.cause))
     })
     // Interrupting the dial closes its half-open socket (connectTcp); the session hears nothing more.
     return () => {
       cancelled = true
-      Effect.runFork(Fiber.interrupt(fiber))
+      fibers.fork(Fiber.interrupt(fiber))
     }
   },
 })
@@ -119,6 +124,8 @@ export interface BgpListenerOptions {
   readonly vrf?: string
   /** Called for each connection closed because no peer is configured for its source address. */
   readonly onRefused?: (address: string) => void
+  /** The owner's fibers: the accept loop is one of them, the listening socket in a scope of the owner's. */
+  readonly fibers: Fibers
 }
 
 export interface ListenedPeer {
@@ -142,9 +149,10 @@ export interface BgpListener {
 
 /** Listens for BGP connections until close(). */
 export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions): Promise<BgpListener> => {
-  const scope = Scope.makeUnsafe()
+  const { fibers } = options
+  const scope = fibers.child()
   const provide = <A>(effect: Effect.Effect<A, TcpError, TcpAddon | Scope.Scope>) =>
-    Effect.runPromise(effect.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon)))
+    fibers.run(effect.pipe(Scope.provide(scope), Effect.provideService(TcpAddon, addon)))
   const listener = await provide(
     listenTcp({
       address: options.address,
@@ -153,7 +161,11 @@ export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions)
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
       ...(options.vrf === undefined ? {} : { vrf: options.vrf }),
     }),
-  )
+  ).catch(async (error: unknown) => {
+    // Not left among the owner's scopes until it closes: the speaker retries at each session's request.
+    await fibers.close(scope)
+    throw error
+  })
   const peers = new Map<string, ListenedPeer>()
   let refused = 0
   const route = (socket: net.Socket) => {
@@ -165,7 +177,7 @@ export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions)
       options.onRefused?.(source)
       return
     }
-    const ttlSet = Effect.runSyncExit(Effect.provideService(setSocketTtl(socket, peer.ttl), TcpAddon, addon))
+    const ttlSet = fibers.now(Effect.provideService(setSocketTtl(socket, peer.ttl), TcpAddon, addon))
     if (Exit.isFailure(ttlSet)) {
       socket.destroy()
       return
@@ -173,7 +185,7 @@ export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions)
     peer.accept(socketConnection(socket))
   }
   // The stream ends when the scope closes, and this fiber with it.
-  Effect.runFork(Stream.runForEach(listener.connections, (socket) => Effect.sync(() => route(socket))))
+  fibers.fork(Stream.runForEach(listener.connections, (socket) => Effect.sync(() => route(socket))))
   let closed = false
   return {
     address: listener.address,
@@ -181,16 +193,16 @@ export const listenBgp = async (addon: TcpAddonApi, options: BgpListenerOptions)
     addPeer: async (peer) => {
       const address = unmapped(peer.address)
       peers.set(address, peer)
-      await Effect.runPromise(listener.setMd5Peer(address, peer.md5Key))
+      await fibers.run(listener.setMd5Peer(address, peer.md5Key))
     },
     removePeer: async (address) => {
       peers.delete(unmapped(address))
-      await Effect.runPromise(listener.setMd5Peer(unmapped(address), undefined))
+      await fibers.run(listener.setMd5Peer(unmapped(address), undefined))
     },
     close: async () => {
       if (closed) return
       closed = true
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await fibers.close(scope)
     },
     refused: () => refused,
   }

@@ -16,6 +16,7 @@ import { formatAddress, parseAddress } from "../../core/net/address.ts"
 import { type InterfaceInfo, interfaceInfo, openPacketSocket, PacketAddon, type PacketAddonApi } from "../native/packet.ts"
 import type { BfdLink } from "./bfd-transport.ts"
 import type { Transport } from "./bgp-peer.ts"
+import type { Fibers } from "./fibers.ts"
 
 const ethertypeIpv6 = 0x86dd
 /** RFC 4861 §10 RTR_SOLICITATION_INTERVAL. */
@@ -43,23 +44,26 @@ export interface NeighbourOptions {
   readonly solicitIntervalMs?: number
   readonly advertiseIntervalMs?: number
   readonly onLog?: (message: string) => void
+  /** The owner's fibers: the read loop is its, the socket lives in a scope of the owner's. */
+  readonly fibers: Fibers
 }
 
 const macText = (bytes: Uint8Array): Mac => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":") as Mac
 
 /** Starts listening for the neighbour's advertisements on the interface (and soliciting one). */
 export const findLinkLocalNeighbour = async (addon: PacketAddonApi, options: NeighbourOptions): Promise<LinkLocalNeighbour> => {
-  const scope = Scope.makeUnsafe()
+  const { fibers } = options
+  const scope = fibers.child()
   const netns = options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }
   const provide = <A, E>(effect: Effect.Effect<A, E, PacketAddon | Scope.Scope>) =>
-    Effect.runPromise(effect.pipe(Scope.provide(scope), Effect.provideService(PacketAddon, addon)))
+    fibers.run(effect.pipe(Scope.provide(scope), Effect.provideService(PacketAddon, addon)))
   let info: InterfaceInfo
   let socket: Effect.Success<ReturnType<typeof openPacketSocket>>
   try {
     info = await provide(interfaceInfo(options.interfaceName, netns))
     socket = await provide(openPacketSocket({ interfaceName: options.interfaceName, etherType: ethertypeIpv6, ...netns }))
   } catch (error) {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await fibers.close(scope)
     throw new Error(`BGP unnumbered on interface ${JSON.stringify(options.interfaceName)}: ${error instanceof Error ? error.message : String(error)}`)
   }
   let neighbour: string | undefined
@@ -82,11 +86,12 @@ export const findLinkLocalNeighbour = async (addon: PacketAddonApi, options: Nei
       yield* Effect.sleep(1_000)
     }
   })
-  Effect.runFork(readLoop.pipe(Effect.forkIn(scope)))
+  // A fiber of the neighbour's scope: close() (or the owner's scope closing) interrupts it.
+  fibers.fork(readLoop.pipe(Effect.forkIn(scope)))
   const mac = macText(info.mac)
   const solicitation = routerSolicitationFrame(mac)
   const send = (frame: Uint8Array, what: string) => {
-    const sent = Effect.runSyncExit(socket.send(frame))
+    const sent = fibers.now(socket.send(frame))
     if (Exit.isFailure(sent)) options.onLog?.(`interface ${options.interfaceName}: ${what} not sent: ${Cause.pretty(sent.cause)}`)
   }
   const solicit = () => {
@@ -139,7 +144,7 @@ export const findLinkLocalNeighbour = async (addon: PacketAddonApi, options: Nei
       clearInterval(solicitTimer)
       clearInterval(advertiseTimer)
       waiters.clear()
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await fibers.close(scope)
     },
   }
 }

@@ -11,7 +11,7 @@
 // link-local address its Router Advertisements come from (bgp-unnumbered.ts), with RFC 8950 extended
 // next hop carrying IPv4 routes and single-hop BFD to that address; its label is the interface name.
 // BFD in a VRF is refused, not run over the wrong path.
-import { Effect, Result } from "effect"
+import { Result } from "effect"
 import type { BfdState } from "../../core/bfd/packet.ts"
 import { isPathFailure } from "../../core/bfd/session.ts"
 import type { BfdProfile, Peer } from "../../core/config/config.ts"
@@ -25,6 +25,7 @@ import { BgpPeer, type BgpPeerOptions, type PeerEvents, type Transport } from ".
 import { type BgpListener, tcpTransport, type TcpTransportOptions } from "./bgp-transport.ts"
 import { findLinkLocalNeighbour, type LinkLocalNeighbour, neighbourBfdLink, packetAddon, unnumberedTransport } from "./bgp-unnumbered.ts"
 import type { PacketAddonApi } from "../native/packet.ts"
+import type { Fibers } from "./fibers.ts"
 
 export interface PeerSessionEvents extends PeerEvents {
   readonly onBfdStateChanged?: (from: BfdState, to: BfdState, diagnostic: number) => void
@@ -47,6 +48,8 @@ export interface PeerSessionPorts {
   readonly planner?: BgpPeerOptions["planner"]
   /** AF_PACKET for an unnumbered peer's neighbour discovery; loaded from the addon when absent. */
   readonly packet?: PacketAddonApi
+  /** The owner's fibers: the dials, the neighbour discovery and their sockets are the owner's. */
+  readonly fibers: Fibers
 }
 
 export interface PeerSessionOptions extends SessionConfigOptions, PeerSessionPorts {
@@ -86,6 +89,7 @@ const dialOptions = (spec: SessionSpec, options: PeerSessionPorts, peerAddress: 
     peerPort: peer.port,
     ttl: spec.ttl,
     connectTimeoutMs: spec.session.connectRetryTimeSeconds * 1000,
+    fibers: options.fibers,
     ...(peer.sourceAddress === undefined ? {} : { sourceAddress: formatAddress(peer.sourceAddress) }),
     ...(peer.password === undefined ? {} : { md5Key: peer.password }),
     ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
@@ -145,11 +149,12 @@ export class PeerSession {
     const interfaceName = peer.interface ?? ""
     if (spec.session.passive) throw new PeerSessionError(`peer ${peer.name}: an unnumbered session cannot be passive: it is found by dialling the neighbour on ${interfaceName}`)
     if (peer.vrf !== "") checkVrf(spec, options)
-    const packet = options.packet ?? (await Effect.runPromise(packetAddon))
+    const packet = options.packet ?? (await options.fibers.run(packetAddon))
     const netnsPath = options.netnsPath
     const neighbour = await findLinkLocalNeighbour(packet, {
       interfaceName,
       sourceAddress: (destination) => options.tcp.sourceAddress({ destination, ...(netnsPath === undefined ? {} : { netnsPath }) }),
+      fibers: options.fibers,
       ...(options.netnsPath === undefined ? {} : { netnsPath: options.netnsPath }),
       ...(options.events?.onLog === undefined ? {} : { onLog: options.events.onLog }),
     })

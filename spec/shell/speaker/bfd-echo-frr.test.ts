@@ -5,7 +5,8 @@
 // echo interval; an nftables rule in FRR's namespace that drops forwarded UDP 3785 cuts only our
 // echoes, and our session goes Down with diagnostic 2 (Echo Function Failed) within the echo detection
 // time while control packets still flow.
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import { BfdDiagnostic, type BfdState } from "../../../core/bfd/packet.ts"
 import { BfdDriver } from "../../../shell/speaker/bfd-driver.ts"
 import { echoCapability, openEchoEndpoint } from "../../../shell/speaker/bfd-echo.ts"
@@ -19,6 +20,10 @@ import { interopAddons, routerV4, speakerAndRouter, speakerV4 } from "./interop-
 const skipReason = rootSkipReason()
 const echoMs = 50
 const detectMultiplier = 3
+
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
 
 describe.skipIf(skipUnlessCi(skipReason))(`BFD echo mode with FRR${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let addons: Awaited<ReturnType<typeof interopAddons>>
@@ -48,8 +53,8 @@ describe.skipIf(skipUnlessCi(skipReason))(`BFD echo mode with FRR${skipReason ? 
       `  echo transmit-interval ${echoMs}`,
     ].join("\n"), "bfdd")
 
-    const bfd = openBfdEndpoint(addons.udp, { netnsPath: node.netnsPath, packet: addons.packet })
-    const echo = openEchoEndpoint(addons, { netnsPath: node.netnsPath })
+    const bfd = openBfdEndpoint(addons.udp, { fibers, netnsPath: node.netnsPath, packet: addons.packet })
+    const echo = openEchoEndpoint(addons, { fibers, netnsPath: node.netnsPath })
     const discriminator = bfd.allocateDiscriminator()
     // The speaker's path: a link that opens its own echo port where the peer's control packets arrive.
     const link = await bfd.link(routerV4, portFrom === "endpoint" ? undefined : speakerV4)

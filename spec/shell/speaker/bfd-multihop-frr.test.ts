@@ -3,7 +3,8 @@
 // 254. An eBGP multihop session with a BFD profile runs BFD on UDP 4784; FRR's bfdd shows the
 // session as multihop and Up, and cutting the far link takes our BGP session down within BFD's
 // detection time rather than the 90 s hold time.
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import type { CloseReason } from "../../../core/bgp/session.ts"
 import { openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
 import { PeerSession } from "../../../shell/speaker/peer-session.ts"
@@ -15,6 +16,10 @@ import { address, bfdProfile, interopAddons, peer, testBackoff, waitSessionState
 const skipReason = rootSkipReason()
 const speaker = "192.0.2.10"
 const frrAddress = "203.0.113.2"
+
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
 
 describe.skipIf(skipUnlessCi(skipReason))(`multihop BFD with FRR${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let addons: Awaited<ReturnType<typeof interopAddons>>
@@ -37,9 +42,10 @@ describe.skipIf(skipUnlessCi(skipReason))(`multihop BFD with FRR${skipReason ? `
       asn: 64501,
       neighbors: [{ address: speaker, asn: 64500, holdTimeSeconds: 90, multihop: true, bfd: { receiveIntervalMs: 300, transmitIntervalMs: 300, detectMultiplier: 3 } }],
     })
-    const bfd = openBfdEndpoint(addons.udp, { netnsPath: node.netnsPath })
+    const bfd = openBfdEndpoint(addons.udp, { fibers, netnsPath: node.netnsPath })
     const timeline: { bgpDownMs?: number; reason?: CloseReason } = {}
     const session = await PeerSession.open({
+      fibers,
       peer: peer({ name: "frr-mh", address: frrAddress, myAsn: 64500, peerAsn: 64501, holdTimeSeconds: 90, keepaliveTimeSeconds: 30, ebgpMultiHop: true, bfdProfile: "fast" }),
       bfdProfile,
       bfd,

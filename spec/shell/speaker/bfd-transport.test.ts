@@ -2,7 +2,8 @@
 // session sending from one source port in 49152-65535 with TTL 255 (the receiving core checks it); a
 // valid-looking Control packet sent with TTL 64 is discarded (RFC 5881 §5), and one from an address
 // no session has is counted and not delivered.
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import { encodeControlPacket } from "../../../core/bfd/codec.ts"
 import type { BfdProfile } from "../../../core/config/config.ts"
 import { Effect, Exit, Scope } from "effect"
@@ -16,6 +17,10 @@ import { ensureAddonBuilt } from "../native/build-addon.ts"
 const profile: BfdProfile = { name: "p", receiveIntervalMs: 100, transmitIntervalMs: 100, detectMultiplier: 3, echoIntervalMs: 50, echoMode: false, passiveMode: false, minimumTtl: 254 }
 
 const skipReason = rootSkipReason()
+
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
 
 describe.skipIf(skipUnlessCi(skipReason))(`BFD UDP transport in network namespaces${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let udp: UdpAddonApi
@@ -34,8 +39,8 @@ describe.skipIf(skipUnlessCi(skipReason))(`BFD UDP transport in network namespac
       const b = await lab.host("b")
       const { bName } = await lab.link(a, b, { aAddresses: [`${f.a}/${f.len}`], bAddresses: [`${f.b}/${f.len}`] })
       await b.addAddress(bName, `${f.c}/${f.len}`)
-      const endA = openBfdEndpoint(udp, { netnsPath: a.netnsPath })
-      const endB = openBfdEndpoint(udp, { netnsPath: b.netnsPath })
+      const endA = openBfdEndpoint(udp, { fibers, netnsPath: a.netnsPath })
+      const endB = openBfdEndpoint(udp, { fibers, netnsPath: b.netnsPath })
       const scope = Effect.runSync(Scope.make())
       try {
         const linkA = await endA.link(f.b)

@@ -5,7 +5,8 @@
 // its kernel still ACKs, nothing else arrives) dropped when the 3 s hold timer expires.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import type { CloseReason } from "../../../core/bgp/session.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import type { UdpAddonApi } from "../../../shell/native/udp.ts"
@@ -19,6 +20,10 @@ import { address, bfdProfile, interopAddons, peer, route, routerV4, speakerAndRo
 const detectionLimitMs = bfdProfile.detectMultiplier * bfdProfile.receiveIntervalMs
 
 const skipReason = rootSkipReason()
+
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
 
 describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with FRR: MD5, BFD, hold timer${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let tcp: TcpAddonApi
@@ -36,6 +41,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with FRR: MD5, BFD, hold 
       neighbors: [{ address: speakerV4, asn: 64500, password: "metallb-md5" }],
     })
     const session = await PeerSession.open({
+      fibers,
       peer: peer({ name: "frr-md5", address: routerV4, myAsn: 64500, peerAsn: 64501, password: "metallb-md5" }),
       tcp,
       netnsPath: node.netnsPath,
@@ -64,9 +70,10 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with FRR: MD5, BFD, hold 
       asn: 64501,
       neighbors: [{ address: speakerV4, asn: 64500, holdTimeSeconds: 90, bfd: { receiveIntervalMs: 300, transmitIntervalMs: 300, detectMultiplier: 3 } }],
     })
-    const bfd = openBfdEndpoint(udp, { netnsPath: node.netnsPath })
+    const bfd = openBfdEndpoint(udp, { fibers, netnsPath: node.netnsPath })
     const timeline: { bgpDownMs?: number; bfdDownMs?: number; reason?: CloseReason } = {}
     const session = await PeerSession.open({
+      fibers,
       peer: peer({ name: "frr-bfd", address: routerV4, myAsn: 64500, peerAsn: 64501, holdTimeSeconds: 90, keepaliveTimeSeconds: 30, bfdProfile: "fast" }),
       bfdProfile,
       bfd,
@@ -121,6 +128,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with FRR: MD5, BFD, hold 
     })
     let down: { readonly atMs: number; readonly reason: CloseReason } | undefined
     const session = await PeerSession.open({
+      fibers,
       peer: peer({ name: "frr-hold", address: routerV4, myAsn: 64500, peerAsn: 64501, holdTimeSeconds: 3, keepaliveTimeSeconds: 1 }),
       tcp,
       netnsPath: node.netnsPath,

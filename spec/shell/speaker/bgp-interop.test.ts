@@ -5,7 +5,8 @@
 // gone from the router after the speaker withdraws them. MD5, BFD and the hold timer are in
 // bgp-interop-frr.test.ts.
 import { Effect } from "effect"
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import { PeerSession } from "../../../shell/speaker/peer-session.ts"
 import { listenBgp, tcpAddon } from "../../../shell/speaker/bgp-transport.ts"
@@ -30,6 +31,10 @@ const waitWithdrawn = (router: BgpRouter) =>
 
 const skipReason = rootSkipReason()
 
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
+
 describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with real routers${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let tcp: TcpAddonApi
   beforeAll(async () => {
@@ -46,8 +51,8 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with real routers${skipRe
       neighbors: [{ address: speakerV4, asn: 64500 }, { address: speakerV6, asn: 64500 }],
     })
     const sessions = await Promise.all([
-      PeerSession.open({ peer: peer({ name: "bird-v4", address: routerV4, myAsn: 64500, peerAsn: 64501 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
-      PeerSession.open({ peer: peer({ name: "bird-v6", address: routerV6, myAsn: 64500, peerAsn: 64501 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
+      PeerSession.open({ fibers, peer: peer({ name: "bird-v4", address: routerV4, myAsn: 64500, peerAsn: 64501 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
+      PeerSession.open({ fibers, peer: peer({ name: "bird-v6", address: routerV6, myAsn: 64500, peerAsn: 64501 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
     ])
     try {
       const [v4, v6] = sessions
@@ -83,8 +88,8 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with real routers${skipRe
       neighbors: [{ address: speakerV4, asn: 64500 }, { address: speakerV6, asn: 64500 }],
     })
     const sessions = await Promise.all([
-      PeerSession.open({ peer: peer({ name: "frr-v4", address: routerV4, myAsn: 64500, peerAsn: 64500 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
-      PeerSession.open({ peer: peer({ name: "frr-v6", address: routerV6, myAsn: 64500, peerAsn: 64500 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
+      PeerSession.open({ fibers, peer: peer({ name: "frr-v4", address: routerV4, myAsn: 64500, peerAsn: 64500 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
+      PeerSession.open({ fibers, peer: peer({ name: "frr-v6", address: routerV6, myAsn: 64500, peerAsn: 64500 }), tcp, netnsPath: node.netnsPath, routerId: address(speakerV4), backoff: testBackoff }),
     ])
     try {
       const [v4, v6] = sessions
@@ -121,8 +126,9 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP interop with real routers${skipRe
       asn: 64502,
       neighbors: [{ address: speakerV4, asn: 64500, ipv4: true, ipv6: true }],
     })
-    const listener = await listenBgp(tcp, { address: "::", port: 179, netnsPath: node.netnsPath })
+    const listener = await listenBgp(tcp, { fibers, address: "::", port: 179, netnsPath: node.netnsPath })
     const session = await PeerSession.open({
+      fibers,
       peer: peer({ name: "gobgp", address: routerV4, myAsn: 64500, peerAsn: 64502, dualStackAddressFamily: true }),
       tcp,
       netnsPath: node.netnsPath,

@@ -5,7 +5,8 @@
 // resolution leaves exactly one Established session over one TCP connection; a connection from an
 // address no peer has is closed, counted, and logged once; a family whose port is taken is only dialled.
 import { Effect } from "effect"
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import { connectTcp, listenTcp, TcpAddon } from "../../../shell/native/tcp.ts"
 import type { Connection, Transport } from "../../../shell/speaker/bgp-peer.ts"
@@ -39,6 +40,10 @@ const bgpConnections = async (host: Host): Promise<Array<string>> =>
 
 const skipReason = rootSkipReason()
 
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
+
 describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let tcp: TcpAddonApi
   beforeAll(async () => {
@@ -54,7 +59,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
       const { lab, node, router } = await speakerAndRouter(`passive${f.family === "ipv4" ? 4 : 6}`)
       await using _ = lab
       const { lines, log } = recordingLog()
-      const listeners = await openBgpListeners(tcp, { log, netnsPath: node.netnsPath })
+      const listeners = await openBgpListeners(tcp, { fibers, log, netnsPath: node.netnsPath })
       await using frr = await startFrr(router, {
         routerId: routerV4,
         asn: 64501,
@@ -63,6 +68,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
       const dials = { count: 0 }
       const listener = await listeners.forPeer(f.family, "")
       const session = await PeerSession.open({
+        fibers,
         peer: peer({ name: "frr", address: f.router, myAsn: 64500, peerAsn: 64501, password: "passive-md5" }),
         tcp,
         netnsPath: node.netnsPath,
@@ -96,7 +102,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
     const { lab, node, router } = await speakerAndRouter("collide")
     await using _ = lab
     const { lines, log } = recordingLog()
-    const listeners = await openBgpListeners(tcp, { log, netnsPath: node.netnsPath })
+    const listeners = await openBgpListeners(tcp, { fibers, log, netnsPath: node.netnsPath })
     const ipv4 = await listeners.forPeer("ipv4", "")
     if (ipv4 === undefined) throw new Error(`no IPv4 listener: ${lines.join("\n")}`)
     // FRR's connection is held back from the session until our own dial has connected, so both TCP
@@ -122,7 +128,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
           },
         }),
     }
-    const real = tcpTransport(tcp, { peerAddress: routerV4, peerPort: 179, ttl: 1, connectTimeoutMs: 2_000, netnsPath: node.netnsPath })
+    const real = tcpTransport(tcp, { fibers, peerAddress: routerV4, peerPort: 179, ttl: 1, connectTimeoutMs: 2_000, netnsPath: node.netnsPath })
     const transport: Transport = {
       connect: (connected, failed) => {
         let cancelled = false
@@ -143,6 +149,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
     }
     await using frr = await startFrr(router, { routerId: routerV4, asn: 64501, neighbors: [{ address: speakerV4, asn: 64500 }] })
     const session = await PeerSession.open({
+      fibers,
       peer: peer({ name: "frr", address: routerV4, myAsn: 64500, peerAsn: 64501 }),
       tcp,
       netnsPath: node.netnsPath,
@@ -199,7 +206,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
       Effect.gen(function* () {
         // Someone else (another BGP daemon on the node) holds 0.0.0.0:179.
         yield* listenTcp({ address: "0.0.0.0", port: 179, netnsPath: node.netnsPath })
-        const listeners = yield* Effect.promise(() => openBgpListeners(tcp, { log, netnsPath: node.netnsPath }))
+        const listeners = yield* Effect.promise(() => openBgpListeners(tcp, { fibers, log, netnsPath: node.netnsPath }))
         const found = { ipv4: yield* Effect.promise(() => listeners.forPeer("ipv4", "")), ipv6: yield* Effect.promise(() => listeners.forPeer("ipv6", "")) }
         yield* Effect.promise(() => listeners.close())
         return { ipv4: found.ipv4 === undefined, ipv6: found.ipv6 === undefined }
@@ -214,7 +221,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP passive side against FRR${skipRea
     const { lab, node, router } = await speakerAndRouter("refuse")
     await using _ = lab
     const { lines, log } = recordingLog()
-    const listeners: BgpListeners = await openBgpListeners(tcp, { log, netnsPath: node.netnsPath })
+    const listeners: BgpListeners = await openBgpListeners(tcp, { fibers, log, netnsPath: node.netnsPath })
     try {
       const closedByListener = () =>
         Effect.runPromise(

@@ -6,7 +6,8 @@
 // the kernel with our link-local address as the gateway (the IPv4 route "via inet6 fe80::..."). With a
 // BFD profile, single-hop BFD runs between the two link-local addresses with FRR's bfdd, and cutting
 // the link takes the BGP session down within BFD's detection time.
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import type { CloseReason } from "../../../core/bgp/session.ts"
 import type { Peer } from "../../../core/config/config.ts"
 import { openBfdEndpoint } from "../../../shell/speaker/bfd-transport.ts"
@@ -62,6 +63,10 @@ interface FrrPrefix {
   readonly paths?: ReadonlyArray<{ readonly nexthops?: ReadonlyArray<{ readonly ip?: string; readonly afi?: string; readonly scope?: string }> }>
 }
 
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
+
 describe.skipIf(skipUnlessCi(skipReason))(`BGP unnumbered with FRR${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let addons: Awaited<ReturnType<typeof interopAddons>>
   beforeAll(async () => {
@@ -80,6 +85,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP unnumbered with FRR${skipReason ?
 
     const logs: Array<string> = []
     const session = await PeerSession.open({
+      fibers,
       peer: unnumberedPeer(nodeInterface),
       tcp: addons.tcp,
       packet: addons.packet,
@@ -141,9 +147,10 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP unnumbered with FRR${skipReason ?
     await using _ = lab
     await using frr = started
     const nodeLinkLocal = await linkLocalOf(node, nodeInterface)
-    const bfd = openBfdEndpoint(addons.udp, { netnsPath: node.netnsPath })
+    const bfd = openBfdEndpoint(addons.udp, { fibers, netnsPath: node.netnsPath })
     const down: { atMs?: number; reason?: CloseReason } = {}
     const session = await PeerSession.open({
+      fibers,
       peer: unnumberedPeer(nodeInterface, { holdTimeSeconds: 90, keepaliveTimeSeconds: 30, bfdProfile: "fast" }),
       bfdProfile,
       bfd,

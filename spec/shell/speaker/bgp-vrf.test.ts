@@ -4,7 +4,8 @@
 // and FRR's host never sees a connection, although the peer is reachable in the default VRF. (The kernel
 // here has no VRF support, CONFIG_NET_VRF unset, so sessions inside a real VRF are not exercised.)
 import { Effect } from "effect"
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { testFibers } from "../../support/fibers.ts"
 import type { TcpAddonApi } from "../../../shell/native/tcp.ts"
 import { openBgpListeners } from "../../../shell/speaker/bgp-listeners.ts"
 import { tcpAddon, tcpTransport } from "../../../shell/speaker/bgp-transport.ts"
@@ -25,6 +26,10 @@ const passiveOpens = async (host: Host): Promise<number> => {
 
 const skipReason = rootSkipReason()
 
+// The drivers' fibers and sockets belong to this scope, as they belong to the speaker's.
+const fibers = testFibers()
+afterAll(() => fibers.shutdown())
+
 describe.skipIf(skipUnlessCi(skipReason))(`BGP peer in a VRF the node does not have${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let tcp: TcpAddonApi
   beforeAll(async () => {
@@ -38,6 +43,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP peer in a VRF the node does not h
     await using frr = await startFrr(router, { routerId: routerV4, asn: 64501, neighbors: [{ address: speakerV4, asn: 64500, passive: true }] })
     const open = (vrf: string, withBfd: boolean) =>
       PeerSession.open({
+        fibers,
         peer: peer({ name: "red-peer", address: routerV4, myAsn: 64500, peerAsn: 64501, vrf, ...(withBfd ? { bfdProfile: "fast" } : {}) }),
         tcp,
         netnsPath: node.netnsPath,
@@ -59,14 +65,14 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP peer in a VRF the node does not h
 
     // Below the session: the transport's dial in the absent VRF fails without a packet leaving.
     const failure = await new Promise<string>((resolve) => {
-      tcpTransport(tcp, { peerAddress: routerV4, peerPort: 179, ttl: 1, connectTimeoutMs: 2_000, netnsPath: node.netnsPath, vrf: "red" })
+      tcpTransport(tcp, { fibers, peerAddress: routerV4, peerPort: 179, ttl: 1, connectTimeoutMs: 2_000, netnsPath: node.netnsPath, vrf: "red" })
         .connect(() => resolve("connected"), resolve)
     })
     expect(failure).toMatch(/^ENODEV: tcpConnect: ioctl\(SIOCETHTOOL\) on the VRF device failed/)
     // No listener is opened for the VRF.
     const lines: Array<string> = []
     const log: CallbackLog = (level, message) => lines.push(`${level}: ${message}`)
-    const listeners = await openBgpListeners(tcp, { log, netnsPath: node.netnsPath })
+    const listeners = await openBgpListeners(tcp, { fibers, log, netnsPath: node.netnsPath })
     try {
       expect(await listeners.forPeer("ipv4", "red")).toBeUndefined()
       expect(await listeners.forPeer("ipv4", "")).toBeDefined()
@@ -79,7 +85,7 @@ describe.skipIf(skipUnlessCi(skipReason))(`BGP peer in a VRF the node does not h
     // FRR is there and reachable in the default VRF (a plain dial connects), yet nothing had reached it before.
     expect(await passiveOpens(router)).toBe(0)
     const reachable = await new Promise<string>((resolve) => {
-      tcpTransport(tcp, { peerAddress: routerV4, peerPort: 179, ttl: 1, connectTimeoutMs: 2_000, netnsPath: node.netnsPath })
+      tcpTransport(tcp, { fibers, peerAddress: routerV4, peerPort: 179, ttl: 1, connectTimeoutMs: 2_000, netnsPath: node.netnsPath })
         .connect((connection) => {
           connection.close()
           resolve("connected")
