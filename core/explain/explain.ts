@@ -4,8 +4,9 @@
 // - the addresses: the controller's passes (core/controller/reconcile.ts, run to a settled state by
 //   core/plan/converge.ts), then the allocator itself (core/ipam) asked about each pool;
 // - Layer 2: the speaker's election input (core/speaker/l2.ts) and core/election/owner.ts with each
-//   node's verdict; BGP: the speaker's per-service routes per node (core/speaker/bgp.ts) and the
-//   session settings (core/speaker/session-config.ts).
+//   node's verdict; BGP: the speaker's per-service routes per node (core/speaker/bgp.ts), the
+//   session settings (core/speaker/session-config.ts) and the sessions' states the speakers publish
+//   (BGPSessionState, sessions.ts).
 // Nothing is decided here; this file only asks and words the answers' structure.
 import { Data, Result } from "effect"
 import type { Config } from "../config/config.ts"
@@ -29,6 +30,7 @@ import { peersForNode, poolOf, serviceRoutesForNode } from "../speaker/bgp.ts"
 import { l2ElectionSetup, ownerInterfaces } from "../speaker/l2.ts"
 import { routerIdFor, sessionSpecFor } from "../speaker/session-config.ts"
 import type { SpeakerService } from "../speaker/view.ts"
+import { sessionDown, sessionOf, sessionStatesGap } from "./sessions.ts"
 import type {
   Allocation,
   BgpExplanation,
@@ -260,14 +262,18 @@ const bgpFor = (state: ClusterState, c: Computed, service: SpeakerService, optio
   const running = c.membership.members
   const nodes = state.speaker.nodes.map((node) => {
     const peers = peersForNode(config, node)
+    const sessions = peers.map((peer) => sessionOf(state, config, node.name, peer))
     const routes = serviceRoutesForNode(config, state.speaker, service, node, peers, { ignoreExcludeLb: options.ignoreExcludeLb ?? false })
     const noSpeaker = running !== undefined && !running.has(node.name)
-    if (routes._tag === "None") return { node: node.name, reason: routes.reason, advertisements: [], peers: [] }
+    if (routes._tag === "None") return { node: node.name, reason: routes.reason, advertisements: [], peers: [], sessions }
     const reported = reports.find((r) => r.node === node.name)?.peers ?? []
     const routerId = routerIdFor(undefined, node)
+    const selected = sessions.filter((s) => routes.perPeer.has(s.peer))
+    const allDown = selected.length > 0 && selected.every(sessionDown)
     return {
       node: node.name,
-      reason: noSpeaker ? "NoSpeaker" : "advertises",
+      reason: noSpeaker ? "NoSpeaker" : allDown ? "SessionDown" : "advertises",
+      sessions,
       advertisements: routes.advertisements,
       peers: [...routes.perPeer].sort(([a], [b]) => a.localeCompare(b)).map(([peer, rs]) => {
         const spec = sessionSpecFor(config, peer, routerId)
@@ -284,7 +290,8 @@ const bgpFor = (state: ClusterState, c: Computed, service: SpeakerService, optio
       }),
     }
   })
-  return { pool: pool.name, nodes, reported: reports.map((r) => ({ node: r.node, peers: r.peers })) }
+  const gap = sessionStatesGap(state)
+  return { pool: pool.name, nodes, reported: reports.map((r) => ({ node: r.node, peers: r.peers })), ...(gap === undefined ? {} : { sessionStatesUnknown: gap }) }
 }
 
 const notesFor = (view: ServiceView, allocation: Allocation, layer2: L2Explanation | undefined, bgp: BgpExplanation | undefined, c: Computed): ReadonlyArray<string> => {
@@ -307,8 +314,12 @@ const notesFor = (view: ServiceView, allocation: Allocation, layer2: L2Explanati
   if (bgp !== undefined) {
     for (const n of bgp.nodes) {
       if (n.reason !== "advertises") continue
-      const missing = n.peers.filter((p) => !p.reported).map((p) => p.peer)
-      if (missing.length > 0) notes.push(`${n.node} should advertise to ${missing.join(", ")} but its ServiceBGPStatus does not list them: session not Established (or statuses could not be read)`)
+      // A session known down says why already (its own line); the others' absence is unexplained.
+      const missing = n.peers.filter((p) => !p.reported && !n.sessions.some((s) => s.peer === p.peer && sessionDown(s)))
+      const established = missing.filter((p) => n.sessions.some((s) => s.peer === p.peer && s.state?.bgpStatus === "Established")).map((p) => p.peer)
+      const unknown = missing.map((p) => p.peer).filter((p) => !established.includes(p))
+      if (established.length > 0) notes.push(`${n.node}'s session with ${established.join(", ")} is Established but its ServiceBGPStatus does not list them: the status lags (or statuses could not be read)`)
+      if (unknown.length > 0) notes.push(`${n.node} should advertise to ${unknown.join(", ")} but its ServiceBGPStatus does not list them: session not Established (or statuses could not be read)`)
     }
   }
   if (allocation._tag === "Assigned" && layer2 === undefined && bgp === undefined && view.ingressIPs.length > 0 && c.config !== undefined) {

@@ -129,12 +129,33 @@ export interface BgpPeerAdvertisement {
   readonly sessionProblem?: string
 }
 
+/** A node's session with one BGPPeer, as its BGPSessionState says. */
+export interface BgpSession {
+  readonly peer: string
+  /** Undefined: no BGPSessionState for it (the session is not open, or the states were not read). */
+  readonly state?: {
+    /** The BGP FSM state: Established, or where it is stuck (Active, Connect, Idle, OpenSent, OpenConfirm). */
+    readonly bgpStatus: string
+    /** up, down, init, shutdown, N/A (no BFD). */
+    readonly bfdStatus: string
+    /** When the BGP state began (RFC 3339), when known. */
+    readonly since?: string
+    /** The BGPSessionState object. */
+    readonly object: string
+  }
+}
+
 export interface BgpNode {
   readonly node: string
-  /** "advertises", or why not (NoLocalEndpoint, NodeSelector, NoPeerForNode, NoSpeaker, ...). */
+  /**
+   * "advertises", or why not (NoLocalEndpoint, NodeSelector, NoPeerForNode, NoSpeaker, ...; SessionDown:
+   * it should advertise, but no session to a peer it would advertise to is Established).
+   */
   readonly reason: string
   readonly advertisements: ReadonlyArray<string>
   readonly peers: ReadonlyArray<BgpPeerAdvertisement>
+  /** Its sessions with every BGPPeer that selects the node. */
+  readonly sessions: ReadonlyArray<BgpSession>
 }
 
 export interface BgpExplanation {
@@ -142,6 +163,8 @@ export interface BgpExplanation {
   readonly nodes: ReadonlyArray<BgpNode>
   /** Peers a ServiceBGPStatus names for this service, per node (what the speakers say they do). */
   readonly reported: ReadonlyArray<{ readonly node: string; readonly peers: ReadonlyArray<string> }>
+  /** Why the sessions' states are unknown (the BGPSessionStates could not be read); absent: read. */
+  readonly sessionStatesUnknown?: string
 }
 
 export interface ServiceExplanation {

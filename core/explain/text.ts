@@ -1,6 +1,6 @@
 // The explanation in words, for a person at a terminal: one block per Service, the addresses (or why
 // none) first, then Layer 2 and BGP, then what the tool assumed and what it could not read.
-import type { Allocation, BgpExplanation, Explanation, L2Explanation, NodeReason, PoolVerdict, ServiceExplanation } from "./explanation.ts"
+import type { Allocation, BgpExplanation, BgpSession, Explanation, L2Explanation, NodeReason, PoolVerdict, ServiceExplanation } from "./explanation.ts"
 
 const poolVerdictText: Record<PoolVerdict["verdict"], string> = {
   chosen: "chosen",
@@ -103,12 +103,22 @@ const bgpReasonText: Record<string, string> = {
   NodeSelector: "not advertising: no BGPAdvertisement's nodeSelectors select this node",
   NoPeerForNode: "not advertising: no BGPPeer's nodeSelectors select this node",
   PeerNotSelected: "not advertising: the advertisements name only peers this node has no session with",
+  SessionDown: "not advertising: session down (no session to a peer it would advertise to is Established)",
+}
+
+const sessionText = (s: BgpSession): string => {
+  if (s.state === undefined) return "no BGPSessionState (the session is not open on this node)"
+  const since = s.state.since === undefined ? "" : ` since ${s.state.since}`
+  const bfd = `BFD ${s.state.bfdStatus}`
+  return s.state.bgpStatus === "Established" ? `Established${since}, ${bfd}` : `session down: ${s.state.bgpStatus}${since}, ${bfd}`
 }
 
 const bgpLines = (bgp: BgpExplanation): ReadonlyArray<string> => {
   const lines = [`BGP (pool ${bgp.pool}):`]
+  if (bgp.sessionStatesUnknown !== undefined) lines.push(`  session states unknown: ${bgp.sessionStatesUnknown}`)
   for (const n of bgp.nodes) {
     lines.push(`  ${n.node}: ${bgpReasonText[n.reason] ?? n.reason}${n.advertisements.length > 0 ? ` (BGPAdvertisements ${n.advertisements.join(", ")})` : ""}`)
+    if (bgp.sessionStatesUnknown === undefined) for (const s of n.sessions) lines.push(`    session with ${s.peer}: ${sessionText(s)}`)
     for (const p of n.peers) {
       const routes = p.routes.map((r) => `${r.prefix}${r.localPref === undefined ? "" : ` local-pref ${r.localPref}`}${r.communities.length === 0 ? "" : ` communities ${r.communities.join(" ")}`}`)
       const state = p.sessionProblem !== undefined ? `session cannot run: ${p.sessionProblem}` : p.reported ? "reported by ServiceBGPStatus" : "not reported by ServiceBGPStatus"

@@ -1,6 +1,6 @@
 // A cluster as the operator tools (`explain`, `plan`) read it, once: the Services, EndpointSlices, Nodes
 // and Namespaces, the metallb.io configuration with the Secrets it may name, the speakers' status
-// objects and pods, and what could not be read (a read-only token may lack a permission; a dump may
+// objects, BGP session states and pods, and what could not be read (a read-only token may lack a permission; a dump may
 // lack a kind). Built by shell/cli/cluster-state.ts with the decoders the controller and the speaker
 // use (shell/kube/views.ts, config-objects.ts, speaker/cluster-snapshot.ts), so a command computes on
 // exactly what those processes would see. Pure data: no client-node type reaches core.
@@ -33,6 +33,24 @@ export interface StatusReport {
   readonly interfaces: ReadonlyArray<string>
   /** BGP: the peers the node advertises the service to. */
   readonly peers: ReadonlyArray<string>
+}
+
+/** One node's BGPSessionState for one peer (frrk8s.metallb.io: what the speaker, or frr-k8s, reports). */
+export interface SessionStateReport {
+  /** The object's name. */
+  readonly name: string
+  readonly node: string
+  /** The BGPPeer it is for (our speaker's label); undefined on an object frr-k8s wrote. */
+  readonly bgpPeer?: string
+  /** status.peer: the neighbour's address (IPv6 with '-' for ':') or an unnumbered peer's interface. */
+  readonly neighbor: string
+  readonly vrf: string
+  /** The BGP FSM state (Established, Active, Connect, Idle, OpenSent, OpenConfirm). */
+  readonly bgpStatus: string
+  /** up, down, init, shutdown, or N/A (no BFD). */
+  readonly bfdStatus: string
+  /** When the BGP state began (RFC 3339), when the speaker said. */
+  readonly since?: string
 }
 
 /** A speaker pod (app=metallb, component=speaker in metallb-ts's namespace). */
@@ -70,6 +88,8 @@ export interface ClusterState {
   /** The speaker's view: LoadBalancer Services of our class with their addresses, endpoints, Nodes. */
   readonly speaker: ClusterSnapshot
   readonly statuses: ReadonlyArray<StatusReport>
+  /** The speakers' BGPSessionStates; undefined: not read (unreadable says why). */
+  readonly sessionStates?: ReadonlyArray<SessionStateReport>
   /** Undefined: the pods could not be read (see unreadable). */
   readonly speakerPods?: ReadonlyArray<SpeakerPod>
   readonly configurationState?: ConfigurationReport

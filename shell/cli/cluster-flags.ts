@@ -9,7 +9,7 @@ export const clusterSourceFlags = {
     Flag.optional,
     Flag.withDescription(
       "read the cluster from this dump instead of the API (kubectl get services,endpointslices,nodes,namespaces,pods,ipaddresspools,l2advertisements," +
-        "bgpadvertisements,bgppeers,bfdprofiles,communities,servicel2statuses,servicebgpstatuses,configurationstates -A -o yaml)",
+        "bgpadvertisements,bgppeers,bfdprofiles,communities,servicel2statuses,servicebgpstatuses,configurationstates,bgpsessionstates -A -o yaml)",
     ),
   ),
   lbClass: Flag.String("lb-class").pipe(Flag.optional, Flag.withDescription("the --lb-class metallb-ts runs with (default: Services without a class)")),

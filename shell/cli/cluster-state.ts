@@ -7,12 +7,14 @@
 import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Namespace, V1Node, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { parseAllDocuments } from "yaml"
-import type { ClusterState, ConfigurationReport, SpeakerPod, StatusObjectKind, StatusReport, Unreadable } from "../../core/snapshot/cluster-state.ts"
+import { noBfd, sessionStateLabels, sessionStatePeerNameLabel, sessionStateSinceAnnotation } from "../../core/config/kinds/bgp-session-state.ts"
+import type { ClusterState, ConfigurationReport, SessionStateReport, SpeakerPod, StatusObjectKind, StatusReport, Unreadable } from "../../core/snapshot/cluster-state.ts"
 import { apiErrorText } from "../kube/api-error.ts"
 import { configKinds, configSourcesOf, statusKinds } from "../kube/config-objects.ts"
 import { makeKubeApi, type ResourceType, resources } from "../kube/kube-api.ts"
 import { loadKubeConfig } from "../kube/kube-config.ts"
 import { serviceNameLabel, serviceNamespaceLabel } from "../kube/service-status.ts"
+import { bgpSessionStates } from "../kube/session-states.ts"
 import { serviceView } from "../kube/views.ts"
 import { snapshotOf } from "../speaker/cluster-snapshot.ts"
 
@@ -21,6 +23,8 @@ export interface ReadOptions {
   readonly metallbNamespace?: string
   /** The --lb-class metallb-ts runs with; undefined: services without a class. */
   readonly loadBalancerClass?: string
+  /** Read the speakers' BGPSessionStates too (explain; plan has no use for them). */
+  readonly sessionStates?: boolean
 }
 
 /** The speaker pods' labels in the shipped manifests (manifests/base/speaker.yaml). */
@@ -37,6 +41,8 @@ export interface RawCluster {
   readonly config: ReadonlyArray<KubernetesObject>
   readonly secrets: ReadonlyArray<V1Secret>
   readonly statuses: ReadonlyArray<KubernetesObject>
+  /** BGPSessionStates; undefined: not read. */
+  readonly sessionStates?: ReadonlyArray<KubernetesObject>
   /** Undefined: not read. */
   readonly speakerPods?: ReadonlyArray<V1Pod>
   readonly configurationStates: ReadonlyArray<KubernetesObject>
@@ -70,6 +76,30 @@ export const statusReportOf = (object: KubernetesObject): StatusReport | undefin
   }
 }
 
+/** A BGPSessionState as our speaker (shell/kube/session-states.ts) or frr-k8s writes it. */
+export const sessionStateReportOf = (object: KubernetesObject): SessionStateReport | undefined => {
+  if (object.kind !== bgpSessionStates.kind) return undefined
+  const status = record((object as { status?: unknown }).status)
+  const labels = object.metadata?.labels ?? {}
+  const text = (field: string, label?: string) => (typeof status[field] === "string" ? status[field] : label === undefined ? undefined : labels[label])
+  const node = text("node", sessionStateLabels.node)
+  const neighbor = text("peer", sessionStateLabels.peer)
+  if (node === undefined || neighbor === undefined) return undefined
+  const bgpPeer = labels[sessionStatePeerNameLabel]
+  const since = object.metadata?.annotations?.[sessionStateSinceAnnotation]
+  return {
+    name: object.metadata?.name ?? "",
+    node,
+    ...(bgpPeer === undefined ? {} : { bgpPeer }),
+    neighbor,
+    vrf: text("vrf", sessionStateLabels.vrf) ?? "",
+    // An object created but not yet given a status: nothing is known of the session.
+    bgpStatus: text("bgpStatus") ?? "Unknown",
+    bfdStatus: text("bfdStatus") ?? noBfd,
+    ...(since === undefined ? {} : { since }),
+  }
+}
+
 const speakerPodOf = (pod: V1Pod): SpeakerPod => ({
   name: pod.metadata?.name ?? "",
   ...(pod.spec?.nodeName === undefined ? {} : { node: pod.spec.nodeName }),
@@ -99,6 +129,7 @@ export const clusterStateOf = (raw: RawCluster, options: ReadOptions = {}): Clus
     config: configSourcesOf(raw.config, raw.secrets, metallbNamespace),
     speaker: snapshotOf(raw.services, raw.endpointSlices, raw.nodes, options.loadBalancerClass),
     statuses: raw.statuses.flatMap((o) => statusReportOf(o) ?? []),
+    ...(raw.sessionStates === undefined ? {} : { sessionStates: raw.sessionStates.flatMap((o) => sessionStateReportOf(o) ?? []) }),
     ...(raw.speakerPods === undefined ? {} : { speakerPods: raw.speakerPods.map(speakerPodOf) }),
     ...(configurationState === undefined ? {} : { configurationState }),
     unreadable: raw.unreadable,
@@ -106,7 +137,7 @@ export const clusterStateOf = (raw: RawCluster, options: ReadOptions = {}): Clus
 }
 
 /** Every kind a read looks for, with where it is listed. */
-const readKinds = (metallbNamespace: string): ReadonlyArray<{ readonly type: ResourceType; readonly namespace?: string; readonly labelSelector?: string }> => [
+const readKinds = (metallbNamespace: string, sessionStates: boolean): ReadonlyArray<{ readonly type: ResourceType; readonly namespace?: string; readonly labelSelector?: string }> => [
   { type: resources.services },
   { type: resources.endpointSlices },
   { type: resources.nodes },
@@ -116,6 +147,7 @@ const readKinds = (metallbNamespace: string): ReadonlyArray<{ readonly type: Res
   { type: statusKinds.serviceL2Statuses, namespace: metallbNamespace },
   { type: statusKinds.serviceBGPStatuses, namespace: metallbNamespace },
   { type: statusKinds.configurationStates, namespace: metallbNamespace },
+  ...(sessionStates ? [{ type: bgpSessionStates, namespace: metallbNamespace }] : []),
   { type: resources.pods, namespace: metallbNamespace, labelSelector: speakerPodSelector },
 ]
 
@@ -129,6 +161,7 @@ const assemble = (
 ): RawCluster => {
   const of = <T>(kind: string) => (byKind.get(kind) ?? []) as ReadonlyArray<T>
   const pods = byKind.get("Pod")
+  const sessionStates = byKind.get(bgpSessionStates.kind)
   return {
     source,
     services: of<V1Service>("Service"),
@@ -139,6 +172,7 @@ const assemble = (
     secrets: of<V1Secret>("Secret"),
     statuses: [...of<KubernetesObject>("ServiceL2Status"), ...of<KubernetesObject>("ServiceBGPStatus")],
     ...(pods === undefined ? {} : { speakerPods: pods as ReadonlyArray<V1Pod> }),
+    ...(sessionStates === undefined ? {} : { sessionStates }),
     configurationStates: of<KubernetesObject>("ConfigurationState"),
     unreadable,
   }
@@ -154,7 +188,7 @@ export const readLive = (kubeConfig: KubeConfig, options: ReadOptions = {}): Eff
     const metallbNamespace = options.metallbNamespace ?? "metallb-system"
     const byKind = new Map<string, ReadonlyArray<KubernetesObject>>()
     const unreadable: Array<Unreadable> = []
-    const results = yield* Effect.forEach(readKinds(metallbNamespace), (k) =>
+    const results = yield* Effect.forEach(readKinds(metallbNamespace, options.sessionStates ?? false), (k) =>
       api.list<KubernetesObject>(k.type, { namespace: k.namespace, labelSelector: k.labelSelector }).pipe(
         Effect.result,
         Effect.map((result) => ({ k, result })),
@@ -216,7 +250,7 @@ export const readDump = (text: string, path: string, options: ReadOptions = {}):
   for (const o of objects) {
     const kind = o.kind as string
     seen.add(kind)
-    const restricted = configKindNames.has(kind) || ["Secret", "Pod", "ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"].includes(kind)
+    const restricted = configKindNames.has(kind) || ["Secret", "Pod", "ServiceL2Status", "ServiceBGPStatus", "BGPSessionState", "ConfigurationState"].includes(kind)
     if (restricted && !inMetallb(o)) continue
     if (kind === "Pod" && !speakerPodSelector.split(",").every((kv) => {
       const [k, v] = kv.split("=")
@@ -228,6 +262,9 @@ export const readDump = (text: string, path: string, options: ReadOptions = {}):
   if (![...configKindNames].some((k) => seen.has(k))) unreadable.push({ kind: "IPAddressPool", reason: `no metallb.io configuration in ${path}` })
   // A dump without pods says nothing of the speakers; with pods, those of other components are simply not speakers.
   if (seen.has("Pod") && !byKind.has("Pod")) byKind.set("Pod", [])
+  if (options.sessionStates !== true) byKind.delete(bgpSessionStates.kind)
+  // A dump without them says nothing of the sessions (explain says so); one with them, even none in our namespace, does.
+  else if (seen.has(bgpSessionStates.kind) && !byKind.has(bgpSessionStates.kind)) byKind.set(bgpSessionStates.kind, [])
   return clusterStateOf(assemble(`file ${path}`, byKind, unreadable), options)
 }
 

@@ -35,7 +35,7 @@ export const runExplain = (args: ExplainArgs, readFile: (path: string) => string
     if (!args.all && args.services.length === 0) return yield* fail("give a SERVICE to explain (name, or namespace/name), or --all")
     const cluster = yield* readClusterState(
       { ...(args.kubeconfig === undefined ? {} : { kubeconfig: args.kubeconfig }), ...(args.clusterState === undefined ? {} : { clusterState: args.clusterState }) },
-      { metallbNamespace: args.metallbNamespace, ...(args.lbClass === undefined ? {} : { loadBalancerClass: args.lbClass }) },
+      { metallbNamespace: args.metallbNamespace, sessionStates: true, ...(args.lbClass === undefined ? {} : { loadBalancerClass: args.lbClass }) },
       readFile,
     ).pipe(Effect.result)
     if (cluster._tag === "Failure") return yield* fail(cluster.failure.message)

@@ -56,9 +56,25 @@ const status = (kind: "ServiceL2Status" | "ServiceBGPStatus", serviceName: strin
   status: { node: nodeName, serviceName, serviceNamespace: "shop", ...extra },
 })
 
+/** A BGPSessionState as our speaker writes it (bgpPeer set) or as frr-k8s does (no BGPPeer label). */
+const sessionState = (nodeName: string, neighbor: string, bgpStatus: string, options: { bgpPeer?: string; bfdStatus?: string; since?: string } = {}): Obj => ({
+  apiVersion: "frrk8s.metallb.io/v1beta1",
+  kind: "BGPSessionState",
+  metadata: {
+    name: `${nodeName}-${options.bgpPeer ?? neighbor}`,
+    namespace: ns,
+    labels: { "frrk8s.metallb.io/node": nodeName, "frrk8s.metallb.io/peer": neighbor, "frrk8s.metallb.io/vrf": "", ...(options.bgpPeer === undefined ? {} : { "metallb-ts.io/bgppeer": options.bgpPeer }) },
+    ...(options.since === undefined ? {} : { annotations: { "metallb-ts.io/bgp-status-since": options.since } }),
+  },
+  status: { node: nodeName, peer: neighbor, vrf: "", bgpStatus, bfdStatus: options.bfdStatus ?? "N/A" },
+})
+
 const base = [namespace("shop", { team: "a" }), namespace("dev"), node("node-a"), node("node-b"), node("node-c")]
 const stateOf = (objects: ReadonlyArray<Obj>, options: { lbClass?: string } = {}): ClusterState =>
-  readDump(JSON.stringify({ apiVersion: "v1", kind: "List", items: [...base, ...objects] }), "test.yaml", options.lbClass === undefined ? {} : { loadBalancerClass: options.lbClass })
+  readDump(JSON.stringify({ apiVersion: "v1", kind: "List", items: [...base, ...objects] }), "test.yaml", {
+    sessionStates: true,
+    ...(options.lbClass === undefined ? {} : { loadBalancerClass: options.lbClass }),
+  })
 
 const run = (state: ClusterState, key: string): ServiceExplanation => {
   const result = explain(state, { keys: [key] })
@@ -304,6 +320,76 @@ describe("explain: BGP", () => {
     expect(byNode).toEqual({ "node-a": "advertises", "node-b": "NoSpeaker", "node-c": "NodeSelector" })
     const noPeer = stateOf([...config.slice(0, 3), bgpAd("all"), service("web", { status: ["198.51.100.9"] }), endpoints("web", ["node-a"])])
     expect(Object.fromEntries(run(noPeer, "shop/web").bgp!.nodes.map((n) => [n.node, n.reason]))["node-c"]).toBe("NoPeerForNode")
+  })
+
+  describe("session states (BGPSessionState)", () => {
+    const web = [service("web", { status: ["198.51.100.9"] }), endpoints("web", ["node-a", "node-b"])]
+    const since = "2026-12-03T10:00:00.000Z"
+
+    it("per node and peer; a node with no Established session to a peer it would advertise to: session down, with the state and since when", () => {
+      const s = stateOf([
+        ...config, ...web,
+        sessionState("node-a", "192.0.2.1", "Established", { bgpPeer: "tor-a", bfdStatus: "up", since }),
+        sessionState("node-a", "192.0.2.2", "Active", { bgpPeer: "tor-b", since }),
+        sessionState("node-b", "192.0.2.2", "Connect", { bgpPeer: "tor-b", bfdStatus: "down", since }),
+        status("ServiceBGPStatus", "web", "node-a", { peers: ["tor-a"] }),
+      ])
+      const e = run(s, "shop/web")
+      const byNode = Object.fromEntries(e.bgp!.nodes.map((n) => [n.node, n]))
+      expect(byNode["node-a"]?.reason).toBe("advertises")
+      expect(byNode["node-a"]?.sessions).toEqual([
+        { peer: "tor-a", state: { bgpStatus: "Established", bfdStatus: "up", since, object: "node-a-tor-a" } },
+        { peer: "tor-b", state: { bgpStatus: "Active", bfdStatus: "N/A", since, object: "node-a-tor-b" } },
+      ])
+      expect(byNode["node-b"]?.reason).toBe("SessionDown")
+      expect(byNode["node-b"]?.sessions).toEqual([{ peer: "tor-b", state: { bgpStatus: "Connect", bfdStatus: "down", since, object: "node-b-tor-b" } }])
+      expect(byNode["node-c"]?.sessions).toEqual([])
+      expect(e.bgp?.sessionStatesUnknown).toBeUndefined()
+      // The sessions known down explain the missing ServiceBGPStatus peers: no guess in the notes.
+      expect(e.notes.filter((n) => n.includes("ServiceBGPStatus"))).toEqual([])
+      const text = formatExplanationText(Result.getOrThrow(explain(s, { keys: ["shop/web"] })))
+      expect(text).toContain(`  node-b: not advertising: session down (no session to a peer it would advertise to is Established) (BGPAdvertisements agg)\n    session with tor-b: session down: Connect since ${since}, BFD down`)
+      expect(text).toContain(`    session with tor-a: Established since ${since}, BFD up`)
+      expect(text).toContain(`    session with tor-b: session down: Active since ${since}, BFD N/A`)
+    })
+
+    it("an Established session the ServiceBGPStatus does not list: the status lags; a session with no object: not open", () => {
+      const s = stateOf([...config, ...web, sessionState("node-a", "192.0.2.1", "Established", { bgpPeer: "tor-a" })])
+      const e = run(s, "shop/web")
+      const byNode = Object.fromEntries(e.bgp!.nodes.map((n) => [n.node, n]))
+      expect(byNode["node-a"]?.reason).toBe("advertises")
+      expect(byNode["node-b"]?.reason).toBe("advertises")
+      expect(byNode["node-b"]?.sessions).toEqual([{ peer: "tor-b" }])
+      expect(e.notes).toContainEqual("node-a's session with tor-a is Established but its ServiceBGPStatus does not list them: the status lags (or statuses could not be read)")
+      expect(e.notes).toContainEqual(expect.stringMatching(/^node-a should advertise to tor-b but/))
+      expect(formatExplanationText(Result.getOrThrow(explain(s, { keys: ["shop/web"] })))).toContain("session with tor-b: no BGPSessionState (the session is not open on this node)")
+    })
+
+    it("frr-k8s's objects (MetalLB's FRR-K8s mode) are matched by neighbour address and VRF", () => {
+      const v6 = peer("tor-6", { peerAddress: "2001:db8::1", nodeSelectors: [{ matchLabels: { "kubernetes.io/hostname": "node-a" } }] })
+      const s = stateOf([
+        ...config, v6, ...web,
+        sessionState("node-a", "192.0.2.2", "OpenSent"),
+        sessionState("node-a", "2001-0db8-0000-0000-0000-0000-0000-0001", "Established"),
+      ])
+      const sessions = run(s, "shop/web").bgp!.nodes.find((n) => n.node === "node-a")!.sessions
+      expect(sessions.map((x) => [x.peer, x.state?.bgpStatus])).toEqual([["tor-6", "Established"], ["tor-a", undefined], ["tor-b", "OpenSent"]])
+    })
+
+    it("says plainly when the states could not be read: not in a dump, 403, CRD not served", () => {
+      const read = stateOf([...config, ...web])
+      const { sessionStates: _read, ...notDumped } = read
+      expect(run(notDumped, "shop/web").bgp?.sessionStatesUnknown).toBe("BGPSessionStates were not read from file test.yaml")
+      const forbidden = { ...notDumped, unreadable: [{ kind: "BGPSessionState", namespace: ns, status: 403, reason: "list bgpsessionstates.frrk8s.metallb.io: 403 Forbidden" }] }
+      const e = Result.getOrThrow(explain(forbidden, { keys: ["shop/web"] }))
+      expect(e.services[0]?.bgp?.sessionStatesUnknown).toBe("BGPSessionStates could not be read: not allowed (HTTP 403)")
+      expect(e.services[0]?.bgp?.nodes.every((n) => n.reason !== "SessionDown")).toBe(true)
+      const text = formatExplanationText(e)
+      expect(text).toContain("  session states unknown: BGPSessionStates could not be read: not allowed (HTTP 403)")
+      expect(text).not.toContain("session with")
+      const noCrd = { ...notDumped, unreadable: [{ kind: "BGPSessionState", namespace: ns, status: 404, reason: "bgpsessionstates.frrk8s.metallb.io is not served (CRD not installed?)" }] }
+      expect(run(noCrd, "shop/web").bgp?.sessionStatesUnknown).toBe("BGPSessionStates could not be read: the BGPSessionState CRD is not served (HTTP 404)")
+    })
   })
 
   it("without readable Secrets, peers' passwordSecrets are not checked (said), the rest is explained", () => {

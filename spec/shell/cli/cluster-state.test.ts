@@ -115,6 +115,37 @@ describe("readDump", () => {
   })
 })
 
+describe("BGPSessionStates in a dump", () => {
+  const ours = {
+    apiVersion: "frrk8s.metallb.io/v1beta1",
+    kind: "BGPSessionState",
+    metadata: {
+      name: "node-b-x7k2p",
+      namespace: "metallb-system",
+      labels: { "frrk8s.metallb.io/node": "node-b", "frrk8s.metallb.io/peer": "192.0.2.1", "frrk8s.metallb.io/vrf": "", "metallb-ts.io/bgppeer": "tor" },
+      annotations: { "metallb-ts.io/bgp-status-since": "2026-12-03T10:00:00.000Z" },
+    },
+    status: { node: "node-b", peer: "192.0.2.1", vrf: "", bgpStatus: "Active", bfdStatus: "down" },
+  }
+  // frr-k8s's: no BGPPeer label, no since; another namespace's is not metallb-ts's.
+  const frr = { ...ours, metadata: { name: "node-c-abcde", namespace: "metallb-system", labels: { "frrk8s.metallb.io/node": "node-c" } }, status: { node: "node-c", peer: "192.0.2.1", bgpStatus: "Established" } }
+  const elsewhere = { ...ours, metadata: { ...ours.metadata, namespace: "frr-k8s-system" } }
+
+  it("decodes ours and frr-k8s's when explain asks for them, only in metallb-ts's namespace", () => {
+    const state = readDump(list([service, pool, ours, frr, elsewhere]), "dump.yaml", { sessionStates: true })
+    expect(state.sessionStates).toEqual([
+      { name: "node-b-x7k2p", node: "node-b", bgpPeer: "tor", neighbor: "192.0.2.1", vrf: "", bgpStatus: "Active", bfdStatus: "down", since: "2026-12-03T10:00:00.000Z" },
+      { name: "node-c-abcde", node: "node-c", neighbor: "192.0.2.1", vrf: "", bgpStatus: "Established", bfdStatus: "N/A" },
+    ])
+  })
+
+  it("a dump without them leaves them unread (explain says so); plan never reads them", () => {
+    expect(readDump(list([service, pool]), "dump.yaml", { sessionStates: true }).sessionStates).toBeUndefined()
+    expect(readDump(list([service, pool, elsewhere]), "dump.yaml", { sessionStates: true }).sessionStates).toEqual([])
+    expect(readDump(list([service, pool, ours]), "dump.yaml").sessionStates).toBeUndefined()
+  })
+})
+
 describe("readClusterState", () => {
   it("reads the dump file when given, and refuses both sources at once", async () => {
     const state = await Effect.runPromise(readClusterState({ clusterState: "x.yaml" }, {}, () => list([service])))
