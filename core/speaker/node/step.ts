@@ -198,9 +198,10 @@ export const step = (s: NodeState, input: NodeInput): NodeTransition => {
     }
   })()
   // The sessions this step opened or closed, and the states reported, as BGPSessionState objects;
-  // before Stopped, which the shell takes as "every write handed over".
+  // before Stopped, which the shell takes as "every write handed over". A failed write waits for the
+  // next input (the resync at the latest), as status writes do, rather than retrying in a loop.
   const published: Array<NodeOutput> = []
-  const next = publishSessionStates(state, out, input.nowMs, published)
+  const next = input._tag === "SessionStateWriteFailed" ? state : publishSessionStates(state, out, input.nowMs, published)
   const stoppedAt = out.findIndex((o) => o._tag === "Stopped")
   out.splice(stoppedAt < 0 ? out.length : stoppedAt, 0, ...published)
   return { state: next, outputs: out }
