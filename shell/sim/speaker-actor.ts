@@ -4,7 +4,10 @@
 // the SWIM membership core, the L2 responder and announcer, BgpPeer and BfdDriver. Only transports,
 // timers and link state are simulation-specific; every decision is the real speaker's.
 import { Result } from "effect"
+import type { BfdState } from "../../core/bfd/packet.ts"
 import { isPathFailure } from "../../core/bfd/session.ts"
+import type { SessionStateName } from "../../core/bgp/session/outputs.ts"
+import type { BGPSessionStateStatus } from "../../core/config/kinds/bgp-session-state.ts"
 import { decodeMessage, encodeMessage } from "../../core/election/membership/codec.ts"
 import type { Message as MembershipMessage } from "../../core/election/membership/messages.ts"
 import {
@@ -81,6 +84,8 @@ export class SimSpeaker {
   private announcerTimer: number | undefined
   private readonly bgpPeers = new Map<string, BgpPeer>()
   private readonly bfd = new Map<string, BfdDriver>()
+  /** This node's BGPSessionState objects as the machine wrote them (the API's: they outlive the speaker). */
+  private readonly sessionStateObjects = new Map<string, { readonly status: Required<BGPSessionStateStatus>; readonly sinceMs: number }>()
   private readonly bfdListeners = new Map<string, (bytes: Uint8Array, ttl: number | undefined) => void>()
   private syncPending = false
   /** The configuration documents this speaker process was last given. */
@@ -135,6 +140,11 @@ export class SimSpeaker {
     return this.bgpPeers
   }
 
+  /** This node's BGPSessionState objects, per BGPPeer. */
+  get sessionStates(): ReadonlyMap<string, { readonly status: Required<BGPSessionStateStatus>; readonly sinceMs: number }> {
+    return this.sessionStateObjects
+  }
+
   /** The simulated node's interfaces, as the rescan reads them. */
   private interfaces(): ReadonlyArray<InterfaceInfo> {
     return [{ name: this.iface.name, index: 2, mac: this.mac, up: true, noArp: false, loopback: false, enslaved: false }]
@@ -154,6 +164,8 @@ export class SimSpeaker {
     // The first link poll: a link that is down already is seen at once.
     if (!this.linkUp) this.feed({ _tag: "LinksPolled", up: new Set() })
     this.feed({ _tag: "Started" })
+    // What a previous speaker of this node left, as the real one lists it at its start.
+    if (this.sessionStateObjects.size > 0) this.feed({ _tag: "SessionStatesFound", peers: [...this.sessionStateObjects.keys()] })
     this.scheduleSync()
   }
 
@@ -308,6 +320,12 @@ export class SimSpeaker {
         }))
         return
       }
+      case "WriteSessionState":
+        this.sessionStateObjects.set(output.peer, { status: output.status, sinceMs: output.sinceMs })
+        return
+      case "DeleteSessionState":
+        this.sessionStateObjects.delete(output.peer)
+        return
       case "Stopped":
         this.ctx.trace(this.name, "speaker stopped")
         return this.halt()
@@ -456,7 +474,8 @@ export class SimSpeaker {
 
   /** Whether this speaker answers for the address right now. */
   answersFor(address: Address): boolean {
-    return this.running && this.claimed.some((o) => addressKey(o.address) === addressKey(address))
+    // The owned map is keyed by addressKey: one lookup, not a scan of every claim per host and frame.
+    return this.running && (this.node?.owned.get(addressKey(address))?.interfaces.length ?? 0) > 0
   }
 
   // --- BGP and BFD: the production drivers over simulated transports --------------------------------
@@ -465,7 +484,13 @@ export class SimSpeaker {
     const router = this.router
     if (router === undefined) return
     const { name, spec } = output
-    const peer = new BgpPeer({
+    // The machine publishes both states on a change of either, for the session that is the peer's now.
+    let bgpState: SessionStateName = "Idle"
+    let bfdState: BfdState | undefined = spec.bfdProfile === undefined ? undefined : "Down"
+    const report = () => {
+      if (this.bgpPeers.get(name) === peer) this.feed({ _tag: "SessionStateChanged", peer: name, bgp: bgpState, bfd: bfdState })
+    }
+    const peer: BgpPeer = new BgpPeer({
       name: `${this.name}->${name}`,
       session: spec.session,
       transport: { connect: (connected, failed) => router.connect(this.name, connected, failed) },
@@ -476,7 +501,11 @@ export class SimSpeaker {
       },
       timers: this.ctx.timers,
       events: {
-        onStateChanged: (from, to) => { if (to === "Established" || from === "Established") this.ctx.trace(this.name, `bgp ${name}: ${from} -> ${to}`) },
+        onStateChanged: (from, to) => {
+          if (to === "Established" || from === "Established") this.ctx.trace(this.name, `bgp ${name}: ${from} -> ${to}`)
+          bgpState = to
+          report()
+        },
       },
     })
     this.bgpPeers.set(name, peer)
@@ -493,6 +522,8 @@ export class SimSpeaker {
       random: () => this.ctx.random.float(),
       events: { onStateChanged: (from, to, diagnostic, remoteState) => {
         this.ctx.trace(this.name, `bfd ${name}: ${from} -> ${to} (diagnostic ${diagnostic})`)
+        bfdState = to
+        report()
         if (isPathFailure(from, to, remoteState)) peer.bfdDown()
       } },
     })
