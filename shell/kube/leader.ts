@@ -1,7 +1,10 @@
 // Leader election on a coordination.k8s.io Lease (decisions in core/controller/leader.ts): read the
 // Lease, decide, write it back with its resourceVersion (a lost race is just a 409 and a retry), every
 // retry period. Leading ends when a renewal has not succeeded within the renew deadline, so two
-// replicas never both act for longer than the lease allows.
+// replicas never both act for longer than the lease allows. While leading, a renewal is one request, as
+// client-go's fast path makes it: the Lease as our last write returned it is what we renew, with its
+// resourceVersion (another writer since then makes it a 409, and the next round reads the Lease again);
+// an idle controller's cost is mostly these renewals.
 import type { V1Lease } from "@kubernetes/client-node"
 import { Effect, Ref, type Scope } from "effect"
 import { decide, type LeaderState, type LeaseRecord } from "../../core/controller/leader.ts"
@@ -34,11 +37,15 @@ export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect
     const retryPeriodMs = options.retryPeriodMs ?? 2_000
     const state = yield* Ref.make<LeaderState>({})
     const leadingUntil = yield* Ref.make(0)
+    /** The Lease as our last successful write returned it; undefined once a round failed or followed. */
+    let written: V1Lease | undefined
     const round = Effect.gen(function* () {
-      const current = yield* api.get<V1Lease>(resources.leases, ref).pipe(
+      const read = api.get<V1Lease>(resources.leases, ref).pipe(
         Effect.map((lease): V1Lease | undefined => lease),
         Effect.catchIf((error) => error.status === 404, () => Effect.succeed(undefined)),
       )
+      const current = written !== undefined && Date.now() < (yield* Ref.get(leadingUntil)) ? written : yield* read
+      written = undefined
       const now = Date.now()
       const { state: next, decision } = decide(yield* Ref.get(state), current === undefined ? undefined : recordOf(current), now, new Date(now).toISOString(), {
         identity: options.identity,
@@ -54,10 +61,10 @@ export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect
         ...(decision._tag === "Renew" ? {} : { acquireTime: microTime(now) }),
       }
       if (decision._tag === "Create") {
-        yield* api.create(resources.leases, options.namespace, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: options.name }, spec })
+        written = yield* api.create<V1Lease>(resources.leases, options.namespace, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: options.name }, spec })
       } else {
         const base = current ?? {}
-        yield* api.replace(resources.leases, ref, { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } })
+        written = yield* api.replace<V1Lease>(resources.leases, ref, { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } })
       }
       if (decision._tag !== "Renew") yield* Effect.logInfo(`leader election: ${options.identity} now leads ${options.name}`)
       yield* Ref.set(leadingUntil, now + renewDeadlineMs)
