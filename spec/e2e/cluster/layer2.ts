@@ -1,5 +1,5 @@
 // Layer 2 on the real cluster: metallb-ts (kustomize) announces LoadBalancer addresses that kube-proxy
-// (iptables on node-1 and node-2, nftables on node-3) forwards to busybox pods. The client, outside the
+// (iptables on node-1 and node-2, nftables on node-3) forwards to the web pods. The client, outside the
 // cluster on the nodes' segment, reaches a dual-stack Service over ARP and NDP through each proxy mode;
 // externalTrafficPolicy Local is announced only from the node with the ready endpoint and follows the
 // pod when it moves; pulling the announcing node's cable, the client's outage is measured by a probe

@@ -1,14 +1,14 @@
 // Updates of a running metallb-ts on the real cluster (kustomize install). The speaker DaemonSet rolls
 // (one node at a time, an argument changed; the new pod starts beside the old one, which hands its
 // sockets over to it: shell/speaker/hand-over.ts) while the client sends a request every 20 ms to a
-// Layer 2 Service: every node hands over, the failed requests and the nodes the client's packets went
-// to are printed, the longest outage stays under 1 s, and the router's routes to a BGP Service never
-// all vanish. The controller
+// Layer 2 Service: every node hands over, no request fails (the nodes the client's packets went to are
+// printed), and the router's routes to a BGP Service never all vanish. The controller
 // Deployment rolls, then its leader pod is deleted (the other replica takes the Lease): no Service's
 // address changes. The memory of the controller and every speaker (their pods' cgroups) is printed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { until, urlOf } from "../../support/lab.ts"
 import { controllerSelector, lbServiceYaml, metallbNamespace, pods, speakerSelector, waitIngress, waitRollout, webDeploymentYaml } from "../../support/cluster/metallb.ts"
+import { cgroupVersion } from "../../support/cluster/host-state.ts"
 import { get, startFastProbe } from "../../support/cluster/probe.ts"
 import { ensureMetallb, metallbMemory, routerNextHops } from "../../support/cluster/scenarios.ts"
 import type { SharedCluster } from "../../support/cluster/shared.ts"
@@ -39,7 +39,7 @@ export const updatesSuite = (cluster: () => SharedCluster): void => {
       kubectl(["delete", "deployment", "upd-web", "--ignore-not-found"])
     }, 120_000)
 
-    it("rolls the speaker DaemonSet: each node's new speaker takes over from the old one, the Layer 2 Service's outage stays under 1 s and the BGP routes never all vanish", async () => {
+    it("rolls the speaker DaemonSet: each node's new speaker takes over from the old one, no request to the Layer 2 Service fails and the BGP routes never all vanish", async () => {
       const before = addresses()
       const oldSpeakers = new Set(pods(cluster().kubectl, metallbNamespace, speakerSelector).map((p) => p.metadata.name))
       const probe = startFastProbe(cluster().client, urlOf(l2), { durationMs: 150_000, intervalMs: 20, timeoutMs: 2_000 })
@@ -84,17 +84,16 @@ export const updatesSuite = (cluster: () => SharedCluster): void => {
         return `${p.spec.nodeName}: ${lines.map((l) => /hand-over: (.*?)(?:"|$)/.exec(l)?.[1] ?? l).join("; ") || "no hand-over logged"}`
       })
       console.log(`speaker rollout (--log-level=${level}) in ${(rolledMs / 1000).toFixed(1)} s: ${attempts.length} requests every 20 ms, ${failed.length} failed` +
-        `${failed.length === 0 ? "" : ` (${failed.slice(0, 8).map((f) => `${f.t0 - started} ms: ${f.error}`).join("; ")}; longest outage ${longestOutageMs} ms)`}` +
+        `${failed.length === 0 ? "" : ` (${failed.slice(0, 8).map((f) => `${f.t0 - started} ms, port ${f.localPort ?? "?"}: ${f.error}`).join("; ")}; longest outage ${longestOutageMs} ms)`}` +
         `; fewest BGP next hops at the router: ${fewestHops} of ${cluster().nodes.length}; the client sent ${l2}'s packets to ${[...announcers].join(", ")}` +
         `\n  ${handOvers.join("\n  ")}`)
       // Every node's new speaker took over from the old one on the node (the address did not have to move).
       expect(handOvers.filter((line) => line.includes("released its sockets"))).toHaveLength(cluster().nodes.length)
-      // Issue 14 asks for 0 failed requests. The hand-over no longer moves the address, but on this shared
-      // machine requests still fail for two reasons outside it, measured with captures (see the issue's
-      // report): a restarted speaker of another node that claims the address for a moment right after it
-      // joined (core/speaker/node's join), and resets by the busybox backends themselves, seen without
-      // any rollout too (3 of 1,888 requests in 45 s at load 23). Held here: the longest outage.
-      expect(longestOutageMs).toBeLessThanOrEqual(1_000)
+      // Issue 14: 0 failed requests for the Layer 2 Service. The hand-over keeps the address on its node,
+      // so no connection is reset; the failures once seen here were resets by another node after the
+      // client's neighbour entry moved to it (its speaker, starved of CPU by the machine's other
+      // processes, had missed membership probes), which host-state.ts's node CPU weight removed.
+      expect(failed.map((f) => `${f.t0 - started} ms: ${f.error ?? "not 200"}`)).toEqual([])
       expect(fewestHops).toBeGreaterThan(0)
       expect(addresses()).toEqual(before)
     }, 300_000)
@@ -147,7 +146,7 @@ export const updatesSuite = (cluster: () => SharedCluster): void => {
 
     it("prints the memory of the controller and the speakers", () => {
       const lines = metallbMemory(cluster())
-      console.log(`metallb-ts pods' memory (cgroup v1):\n  ${lines.join("\n  ")}`)
+      console.log(`metallb-ts pods' memory (cgroup ${cgroupVersion()}):\n  ${lines.join("\n  ")}`)
       expect(lines.filter((l) => l.includes("MiB in use"))).toHaveLength(2 + cluster().nodes.length)
     })
   })

@@ -48,7 +48,7 @@ export interface Cluster extends AsyncDisposable {
 export interface ClusterOptions {
   /** kube-proxy's mode per node index; default iptables on node-1 and node-2, nftables on node-3, so both are exercised. */
   readonly proxyMode?: (index: number) => ProxyMode
-  /** More image tarballs (OCI layout) for every node's containerd, e.g. the metallb-ts image. */
+  /** More image tarballs (OCI layout) for every node's containerd: the metallb-ts image (the web pods run its Node too). */
   readonly images?: ReadonlyArray<string>
   readonly log?: (line: string) => void
   /** How long each node may take to register and become Ready. */

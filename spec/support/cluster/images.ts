@@ -1,19 +1,16 @@
 // Container images without a registry: a root filesystem packed as a one-layer OCI image layout
 // tarball (what `ctr images import` reads), deterministic (sorted entries, mtime 0, root-owned, fixed
-// creation date), so the same files give the same digest. Two test images are built here: pause
-// (Kubernetes' own pause.c from the module cache, linked statically) and web (Debian's busybox-static,
-// whose httpd serves the test pages).
+// creation date), so the same files give the same digest. The test image built here is pause
+// (Kubernetes' own pause.c from the module cache, linked statically); the web pods run the metallb-ts
+// image's Node (metallb.ts `webDeploymentYaml`).
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { kubeVersion } from "../apiserver.ts"
 import { run } from "../netns.ts"
 
 export const pauseImage = "mlbt.local/pause:3.10"
-/** Pods name it `busybox:mlbt` (imagePullPolicy: Never); containerd stores the normalised name. */
-export const webImage = "docker.io/library/busybox:mlbt"
-
 const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex")
 
 /** Packs `rootfs` into an OCI layout tarball at `out` named `ref`; `config` is the image config's `config`. */
@@ -80,30 +77,10 @@ const buildPause = async (dir: string, out: string): Promise<void> => {
   await buildOciImage(rootfs, out, pauseImage, { Entrypoint: ["/pause"], User: "65535:65535" })
 }
 
-const busyboxApplets = ["sh", "httpd", "wget", "sleep", "cat", "echo", "ls", "hostname", "ip", "env", "mkdir", "id", "date"]
-
-/** The web image: busybox-static with the applets the test pods use. */
-const buildWeb = async (dir: string, out: string): Promise<void> => {
-  const busybox = "/bin/busybox"
-  if (!existsSync(busybox)) throw new Error("no /bin/busybox: apt-get install busybox-static (see .ci/setup)")
-  const rootfs = join(dir, "web-rootfs")
-  rmSync(rootfs, { recursive: true, force: true })
-  for (const sub of ["bin", "etc", "tmp"]) mkdirSync(join(rootfs, sub), { recursive: true })
-  chmodSync(join(rootfs, "tmp"), 0o1777)
-  copyFileSync(busybox, join(rootfs, "bin/busybox"))
-  chmodSync(join(rootfs, "bin/busybox"), 0o755)
-  for (const applet of busyboxApplets) symlinkSync("busybox", join(rootfs, "bin", applet))
-  writeFileSync(join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n")
-  writeFileSync(join(rootfs, "etc/group"), "root:x:0:\nnogroup:x:65534:\n")
-  await buildOciImage(rootfs, out, webImage, { Env: ["PATH=/bin"], Cmd: ["/bin/sh"] })
-}
-
-/** Builds the pause and web images into `dir`; returns the tarballs' paths. */
+/** Builds the pause image into `dir`; returns the tarballs' paths. */
 export const buildTestImages = async (dir: string): Promise<ReadonlyArray<string>> => {
   mkdirSync(dir, { recursive: true })
   const pause = join(dir, "pause.tar")
-  const web = join(dir, "web.tar")
   await buildPause(dir, pause)
-  await buildWeb(dir, web)
-  return [pause, web]
+  return [pause]
 }

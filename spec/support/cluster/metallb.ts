@@ -6,6 +6,7 @@
 // and the tail of its node's kubelet log.
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
+import { imageReference } from "../../../shell/image/image.ts"
 import { kubeBinDir } from "../apiserver.ts"
 import { metallbConfigYaml } from "../lab.ts"
 import { sleep } from "../netns.ts"
@@ -157,8 +158,28 @@ export const applyWithWebhook = async (kubectl: Kubectl, yaml: string, timeoutMs
 }
 
 /**
- * A busybox httpd Deployment answering `<pod name> on <node>`; `nodes` limits it to those nodes
- * (a required node affinity); never two pods on one node (anti-affinity).
+ * The web pods' server, run by the metallb-ts image's Node (the image every node already holds): it
+ * answers every request with `<pod name> on <node>`. It replaced busybox httpd, which listens with a
+ * backlog of 9 and forks per connection: on a busy machine a slow accept loop overflows that queue and
+ * the client's SYN waits a second for its retransmission. Node's backlog here is 1,024, answers come from
+ * one process with nothing to fork. It listens on both families ([::], not v6-only) and, as PID 1 (which
+ * has no default SIGTERM action), exits on SIGTERM once its open connections are answered.
+ */
+const webServer = `
+const { createServer } = require("node:http")
+const body = require("node:os").hostname() + " on " + process.env.NODE + "\\n"
+const server = createServer((request, response) => {
+  request.resume()
+  response.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) })
+  response.end(body)
+})
+server.listen({ port: 8080, host: "::", backlog: 1024 })
+process.on("SIGTERM", () => server.close(() => process.exit(0)))
+`
+
+/**
+ * A web Deployment (the Node server above) answering `<pod name> on <node>`; `nodes` limits it to those
+ * nodes (a required node affinity); never two pods on one node (anti-affinity).
  */
 export const webDeploymentYaml = (name: string, options: { readonly replicas: number; readonly nodes?: ReadonlyArray<string> }): string => JSON.stringify({
   apiVersion: "apps/v1",
@@ -179,20 +200,19 @@ export const webDeploymentYaml = (name: string, options: { readonly replicas: nu
           podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { app: name } } }] },
         },
         containers: [{
-          name: "httpd",
-          image: "busybox:mlbt",
+          name: "web",
+          image: imageReference(repoRoot).short,
           imagePullPolicy: "Never",
-          command: ["sh", "-c", "mkdir -p /tmp/www && echo \"$(hostname) on $NODE\" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"],
+          command: ["node", "--max-old-space-size=32", "-e", webServer],
           env: [{ name: "NODE", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }],
           ports: [{ containerPort: 8080 }],
           // A generous timeout: on a loaded machine a 1 s probe fails now and then, and the endpoint's
           // flap changes the Service under the test.
           readinessProbe: { httpGet: { path: "/", port: 8080 }, periodSeconds: 1, timeoutSeconds: 5 },
-          resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "32Mi" } },
+          // Node's resident set is ~45 MiB.
+          resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "128Mi" } },
           securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-          volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
         }],
-        volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Mi" } }],
       },
     },
   },

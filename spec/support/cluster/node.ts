@@ -1,6 +1,6 @@
 // One node: a network namespace (made by the cluster, on the nodes' segment) running its own
 // containerd (own root, state, socket and runc root; pod network namespaces under its state dir),
-// a kubelet (own root dir, cgroup root `/<cluster>-n<i>`, cgroupfs driver) and a kube-proxy
+// a kubelet (own root dir, cgroup root `/<cluster>-n<i>` on cgroup v1 or v2, cgroupfs driver) and a kube-proxy
 // (iptables or nftables mode). Pods get addresses from the node's pod /26 through the CNI bridge plugin.
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs"
@@ -97,7 +97,8 @@ const cniConfig = (ctx: NodeContext, index: number) => ({
 const kubeletConfig = (ctx: NodeContext, index: number, socket: string) => ({
   apiVersion: "kubelet.config.k8s.io/v1beta1",
   kind: "KubeletConfiguration",
-  // This machine kind mounts cgroup v1, which kubelet 1.35 refuses unless told.
+  // This machine kind mounts cgroup v1, which kubelet 1.35 refuses unless told (a v2 machine ignores
+  // it). Either way the cgroupfs driver, under the node's own root (host-state.ts makes it, v1 or v2).
   failCgroupV1: false,
   cgroupDriver: "cgroupfs",
   cgroupRoot: `/${ctx.cgroupRoot}`,

@@ -1,8 +1,9 @@
 // The client's view of a Service during a failure or an update: a new HTTP request every `intervalMs`
 // (20 ms), whether or not earlier ones have answered, so the moment service comes back is known to
 // within one interval (a probe that waits for each answer, or arping's 1 s, would blur it by the
-// timeout). Each request is a fresh connection; its start, end, success and body (which pod answered)
-// are kept. Runs as a separate node process in the client's namespace.
+// timeout). Each request is a fresh connection; its start, end, success, body (which pod answered) and
+// local port (to find a failed one in a capture) are kept. Runs as a separate node process in the
+// client's namespace.
 import { httpGet } from "../lab.ts"
 import { eventually, type Host } from "../netns.ts"
 
@@ -12,6 +13,8 @@ export interface Attempt {
   readonly ok: boolean
   readonly body?: string
   readonly error?: string
+  /** The connection's local port, once connected. */
+  readonly localPort?: number
 }
 
 const script = `
@@ -21,7 +24,8 @@ const results = []
 const once = () => new Promise((resolve) => {
   const t0 = Date.now()
   let done = false
-  const finish = (r) => { if (!done) { done = true; results.push({ t0, t1: Date.now(), ...r }); resolve() } }
+  let localPort
+  const finish = (r) => { if (!done) { done = true; results.push({ t0, t1: Date.now(), localPort, ...r }); resolve() } }
   const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
     let body = ""
     res.setEncoding("utf8")
@@ -29,6 +33,7 @@ const once = () => new Promise((resolve) => {
     res.on("end", () => finish({ ok: res.statusCode === 200, body: body.trim() }))
     res.on("error", (e) => finish({ ok: false, error: e.message }))
   })
+  req.on("socket", (socket) => socket.on("connect", () => { localPort = socket.localPort }))
   req.on("timeout", () => req.destroy(new Error("timeout")))
   req.on("error", (e) => finish({ ok: false, error: e.message }))
   req.end()

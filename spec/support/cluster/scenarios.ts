@@ -1,10 +1,10 @@
 // What several cluster e2e files do: bring metallb-ts to a known state (none, or installed with
 // kustomize and configured), find the node announcing a Layer 2 address, and read the pods' memory.
-import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { arpingReplies } from "../failover.ts"
 import { run } from "../netns.ts"
 import { parseFrrBfdPeers, parseFrrNeighbors } from "../routers/index.ts"
+import { cgroupMemory } from "./host-state.ts"
 import {
   applyWithWebhook,
   clusterConfigYaml,
@@ -54,20 +54,15 @@ export const l2StatusNodes = (cluster: SharedCluster, service: string): Readonly
   cluster.kubectl(["get", "servicel2statuses", "-n", metallbNamespace, "-l", `metallb.io/service-name=${service},metallb.io/service-namespace=default`,
     "-o", "jsonpath={.items[*].status.node}"]).split(" ").filter(Boolean).sort()
 
-const cgroupMemory = "/sys/fs/cgroup/memory"
-
-/** Each metallb-ts pod's memory (its cgroup's usage and RSS, cgroup v1), for the compass. */
+/** Each metallb-ts pod's memory (its cgroup's usage and RSS; cgroup v1 or v2), for the compass. */
 export const metallbMemory = (cluster: SharedCluster): ReadonlyArray<string> =>
   pods(cluster.kubectl, metallbNamespace, "app=metallb").map((pod) => {
     const node = cluster.nodes.find((n) => n.name === pod.spec.nodeName)
     const uid = (JSON.parse(cluster.kubectl(["get", "pod", pod.metadata.name, "-n", metallbNamespace, "-o", "json"])) as { metadata: { uid: string } }).metadata.uid
     // cgroupfs driver: <cgroupRoot>/kubepods/<qos>/pod<uid> (Guaranteed pods sit directly under kubepods).
-    const candidates = ["burstable", "besteffort", ""].map((qos) => join(cgroupMemory, node?.cgroupRoot ?? "", "kubepods", qos, `pod${uid}`))
-    const dir = candidates.find((d) => existsSync(d))
-    if (dir === undefined) return `${pod.metadata.name}@${pod.spec.nodeName}: no memory cgroup found`
-    const usage = Number(readFileSync(join(dir, "memory.usage_in_bytes"), "utf8"))
-    const rss = /^total_rss (\d+)$/m.exec(readFileSync(join(dir, "memory.stat"), "utf8"))?.[1]
-    return `${pod.metadata.name}@${pod.spec.nodeName}: ${(usage / 2 ** 20).toFixed(1)} MiB in use, RSS ${(Number(rss ?? 0) / 2 ** 20).toFixed(1)} MiB`
+    const memory = ["burstable", "besteffort", ""].map((qos) => cgroupMemory(join(node?.cgroupRoot ?? "", "kubepods", qos, `pod${uid}`))).find((m) => m !== undefined)
+    if (memory === undefined) return `${pod.metadata.name}@${pod.spec.nodeName}: no memory cgroup found`
+    return `${pod.metadata.name}@${pod.spec.nodeName}: ${(memory.usageBytes / 2 ** 20).toFixed(1)} MiB in use, RSS ${(memory.rssBytes / 2 ** 20).toFixed(1)} MiB`
   })
 
 const vtysh = async (cluster: SharedCluster, daemon: "bgpd" | "bfdd", command: string) =>
