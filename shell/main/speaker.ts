@@ -169,7 +169,6 @@ export const speakerCommand = Command.make(
       yield* Effect.logInfo(`speaker ${nodeName} starting in namespace ${namespace}; membership ${bindAddress === undefined ? "off" : `on ${formatHostPort(bindAddress, flags.memberlistPort)} with ${seeds.length} seeds${key === undefined ? ", unencrypted" : ""}`}`)
       const pod = yield* podOwner(namespace)
       return yield* runSpeaker({
-        kubeConfig,
         namespace,
         nodeName,
         ...(lbClass === undefined ? {} : { loadBalancerClass: lbClass }),

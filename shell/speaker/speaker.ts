@@ -6,7 +6,7 @@
 // reads the world and does what it is told. On SIGTERM (the scope closes) the machine leaves the
 // membership, goes silent, keeps answering for the hand-over, then releases everything.
 import { readFileSync } from "node:fs"
-import { type KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Secret, type V1Service } from "@kubernetes/client-node"
+import { type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Secret, type V1Service } from "@kubernetes/client-node"
 import { Data, Deferred, Effect, Option, Queue, Result, Schedule, Scope, Stream } from "effect"
 import type { MembershipConfig } from "../../core/election/membership/config.ts"
 import type { Mac } from "../../core/l2/mac.ts"
@@ -40,8 +40,6 @@ import { MembershipDriver } from "./membership.ts"
 import { runNodeDriver } from "./node-driver.ts"
 
 export interface SpeakerOptions {
-  /** Unused since the status writers go through KubeApi; shell/main/speaker.ts still passes it. */
-  readonly kubeConfig?: KubeConfig
   readonly namespace: string
   readonly nodeName: string
   readonly loadBalancerClass?: string
