@@ -60,11 +60,12 @@ export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect
         leaseTransitions: decision.record.transitions,
         ...(decision._tag === "Renew" ? {} : { acquireTime: microTime(now) }),
       }
+      // Both calls answer with the Lease as stored (its new resourceVersion): the next renewal's base.
       if (decision._tag === "Create") {
-        written = yield* api.create<V1Lease>(resources.leases, options.namespace, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: options.name }, spec })
+        written = (yield* api.create(resources.leases, options.namespace, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: options.name }, spec })) as unknown as V1Lease
       } else {
         const base = current ?? {}
-        written = yield* api.replace<V1Lease>(resources.leases, ref, { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } })
+        written = (yield* api.replace(resources.leases, ref, { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } })) as unknown as V1Lease
       }
       if (decision._tag !== "Renew") yield* Effect.logInfo(`leader election: ${options.identity} now leads ${options.name}`)
       yield* Ref.set(leadingUntil, now + renewDeadlineMs)
