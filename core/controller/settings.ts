@@ -16,3 +16,6 @@ export const resyncIntervalMs = 2_000
  * 30 min that is ~0.03 s per minute of idle, where the issue allows 0.1 (MetalLB has no such pass).
  */
 export const fullPassIntervalMs = 1_800_000
+
+/** Service writes in flight at once (one per service at a time). */
+export const writeConcurrency = 16
