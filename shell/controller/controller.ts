@@ -23,7 +23,7 @@ import { createEvent } from "../kube/events.ts"
 import { watchResource, watchSource, type Watched } from "../kube/informer.ts"
 import { KubeApi, resources } from "../kube/kube-api.ts"
 import { keyedWorkers } from "../kube/keyed-workers.ts"
-import { serviceView } from "../kube/views.ts"
+import { projectService, serviceView } from "../kube/views.ts"
 
 export interface ControllerOptions {
   /** The namespace metallb-ts runs in (its configuration and Secrets live there). */
@@ -108,7 +108,8 @@ export const runController = (options: ControllerOptions): Effect.Effect<never, 
     const serviceSource = api.informer<V1Service>(resources.services)
     const touchedServices = new Set<string>()
     for (const verb of ["add", "update", "delete"] as const) serviceSource.on(verb, (s) => touchedServices.add(keyOf(s)))
-    const services = yield* watchSource("services", serviceSource)
+    // The cache keeps of each Service only what the machine reads.
+    const services = yield* watchSource("services", serviceSource, { project: projectService })
     const namespaces = yield* watchResource<V1Namespace>("namespaces", resources.namespaces)
     const secrets = yield* watchResource<V1Secret>("secrets", resources.secrets, { namespace })
     // Nodes for the configuration rules that decide on peers' node sets (their names and labels only).

@@ -23,6 +23,15 @@ export interface WatchOptions {
   readonly maxBackoffMs?: number
 }
 
+/**
+ * What the cache keeps of each object, applied in place when it arrives (client-node's cache holds the
+ * very object its handlers are given): a reader that needs a few fields drops the rest (shell/kube/views.ts
+ * projectService). Without it the cache keeps all but managedFields.
+ */
+export interface SourceOptions<T extends KubernetesObject> extends WatchOptions {
+  readonly project?: (object: T) => void
+}
+
 /** A list+watch of `type` through KubeApi (optionally one namespace, a label selector). */
 export const watchResource = <T extends KubernetesObject>(
   name: string,
@@ -57,7 +66,7 @@ const slim = (object: KubernetesObject) => {
 export const watchSource = <T extends KubernetesObject>(
   name: string,
   informer: WatchSource<T>,
-  options: WatchOptions = {},
+  options: SourceOptions<T> = {},
 ): Effect.Effect<Watched<T>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const changes = yield* Queue.sliding<void>(1)
@@ -83,8 +92,9 @@ export const watchSource = <T extends KubernetesObject>(
         signal()
       }, () => undefined)
     }
-    informer.on("add", slim)
-    informer.on("update", slim)
+    const keep = options.project ?? slim
+    informer.on("add", keep)
+    informer.on("update", keep)
     informer.on("add", signal)
     informer.on("update", signal)
     informer.on("delete", signal)
