@@ -2,14 +2,18 @@
 // several causes (pool exhausted while others are excluded by namespace and autoAssign, a requested
 // address outside every pool, one in use, not LoadBalancer, another class) and assigned ones, explained
 // by the CLI process as a user holding only the shipped read-only explain role. Its answers are checked
-// against what the controller actually wrote (same addresses; no address where it says none).
+// against what the controller actually wrote (same addresses; no address where it says none). The BGP
+// session states come from BGPSessionState objects written by the speaker's own writer.
 import { execFile } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Effect } from "effect"
 import type { Explanation, ServiceExplanation } from "../../core/explain/explanation.ts"
+import { makeKubeApi } from "../../shell/kube/kube-api.ts"
+import { SessionStateWriter } from "../../shell/kube/session-states.ts"
 import { apiServerSkipReason } from "../support/apiserver.ts"
 import { applyYaml, type ControllerTestbed, ingressOf, metallbNamespace, poolYaml, startControllerTestbed } from "../support/controller-process.ts"
 import { eventually } from "../support/netns.ts"
@@ -157,9 +161,41 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb-ts explain against
     expect(bgp["node-b"]?.reason).toBe("NoSpeaker")
   }, 120_000)
 
+  it("reads the speakers' BGPSessionStates (written by the speaker's own writer, as its ServiceAccount): per node and peer, and 'session down' with the state and since when", async () => {
+    const writer = new SessionStateWriter(makeKubeApi((await bed.api.serviceAccountToken(metallbNamespace, "speaker")).kubeConfig), metallbNamespace, "node-a")
+    const since = Date.parse("2026-12-03T10:00:00Z")
+    const tor = { bfdStatus: "N/A", node: "node-a", peer: "192.0.2.254", vrf: "" }
+    await Effect.runPromise(writer.write("tor", { ...tor, bgpStatus: "Established" }, since))
+    const up = (JSON.parse(await explainCli("-n", "shop", "web", "-o", "json")) as Explanation).services[0]!.bgp!.nodes.find((n) => n.node === "node-a")!
+    expect(up.reason).toBe("advertises")
+    expect(up.sessions).toEqual([{ peer: "tor", state: { bgpStatus: "Established", bfdStatus: "N/A", since: "2026-12-03T10:00:00.000Z", object: expect.stringMatching(/^node-a-/) } }])
+    // The router went away: the speaker's session falls back to Active.
+    await Effect.runPromise(writer.write("tor", { ...tor, bgpStatus: "Active" }, since + 90_000))
+    const down = (JSON.parse(await explainCli("-n", "shop", "web", "-o", "json")) as Explanation).services[0]!.bgp!.nodes.find((n) => n.node === "node-a")!
+    expect(down.reason).toBe("SessionDown")
+    const text = await explainCli("-n", "shop", "web")
+    console.log(`explain -n shop web, node-a's session to tor Active (real output):\n${text}`)
+    expect(text).toContain("  node-a: not advertising: session down (no session to a peer it would advertise to is Established) (BGPAdvertisements routed)")
+    expect(text).toContain("    session with tor: session down: Active since 2026-12-03T10:01:30.000Z, BFD N/A")
+    await Effect.runPromise(writer.write("tor", { ...tor, bgpStatus: "Established" }, since + 120_000))
+  }, 120_000)
+
+  it("says plainly when a token may not read BGPSessionStates (403)", async () => {
+    // The explain role without its BGPSessionState rule.
+    bed.api.kubectl(["create", "serviceaccount", "narrow", "-n", "shop"])
+    bed.api.kubectl(["create", "clusterrole", "narrow", "--verb=get,list", "--resource=services,nodes,namespaces,endpointslices.discovery.k8s.io,ipaddresspools.metallb.io,l2advertisements.metallb.io,bgpadvertisements.metallb.io,bgppeers.metallb.io,bfdprofiles.metallb.io,communities.metallb.io,servicel2statuses.metallb.io,servicebgpstatuses.metallb.io,configurationstates.metallb.io"])
+    bed.api.kubectl(["create", "clusterrolebinding", "narrow", "--clusterrole=narrow", "--serviceaccount=shop:narrow"])
+    bed.api.kubectl(["create", "rolebinding", "narrow", "-n", metallbNamespace, "--role=explain", "--serviceaccount=shop:narrow"])
+    const narrow = join(dirname(kubeconfig), "narrow")
+    writeFileSync(narrow, (await bed.api.serviceAccountToken("shop", "narrow")).kubeConfig.exportConfig())
+    const out = (await run(process.execPath, ["shell/main/cli.ts", "explain", "--kubeconfig", narrow, "-n", "shop", "web"], { cwd: repo, timeout: 60_000 })).stdout
+    expect(out).toContain("  session states unknown: BGPSessionStates could not be read: not allowed (HTTP 403)")
+    expect(out).toMatch(/Could not read BGPSessionState in metallb-system: list bgpsessionstates\.frrk8s\.metallb\.io metallb-system\/\*: 403 Forbidden/)
+  }, 120_000)
+
   it("offline, from a `kubectl get ... -A -o yaml` dump, gives the live answers", async () => {
     const kinds = "services,endpointslices,nodes,namespaces,pods,ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,bfdprofiles,communities," +
-      "servicel2statuses,servicebgpstatuses,configurationstates"
+      "servicel2statuses,servicebgpstatuses,configurationstates,bgpsessionstates"
     const dump = join(dirname(kubeconfig), "dump.yaml")
     writeFileSync(dump, bed.api.kubectl(["get", kinds, "-A", "-o", "yaml"]))
     const live = JSON.parse(await explainCli("--all", "-o", "json")) as Explanation
