@@ -3,7 +3,8 @@
 // way a MetalLB user would (a BGPPeer with spec.interface and no peerAddress, with a BFD profile), FRR with `neighbor <if> interface remote-as external`, as MetalLB's FRR mode
 // writes it. A Service from the BGP pool is announced over that session: FRR learns the IPv4 route
 // with our link-local address as its next hop (RFC 8950) and bfdd runs a session between the two
-// link-local addresses.
+// link-local addresses. The speaker publishes each session's state (BGPSessionState): Established with
+// BFD up, then, once tor-ll shuts the session, not Established, which explain reports as "session down".
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createService, type E2eLab, labConfigYaml, labSkipReason, metallbNamespace, plan, startE2eLab, until, waitForIngress } from "../support/lab.ts"
 import { run } from "../support/netns.ts"
@@ -96,4 +97,33 @@ describe.skipIf(skipUnlessCi(labSkipReason()))("lab: an unnumbered BGP peer (lin
     }, { timeoutMs: 30_000 })
     console.log(`[lab] unnumbered: ${address}/32 at tor-ll via ${nodeLinkLocal} on ${torInterface}, BFD Up between the link-locals; the numbered router has ${lab.nodes.length} paths`)
   }, 180_000)
+
+  it("publishes each session's state as a BGPSessionState (Established, BFD up), and explain says 'session down' once tor-ll shuts the session", async () => {
+    const node = lab.nodes[0]!
+    type Listed = { items: Array<{ metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; status?: Record<string, string> }> }
+    const tll = async () => (JSON.parse(lab.kubectl(["get", "bgpsessionstates", "-n", metallbNamespace, "-o", "json"])) as Listed).items
+      .find((o) => o.metadata.labels?.["metallb-ts.io/bgppeer"] === "tor-ll")
+    const up = await until("the speaker's BGPSessionState for tor-ll Established with BFD up", async () => {
+      const o = await tll()
+      return o?.status?.["bgpStatus"] === "Established" && o.status["bfdStatus"] === "up" ? o : undefined
+    }, { timeoutMs: 30_000 })
+    expect(up.status).toEqual({ bgpStatus: "Established", bfdStatus: "up", node: node.name, peer: nodeInterface, vrf: "" })
+    expect(up.metadata.labels).toMatchObject({ "frrk8s.metallb.io/node": node.name, "frrk8s.metallb.io/peer": nodeInterface, "frrk8s.metallb.io/vrf": "" })
+    const all = (JSON.parse(lab.kubectl(["get", "bgpsessionstates", "-n", metallbNamespace, "-o", "json"])) as Listed).items
+    expect(all.map((o) => o.status?.["bgpStatus"])).toEqual(all.map(() => "Established"))
+    const { stderr } = await run("vtysh", ["--vty_socket", tor.dir, "-d", "bgpd", "-c", "configure terminal", "-c", `router bgp ${torAsn}`, "-c", `neighbor ${torInterface} shutdown`])
+    if (stderr !== "") throw new Error(`FRR refused the shutdown: ${stderr}`)
+    const down = await until("the BGPSessionState for tor-ll no longer Established", async () => {
+      const o = await tll()
+      return o?.status?.["bgpStatus"] !== undefined && o.status["bgpStatus"] !== "Established" ? o : undefined
+    }, { timeoutMs: 30_000 })
+    const since = down.metadata.annotations?.["metallb-ts.io/bgp-status-since"] ?? ""
+    expect(Date.parse(since)).toBeGreaterThan(Date.parse(up.metadata.annotations?.["metallb-ts.io/bgp-status-since"] ?? ""))
+    const cli = new URL("../../shell/main/cli.ts", import.meta.url).pathname
+    const { stdout } = await run(process.execPath, [cli, "explain", "--kubeconfig", lab.kubeconfigPath, "-n", "default", "bgp-ll"], { timeoutMs: 90_000 })
+    console.log(`[lab] explain after tor-ll's shutdown:\n${stdout}`)
+    // The speaker keeps dialling (Connect, OpenSent, Active ...): the state and its since move on; BFD stays up.
+    expect(stdout).toMatch(/\n {4}session with tor-ll: session down: (Idle|Connect|Active|OpenSent|OpenConfirm) since \d{4}-\d\d-\d\dT[\d:.]+Z, BFD up\n/)
+    expect(stdout).toMatch(/\n {4}session with router: Established since \d{4}-\d\d-\d\dT[\d:.]+Z, BFD up\n/)
+  }, 120_000)
 })
