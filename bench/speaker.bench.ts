@@ -8,7 +8,11 @@
 // turns not ready and ready again: the Services stay announced, the speaker sees each change) and idle CPU
 // with nothing changing. CPU seconds hold on a loaded machine; the achieved churn rate is printed.
 // The speakers and the controller run as the image runs them, from the bundle (shell/image/bundle.ts).
-import { DiscoveryV1Api } from "@kubernetes/client-node"
+import { DiscoveryV1Api, type V1EndpointSlice, type V1Node, type V1Service } from "@kubernetes/client-node"
+import { initialNode, type NodeInput, type NodeState, step } from "../core/speaker/node.ts"
+import { emptyPassCache } from "../core/speaker/node/pass-cache.ts"
+import { nodeSettings } from "../core/speaker/settings.ts"
+import { snapshotOf } from "../shell/speaker/cluster-snapshot.ts"
 import { membershipProfiles } from "../core/election/membership/config.ts"
 import { bundleFile, buildBundle } from "../shell/image/bundle.ts"
 import { withConnectionReuse } from "../shell/kube/kube-config.ts"
@@ -29,7 +33,90 @@ const rssGuardMiB = 4_096
 const announcedBy = async (lab: E2eLab, node: E2eLab["nodes"][number]): Promise<number> =>
   ((await lab.scrapeSpeaker(node)) ?? "").split("\n").filter((l) => l.startsWith("metallb_speaker_announced{") && !l.endsWith(" 0")).length
 
+/** CPU milliseconds (user + system) of `f`. */
+const cpuMs = (f: () => void): number => {
+  const from = process.cpuUsage()
+  f()
+  const used = process.cpuUsage(from)
+  return (used.user + used.system) / 1000
+}
+
+const median = (values: ReadonlyArray<number>): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/**
+ * The decision pass in process, as the speaker runs it on a ClusterChanged: the snapshot from the
+ * informers' objects (shell/speaker/cluster-snapshot.ts) and one step of the node machine, on a node of
+ * three with `count` Services, half Layer 2 and half BGP, endpoints on every node. Figures: the first
+ * pass (every Service decided), a pass after one EndpointSlice changed, a pass with nothing changed (the
+ * resync), a pass after a member was lost (every election again, hash order memoised) and a pass with the
+ * cache dropped (what every pass cost before the pass cache).
+ */
+const passFigures = (count: number) => {
+  const nodes: Array<V1Node> = ["node-1", "node-2", "node-3"].map((name, i) => ({
+    metadata: { name, labels: { "kubernetes.io/hostname": name } },
+    status: { addresses: [{ type: "InternalIP", address: `192.0.2.${i + 1}` }] },
+  }))
+  const services: Array<V1Service> = Array.from({ length: count }, (_, i) => ({
+    metadata: { namespace: "default", name: `svc-${i}`, annotations: { "metallb.io/ip-allocated-from-pool": i % 2 === 0 ? "lan" : "wan" } },
+    spec: { type: "LoadBalancer", externalTrafficPolicy: "Cluster" },
+    status: { loadBalancer: { ingress: [{ ip: i % 2 === 0 ? `2001:db8:300::${i.toString(16)}` : `2001:db8:400::${i.toString(16)}` }] } },
+  }))
+  const slice = (i: number, node1Ready: boolean): V1EndpointSlice => ({
+    metadata: { namespace: "default", name: `svc-${i}-x`, labels: { "kubernetes.io/service-name": `svc-${i}` } },
+    addressType: "IPv6",
+    endpoints: nodes.map((n) => {
+      const ready = n !== nodes[0] || node1Ready
+      return { addresses: ["2001:db8:ffff::1"], nodeName: n.metadata!.name!, conditions: { ready, serving: ready } }
+    }),
+  })
+  const slices = services.map((_, i) => slice(i, true))
+  const doc = (kind: string, name: string, spec: Record<string, unknown>, version = "v1beta1") =>
+    ({ value: { apiVersion: `metallb.io/${version}`, kind, metadata: { name, namespace: "metallb-system" }, spec } })
+  const documents = [
+    doc("IPAddressPool", "lan", { addresses: ["2001:db8:300::/112"] }),
+    doc("L2Advertisement", "lan", { ipAddressPools: ["lan"] }),
+    doc("IPAddressPool", "wan", { addresses: ["2001:db8:400::/112"] }),
+    doc("BGPAdvertisement", "wan", { ipAddressPools: ["wan"] }),
+    doc("BGPPeer", "tor", { myASN: 64500, peerASN: 64501, peerAddress: "2001:db8:ffff::fe" }, "v1beta2"),
+  ]
+  let state: NodeState = initialNode(nodeSettings({ nodeName: "node-1", excludePatterns: [], membership: true, seeds: ["node-2"] }))
+  let nowMs = 0
+  const feed = (input: NodeInput) => void (state = step(state, input).state)
+  const changed = () => feed({ _tag: "ClusterChanged", snapshot: snapshotOf(services, slices, nodes, undefined), nowMs: nowMs += 10 })
+  feed({ _tag: "Started", nowMs })
+  feed({ _tag: "InterfacesScanned", interfaces: [{ name: "eth0", index: 2, mac: "02:00:00:00:00:02", up: true, noArp: false, loopback: false, enslaved: false }], nowMs })
+  feed({ _tag: "ConfigChanged", sources: { documents, secrets: [], namespace: "metallb-system" }, nowMs })
+  feed({ _tag: "MembersChanged", live: new Set(["node-1", "node-2", "node-3"]), down: new Map(), lost: [], syncedAtMs: 0, nowMs })
+  const firstMs = cpuMs(changed)
+  const oneChangeMs = median(Array.from({ length: 200 }, (_, k) => cpuMs(() => {
+    const i = (k * 7) % count
+    slices[i] = slice(i, k % 2 === 1)
+    changed()
+  })))
+  const idleMs = median(Array.from({ length: 50 }, () => cpuMs(() => feed({ _tag: "TimerFired", name: "resync", nowMs: nowMs += 10 }))))
+  const membersMs = median(Array.from({ length: 10 }, (_, k) => cpuMs(() =>
+    feed({ _tag: "MembersChanged", live: new Set(k % 2 === 0 ? ["node-1", "node-2"] : ["node-1", "node-2", "node-3"]), down: new Map(), lost: [], nowMs: nowMs += 10 }))))
+  const scratchMs = median(Array.from({ length: 5 }, () => cpuMs(() => {
+    state = { ...state, passCache: emptyPassCache }
+    changed()
+  })))
+  return { firstMs, oneChangeMs, idleMs, membersMs, scratchMs }
+}
+
+export const printPassFigures = (): void => {
+  console.log(`\nSpeaker decision pass in process (snapshot from informer objects + one node step; 3 nodes, half Layer 2, half BGP)`)
+  for (const count of [1_000, 5_000, 20_000]) {
+    const f = passFigures(count)
+    const n = count.toLocaleString("en-US")
+    console.log(`  ${n} Services: first pass ${f.firstMs.toFixed(0)} ms; one EndpointSlice changed ${f.oneChangeMs.toFixed(2)} ms; nothing changed ${f.idleMs.toFixed(2)} ms; member lost ${f.membersMs.toFixed(1)} ms; cache dropped (every pass before) ${f.scratchMs.toFixed(0)} ms`)
+    if (count === 5_000) {
+      printTarget(`pass CPU at ${churnPerSecond} EndpointSlice changes/s, ${n} Services`, (f.oneChangeMs * churnPerSecond) / 10, "% core", 5, `${f.oneChangeMs.toFixed(2)} ms a pass, one pass per change`)
+    }
+  }
+}
+
 export const run = async (): Promise<void> => {
+  printPassFigures()
   const skip = labSkipReason()
   if (skip !== undefined) {
     console.log(`  skipped: ${skip}`)

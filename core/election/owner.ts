@@ -139,10 +139,30 @@ export const hashRank = (nodeName: string, ip: Address): number => hashPrefix(el
 const hashPrefix = (digest: Uint8Array): number =>
   ((((digest[0]! * 256 + digest[1]!) * 256 + digest[2]!) * 256 + digest[3]!) * 256 + digest[4]!) * 256 + digest[5]!
 
-export const electOwner = (input: ElectionInput, rank?: HashRank): Election => electOwnerWithReasons(input, rank).election
+export const electOwner = (input: ElectionInput, rank?: HashRank): Election => elect(input, rank, false).election
 
 /** The election, with each node's reason to be a candidate or not (what `explain` shows; the speaker uses electOwner). */
-export const electOwnerWithReasons = (input: ElectionInput, rank?: HashRank): ElectionWithReasons => {
+export const electOwnerWithReasons = (input: ElectionInput, rank?: HashRank): ElectionWithReasons => elect(input, rank, true)
+
+/**
+ * The nodes by name, built once per view: the speaker elects every service over the same nodes array.
+ * A memo of a pure function, weak so that it goes with the view.
+ */
+const byName = new WeakMap<ReadonlyArray<ElectionNode>, ReadonlyMap<string, ElectionNode>>()
+const nodesByName = (nodes: ReadonlyArray<ElectionNode>): ReadonlyMap<string, ElectionNode> => {
+  let map = byName.get(nodes)
+  if (map === undefined) {
+    map = new Map(nodes.map((n) => [n.name, n]))
+    byName.set(nodes, map)
+  }
+  return map
+}
+
+/**
+ * Without verdicts (the speaker's pass), a Local service looks only at the nodes with a serving endpoint:
+ * the others are rejected anyway, and the candidates' order does not depend on the order they are looked at.
+ */
+const elect = (input: ElectionInput, rank: HashRank | undefined, withVerdicts: boolean): ElectionWithReasons => {
   const { service } = input
   const refused = (reason: ElectionReason, verdicts: ReadonlyArray<NodeVerdict> = []): ElectionWithReasons => ({ election: refuse(reason), verdicts })
   const firstIp = service.ips[0]
@@ -154,11 +174,16 @@ export const electOwnerWithReasons = (input: ElectionInput, rank?: HashRank): El
   const ads = input.advertisements.filter((ad) => anyMatches(ad.serviceSelectors, service.labels))
   if (ads.length === 0) return refused("NoMatchingAdvertisement")
 
-  const nodes = new Map(input.nodes.map((n) => [n.name, n]))
+  const nodes = nodesByName(input.nodes)
   const withEndpoint = new Set(input.endpoints.flatMap((e) => (e.serving && e.node !== undefined ? [e.node] : [])))
-  const pool = input.members === undefined ? [...nodes.keys()] : [...input.members]
+  const members = input.members
+  const pool = !withVerdicts && service.externalTrafficPolicy === "Local"
+    ? [...withEndpoint].filter((name) => (members === undefined ? nodes.has(name) : members.has(name)))
+    : members === undefined ? [...nodes.keys()] : [...members]
   const verdicts: Array<NodeVerdict> = []
-  const reject = (node: string, reason: Extract<NodeVerdict, { _tag: "Rejected" }>["reason"]) => verdicts.push({ node, _tag: "Rejected", reason })
+  const reject = (node: string, reason: Extract<NodeVerdict, { _tag: "Rejected" }>["reason"]) => {
+    if (withVerdicts) verdicts.push({ node, _tag: "Rejected", reason })
+  }
   const scores = new Map<string, number>()
   let linksDown = false
   for (const name of new Set(pool)) {
@@ -192,9 +217,9 @@ export const electOwnerWithReasons = (input: ElectionInput, rank?: HashRank): El
     }
     const score = covering.reduce((sum, ad) => sum + preferenceScore(ad, node.labels), 0)
     scores.set(name, score)
-    verdicts.push({ node: name, _tag: "Candidate", score })
+    if (withVerdicts) verdicts.push({ node: name, _tag: "Candidate", score })
   }
-  if (input.members !== undefined) for (const name of nodes.keys()) if (!input.members.has(name)) reject(name, "NotMember")
+  if (withVerdicts && members !== undefined) for (const name of nodes.keys()) if (!members.has(name)) reject(name, "NotMember")
   if (scores.size === 0) return refused(linksDown ? "AnnouncingInterfacesDown" : "NoAvailableNode", verdicts)
 
   const ranks = new Map([...scores.keys()].map((name) => [name, rank === undefined ? hashRank(name, firstIp) : rank(name)]))

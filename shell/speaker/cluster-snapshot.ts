@@ -21,6 +21,16 @@ const nodeViews = new WeakMap<V1Node, NodeView>()
 /** A service's endpoint list by its first EndpointSlice, valid while its slices are the same objects. */
 const endpointLists = new WeakMap<V1EndpointSlice, { readonly slices: ReadonlyArray<V1EndpointSlice>; readonly list: ReadonlyArray<EndpointView> }>()
 
+/** The namespace/name of the slice's Service (the same string object for the same slice). */
+const sliceKeys = new WeakMap<V1EndpointSlice, string | undefined>()
+const serviceKeyOf = (slice: V1EndpointSlice): string | undefined => {
+  if (sliceKeys.has(slice)) return sliceKeys.get(slice)
+  const service = slice.metadata?.labels?.["kubernetes.io/service-name"]
+  const key = service === undefined ? undefined : `${slice.metadata?.namespace}/${service}`
+  sliceKeys.set(slice, key)
+  return key
+}
+
 const serviceView = (s: V1Service, sharedAddress: boolean): SpeakerService => {
   const known = serviceViews.get(s)
   if (known !== undefined && known.sharedAddress === sharedAddress) return known
@@ -79,9 +89,8 @@ export const snapshotOf = (
     serviceView(s, (s.status?.loadBalancer?.ingress ?? []).some((i) => i.ip !== undefined && i.ip !== "" && (holders.get(i.ip) ?? 0) > 1)))
   const byService = new Map<string, Array<V1EndpointSlice>>()
   for (const slice of slices) {
-    const service = slice.metadata?.labels?.["kubernetes.io/service-name"]
-    if (service === undefined) continue
-    const key = `${slice.metadata?.namespace}/${service}`
+    const key = serviceKeyOf(slice)
+    if (key === undefined) continue
     const list = byService.get(key)
     if (list === undefined) byService.set(key, [slice])
     else list.push(slice)

@@ -12,6 +12,7 @@
 import type { Config } from "../../config/config.ts"
 import type { DesiredRoute } from "../../bgp/rib.ts"
 import { type Election, type ElectionNode, electOwner, type HashRank, hashRank, goIpString } from "../../election/owner.ts"
+import { addressKey } from "../../l2/ownership.ts"
 import { formatAddress } from "../../net/address.ts"
 import { nodeExcluded, serviceRoutesForNode } from "../bgp.ts"
 import { electionNodes, l2ElectionSetup, ownerInterfaces } from "../l2.ts"
@@ -56,6 +57,9 @@ export interface ServiceDecision {
   readonly election: Election | undefined
   /** This node's claim: the interfaces (empty: every usable one), when it announces the service. */
   readonly claimInterfaces: ReadonlyArray<string> | undefined
+  /** With a claim: each address's addressKey and text, computed once. */
+  readonly claimKeys: ReadonlyArray<string>
+  readonly claimIps: ReadonlyArray<string>
   /** Its metallb_speaker_announced samples as text fragments (empty: none). */
   readonly l2SamplesText: string
   readonly bgpSamplesText: string
@@ -78,6 +82,8 @@ export interface PassCache {
   /** The samples text at that pass, and whether the Layer 2 samples were in it. */
   readonly samplesText: string
   readonly l2Samples: boolean
+  /** The ServiceBGPStatus texts that pass returned (the state's, unless a write failed since). */
+  readonly bgpStatuses: ReadonlyMap<string, string> | undefined
   /** The previous owners that pass returned, and whether it was held back (no elections then). */
   readonly owners: ReadonlyMap<string, string> | undefined
   readonly ownersHeld: boolean
@@ -99,6 +105,7 @@ export const emptyPassCache: PassCache = {
   routes: new Map(),
   samplesText: "[]",
   l2Samples: false,
+  bgpStatuses: undefined,
   owners: undefined,
   ownersHeld: false,
   reusable: sameView,
@@ -210,6 +217,8 @@ export const decideService = (ctx: DecideContext, service: SpeakerService, previ
     bgpEpoch: ctx.bgpEpoch,
     election,
     claimInterfaces,
+    claimKeys: claims ? service.addresses.map(addressKey) : [],
+    claimIps: claims ? service.addresses.map(formatAddress) : [],
     l2SamplesText: claims ? samplesText(service, "layer2") : "",
     bgpSamplesText: status === undefined ? "" : samplesText(service, "bgp"),
     ranks,

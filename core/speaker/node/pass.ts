@@ -4,7 +4,6 @@
 // drivers were told before are emitted, releases first (stop answering before anything else).
 import { Result } from "effect"
 import type { Config } from "../../config/config.ts"
-import { addressKey } from "../../l2/ownership.ts"
 import { formatAddress } from "../../net/address.ts"
 import { type DesiredRoute, mergeRoutes } from "../../bgp/rib.ts"
 import type { Election } from "../../election/owner.ts"
@@ -29,6 +28,8 @@ const holding = (s: NodeState, nowMs: number): { readonly held: boolean; readonl
   return { held: true, rejoinedAtMs: s.rejoinedAtMs }
 }
 
+const sameNames = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean => a === b || (a.length === b.length && a.every((x, i) => x === b[i]))
+
 /** Claims and releases that turn `before` into `after`, releases first. */
 export const ownershipChanges = (
   before: ReadonlyMap<string, OwnedAddress>,
@@ -37,12 +38,16 @@ export const ownershipChanges = (
   const releases: Array<NodeOutput> = []
   const claims: Array<NodeOutput> = []
   for (const [key, o] of before) {
-    const still = after.get(key)?.interfaces ?? []
+    const now = after.get(key)
+    if (now === o) continue
+    const still = now?.interfaces ?? []
     const gone = o.interfaces.filter((n) => !still.includes(n))
     if (gone.length > 0) releases.push({ _tag: "Release", address: o.address, interfaces: gone })
   }
   for (const [key, o] of after) {
-    const had = before.get(key)?.interfaces ?? []
+    const was = before.get(key)
+    if (was === o) continue
+    const had = was?.interfaces ?? []
     const added = o.interfaces.filter((n) => !had.includes(n))
     if (added.length > 0) claims.push({ _tag: "Claim", service: o.service, address: o.address, interfaces: added })
   }
@@ -90,6 +95,7 @@ const bgpPass = (
   s: NodeState,
   setup: ReturnType<typeof sessionSpecs>,
   routesOf: () => PassCache["routes"],
+  statusesKept: ReadonlyMap<string, string> | undefined,
   decisions: ReadonlyArray<ServiceDecision>,
   out: Array<NodeOutput>,
 ): BgpPart => {
@@ -124,6 +130,7 @@ const bgpPass = (
     if (mine.text !== entry.routes) out.push({ _tag: "UpdateRoutes", name, routes: mine.routes })
     sessions.set(name, { fingerprint: entry.fingerprint, routes: mine.text })
   }
+  if (statusesKept !== undefined) return { sessions, sessionProblems, statuses: statusesKept, routes }
   // Which peers hear each service from this node.
   const desired = new Map<string, { readonly value: Readonly<Record<string, unknown>>; readonly text: string }>()
   for (const d of decisions) if (d.bgpStatus !== undefined) desired.set(d.service.key, d.bgpStatus)
@@ -159,9 +166,12 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   // Each service's decisions: the cached ones where its view and the epochs are the same.
   const ctx = { config, snapshot, nodeName, self, ignoreExcludeLb: ignoreExcludeLb ?? false, l2Epoch, bgpEpoch }
   const decisions: Array<ServiceDecision> = []
+  const fresh: Array<ServiceDecision> = []
   let sameOrder = cache.order.length === snapshot.services.length
   let recomputed = false
   let routesChanged = false
+  let samplesChanged = false
+  let bgpStatusChanged = false
   for (let i = 0; i < snapshot.services.length; i++) {
     const service = snapshot.services[i]!
     if (sameOrder && cache.order[i] !== service.key) sameOrder = false
@@ -170,27 +180,37 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
     if (d === undefined || d.l2Epoch !== l2Epoch || d.bgpEpoch !== bgpEpoch || !cache.reusable(d, service, snapshot.endpoints.get(service.key))) {
       d = decideService(ctx, service, previous)
       recomputed = true
+      fresh.push(d)
       if (previous === undefined || previous.routesText !== d.routesText) routesChanged = true
+      if (previous === undefined || previous.l2SamplesText !== d.l2SamplesText || previous.bgpSamplesText !== d.bgpSamplesText) samplesChanged = true
+      if (previous?.bgpStatus?.text !== d.bgpStatus?.text) bgpStatusChanged = true
     }
     decisions.push(d)
   }
   const unchanged = !recomputed && sameOrder
+  const decisionMap = unchanged ? cache.decisions : sameOrder ? withDecisions(cache.decisions, fresh) : new Map(decisions.map((d) => [d.service.key, d]))
   const { held, rejoinedAtMs } = holding(s, nowMs)
   // Never on a link that is down, even before the membership has told the others (or without membership).
   const upNames = s.interfaces.map((i) => i.name).filter((n) => !s.linksDown.includes(n))
   const claims = decisions.filter((d) => d.claimInterfaces !== undefined)
   const owned = new Map<string, OwnedAddress>()
   if (!held) {
-    for (const { service, claimInterfaces } of claims) {
+    for (const { service, claimInterfaces, claimKeys } of claims) {
       const interfaces = claimInterfaces!.length > 0 ? claimInterfaces!.filter((n) => upNames.includes(n)) : upNames
-      for (const address of service.addresses) owned.set(addressKey(address), { service: service.key, address, interfaces })
+      service.addresses.forEach((address, j) => {
+        // The very object owned before when nothing about it changed, so the diff below is a comparison of references.
+        const before = s.owned.get(claimKeys[j]!)
+        owned.set(claimKeys[j]!, before !== undefined && before.service === service.key && before.address === address && sameNames(before.interfaces, interfaces)
+          ? before
+          : { service: service.key, address, interfaces })
+      })
     }
   }
   out.push(...ownershipChanges(s.owned, owned))
-  // While held back this node announces nothing, so it takes nothing over. With every election as at
-  // the last pass (not held then either), every owner is the previous one: nothing taken over.
-  const takeover = unchanged && !held && cache.ownersHeld === false && s.previousOwners === cache.owners
-    ? { takeovers: [], owners: s.previousOwners }
+  // While held back this node announces nothing, so it takes nothing over. When the last pass was not
+  // held either and the services are the same, only the elections decided again can change an owner.
+  const takeover = sameOrder && !held && cache.ownersHeld === false && s.previousOwners === cache.owners && decisionMap.size === decisions.length
+    ? takeoversAmong(s.previousOwners, fresh, nodeName, s.members)
     : takeoversOf(s.previousOwners, held ? new Map() : electionsOf(decisions), nodeName, s.members)
   const lostMembers = new Map(s.lostMembers)
   for (const { service, from } of takeover.takeovers) {
@@ -200,7 +220,11 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   for (const name of [...lostMembers.keys()]) if (s.members?.has(name) === true) lostMembers.delete(name)
   // One nodeAssigned event per service and set of addresses.
   const byService = new Map<string, Array<string>>()
-  for (const { service } of claims) byService.set(service.key, [...(byService.get(service.key) ?? []), ...service.addresses.map(formatAddress)])
+  for (const { service, claimIps } of claims) {
+    const known = byService.get(service.key)
+    if (known === undefined) byService.set(service.key, [...claimIps])
+    else known.push(...claimIps)
+  }
   const announcedEvents = new Map<string, string>()
   for (const [service, ips] of byService) {
     const text = ips.join(",")
@@ -208,16 +232,33 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
     if (s.announcedEvents.get(service) !== text) out.push({ _tag: "Emit", service, reason: "nodeAssigned", note: `announcing from node "${nodeName}" with protocol "layer2"` })
   }
   const l2Desired = new Map<string, Set<string>>()
-  for (const o of owned.values()) l2Desired.set(o.service, new Set([...(l2Desired.get(o.service) ?? []), ...o.interfaces]))
+  for (const o of owned.values()) {
+    const names = l2Desired.get(o.service)
+    if (names === undefined) l2Desired.set(o.service, new Set(o.interfaces))
+    else for (const n of o.interfaces) names.add(n)
+  }
+  // Few distinct interface sets: each status value and its text made once per pass.
+  const l2StatusOf = new Map<string, { readonly value: Readonly<Record<string, unknown>>; readonly text: string }>()
+  const l2Status = (names: Set<string>) => {
+    const sorted = [...names].sort()
+    const key = sorted.join(" ")
+    let status = l2StatusOf.get(key)
+    if (status === undefined) {
+      const value = { interfaces: sorted.map((name) => ({ name })) }
+      status = { value, text: stableText(value) }
+      l2StatusOf.set(key, status)
+    }
+    return status
+  }
   const l2Statuses = statusChanges("ServiceL2Status", s.statuses.get("ServiceL2Status") ?? new Map(),
-    new Map([...l2Desired].map(([service, names]) => {
-      const value = { interfaces: [...names].sort().map((name) => ({ name })) }
-      return [service, { value, text: stableText(value) }]
-    })), out)
+    new Map([...l2Desired].map(([service, names]) => [service, l2Status(names)])), out)
   const l2Samples = owned.size > 0
   const routesOf = () => (bgpEpoch === cache.bgpEpoch && !routesChanged && sameOrder ? cache.routes : mergedRoutes(bgpEpoch!, decisions, ctx.ignoreExcludeLb))
-  const bgp = setup === undefined ? undefined : bgpPass(s, setup, routesOf, decisions, out)
-  const samplesText = unchanged && l2Samples === cache.l2Samples ? cache.samplesText : samplesTextOf(decisions, l2Samples)
+  // The status objects as written at the last pass, when no service's changed since.
+  const writtenBgp = s.statuses.get("ServiceBGPStatus")
+  const bgpStatusesKept = sameOrder && !bgpStatusChanged && writtenBgp !== undefined && writtenBgp === cache.bgpStatuses ? writtenBgp : undefined
+  const bgp = setup === undefined ? undefined : bgpPass(s, setup, routesOf, bgpStatusesKept, decisions, out)
+  const samplesText = sameOrder && !samplesChanged && l2Samples === cache.l2Samples ? cache.samplesText : samplesTextOf(decisions, l2Samples)
   if (samplesText !== s.announcedSamples) out.push({ _tag: "Announced", samples: samplesOf(decisions, l2Samples) })
   return {
     ...s,
@@ -233,16 +274,46 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
     passCache: {
       l2Epoch,
       bgpEpoch,
-      decisions: unchanged ? cache.decisions : new Map(decisions.map((d) => [d.service.key, d])),
+      decisions: decisionMap,
       order: sameOrder ? cache.order : snapshot.services.map((sv) => sv.key),
       routes: bgp?.routes ?? new Map(),
       samplesText,
       l2Samples,
+      bgpStatuses: bgp?.statuses,
       owners: takeover.owners,
       ownersHeld: held,
       reusable: cache.reusable,
     },
   }
+}
+
+const withDecisions = (before: ReadonlyMap<string, ServiceDecision>, fresh: ReadonlyArray<ServiceDecision>): ReadonlyMap<string, ServiceDecision> => {
+  const map = new Map(before)
+  for (const d of fresh) map.set(d.service.key, d)
+  return map
+}
+
+/** takeoversOf for the elections decided again only; the others' owners are the previous ones. */
+const takeoversAmong = (
+  previousOwners: ReadonlyMap<string, string>,
+  fresh: ReadonlyArray<ServiceDecision>,
+  nodeName: string,
+  members: ReadonlySet<string> | undefined,
+): ReturnType<typeof takeoversOf> => {
+  let owners = previousOwners
+  const elections = new Map<string, Election>()
+  for (const d of fresh) {
+    const owner = d.election?.owner
+    const previous = previousOwners.get(d.service.key)
+    if (owner === previous) continue
+    if (owners === previousOwners) owners = new Map(previousOwners)
+    if (owner === undefined) (owners as Map<string, string>).delete(d.service.key)
+    else elections.set(d.service.key, d.election!)
+  }
+  if (elections.size === 0) return { takeovers: [], owners }
+  const step = takeoversOf(previousOwners, elections, nodeName, members)
+  for (const [service, owner] of step.owners) (owners as Map<string, string>).set(service, owner)
+  return { takeovers: step.takeovers, owners }
 }
 
 const electionsOf = (decisions: ReadonlyArray<ServiceDecision>): ReadonlyMap<string, Election> => {

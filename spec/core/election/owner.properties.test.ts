@@ -2,7 +2,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { L2Advertisement } from "../../../core/config/config.ts"
 import type { Selector } from "../../../core/config/selector.ts"
-import { type ElectionInput, type ElectionNode, type ElectionService, electOwner } from "../../../core/election/owner.ts"
+import { type ElectionInput, type ElectionNode, type ElectionService, electOwner, electOwnerWithReasons, hashRank } from "../../../core/election/owner.ts"
 import type { Address } from "../../../core/net/address.ts"
 import { ad, selector } from "./fixtures.ts"
 
@@ -89,6 +89,20 @@ const memberNames = (view: View): Set<string> => new Set(view.members ?? view.no
 const without = (names: ReadonlySet<string>, name: string): Set<string> => new Set([...names].filter((n) => n !== name))
 
 describe("electOwner properties", () => {
+  it("the speaker's election (no verdicts, Local services looking only at nodes with an endpoint, a rank memo) is explain's", () => {
+    fc.assert(
+      fc.property(arbView, (view) => {
+        view.services.forEach((_, i) => {
+          const input = inputFor(view, i)
+          const memo = new Map<string, number>()
+          const rank = (node: string) => memo.get(node) ?? memo.set(node, hashRank(node, input.service.ips[0]!)).get(node)!
+          expect(electOwner(input, rank)).toEqual(electOwnerWithReasons(input).election)
+        })
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
   it("every node holding the same view elects the same owner, whatever order its informers listed things in", () => {
     fc.assert(
       fc.property(arbView, fc.array(fc.integer(), { minLength: 1, maxLength: 12 }), (view, keys) => {
