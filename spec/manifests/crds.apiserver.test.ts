@@ -90,7 +90,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("metallb.io CRDs in a real 
   it("applies every CRD server-side and each becomes Established with the storage version core expects", async () => {
     const names = JSON.parse(await mustKubectl(["get", "crd", "-o", "json"])).items.map((c: K8sObject) => c.metadata.name).sort()
     expect(names).toEqual([
-      "bfdprofiles.metallb.io", "bgpadvertisements.metallb.io", "bgppeers.metallb.io", "communities.metallb.io",
+      "bfdprofiles.metallb.io", "bgpadvertisements.metallb.io", "bgppeers.metallb.io", "bgpsessionstates.frrk8s.metallb.io", "communities.metallb.io",
       "configurationstates.metallb.io", "ipaddresspools.metallb.io", "l2advertisements.metallb.io",
       "servicebgpstatuses.metallb.io", "servicel2statuses.metallb.io",
     ])

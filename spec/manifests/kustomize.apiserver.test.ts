@@ -34,7 +34,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("kustomize manifests in a r
       expect(applied.stdout).toContain(`${o.kind.toLowerCase()}${group}/${o.metadata.name} serverside-applied`)
     }
     const crds = objects().filter((o) => o.kind === "CustomResourceDefinition").map((o) => `crd/${o.metadata.name}`)
-    expect(crds).toHaveLength(9)
+    expect(crds).toHaveLength(10)
     const established = await kubectl(["wait", "--for=condition=Established", "--timeout=30s", ...crds])
     expect(established.ok, established.output).toBe(true)
   })
@@ -90,6 +90,10 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("kustomize manifests in a r
     [speakerSa, "create servicel2statuses.metallb.io -n metallb-system", true],
     [speakerSa, "patch servicebgpstatuses.metallb.io -n metallb-system --subresource=status", true],
     [speakerSa, "create servicel2statuses.metallb.io -n default", false],
+    [speakerSa, "create bgpsessionstates.frrk8s.metallb.io -n metallb-system", true],
+    [speakerSa, "delete bgpsessionstates.frrk8s.metallb.io -n metallb-system", true],
+    [speakerSa, "patch bgpsessionstates.frrk8s.metallb.io -n metallb-system --subresource=status", true],
+    [speakerSa, "create bgpsessionstates.frrk8s.metallb.io -n default", false],
     [speakerSa, "list bgppeers.metallb.io -n metallb-system", true],
     [speakerSa, "update bgppeers.metallb.io -n metallb-system", false],
     [speakerSa, "create leases.coordination.k8s.io -n metallb-system", false],
