@@ -85,7 +85,7 @@ export const sessionStateReportOf = (object: KubernetesObject): SessionStateRepo
   const node = text("node", sessionStateLabels.node)
   const neighbor = text("peer", sessionStateLabels.peer)
   if (node === undefined || neighbor === undefined) return undefined
-  const bgpPeer = labels[sessionStatePeerNameLabel]
+  const bgpPeer = object.metadata?.annotations?.[sessionStatePeerNameLabel] ?? labels[sessionStatePeerNameLabel]
   const since = object.metadata?.annotations?.[sessionStateSinceAnnotation]
   return {
     name: object.metadata?.name ?? "",

@@ -22,7 +22,7 @@ export interface NodeObjectKind {
   /** Selects this node's objects of the kind. */
   readonly labelSelector: string
   /** The key of a listed object; undefined: not one of ours (another writer's), left alone. */
-  readonly keyOf: (labels: Readonly<Record<string, string>>) => string | undefined
+  readonly keyOf: (labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>) => string | undefined
   /** generateName and labels of a new object for the key. */
   readonly newObject: (key: string) => { readonly generateName: string; readonly labels: Readonly<Record<string, string>> }
   /** The label and annotation keys a write sets (compared with what a listed object has). */
@@ -81,7 +81,7 @@ export class NodeObjects {
       const list = yield* this.api.list<Listed>(resource, { namespace: this.namespace, labelSelector: this.kind.labelSelector })
       const map = new Map<string, Existing>()
       for (const item of list.items) {
-        const key = this.kind.keyOf(item.metadata?.labels ?? {})
+        const key = this.kind.keyOf(item.metadata?.labels ?? {}, item.metadata?.annotations ?? {})
         const name = item.metadata?.name
         if (key === undefined || name === undefined) continue
         const owner = this.owner

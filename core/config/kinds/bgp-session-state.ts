@@ -14,7 +14,11 @@ export const sessionStateLabels = {
   vrf: "frrk8s.metallb.io/vrf",
 } as const
 
-/** Ours only: the BGPPeer the session runs for (frr-k8s names peers by address, several BGPPeers can share one). */
+/**
+ * Ours only: the BGPPeer the session runs for (frr-k8s names peers by address, several BGPPeers can share
+ * one), as a label (selectable; a name too long for a label value is shortened with a hash of it) and in
+ * full as an annotation of the same key.
+ */
 export const sessionStatePeerNameLabel = "metallb-ts.io/bgppeer"
 /** Ours only: when the BGP state last changed (RFC 3339); an annotation, so a CRD that prunes keeps it. */
 export const sessionStateSinceAnnotation = "metallb-ts.io/bgp-status-since"

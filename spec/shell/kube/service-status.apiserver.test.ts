@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { KubeApiError } from "../../../shell/kube/api-error.ts"
 import { type KubeApi, makeKubeApi } from "../../../shell/kube/kube-api.ts"
-import { SessionStateWriter, bgpSessionStates } from "../../../shell/kube/session-states.ts"
+import { bgpSessionStates, peerLabelValue, SessionStateWriter } from "../../../shell/kube/session-states.ts"
 import { type PodOwner, ServiceStatusWriter } from "../../../shell/kube/service-status.ts"
 import { type ApiServer, apiServerSkipReason, startApiServer } from "../../support/apiserver.ts"
 import { eventually } from "../../support/netns.ts"
@@ -132,7 +132,7 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("SessionStateWriter on a re
     expect(mine?.metadata?.labels).toEqual({
       "frrk8s.metallb.io/node": "node-a", "frrk8s.metallb.io/peer": established.peer, "frrk8s.metallb.io/vrf": "", "metallb-ts.io/bgppeer": "tor",
     })
-    expect(mine?.metadata?.annotations?.["metallb-ts.io/bgp-status-since"]).toBe("2026-12-03T10:00:00.000Z")
+    expect(mine?.metadata?.annotations).toMatchObject({ "metallb-ts.io/bgp-status-since": "2026-12-03T10:00:00.000Z", "metallb-ts.io/bgppeer": "tor" })
     expect(writes).toEqual([true, true]) // create, status
     // BFD only: the status alone; the same again: nothing.
     await Effect.runPromise(writer.write("tor", { ...established, bfdStatus: "up" }, Date.parse("2026-12-03T10:00:00Z")))
@@ -143,6 +143,17 @@ describe.skipIf(skipUnlessCi(apiServerSkipReason()))("SessionStateWriter on a re
     expect(await Effect.runPromise(next.found())).toEqual(["tor"])
     await Effect.runPromise(next.remove("tor"))
     expect((await listed()).map((o) => o.metadata?.name)).toEqual(["node-a-frr"])
+  })
+
+  it("a BGPPeer name too long for a label value: shortened with a hash in the label, in full in the annotation, found again by it", async () => {
+    const long = `tor-${"x".repeat(70)}.rack-1`
+    const writer = new SessionStateWriter(speaker, ns, "node-c")
+    await Effect.runPromise(writer.write(long, { ...established, node: "node-c" }, 0))
+    const [object] = (await Effect.runPromise(admin().list<KubernetesObject>(bgpSessionStates, { namespace: ns, labelSelector: "frrk8s.metallb.io/node=node-c" }))).items
+    expect(object?.metadata?.labels?.["metallb-ts.io/bgppeer"]).toBe(peerLabelValue(long))
+    expect(peerLabelValue(long)).toMatch(/^tor-x{50}-[0-9a-f]{8}$/)
+    expect(object?.metadata?.annotations?.["metallb-ts.io/bgppeer"]).toBe(long)
+    expect(await Effect.runPromise(new SessionStateWriter(speaker, ns, "node-c").found())).toEqual([long])
   })
 
   it("a write the API refuses fails with a typed KubeApiError (403 without the speaker's RBAC)", async () => {
