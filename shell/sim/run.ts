@@ -24,8 +24,15 @@ export const scenarioNames = namedScenarios.map((s) => s.name)
 /** A sweep's scenario for a seed: random, or the scenario at scale once per 100 seeds. */
 export const sweepScenario = (seed: number) => (seed % 100 === 0 ? large : randomScenario(new Random(seed).fork("scenario"), seed))
 
-const speedText = (simulatedMs: number, wallMs: number) =>
-  `${(simulatedMs / 1000).toFixed(0)} s simulated in ${(wallMs / 1000).toFixed(1)} s: ${Math.round(simulatedMs / Math.max(wallMs, 1))}x real time`
+/** Wall-clock speed, and per CPU second of this process: on a shared machine the wall clock says little. */
+const speedText = (simulatedMs: number, wallMs: number, cpuMs: number) =>
+  `${(simulatedMs / 1000).toFixed(0)} s simulated in ${(wallMs / 1000).toFixed(1)} s: ${Math.round(simulatedMs / Math.max(wallMs, 1))}x real time ` +
+  `(${(cpuMs / 1000).toFixed(1)} CPU s: ${Math.round(simulatedMs / Math.max(cpuMs, 1))}x per CPU second)`
+
+const cpuMsSince = (from: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(from)
+  return (used.user + used.system) / 1000
+}
 
 /** Returns the number of failed runs. */
 export const simulate = (options: SimOptions): number => {
@@ -36,14 +43,17 @@ export const simulate = (options: SimOptions): number => {
   }
   let failed = 0
   const started = performance.now()
+  const startedCpu = process.cpuUsage()
   const results: Array<RunResult> = []
   let simulatedMs = 0
   for (let i = 0; i < options.runs; i++) {
     const seed = options.seed + i
     const chosen = scenario ?? (options.random ? sweepScenario(seed) : builtinScenarios[0]!)
     const runStarted = performance.now()
+    const runCpu = process.cpuUsage()
     const result = runScenario(chosen, seed)
     const runMs = performance.now() - runStarted
+    const runCpuMs = cpuMsSince(runCpu)
     simulatedMs += chosen.durationMs
     results.push(result)
     const bad = result.violations.length > 0
@@ -52,7 +62,7 @@ export const simulate = (options: SimOptions): number => {
       options.print(`# ${chosen.name}: ${chosen.description}\n`)
       if (!options.quiet) options.print(`${timelineText(result, { verbose: options.verbose })}\n`)
       options.print(summaryText(result))
-      options.print(`  speed: ${speedText(chosen.durationMs, runMs)}`)
+      options.print(`  speed: ${speedText(chosen.durationMs, runMs, runCpuMs)}`)
     } else if (bad || options.verbose) {
       options.print(summaryText(result))
     }
@@ -64,7 +74,7 @@ export const simulate = (options: SimOptions): number => {
     const failovers = results.flatMap((r) => r.failovers.flatMap((f) => (f.announceMs === undefined ? [] : [f.announceMs])))
     const worst = failovers.length === 0 ? "-" : `${Math.round(Math.max(...failovers))} ms`
     options.print(`${options.runs} runs (seeds ${options.seed}..${options.seed + options.runs - 1}) in ${seconds.toFixed(1)} s, ${events} events: ${options.runs - failed} passed, ${failed} failed; worst failover announcement ${worst}`)
-    options.print(`speed: ${speedText(simulatedMs, performance.now() - started)}`)
+    options.print(`speed: ${speedText(simulatedMs, performance.now() - started, cpuMsSince(startedCpu))}`)
   }
   return failed
 }

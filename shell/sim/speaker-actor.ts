@@ -51,6 +51,9 @@ const informerDelayMs = 20
 
 type Untimed = NodeInput extends infer I ? (I extends { readonly nowMs: number } ? Omit<I, "nowMs"> : never) : never
 
+/** answersFor's last address and its key. */
+let lastKey: { readonly address: Address | undefined; readonly key: string } = { address: undefined, key: "" }
+
 export class SimSpeaker {
   readonly name: string
   readonly mac: Mac
@@ -474,8 +477,12 @@ export class SimSpeaker {
 
   /** Whether this speaker answers for the address right now. */
   answersFor(address: Address): boolean {
-    // The owned map is keyed by addressKey: one lookup, not a scan of every claim per host and frame.
-    return this.running && (this.node?.owned.get(addressKey(address))?.interfaces.length ?? 0) > 0
+    // The owned map is keyed by addressKey: one lookup, not a scan of every claim per host and frame;
+    // the key is made once per frame (every host is asked about the same address object).
+    const owned = this.node?.owned
+    if (!this.running || owned === undefined || owned.size === 0) return false
+    if (lastKey.address !== address) lastKey = { address, key: addressKey(address) }
+    return (owned.get(lastKey.key)?.interfaces.length ?? 0) > 0
   }
 
   // --- BGP and BFD: the production drivers over simulated transports --------------------------------

@@ -370,7 +370,8 @@ describe("simulator invariants on runs with a planted bug", () => {
     expect(violated(result)).toEqual(["boundedWork", "leaverSilent"])
     expect(result.events).toBe(192_001)
     expect(result.trace.at(-1)).toMatch(/^ +5\.0000s checker +VIOLATION boundedWork: more than 192000 events by 5\.000s: a runaway loop$/)
-  })
+    // 192,000 events: ~12 s alone, over 60 s at load 20 (it timed out once there).
+  }, 300_000)
 
   it("a lost status write (web never gets its address) -> statusMatchesAllocator and, once settled, servicesAssigned", () => {
     const result = runScenario(quietL2, 1, { garbleStatus: (key, ingress) => (key === "default/web" ? [] : ingress) })
