@@ -75,18 +75,33 @@ const nodeView = (n: V1Node): NodeView => {
   return view
 }
 
-export const snapshotOf = (
-  services: ReadonlyArray<V1Service>,
-  slices: ReadonlyArray<V1EndpointSlice>,
-  nodes: ReadonlyArray<V1Node>,
-  loadBalancerClass: string | undefined,
-): ClusterSnapshot => {
+const sameRefs = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>): boolean => a.length === b.length && a.every((x, i) => x === b[i])
+
+/**
+ * The previous call's parts: the informers hand over new lists of mostly the same objects, so the
+ * Services' part is reused when every Service object is the same, and the endpoints are patched for a
+ * few replaced EndpointSlices instead of grouping every slice again.
+ */
+let last: {
+  readonly services: ReadonlyArray<V1Service>
+  readonly loadBalancerClass: string | undefined
+  readonly views: ReadonlyArray<SpeakerService>
+  readonly slices: ReadonlyArray<V1EndpointSlice>
+  readonly byService: ReadonlyMap<string, ReadonlyArray<V1EndpointSlice>>
+  readonly endpoints: ReadonlyMap<string, ReadonlyArray<EndpointView>>
+} | undefined
+
+const servicesPart = (services: ReadonlyArray<V1Service>, loadBalancerClass: string | undefined): ReadonlyArray<SpeakerService> => {
+  if (last !== undefined && last.loadBalancerClass === loadBalancerClass && sameRefs(services, last.services)) return last.views
   const ours = services.filter((s) =>
     s.spec?.type === "LoadBalancer" && (loadBalancerClass === undefined ? s.spec.loadBalancerClass === undefined : s.spec.loadBalancerClass === loadBalancerClass))
   const holders = new Map<string, number>()
   for (const s of ours) for (const i of s.status?.loadBalancer?.ingress ?? []) if (i.ip) holders.set(i.ip, (holders.get(i.ip) ?? 0) + 1)
-  const speakerServices: Array<SpeakerService> = ours.map((s) =>
+  return ours.map((s) =>
     serviceView(s, (s.status?.loadBalancer?.ingress ?? []).some((i) => i.ip !== undefined && i.ip !== "" && (holders.get(i.ip) ?? 0) > 1)))
+}
+
+const groupSlices = (slices: ReadonlyArray<V1EndpointSlice>): Map<string, Array<V1EndpointSlice>> => {
   const byService = new Map<string, Array<V1EndpointSlice>>()
   for (const slice of slices) {
     const key = serviceKeyOf(slice)
@@ -95,7 +110,46 @@ export const snapshotOf = (
     if (list === undefined) byService.set(key, [slice])
     else list.push(slice)
   }
-  const endpoints = new Map<string, ReadonlyArray<EndpointView>>()
-  for (const [key, list] of byService) endpoints.set(key, endpointList(list))
-  return { services: speakerServices, endpoints, nodes: nodes.map(nodeView) }
+  return byService
+}
+
+/** Slices replaced in place (same position, same Service): their Services' lists patched; otherwise undefined. */
+const patchSlices = (slices: ReadonlyArray<V1EndpointSlice>) => {
+  if (last === undefined || slices.length !== last.slices.length) return undefined
+  const previous = last
+  const replaced: Array<number> = []
+  for (let i = 0; i < slices.length; i++) {
+    if (slices[i] === previous.slices[i]) continue
+    if (serviceKeyOf(slices[i]!) !== serviceKeyOf(previous.slices[i]!) || replaced.length >= 64) return undefined
+    replaced.push(i)
+  }
+  if (replaced.length === 0) return { byService: previous.byService, endpoints: previous.endpoints }
+  const byService = new Map(previous.byService)
+  const endpoints = new Map(previous.endpoints)
+  for (const i of replaced) {
+    const key = serviceKeyOf(slices[i]!)
+    if (key === undefined) continue
+    const list = byService.get(key)!.map((x) => (x === previous.slices[i] ? slices[i]! : x))
+    byService.set(key, list)
+    endpoints.set(key, endpointList(list))
+  }
+  return { byService, endpoints }
+}
+
+export const snapshotOf = (
+  services: ReadonlyArray<V1Service>,
+  slices: ReadonlyArray<V1EndpointSlice>,
+  nodes: ReadonlyArray<V1Node>,
+  loadBalancerClass: string | undefined,
+): ClusterSnapshot => {
+  const views = servicesPart(services, loadBalancerClass)
+  let part = patchSlices(slices)
+  if (part === undefined) {
+    const byService = groupSlices(slices)
+    const endpoints = new Map<string, ReadonlyArray<EndpointView>>()
+    for (const [key, list] of byService) endpoints.set(key, endpointList(list))
+    part = { byService, endpoints }
+  }
+  last = { services: [...services], loadBalancerClass, views, slices: [...slices], byService: part.byService, endpoints: part.endpoints }
+  return { services: views, endpoints: part.endpoints, nodes: nodes.map(nodeView) }
 }

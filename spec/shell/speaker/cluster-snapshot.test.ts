@@ -54,5 +54,10 @@ describe("snapshotOf", () => {
     expect(third.services[0]).not.toBe(second.services[0])
     expect(third.services[0]!.sharedAddress).toBe(true)
     expect(snapshotOf([web, api2], [webSlice2, apiSlice], nodes, undefined).services[0]!.sharedAddress).toBe(false)
+    // A slice replaced by one of another Service, a slice added: the endpoints are grouped again.
+    const moved = snapshotOf([web, api2], [slice("api", "api-2", ["n3"]), apiSlice], nodes, undefined)
+    expect([...moved.endpoints]).toEqual([["default/api", [{ node: "n3", serving: true }, { node: "n1", serving: true }, { node: "n2", serving: true }]]])
+    const added = snapshotOf([web, api2], [webSlice2, apiSlice, slice("web", "web-3", ["n3"])], nodes, undefined)
+    expect(added.endpoints.get("default/web")).toEqual([{ node: "n2", serving: true }, { node: "n3", serving: true }])
   })
 })
