@@ -75,6 +75,8 @@ export interface PassCache {
   readonly l2Epoch: L2Epoch | undefined
   readonly bgpEpoch: BgpEpoch | undefined
   readonly decisions: ReadonlyMap<string, ServiceDecision>
+  /** The same decisions in the snapshot's order at that pass. */
+  readonly list: ReadonlyArray<ServiceDecision>
   /** The services' keys in the snapshot's order at that pass. */
   readonly order: ReadonlyArray<string>
   /** The merged routes per peer and their text at that pass. */
@@ -101,6 +103,7 @@ export const emptyPassCache: PassCache = {
   l2Epoch: undefined,
   bgpEpoch: undefined,
   decisions: new Map(),
+  list: [],
   order: [],
   routes: new Map(),
   samplesText: "[]",

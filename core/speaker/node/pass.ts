@@ -175,7 +175,8 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   for (let i = 0; i < snapshot.services.length; i++) {
     const service = snapshot.services[i]!
     if (sameOrder && cache.order[i] !== service.key) sameOrder = false
-    const previous = cache.decisions.get(service.key)
+    // In the same order as at the last pass, its decision is at the same index (no map lookup).
+    const previous = sameOrder ? cache.list[i] : cache.decisions.get(service.key)
     let d = previous
     if (d === undefined || d.l2Epoch !== l2Epoch || d.bgpEpoch !== bgpEpoch || !cache.reusable(d, service, snapshot.endpoints.get(service.key))) {
       d = decideService(ctx, service, previous)
@@ -275,6 +276,7 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
       l2Epoch,
       bgpEpoch,
       decisions: decisionMap,
+      list: unchanged ? cache.list : decisions,
       order: sameOrder ? cache.order : snapshot.services.map((sv) => sv.key),
       routes: bgp?.routes ?? new Map(),
       samplesText,
