@@ -6,6 +6,11 @@ go 1.25.0
 
 require k8s.io/kubernetes v1.35.4
 
+require (
+	k8s.io/api v0.35.4 // indirect
+	k8s.io/client-go v0.0.0 // indirect
+)
+
 replace (
 	k8s.io/api => k8s.io/api v0.35.4
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.35.4
