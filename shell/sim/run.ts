@@ -24,10 +24,16 @@ export const scenarioNames = namedScenarios.map((s) => s.name)
 /** A sweep's scenario for a seed: random, or the scenario at scale once per 100 seeds. */
 export const sweepScenario = (seed: number) => (seed % 100 === 0 ? large : randomScenario(new Random(seed).fork("scenario"), seed))
 
+/** A speed ratio: whole numbers from 10 up, two significant digits below (a `large` run is ~0.4x, not "0x"). */
+const ratio = (simulatedMs: number, spentMs: number): string => {
+  const r = simulatedMs / Math.max(spentMs, 1)
+  return r >= 10 ? String(Math.round(r)) : String(Number(r.toPrecision(2)))
+}
+
 /** Wall-clock speed, and per CPU second of this process: on a shared machine the wall clock says little. */
 const speedText = (simulatedMs: number, wallMs: number, cpuMs: number) =>
-  `${(simulatedMs / 1000).toFixed(0)} s simulated in ${(wallMs / 1000).toFixed(1)} s: ${Math.round(simulatedMs / Math.max(wallMs, 1))}x real time ` +
-  `(${(cpuMs / 1000).toFixed(1)} CPU s: ${Math.round(simulatedMs / Math.max(cpuMs, 1))}x per CPU second)`
+  `${(simulatedMs / 1000).toFixed(0)} s simulated in ${(wallMs / 1000).toFixed(1)} s: ${ratio(simulatedMs, wallMs)}x real time ` +
+  `(${(cpuMs / 1000).toFixed(1)} CPU s: ${ratio(simulatedMs, cpuMs)}x per CPU second)`
 
 const cpuMsSince = (from: NodeJS.CpuUsage): number => {
   const used = process.cpuUsage(from)
