@@ -1,8 +1,9 @@
 // A Kubernetes list+watch as an Effect resource: a live cache of objects plus a stream of "something
-// changed" signals. client-node's informer re-lists on 410 Gone and reconnects after timeouts, but
-// stops for good on any other error; this wrapper restarts it with capped exponential backoff, so a
-// restarted API server or a dropped connection never leaves the controller or speaker blind.
-import { type KubeConfig, type KubernetesListObject, type KubernetesObject, makeInformer } from "@kubernetes/client-node"
+// changed" signals. The informer (shell/kube/http/list-watch.ts) re-lists on 410 Gone and watches again
+// after timeouts and dropped connections, but stops on a failed list or a refused watch; this wrapper
+// restarts it with capped exponential backoff, so a restarted API server or a withdrawn permission never
+// leaves the controller or speaker blind.
+import type { KubernetesObject } from "@kubernetes/client-node"
 import { Deferred, Effect, Queue, type Scope, Stream } from "effect"
 import { KubeApi, type ListOptions, type ResourceType, type WatchSource } from "./kube-api.ts"
 
@@ -24,7 +25,7 @@ export interface WatchOptions {
 }
 
 /**
- * What the cache keeps of each object, applied in place when it arrives (client-node's cache holds the
+ * What the cache keeps of each object, applied in place when it arrives (the informer's cache holds the
  * very object its handlers are given): a reader that needs a few fields drops the rest (shell/kube/views.ts
  * projectService). Without it the cache keeps all but managedFields.
  */
@@ -43,19 +44,10 @@ export const watchResource = <T extends KubernetesObject>(
     return yield* watchSource(name, api.informer<T>(type, options), options)
   })
 
-/** A list+watch of `path` straight through client-node (for callers not yet on KubeApi). */
-export const watch = <T extends KubernetesObject>(
-  name: string,
-  kubeConfig: KubeConfig,
-  path: string,
-  list: () => Promise<KubernetesListObject<T>>,
-  options: WatchOptions = {},
-): Effect.Effect<Watched<T>, never, Scope.Scope> => watchSource(name, makeInformer(kubeConfig, path, list), options)
-
 /**
  * What the cache keeps of an object: all of it but metadata.managedFields, the field managers' records,
  * which nothing here reads and which are often the largest part of an object (a Service the controller
- * has written carries three managers). Dropped in place by the first add/update handler: client-node's
+ * has written carries three managers). Dropped in place by the first add/update handler: the informer's
  * cache holds the very object its handlers are given.
  */
 const slim = (object: KubernetesObject) => {

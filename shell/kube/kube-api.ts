@@ -1,25 +1,21 @@
 // The Kubernetes API as a service: every read, write and watch of the controller, the speaker and their
 // helpers goes through `KubeApi`, with typed failures (KubeApiError: operation, object, HTTP status,
-// reason). `layer` is the only place that touches @kubernetes/client-node's API classes and informers;
-// `layerTest` is an in-memory API server (resourceVersions, generateName, merge patches, the status
-// subresource, watches) for unit tests of the drivers, with failures that can be injected.
+// reason). `layer` talks to the API server through our own small HTTP client (shell/kube/http: keep-alive
+// pools, paged lists, list+watch informers with bookmarks), so a process never loads
+// @kubernetes/client-node's generated API classes and model graph (~80 MiB of RSS); only its types are
+// used here. `layerTest` is an in-memory API server (resourceVersions, generateName, merge patches, the
+// status subresource, watches) for unit tests of the drivers, with failures that can be injected.
 //
 // Objects are addressed by a ResourceType (group, version, plural) and a namespace/name, so one small
 // surface covers core objects, events, leases, reviews and the metallb.io custom resources.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  type Informer,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  makeInformer,
-  type ObjectCache,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node"
+import type { Informer, KubeConfig, KubernetesObject, ObjectCache } from "@kubernetes/client-node"
 import { Context, Effect, Layer } from "effect"
 import { KubeApiError } from "./api-error.ts"
+import type { ClusterAccess } from "./http/cluster-access.ts"
+import { KubeHttp } from "./http/client.ts"
+import { apiError, type Target } from "./http/errors.ts"
+import { clusterAccessFromText } from "./http/kubeconfig.ts"
+import { collectionPathOf, listAll, listWatch } from "./http/list-watch.ts"
 
 export interface ResourceType {
   /** "" for the core group. */
@@ -89,13 +85,14 @@ export class KubeApi extends Context.Service<KubeApi, {
   readonly replace: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: T) => Effect.Effect<T, KubeApiError>
   /** JSON merge patch (RFC 7386) of the object, or of its status subresource. */
   readonly patch: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, mergePatch: object, subresource?: "status") => Effect.Effect<T, KubeApiError>
-  /** JSON patch (RFC 6902): add, replace, remove and test (a failed test is 422 Invalid); not for the core group. */
+  /** JSON patch (RFC 6902): add, replace, remove and test (a failed test is 422 Invalid). */
   readonly patchJson: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, operations: ReadonlyArray<JsonPatchOperation>) => Effect.Effect<T, KubeApiError>
   readonly remove: (type: ResourceType, ref: ObjectRef) => Effect.Effect<void, KubeApiError>
   /** A list+watch of `type`; not started (the caller starts and stops it). */
   readonly informer: <T extends KubernetesObject>(type: ResourceType, options?: ListOptions) => WatchSource<T>
 }>()("metallb-ts/KubeApi") {
-  static readonly layer = (kubeConfig: KubeConfig): Layer.Layer<KubeApi> => Layer.succeed(KubeApi, makeKubeApi(kubeConfig))
+  /** Over the settings of shell/kube/kube-config.ts's loadKubeConfig, or a client-node KubeConfig (tests). */
+  static readonly layer = (access: ClusterAccess | KubeConfig): Layer.Layer<KubeApi> => Layer.succeed(KubeApi, makeKubeApi(access))
   static readonly layerTest = (fake: FakeKube = new FakeKube()): Layer.Layer<KubeApi> => Layer.succeed(KubeApi, fake.api)
 }
 
@@ -104,166 +101,50 @@ const objectText = (ref: ObjectRef) => (ref.namespace === undefined ? ref.name :
 const listText = (options: ListOptions) => `${options.namespace === undefined ? "*" : `${options.namespace}/*`}${options.labelSelector ? ` (${options.labelSelector})` : ""}`
 
 /** The path of a collection, as the watch needs it. */
-export const collectionPath = (type: ResourceType, namespace?: string) =>
-  `${type.group === "" ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`}${namespace === undefined ? "" : `/namespaces/${namespace}`}/${type.plural}`
+export const collectionPath = collectionPathOf
 
 /** A MicroTime (events.k8s.io eventTime, Lease renewTime): RFC 3339 with exactly six fraction digits. */
 export const microTime = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z")
 
-const fromException = (operation: string, type: ResourceType, object: string) => (error: unknown): KubeApiError => {
-  const e = error as { code?: unknown; body?: unknown; message?: unknown }
-  let status: { reason?: unknown; message?: unknown } | undefined
-  if (typeof e.body === "string") {
-    try {
-      status = JSON.parse(e.body) as typeof status
-    } catch {
-      status = { message: e.body }
-    }
-  } else if (typeof e.body === "object" && e.body !== null) status = e.body as typeof status
-  const code = typeof e.code === "number" && e.code >= 100 ? e.code : undefined
-  return new KubeApiError({
-    operation,
-    resource: resourceName(type),
-    object,
-    ...(code === undefined ? {} : { status: code }),
-    ...(typeof status?.reason === "string" ? { reason: status.reason } : {}),
-    message: typeof status?.message === "string" && status.message !== "" ? status.message : String(e.message ?? error),
-  })
-}
+/** The settings of a client-node KubeConfig (the testbeds make those), read by our own kubeconfig code. */
+const accessOf = (source: ClusterAccess | KubeConfig): ClusterAccess =>
+  "exportConfig" in source ? clusterAccessFromText(source.exportConfig(), `${process.cwd()}/(client-node KubeConfig)`) : source
 
-const mergePatchHeader = setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
-const jsonPatchHeader = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch)
+const objectPath = (type: ResourceType, ref: ObjectRef, subresource?: "status") =>
+  `${collectionPathOf(type, type.namespaced ? (ref.namespace ?? "default") : undefined)}/${encodeURIComponent(ref.name)}${subresource === undefined ? "" : `/${subresource}`}`
 
-interface CoreCalls {
-  readonly list?: (options: ListOptions) => Promise<unknown>
-  readonly get?: (ref: ObjectRef) => Promise<unknown>
-  readonly create?: (namespace: string | undefined, body: never) => Promise<unknown>
-  readonly replace?: (ref: ObjectRef, body: never) => Promise<unknown>
-  readonly patch?: (ref: ObjectRef, body: object) => Promise<unknown>
-  readonly patchStatus?: (ref: ObjectRef, body: object) => Promise<unknown>
-  readonly remove?: (ref: ObjectRef) => Promise<unknown>
-}
-
-/** The service over a kubeconfig, for callers outside a layer (KubeApi.layer is the usual way in). */
-export const makeKubeApi = (kubeConfig: KubeConfig): KubeApi["Service"] => {
-  const coreApi = kubeConfig.makeApiClient(CoreV1Api)
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi)
-  const ns = (ref: { readonly namespace?: string | undefined }) => ref.namespace ?? "default"
-  const selector = (o: ListOptions) => (o.labelSelector === undefined ? {} : { labelSelector: o.labelSelector })
-  // The core group has no generic client in client-node: the operations metallb-ts uses, per resource.
-  const coreCalls: Record<string, CoreCalls> = {
-    services: {
-      list: (o) => (o.namespace === undefined ? coreApi.listServiceForAllNamespaces(selector(o)) : coreApi.listNamespacedService({ namespace: o.namespace, ...selector(o) })),
-      get: (r) => coreApi.readNamespacedService({ name: r.name, namespace: ns(r) }),
-      create: (n, body) => coreApi.createNamespacedService({ namespace: n ?? "default", body }),
-      patch: (r, body) => coreApi.patchNamespacedService({ name: r.name, namespace: ns(r), body }, mergePatchHeader),
-      patchStatus: (r, body) => coreApi.patchNamespacedServiceStatus({ name: r.name, namespace: ns(r), body }, mergePatchHeader),
-      remove: (r) => coreApi.deleteNamespacedService({ name: r.name, namespace: ns(r) }),
-    },
-    namespaces: {
-      list: (o) => coreApi.listNamespace(selector(o)),
-      get: (r) => coreApi.readNamespace({ name: r.name }),
-      create: (_n, body) => coreApi.createNamespace({ body }),
-      patch: (r, body) => coreApi.patchNamespace({ name: r.name, body }, mergePatchHeader),
-      remove: (r) => coreApi.deleteNamespace({ name: r.name }),
-    },
-    secrets: {
-      list: (o) => (o.namespace === undefined ? coreApi.listSecretForAllNamespaces(selector(o)) : coreApi.listNamespacedSecret({ namespace: o.namespace, ...selector(o) })),
-      get: (r) => coreApi.readNamespacedSecret({ name: r.name, namespace: ns(r) }),
-      create: (n, body) => coreApi.createNamespacedSecret({ namespace: n ?? "default", body }),
-      replace: (r, body) => coreApi.replaceNamespacedSecret({ name: r.name, namespace: ns(r), body }),
-      patch: (r, body) => coreApi.patchNamespacedSecret({ name: r.name, namespace: ns(r), body }, mergePatchHeader),
-      remove: (r) => coreApi.deleteNamespacedSecret({ name: r.name, namespace: ns(r) }),
-    },
-    nodes: {
-      list: (o) => coreApi.listNode(selector(o)),
-      get: (r) => coreApi.readNode({ name: r.name }),
-      patch: (r, body) => coreApi.patchNode({ name: r.name, body }, mergePatchHeader),
-    },
-    pods: {
-      list: (o) => (o.namespace === undefined ? coreApi.listPodForAllNamespaces(selector(o)) : coreApi.listNamespacedPod({ namespace: o.namespace, ...selector(o) })),
-      get: (r) => coreApi.readNamespacedPod({ name: r.name, namespace: ns(r) }),
-    },
-  }
-
-  const call = <A>(operation: string, type: ResourceType, object: string, run: () => Promise<unknown>): Effect.Effect<A, KubeApiError> =>
-    Effect.tryPromise({ try: () => run() as Promise<A>, catch: fromException(operation, type, object) })
-
-  /** The core-group call, or a KubeApiError naming what is not supported (a programming error shows in tests). */
-  const coreCall = <A>(operation: string, type: ResourceType, object: string, pick: (calls: CoreCalls) => (() => Promise<unknown>) | undefined) => {
-    const run = pick(coreCalls[type.plural] ?? {})
-    return run === undefined
-      ? Effect.fail(new KubeApiError({ operation, resource: resourceName(type), object, message: `KubeApi does not ${operation} core/v1 ${type.plural}` }))
-      : call<A>(operation, type, object, run)
-  }
-
-  const base = (type: ResourceType) => ({ group: type.group, version: type.version, plural: type.plural })
-  const listOf = <T extends KubernetesObject>(type: ResourceType, options: ListOptions): Promise<KubernetesListObject<T>> => {
-    const run = type.group === ""
-      ? coreCalls[type.plural]?.list?.(options)
-      : options.namespace === undefined
-      ? custom.listClusterCustomObject({ ...base(type), ...selector(options) })
-      : custom.listNamespacedCustomObject({ ...base(type), namespace: options.namespace, ...selector(options) })
-    return (run ?? Promise.reject(new Error(`KubeApi does not list core/v1 ${type.plural}`))) as Promise<KubernetesListObject<T>>
-  }
+/** The service over a cluster's settings, for callers outside a layer (KubeApi.layer is the usual way in). */
+export const makeKubeApi = (source: ClusterAccess | KubeConfig): KubeApi["Service"] => {
+  const http = new KubeHttp(accessOf(source))
+  const send = <A>(operation: string, target: Target, method: string, path: string, body?: unknown, contentType?: string): Effect.Effect<A, KubeApiError> =>
+    Effect.tryPromise({
+      try: async (signal) => {
+        const result = await http.request(method, path, { body, ...(contentType === undefined ? {} : { contentType }), signal })
+        if (result.status < 200 || result.status >= 300) throw apiError(operation, target, result)
+        return (result.text === "" ? undefined : JSON.parse(result.text)) as A
+      },
+      catch: (error) => apiError(operation, target, error),
+    })
+  const at = (type: ResourceType, ref: ObjectRef): Target => ({ type, object: objectText(ref) })
 
   return KubeApi.of({
     list: <T extends KubernetesObject>(type: ResourceType, options: ListOptions = {}) =>
-      call<KubernetesListObject<T>>("list", type, listText(options), () => listOf<T>(type, options)).pipe(
-        Effect.map((list): KubeList<T> => ({ items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion })),
-      ),
-    get: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef) =>
-      type.group === ""
-        ? coreCall<T>("get", type, objectText(ref), (c) => c.get && (() => c.get!(ref)))
-        : call<T>("get", type, objectText(ref), () =>
-          ref.namespace === undefined ? custom.getClusterCustomObject({ ...base(type), name: ref.name }) : custom.getNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name })),
+      Effect.tryPromise({
+        try: (signal) => listAll<T>(http, type, options, signal),
+        catch: (error) => apiError("list", { type, object: listText(options) }, error),
+      }),
+    get: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef) => send<T>("get", at(type, ref), "GET", objectPath(type, ref)),
     create: <T extends KubernetesObject>(type: ResourceType, namespace: string | undefined, body: T) => {
       const object = `${namespace === undefined ? "" : `${namespace}/`}${body.metadata?.name ?? `${body.metadata?.generateName ?? ""}*`}`
-      return type.group === ""
-        ? coreCall<T>("create", type, object, (c) => c.create && (() => c.create!(namespace, body as never)))
-        : call<T>("create", type, object, () =>
-          namespace === undefined ? custom.createClusterCustomObject({ ...base(type), body }) : custom.createNamespacedCustomObject({ ...base(type), namespace, body }))
+      return send<T>("create", { type, object }, "POST", collectionPathOf(type, type.namespaced ? (namespace ?? "default") : undefined), body)
     },
-    replace: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: T) =>
-      type.group === ""
-        ? coreCall<T>("replace", type, objectText(ref), (c) => c.replace && (() => c.replace!(ref, body as never)))
-        : call<T>("replace", type, objectText(ref), () =>
-          ref.namespace === undefined
-            ? custom.replaceClusterCustomObject({ ...base(type), name: ref.name, body })
-            : custom.replaceNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name, body })),
-    patch: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: object, subresource?: "status") => {
-      const operation = subresource === "status" ? "patch status" : "patch"
-      if (type.group === "") {
-        return coreCall<T>(operation, type, objectText(ref), (c) => {
-          const f = subresource === "status" ? c.patchStatus : c.patch
-          return f && (() => f(ref, body))
-        })
-      }
-      return call<T>(operation, type, objectText(ref), () => {
-        const named = { ...base(type), name: ref.name, body }
-        if (ref.namespace === undefined) {
-          return subresource === "status" ? custom.patchClusterCustomObjectStatus(named, mergePatchHeader) : custom.patchClusterCustomObject(named, mergePatchHeader)
-        }
-        const inNamespace = { ...named, namespace: ref.namespace }
-        return subresource === "status" ? custom.patchNamespacedCustomObjectStatus(inNamespace, mergePatchHeader) : custom.patchNamespacedCustomObject(inNamespace, mergePatchHeader)
-      })
-    },
+    replace: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: T) => send<T>("replace", at(type, ref), "PUT", objectPath(type, ref), body),
+    patch: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, body: object, subresource?: "status") =>
+      send<T>(subresource === "status" ? "patch status" : "patch", at(type, ref), "PATCH", objectPath(type, ref, subresource), body, "application/merge-patch+json"),
     patchJson: <T extends KubernetesObject>(type: ResourceType, ref: ObjectRef, operations: ReadonlyArray<JsonPatchOperation>) =>
-      type.group === ""
-        ? coreCall<T>("patch", type, objectText(ref), () => undefined)
-        : call<T>("patch", type, objectText(ref), () =>
-          ref.namespace === undefined
-            ? custom.patchClusterCustomObject({ ...base(type), name: ref.name, body: operations }, jsonPatchHeader)
-            : custom.patchNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name, body: operations }, jsonPatchHeader)),
-    remove: (type: ResourceType, ref: ObjectRef) =>
-      (type.group === ""
-        ? coreCall<unknown>("delete", type, objectText(ref), (c) => c.remove && (() => c.remove!(ref)))
-        : call<unknown>("delete", type, objectText(ref), () =>
-          ref.namespace === undefined
-            ? custom.deleteClusterCustomObject({ ...base(type), name: ref.name })
-            : custom.deleteNamespacedCustomObject({ ...base(type), namespace: ref.namespace, name: ref.name }))).pipe(Effect.asVoid),
-    informer: <T extends KubernetesObject>(type: ResourceType, options: ListOptions = {}) =>
-      makeInformer<T>(kubeConfig, collectionPath(type, options.namespace), () => listOf<T>(type, options), options.labelSelector),
+      send<T>("patch", at(type, ref), "PATCH", objectPath(type, ref), operations, "application/json-patch+json"),
+    remove: (type: ResourceType, ref: ObjectRef) => send<unknown>("delete", at(type, ref), "DELETE", objectPath(type, ref)).pipe(Effect.asVoid),
+    informer: <T extends KubernetesObject>(type: ResourceType, options: ListOptions = {}) => listWatch<T>(http, type, options),
   })
 }
 

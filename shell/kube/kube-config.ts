@@ -1,13 +1,16 @@
-// Loading the kubeconfig, with one connection pool per API server instead of one per request.
-// @kubernetes/client-node 2.0.1 builds a new undici Agent for every request it sends
+// Loading the kubeconfig (loadKubeConfig: our own reader, shell/kube/http/kubeconfig.ts, so that the
+// processes never load @kubernetes/client-node's KubeConfig module and its model graph), and, for the
+// test and bench load generators that still use client-node's API classes, one connection pool per API
+// server instead of one per request: @kubernetes/client-node 2.0.1 builds a new undici Agent for every request it sends
 // (KubeConfig.applySecurityAuthentication -> createDispatcher), so every call paid a TCP and TLS
 // handshake, a fresh SecureContext, and left an idle keep-alive connection behind: against 5,000
 // Services that was most of the controller's CPU and hundreds of MiB of RSS. Here the dispatcher is
 // kept per distinct set of TLS options (CA, client certificate, key, server name), so a rotated
 // client certificate still gets a pool of its own; bearer tokens travel in headers and are unaffected.
 import { createHash } from "node:crypto"
-import type { Cluster } from "@kubernetes/client-node"
-import { KubeConfig } from "@kubernetes/client-node"
+import type { Cluster, KubeConfig } from "@kubernetes/client-node"
+import type { ClusterAccess } from "./http/cluster-access.ts"
+import { loadClusterAccess } from "./http/kubeconfig.ts"
 
 type CreateDispatcher = (cluster: Cluster | null, agentOptions: Record<string, unknown>) => unknown
 
@@ -42,10 +45,8 @@ export const withConnectionReuse = (kc: KubeConfig): KubeConfig => {
   return kc
 }
 
-/** The kubeconfig at `path`, or the default one (KUBECONFIG, ~/.kube/config, in-cluster), reusing connections. */
-export const loadKubeConfig = (path: string | undefined): KubeConfig => {
-  const kc = new KubeConfig()
-  if (path === undefined) kc.loadFromDefault()
-  else kc.loadFromFile(path)
-  return withConnectionReuse(kc)
-}
+/**
+ * The API server's settings from the kubeconfig at `path`, or from the default places ($KUBECONFIG,
+ * ~/.kube/config, in-cluster); a KubeConfigError names the field it cannot honour.
+ */
+export const loadKubeConfig = (path: string | undefined): ClusterAccess => loadClusterAccess(path)

@@ -6,7 +6,7 @@
 // reads the world and does what it is told. On SIGTERM (the scope closes) the machine leaves the
 // membership, goes silent, keeps answering for the hand-over, then releases everything.
 import { readFileSync } from "node:fs"
-import { type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Secret, type V1Service } from "@kubernetes/client-node"
+import type { KubernetesObject, V1EndpointSlice, V1Node, V1Secret, V1Service } from "@kubernetes/client-node"
 import { Data, Deferred, Effect, Option, Queue, Result, Schedule, Scope, Stream } from "effect"
 import type { MembershipConfig } from "../../core/election/membership/config.ts"
 import type { Mac } from "../../core/l2/mac.ts"
@@ -32,7 +32,7 @@ import { openBgpListeners } from "./bgp-listeners.ts"
 import { tcpAddon } from "./bgp-transport.ts"
 import { callbackLog } from "./callback-log.ts"
 import { makeFibers } from "./fibers.ts"
-import { snapshotOf } from "./cluster-snapshot.ts"
+import { ClusterSnapshots } from "./cluster-snapshot.ts"
 import { readInterfaces } from "./interfaces.ts"
 import { makeL2Plane } from "./l2-plane.ts"
 import type { ReleaseSteps } from "./hand-over.ts"
@@ -368,7 +368,10 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
       }))
 
     const configSources = () => configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list(), namespace, nodes.list())
-    const clusterSnapshot = () => snapshotOf(services.list(), slices.list(), nodes.list(), options.loadBalancerClass)
+    // Each snapshot says what changed since the one before, which the node machine holds: the builder
+    // runs only when the node driver takes the input, so snapshots reach the machine in the order built.
+    const snapshots = new ClusterSnapshots(options.loadBalancerClass)
+    const clusterChanged = () => ({ _tag: "ClusterChanged", ...snapshots.next(services.list(), slices.list(), nodes.list()) }) as const
     const foundStatuses = (kind: StatusKind) =>
       writers[kind].found().pipe(
         Effect.match({
@@ -381,7 +384,7 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     // newest view next, never a backlog of superseded ones.
     const refresh = () => {
       node.offerLatest("config", () => ({ _tag: "ConfigChanged", sources: configSources() }))
-      node.offerLatest("cluster", () => ({ _tag: "ClusterChanged", snapshot: clusterSnapshot() }))
+      node.offerLatest("cluster", clusterChanged)
     }
     node.offer({ _tag: "InterfacesScanned", interfaces: readInterfaces() })
     refresh()
