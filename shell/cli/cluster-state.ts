@@ -12,6 +12,7 @@ import type { ClusterState, ConfigurationReport, SessionStateReport, SpeakerPod,
 import { apiErrorText } from "../kube/api-error.ts"
 import { configKinds, configSourcesOf, statusKinds } from "../kube/config-objects.ts"
 import { makeKubeApi, type ResourceType, resources } from "../kube/kube-api.ts"
+import type { ClusterAccess } from "../kube/http/cluster-access.ts"
 import { loadKubeConfig } from "../kube/kube-config.ts"
 import { serviceNameLabel, serviceNamespaceLabel } from "../kube/service-status.ts"
 import { bgpSessionStates } from "../kube/session-states.ts"
@@ -182,7 +183,7 @@ const assemble = (
  * Reads the cluster through the API (list calls only). A list that fails (403 Forbidden for a read-only
  * token without Secrets, 404 when a CRD is not installed, no answer) is recorded, and the rest is read.
  */
-export const readLive = (kubeConfig: KubeConfig, options: ReadOptions = {}): Effect.Effect<ClusterState> =>
+export const readLive = (kubeConfig: KubeConfig | ClusterAccess, options: ReadOptions = {}): Effect.Effect<ClusterState> =>
   Effect.gen(function* () {
     const api = makeKubeApi(kubeConfig)
     const metallbNamespace = options.metallbNamespace ?? "metallb-system"
@@ -209,7 +210,7 @@ export const readLive = (kubeConfig: KubeConfig, options: ReadOptions = {}): Eff
         reason: error.status === 404 ? `${error.resource} is not served (CRD not installed?)` : apiErrorText(error),
       })
     }
-    const context = kubeConfig.getCurrentContext()
+    const context = "exportConfig" in kubeConfig ? kubeConfig.getCurrentContext() : kubeConfig.context
     return clusterStateOf(assemble(`kubeconfig context ${context === "" ? "(none)" : context}`, byKind, unreadable), options)
   })
 
