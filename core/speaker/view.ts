@@ -38,5 +38,16 @@ export interface ClusterSnapshot {
   readonly nodes: ReadonlyArray<NodeView>
 }
 
+/**
+ * What changed from one snapshot to the next, as the shell's informers saw it: the node machine decides
+ * again only these services when it holds `since` (issue 17: a pass costs what changed). Every service of
+ * the new snapshot not named here has the very view object and endpoint list object it had in `since`.
+ */
+export interface ClusterChanges {
+  readonly since: ClusterSnapshot
+  /** Services (namespace/name) updated, added or removed, or whose endpoint list is a new object: each with its view now (undefined: gone). */
+  readonly services: ReadonlyMap<string, SpeakerService | undefined>
+}
+
 export const hasServingEndpoint = (snapshot: ClusterSnapshot, service: string, node?: string): boolean =>
   (snapshot.endpoints.get(service) ?? []).some((e) => e.serving && (node === undefined || e.node === node))

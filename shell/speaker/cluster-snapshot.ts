@@ -1,11 +1,14 @@
 // The speaker's view of the cluster (core/speaker/view.ts) from the informers' caches: LoadBalancer
 // Services of our class with their ingress addresses, where their endpoints run, and the nodes with
-// their labels, NetworkUnavailable condition and InternalIP addresses.
+// their labels, NetworkUnavailable condition and InternalIP addresses. A speaker's `ClusterSnapshots`
+// also says what changed since its previous snapshot (ClusterChanged.changes), so the node machine
+// decides again only those services (issue 17).
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node"
 import { Result } from "effect"
 import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
 import { type Address, parseAddress } from "../../core/net/address.ts"
-import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
+import { LayeredMap } from "../../core/speaker/layered-map.ts"
+import type { ClusterChanges, ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
 
 const parseAll = (ips: ReadonlyArray<string>): ReadonlyArray<Address> =>
   ips.flatMap((ip) => {
@@ -75,33 +78,23 @@ const nodeView = (n: V1Node): NodeView => {
   return view
 }
 
-const sameRefs = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>): boolean => a.length === b.length && a.every((x, i) => x === b[i])
+const ours = (s: V1Service, loadBalancerClass: string | undefined): boolean =>
+  s.spec?.type === "LoadBalancer" && (loadBalancerClass === undefined ? s.spec.loadBalancerClass === undefined : s.spec.loadBalancerClass === loadBalancerClass)
 
-/**
- * The previous call's parts: the informers hand over new lists of mostly the same objects, so the
- * Services' part is reused when every Service object is the same, and the endpoints are patched for a
- * few replaced EndpointSlices instead of grouping every slice again.
- */
-let last: {
-  readonly services: ReadonlyArray<V1Service>
-  readonly loadBalancerClass: string | undefined
-  readonly views: ReadonlyArray<SpeakerService>
-  readonly slices: ReadonlyArray<V1EndpointSlice>
-  readonly byService: ReadonlyMap<string, ReadonlyArray<V1EndpointSlice>>
-  readonly endpoints: ReadonlyMap<string, ReadonlyArray<EndpointView>>
-} | undefined
+const ingressIps = (s: V1Service): string => (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? "").join(" ")
 
-const servicesPart = (services: ReadonlyArray<V1Service>, loadBalancerClass: string | undefined): ReadonlyArray<SpeakerService> => {
-  if (last !== undefined && last.loadBalancerClass === loadBalancerClass && sameRefs(services, last.services)) return last.views
-  const ours = services.filter((s) =>
-    s.spec?.type === "LoadBalancer" && (loadBalancerClass === undefined ? s.spec.loadBalancerClass === undefined : s.spec.loadBalancerClass === loadBalancerClass))
+const keyOf = (s: V1Service): string => `${s.metadata?.namespace}/${s.metadata?.name}`
+
+/** The views of our Services, each marked when another of them holds one of its addresses. */
+const serviceViewsOf = (services: ReadonlyArray<V1Service>, loadBalancerClass: string | undefined): Array<SpeakerService> => {
+  const kept = services.filter((s) => ours(s, loadBalancerClass))
   const holders = new Map<string, number>()
-  for (const s of ours) for (const i of s.status?.loadBalancer?.ingress ?? []) if (i.ip) holders.set(i.ip, (holders.get(i.ip) ?? 0) + 1)
-  return ours.map((s) =>
+  for (const s of kept) for (const i of s.status?.loadBalancer?.ingress ?? []) if (i.ip) holders.set(i.ip, (holders.get(i.ip) ?? 0) + 1)
+  return kept.map((s) =>
     serviceView(s, (s.status?.loadBalancer?.ingress ?? []).some((i) => i.ip !== undefined && i.ip !== "" && (holders.get(i.ip) ?? 0) > 1)))
 }
 
-const groupSlices = (slices: ReadonlyArray<V1EndpointSlice>): Map<string, Array<V1EndpointSlice>> => {
+const groupSlices = (slices: ReadonlyArray<V1EndpointSlice>): Map<string, ReadonlyArray<V1EndpointSlice>> => {
   const byService = new Map<string, Array<V1EndpointSlice>>()
   for (const slice of slices) {
     const key = serviceKeyOf(slice)
@@ -113,43 +106,141 @@ const groupSlices = (slices: ReadonlyArray<V1EndpointSlice>): Map<string, Array<
   return byService
 }
 
-/** Slices replaced in place (same position, same Service): their Services' lists patched; otherwise undefined. */
-const patchSlices = (slices: ReadonlyArray<V1EndpointSlice>) => {
-  if (last === undefined || slices.length !== last.slices.length) return undefined
-  const previous = last
+/** The positions where `next` holds another object than `before` (same length), at most `limit` of them; undefined past that. */
+const replacedAt = <A>(before: ReadonlyArray<A>, next: ReadonlyArray<A>, limit: number): Array<number> | undefined => {
+  if (before.length !== next.length) return undefined
   const replaced: Array<number> = []
-  for (let i = 0; i < slices.length; i++) {
-    if (slices[i] === previous.slices[i]) continue
-    if (serviceKeyOf(slices[i]!) !== serviceKeyOf(previous.slices[i]!) || replaced.length >= 64) return undefined
+  for (let i = 0; i < next.length; i++) {
+    if (next[i] === before[i]) continue
+    if (replaced.length >= limit) return undefined
     replaced.push(i)
   }
-  if (replaced.length === 0) return { byService: previous.byService, endpoints: previous.endpoints }
-  const byService = new Map(previous.byService)
-  const endpoints = new Map(previous.endpoints)
-  for (const i of replaced) {
-    const key = serviceKeyOf(slices[i]!)
-    if (key === undefined) continue
-    const list = byService.get(key)!.map((x) => (x === previous.slices[i] ? slices[i]! : x))
-    byService.set(key, list)
-    endpoints.set(key, endpointList(list))
-  }
-  return { byService, endpoints }
+  return replaced
 }
 
+/** Replaced objects handled one by one, up to this many per snapshot; more are compared as whole lists. */
+const patchLimit = 256
+
+interface Built {
+  readonly services: ReadonlyArray<V1Service>
+  readonly slices: ReadonlyArray<V1EndpointSlice>
+  readonly snapshot: ClusterSnapshot
+  readonly endpoints: LayeredMap<string, ReadonlyArray<EndpointView>>
+  /** Service key -> its position in snapshot.services. */
+  readonly position: ReadonlyMap<string, number>
+  /** Service key -> its EndpointSlices (a new array when one of them changed; owned by the builder). */
+  readonly byService: Map<string, ReadonlyArray<V1EndpointSlice>>
+}
+
+/**
+ * A speaker's snapshots, each with what changed since the one before (the informers hand over new lists
+ * of mostly the same objects). Replaced objects in the same places are patched in: a replaced Service
+ * gets a new view where it was, a replaced EndpointSlice its Service's endpoint list, and only those
+ * Services are named as changed. Anything else (objects added or removed, an address taken or given
+ * up, a Service's class or type changed) builds the views again from the lists, still sharing every
+ * unchanged view and endpoint list by reference, and names the Services whose view or list is new.
+ */
+export class ClusterSnapshots {
+  private readonly loadBalancerClass: string | undefined
+  private last: Built | undefined
+
+  constructor(loadBalancerClass: string | undefined) {
+    this.loadBalancerClass = loadBalancerClass
+  }
+
+  next(services: ReadonlyArray<V1Service>, slices: ReadonlyArray<V1EndpointSlice>, nodes: ReadonlyArray<V1Node>): { readonly snapshot: ClusterSnapshot; readonly changes?: ClusterChanges } {
+    const last = this.last
+    const changed = new Map<string, SpeakerService | undefined>()
+    const views = last === undefined ? undefined : this.patchServices(last, services, changed)
+    if (views === undefined) changed.clear()
+    const built = views === undefined ? this.buildServices(last, services, changed) : { views, position: last!.position }
+    const sliceChanges = last === undefined ? undefined : patchSlices(last, slices)
+    const endpointsPart = sliceChanges ?? regroup(last, slices)
+    for (const key of endpointsPart.changedKeys) {
+      const at = built.position.get(key)
+      if (at !== undefined) changed.set(key, built.views[at])
+      // A Service gone with its slices is named by the Services' part.
+    }
+    const snapshot: ClusterSnapshot = { services: built.views, endpoints: endpointsPart.endpoints, nodes: nodes.map(nodeView) }
+    this.last = { services: services.slice(), slices: slices.slice(), snapshot, endpoints: endpointsPart.endpoints, position: built.position, byService: endpointsPart.byService }
+    return last === undefined ? { snapshot } : { snapshot, changes: { since: last.snapshot, services: changed } }
+  }
+
+  /** Services replaced in place, keeping their key, class and addresses: their new views; undefined otherwise. */
+  private patchServices(last: Built, services: ReadonlyArray<V1Service>, changed: Map<string, SpeakerService | undefined>): ReadonlyArray<SpeakerService> | undefined {
+    const replaced = replacedAt(last.services, services, patchLimit)
+    if (replaced === undefined) return undefined
+    if (replaced.length === 0) return last.snapshot.services
+    const views = [...last.snapshot.services]
+    for (const i of replaced) {
+      const [before, now] = [last.services[i]!, services[i]!]
+      const key = keyOf(now)
+      if (keyOf(before) !== key || ours(before, this.loadBalancerClass) !== ours(now, this.loadBalancerClass) || ingressIps(before) !== ingressIps(now)) return undefined
+      const at = last.position.get(key)
+      if (at === undefined) continue
+      const view = serviceView(now, views[at]!.sharedAddress)
+      views[at] = view
+      changed.set(key, view)
+    }
+    return views
+  }
+
+  /** Every view again (unchanged objects keep theirs), naming the Services whose view is new, added or gone. */
+  private buildServices(last: Built | undefined, services: ReadonlyArray<V1Service>, changed: Map<string, SpeakerService | undefined>) {
+    const views = serviceViewsOf(services, this.loadBalancerClass)
+    const position = new Map(views.map((v, i) => [v.key, i]))
+    if (last !== undefined) {
+      const before = last.snapshot.services
+      for (const view of views) {
+        const at = last.position.get(view.key)
+        if (at === undefined || before[at] !== view) changed.set(view.key, view)
+      }
+      for (const view of before) if (!position.has(view.key)) changed.set(view.key, undefined)
+    }
+    return { views, position }
+  }
+}
+
+interface EndpointsPart {
+  readonly endpoints: LayeredMap<string, ReadonlyArray<EndpointView>>
+  readonly byService: Map<string, ReadonlyArray<V1EndpointSlice>>
+  readonly changedKeys: Iterable<string>
+}
+
+/** Slices replaced in place (same position, same Service): their Services' lists patched; otherwise undefined. */
+const patchSlices = (last: Built, slices: ReadonlyArray<V1EndpointSlice>): EndpointsPart | undefined => {
+  const replaced = replacedAt(last.slices, slices, patchLimit)
+  if (replaced === undefined) return undefined
+  const lists = new Map<string, ReadonlyArray<EndpointView>>()
+  for (const i of replaced) {
+    const [before, now] = [last.slices[i]!, slices[i]!]
+    const key = serviceKeyOf(now)
+    if (serviceKeyOf(before) !== key) return undefined
+    if (key === undefined) continue
+    const list = last.byService.get(key)!.map((x) => (x === before ? now : x))
+    last.byService.set(key, list)
+    lists.set(key, endpointList(list))
+  }
+  const endpoints = last.endpoints.with(lists)
+  return { endpoints, byService: last.byService, changedKeys: lists.keys() }
+}
+
+/** Every slice grouped again (unchanged groups keep their lists), naming the Services whose list is new or gone. */
+const regroup = (last: Built | undefined, slices: ReadonlyArray<V1EndpointSlice>): EndpointsPart => {
+  const byService = groupSlices(slices)
+  const endpoints = LayeredMap.of([...byService].map(([key, list]) => [key, endpointList(list)] as const))
+  const changedKeys = new Set<string>()
+  if (last !== undefined) {
+    for (const [key, list] of endpoints) if (last.snapshot.endpoints.get(key) !== list) changedKeys.add(key)
+    for (const key of last.snapshot.endpoints.keys()) if (!endpoints.has(key)) changedKeys.add(key)
+  }
+  return { endpoints, byService, changedKeys }
+}
+
+/** One snapshot of these lists (the operator tools' cluster read once, tests). */
 export const snapshotOf = (
   services: ReadonlyArray<V1Service>,
   slices: ReadonlyArray<V1EndpointSlice>,
   nodes: ReadonlyArray<V1Node>,
   loadBalancerClass: string | undefined,
-): ClusterSnapshot => {
-  const views = servicesPart(services, loadBalancerClass)
-  let part = patchSlices(slices)
-  if (part === undefined) {
-    const byService = groupSlices(slices)
-    const endpoints = new Map<string, ReadonlyArray<EndpointView>>()
-    for (const [key, list] of byService) endpoints.set(key, endpointList(list))
-    part = { byService, endpoints }
-  }
-  last = { services: [...services], loadBalancerClass, views, slices: [...slices], byService: part.byService, endpoints: part.endpoints }
-  return { services: views, endpoints: part.endpoints, nodes: nodes.map(nodeView) }
-}
+): ClusterSnapshot => new ClusterSnapshots(loadBalancerClass).next(services, slices, nodes).snapshot

@@ -4,7 +4,7 @@ import type { BfdState } from "../../bfd/packet.ts"
 import type { SessionStateName } from "../../bgp/session/outputs.ts"
 import type { ConfigSources } from "../../config/in-force.ts"
 import type { InterfaceInfo } from "../interfaces.ts"
-import type { ClusterSnapshot } from "../view.ts"
+import type { ClusterChanges, ClusterSnapshot } from "../view.ts"
 import type { StatusKind, TimerName } from "./outputs.ts"
 
 /** A member declared dead or seen leaving, with when this node last heard from it. */
@@ -17,8 +17,11 @@ export interface LostMember {
 export type NodeInput =
   /** The process started (the caches synced): the join wait begins. */
   | { readonly _tag: "Started"; readonly nowMs: number }
-  /** Services, endpoints and nodes as the informers see them now. */
-  | { readonly _tag: "ClusterChanged"; readonly snapshot: ClusterSnapshot; readonly nowMs: number }
+  /**
+   * Services, endpoints and nodes as the informers see them now; `changes`, when the shell knows them,
+   * lets the pass decide again only the services named there (without it, every service is looked at).
+   */
+  | { readonly _tag: "ClusterChanged"; readonly snapshot: ClusterSnapshot; readonly changes?: ClusterChanges; readonly nowMs: number }
   /** The metallb.io objects and Secrets as they are now (resolved only when they changed). */
   | { readonly _tag: "ConfigChanged"; readonly sources: ConfigSources; readonly nowMs: number }
   /** The live members (this node included), their down interfaces, and who was lost since the last report. */

@@ -18,6 +18,7 @@ import { nodeExcluded, serviceRoutesForNode } from "../bgp.ts"
 import { electionNodes, l2ElectionSetup, ownerInterfaces } from "../l2.ts"
 import { stableText } from "../session-config.ts"
 import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../view.ts"
+import type { NodeState } from "./state.ts"
 
 /** The inputs every service's Layer 2 decision depends on; a new object when one of them changed. */
 export interface L2Epoch {
@@ -71,7 +72,22 @@ export interface ServiceDecision {
   readonly bgpStatus: { readonly value: Readonly<Record<string, unknown>>; readonly text: string } | undefined
 }
 
+/** What the last pass returned of the node's state: a delta pass (delta-pass.ts) runs only while the state still holds these. */
+export interface PassResult {
+  readonly owned: NodeState["owned"]
+  readonly statuses: NodeState["statuses"]
+  readonly sessions: NodeState["sessions"]
+  readonly announcedEvents: NodeState["announcedEvents"]
+  readonly interfaces: NodeState["interfaces"]
+  readonly linksDown: NodeState["linksDown"]
+}
+
 export interface PassCache {
+  /** The snapshot the last pass decided from (a delta pass's included). */
+  readonly snapshot: ClusterSnapshot | undefined
+  readonly after: PassResult | undefined
+  /** Decisions made by delta passes since the last full pass: they supersede `decisions` and `list`. */
+  readonly recent: ReadonlyMap<string, ServiceDecision>
   readonly l2Epoch: L2Epoch | undefined
   readonly bgpEpoch: BgpEpoch | undefined
   readonly decisions: ReadonlyMap<string, ServiceDecision>
@@ -100,6 +116,9 @@ export const sameView = (decision: ServiceDecision, service: SpeakerService, end
   decision.service === service && decision.endpoints === endpoints
 
 export const emptyPassCache: PassCache = {
+  snapshot: undefined,
+  after: undefined,
+  recent: new Map(),
   l2Epoch: undefined,
   bgpEpoch: undefined,
   decisions: new Map(),
@@ -120,7 +139,7 @@ const sameRecord = (a: Readonly<Record<string, string>>, b: Readonly<Record<stri
   return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k])
 }
 
-const sameNode = (a: NodeView, b: NodeView): boolean =>
+export const sameNode = (a: NodeView, b: NodeView): boolean =>
   a === b || (a.name === b.name && a.networkUnavailable === b.networkUnavailable && sameRecord(a.labels, b.labels) &&
     (a.addresses ?? []).map(formatAddress).join(" ") === (b.addresses ?? []).map(formatAddress).join(" "))
 

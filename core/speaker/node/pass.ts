@@ -175,8 +175,9 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   for (let i = 0; i < snapshot.services.length; i++) {
     const service = snapshot.services[i]!
     if (sameOrder && cache.order[i] !== service.key) sameOrder = false
-    // In the same order as at the last pass, its decision is at the same index (no map lookup).
-    const previous = sameOrder ? cache.list[i] : cache.decisions.get(service.key)
+    // In the same order as at the last pass, its decision is at the same index (no map lookup), unless a
+    // delta pass decided it since.
+    const previous = (cache.recent.size === 0 ? undefined : cache.recent.get(service.key)) ?? (sameOrder ? cache.list[i] : cache.decisions.get(service.key))
     let d = previous
     if (d === undefined || d.l2Epoch !== l2Epoch || d.bgpEpoch !== bgpEpoch || !cache.reusable(d, service, snapshot.endpoints.get(service.key))) {
       d = decideService(ctx, service, previous)
@@ -188,8 +189,12 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
     }
     decisions.push(d)
   }
-  const unchanged = !recomputed && sameOrder
-  const decisionMap = unchanged ? cache.decisions : sameOrder ? withDecisions(cache.decisions, fresh) : new Map(decisions.map((d) => [d.service.key, d]))
+  const unchanged = !recomputed && sameOrder && cache.recent.size === 0
+  const decisionMap = unchanged
+    ? cache.decisions
+    : sameOrder
+    ? withDecisions(cache.decisions, cache.recent.size === 0 ? fresh : [...cache.recent.values(), ...fresh])
+    : new Map(decisions.map((d) => [d.service.key, d]))
   const { held, rejoinedAtMs } = holding(s, nowMs)
   // Never on a link that is down, even before the membership has told the others (or without membership).
   const upNames = s.interfaces.map((i) => i.name).filter((n) => !s.linksDown.includes(n))
@@ -261,6 +266,8 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
   const bgp = setup === undefined ? undefined : bgpPass(s, setup, routesOf, bgpStatusesKept, decisions, out)
   const samplesText = sameOrder && !samplesChanged && l2Samples === cache.l2Samples ? cache.samplesText : samplesTextOf(decisions, l2Samples)
   if (samplesText !== s.announcedSamples) out.push({ _tag: "Announced", samples: samplesOf(decisions, l2Samples) })
+  const statuses: NodeState["statuses"] = new Map([["ServiceL2Status", l2Statuses], ["ServiceBGPStatus", bgp?.statuses ?? s.statuses.get("ServiceBGPStatus") ?? new Map()]])
+  const sessions = bgp?.sessions ?? s.sessions
   return {
     ...s,
     rejoinedAtMs,
@@ -268,11 +275,14 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
     previousOwners: takeover.owners,
     lostMembers,
     announcedEvents,
-    statuses: new Map([["ServiceL2Status", l2Statuses], ["ServiceBGPStatus", bgp?.statuses ?? s.statuses.get("ServiceBGPStatus") ?? new Map()]]),
-    sessions: bgp?.sessions ?? s.sessions,
+    statuses,
+    sessions,
     sessionProblems: bgp?.sessionProblems ?? s.sessionProblems,
     announcedSamples: samplesText,
     passCache: {
+      snapshot,
+      after: { owned, statuses, sessions, announcedEvents, interfaces: s.interfaces, linksDown: s.linksDown },
+      recent: new Map(),
       l2Epoch,
       bgpEpoch,
       decisions: decisionMap,

@@ -10,6 +10,7 @@ import { type InterfaceInfo, usableForL2 } from "../interfaces.ts"
 import { linkReport, namedInterfaces } from "../links.ts"
 import type { NodeInput } from "./inputs.ts"
 import type { NodeOutput } from "./outputs.ts"
+import { deltaPass } from "./delta-pass.ts"
 import { pass } from "./pass.ts"
 import { publishSessionStates, sessionStateInput } from "./session-state.ts"
 import type { NodeState } from "./state.ts"
@@ -141,7 +142,7 @@ export const step = (s: NodeState, input: NodeInput): NodeTransition => {
         out.push({ _tag: "StartTimer", name: "resync", delayMs: s.settings.resyncMs })
         return pass(s, input.nowMs, out)
       case "ClusterChanged":
-        return pass({ ...s, snapshot: input.snapshot }, input.nowMs, out)
+        return (input.changes === undefined ? undefined : deltaPass(s, input.snapshot, input.changes)) ?? pass({ ...s, snapshot: input.snapshot }, input.nowMs, out)
       case "ConfigChanged":
         return configChanged(s, input, out)
       case "MembersChanged":

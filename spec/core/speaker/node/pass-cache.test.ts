@@ -67,6 +67,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 /** The world the snapshots are cut from: a changed object is a new object, the others are kept. */
 class World {
   services: Array<SpeakerService>
+  /** Services edited since the last snapshot (their keys), as the shell's informers report them. */
+  touched = new Set<string>()
+  last: ClusterSnapshot | undefined
+  /** A wrong delta: the services whose endpoints changed are left out of it (the property must see that). */
+  lie = false
   endpoints = new Map<string, ReadonlyArray<EndpointView>>()
   nodeViews: Array<NodeView> = nodes.map((name, i) => ({ name, labels: { zone: i % 2 === 0 ? "a" : "b" }, networkUnavailable: false, addresses: [ip(`192.0.2.${200 + i}`)] }))
   next = 0
@@ -90,22 +95,29 @@ class World {
         if (i === undefined) return true
         const old = this.services[i]!
         this.services[i] = { ...old, labels: o.web ? { tier: "web" } : {}, addresses: [ip(o.wan ? `203.0.113.${o.address}` : `192.0.2.${o.address}`)], externalTrafficPolicy: o.local ? "Local" : "Cluster" }
+        this.touched.add(old.key)
         return true
       }
       case "EditEndpoints": {
         const i = at(o.index)
         if (i !== undefined) this.endpoints.set(this.services[i]!.key, o.on.map((node) => ({ node, serving: o.serving })))
+        if (i !== undefined && !this.lie) this.touched.add(this.services[i]!.key)
         return true
       }
       case "AddService": {
         const s = this.service(o.address, o.address % 2 === 0)
         this.services.push(s)
         this.endpoints.set(s.key, nodes.slice(0, 2).map((node) => ({ node, serving: true })))
+        this.touched.add(s.key)
         return true
       }
       case "RemoveService": {
         const i = at(o.index)
-        if (i !== undefined) this.endpoints.delete(this.services.splice(i, 1)[0]!.key)
+        if (i !== undefined) {
+          const [gone] = this.services.splice(i, 1)
+          this.endpoints.delete(gone!.key)
+          this.touched.add(gone!.key)
+        }
         return true
       }
       case "EditNode": {
@@ -128,9 +140,22 @@ class World {
     for (const s of this.services) for (const a of s.addresses) holders.set(stableText(a), (holders.get(stableText(a)) ?? 0) + 1)
     this.services = this.services.map((s) => {
       const shared = s.addresses.some((a) => holders.get(stableText(a))! > 1)
+      if (shared !== s.sharedAddress) this.touched.add(s.key)
       return shared === s.sharedAddress ? s : { ...s, sharedAddress: shared }
     })
-    return { services: [...this.services], endpoints: new Map(this.endpoints), nodes: [...this.nodeViews] }
+    const snapshot = { services: [...this.services], endpoints: new Map(this.endpoints), nodes: [...this.nodeViews] }
+    this.last = snapshot
+    return snapshot
+  }
+
+  /** The next ClusterChanged: the snapshot and what changed since the previous one. */
+  changed(nowMs: number): NodeInput {
+    const since = this.last
+    const snapshot = this.snapshot()
+    const byKey = new Map(snapshot.services.map((s) => [s.key, s]))
+    const services = new Map([...this.touched].map((key) => [key, byKey.get(key)]))
+    this.touched = new Set()
+    return { _tag: "ClusterChanged", snapshot, ...(since === undefined ? {} : { changes: { since, services } }), nowMs }
   }
 }
 
@@ -139,15 +164,20 @@ const text = (outputs: ReadonlyArray<NodeOutput>) => stableText(outputs)
 /** Output kinds the cached node produced over a property's runs: the generators must reach every decision. */
 const seen = new Set<string>()
 
+/** How many ClusterChanged inputs the cached node decided by a delta pass (the last full pass's result kept). */
+let deltaPasses = 0
+
 /** The outputs of the cached node and of the from-scratch node, input by input, until they differ. */
-const compare = (ops: ReadonlyArray<Op>, membership: boolean, cache: PassCache): void => {
+const compare = (ops: ReadonlyArray<Op>, membership: boolean, cache: PassCache, lie = false): void => {
   const settings = nodeSettings({ nodeName: "n1", excludePatterns: [], membership, seeds: membership ? ["n2"] : [] })
   let cached: NodeState = { ...initialNode(settings), passCache: cache }
   let scratch: NodeState = initialNode(settings)
   const world = new World()
+  world.lie = lie
   const both = (input: NodeInput, label: string) => {
     const a = step(cached, input)
     const b = step({ ...scratch, passCache: emptyPassCache }, input)
+    if (input._tag === "ClusterChanged" && a.state.passCache.after !== undefined && a.state.passCache.after === cached.passCache.after) deltaPasses++
     cached = a.state
     scratch = b.state
     expect(text(a.outputs), label).toBe(text(b.outputs))
@@ -157,13 +187,13 @@ const compare = (ops: ReadonlyArray<Op>, membership: boolean, cache: PassCache):
     { _tag: "Started", nowMs: 0 },
     { _tag: "InterfacesScanned", interfaces: ifaces, nowMs: 0 },
     { _tag: "ConfigChanged", sources: sources(configs[0]!), nowMs: 0 },
-    { _tag: "ClusterChanged", snapshot: world.snapshot(), nowMs: 0 },
+    world.changed(0),
     { _tag: "MembersChanged", live: new Set(nodes), down: new Map(), lost: [], syncedAtMs: 0, nowMs: 0 },
   ]
   start.forEach((input) => both(input, input._tag))
   ops.forEach((o, i) => {
     const nowMs = 1_000 * (i + 1)
-    const input = world.apply(o) ? { _tag: "ClusterChanged", snapshot: world.snapshot(), nowMs } as const : { ...(o as Extract<Op, { _tag: "Input" }>).input, nowMs } as NodeInput
+    const input = world.apply(o) ? world.changed(nowMs) : { ...(o as Extract<Op, { _tag: "Input" }>).input, nowMs } as NodeInput
     both(input, `step ${i}: ${o._tag === "Input" ? o.input._tag : o._tag}`)
   })
 }
@@ -177,6 +207,16 @@ describe("speaker pass cache", () => {
     const decisions = ["Claim", "Release", "Emit", "WriteStatus ServiceL2Status", "DeleteStatus ServiceL2Status", "WriteStatus ServiceBGPStatus",
       "DeleteStatus ServiceBGPStatus", "OpenSession", "CloseSession", "UpdateRoutes", "Announced", "ObserveTakeover"]
     expect(decisions.filter((d) => !seen.has(d))).toEqual([])
+    // The changes the shells report are used, not only the full pass.
+    expect(deltaPasses).toBeGreaterThan(300)
+  })
+
+  it("the property sees a wrong delta: with the endpoint changes left out of it, it fails", () => {
+    const result = fc.check(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 50 }), fc.boolean(), (ops, membership) => compare(ops, membership, emptyPassCache, true)),
+      { numRuns: 300 },
+    )
+    expect(result.failed).toBe(true)
   })
 
   it("the property sees a stale decision: with a cache key that ignores every change it fails", () => {
