@@ -1,8 +1,9 @@
 // The speaker's view of the cluster (core/speaker/view.ts) from the informers' caches: LoadBalancer
 // Services of our class with their ingress addresses, where their endpoints run, and the nodes with
 // their labels, NetworkUnavailable condition and InternalIP addresses. A speaker's `ClusterSnapshots`
-// also says what changed since its previous snapshot (ClusterChanged.changes), so the node machine
-// decides again only those services (issue 17).
+// follows the informers' events and also says what changed since its previous snapshot
+// (ClusterChanged.changes), so the node machine decides again only those services and a snapshot costs
+// what changed, not the number of Services (issue 17).
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node"
 import { Result } from "effect"
 import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
@@ -81,160 +82,129 @@ const nodeView = (n: V1Node): NodeView => {
 const ours = (s: V1Service, loadBalancerClass: string | undefined): boolean =>
   s.spec?.type === "LoadBalancer" && (loadBalancerClass === undefined ? s.spec.loadBalancerClass === undefined : s.spec.loadBalancerClass === loadBalancerClass)
 
-const ingressIps = (s: V1Service): string => (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? "").join(" ")
+const ingressIps = (s: V1Service | undefined): ReadonlyArray<string> => (s?.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : []))
 
-const keyOf = (s: V1Service): string => `${s.metadata?.namespace}/${s.metadata?.name}`
+const objectKey = (o: { readonly metadata?: { readonly namespace?: string; readonly name?: string } }): string => `${o.metadata?.namespace}/${o.metadata?.name}`
 
-/** The views of our Services, each marked when another of them holds one of its addresses. */
-const serviceViewsOf = (services: ReadonlyArray<V1Service>, loadBalancerClass: string | undefined): Array<SpeakerService> => {
-  const kept = services.filter((s) => ours(s, loadBalancerClass))
-  const holders = new Map<string, number>()
-  for (const s of kept) for (const i of s.status?.loadBalancer?.ingress ?? []) if (i.ip) holders.set(i.ip, (holders.get(i.ip) ?? 0) + 1)
-  return kept.map((s) =>
-    serviceView(s, (s.status?.loadBalancer?.ingress ?? []).some((i) => i.ip !== undefined && i.ip !== "" && (holders.get(i.ip) ?? 0) > 1)))
-}
-
-const groupSlices = (slices: ReadonlyArray<V1EndpointSlice>): Map<string, ReadonlyArray<V1EndpointSlice>> => {
-  const byService = new Map<string, Array<V1EndpointSlice>>()
-  for (const slice of slices) {
-    const key = serviceKeyOf(slice)
-    if (key === undefined) continue
-    const list = byService.get(key)
-    if (list === undefined) byService.set(key, [slice])
-    else list.push(slice)
-  }
-  return byService
-}
-
-/** The positions where `next` holds another object than `before` (same length), at most `limit` of them; undefined past that. */
-const replacedAt = <A>(before: ReadonlyArray<A>, next: ReadonlyArray<A>, limit: number): Array<number> | undefined => {
-  if (before.length !== next.length) return undefined
-  const replaced: Array<number> = []
-  for (let i = 0; i < next.length; i++) {
-    if (next[i] === before[i]) continue
-    if (replaced.length >= limit) return undefined
-    replaced.push(i)
-  }
-  return replaced
-}
-
-/** Replaced objects handled one by one, up to this many per snapshot; more are compared as whole lists. */
-const patchLimit = 256
-
-interface Built {
-  readonly services: ReadonlyArray<V1Service>
-  readonly slices: ReadonlyArray<V1EndpointSlice>
-  readonly snapshot: ClusterSnapshot
+/** A snapshot whose services list is made from its views only when someone reads it (a full pass, the simulator's tools). */
+class LayeredSnapshot implements ClusterSnapshot {
+  readonly views: LayeredMap<string, SpeakerService>
   readonly endpoints: LayeredMap<string, ReadonlyArray<EndpointView>>
-  /** Service key -> its position in snapshot.services. */
-  readonly position: ReadonlyMap<string, number>
-  /** Service key -> its EndpointSlices (a new array when one of them changed; owned by the builder). */
-  readonly byService: Map<string, ReadonlyArray<V1EndpointSlice>>
+  readonly nodes: ReadonlyArray<NodeView>
+  #services: ReadonlyArray<SpeakerService> | undefined
+
+  constructor(views: LayeredMap<string, SpeakerService>, endpoints: LayeredMap<string, ReadonlyArray<EndpointView>>, nodes: ReadonlyArray<NodeView>) {
+    this.views = views
+    this.endpoints = endpoints
+    this.nodes = nodes
+  }
+
+  get services(): ReadonlyArray<SpeakerService> {
+    this.#services ??= [...this.views.values()]
+    return this.#services
+  }
 }
+
+export type ObjectEvent = "add" | "update" | "delete"
 
 /**
- * A speaker's snapshots, each with what changed since the one before (the informers hand over new lists
- * of mostly the same objects). Replaced objects in the same places are patched in: a replaced Service
- * gets a new view where it was, a replaced EndpointSlice its Service's endpoint list, and only those
- * Services are named as changed. Anything else (objects added or removed, an address taken or given
- * up, a Service's class or type changed) builds the views again from the lists, still sharing every
- * unchanged view and endpoint list by reference, and names the Services whose view or list is new.
+ * A speaker's snapshots, kept from the informers' events (`service`, `slice`: each add, update and
+ * delete), each with what changed since the one before: the Services whose view or endpoint list is a
+ * new object, added or removed. A Service's view says whether another of ours holds one of its
+ * addresses, so a change of addresses marks the other holders too. Building a snapshot costs the
+ * objects changed since the last one (the services list is made only when read).
  */
 export class ClusterSnapshots {
   private readonly loadBalancerClass: string | undefined
-  private last: Built | undefined
+  private readonly objects = new Map<string, V1Service>()
+  /** Address -> the keys of our Services holding it. */
+  private readonly holders = new Map<string, Set<string>>()
+  /** Service key -> its EndpointSlices by slice key; slice key -> the Service key it was filed under. */
+  private readonly slices = new Map<string, Map<string, V1EndpointSlice>>()
+  private readonly sliceOwner = new Map<string, string>()
+  /** Keys whose view or endpoint list must be made again at the next snapshot. */
+  private readonly pendingViews = new Set<string>()
+  private readonly pendingEndpoints = new Set<string>()
+  private last: LayeredSnapshot | undefined
 
   constructor(loadBalancerClass: string | undefined) {
     this.loadBalancerClass = loadBalancerClass
   }
 
-  next(services: ReadonlyArray<V1Service>, slices: ReadonlyArray<V1EndpointSlice>, nodes: ReadonlyArray<V1Node>): { readonly snapshot: ClusterSnapshot; readonly changes?: ClusterChanges } {
+  service(event: ObjectEvent, object: V1Service): void {
+    const key = objectKey(object)
+    const before = this.objects.get(key)
+    const now = event === "delete" ? undefined : object
+    if (now === undefined) this.objects.delete(key)
+    else this.objects.set(key, now)
+    const held = (s: V1Service | undefined) => (s !== undefined && ours(s, this.loadBalancerClass) ? ingressIps(s) : [])
+    const [was, is] = [held(before), held(now)]
+    for (const ip of was) if (!is.includes(ip)) this.holders.get(ip)?.delete(key)
+    for (const ip of is) {
+      const keys = this.holders.get(ip) ?? new Set<string>()
+      keys.add(key)
+      this.holders.set(ip, keys)
+    }
+    this.pendingViews.add(key)
+    // The other holders of an address taken or given up: their shared mark may change.
+    for (const ip of new Set([...was, ...is])) {
+      const keys = this.holders.get(ip)
+      if (keys === undefined) continue
+      for (const other of keys) this.pendingViews.add(other)
+      if (keys.size === 0) this.holders.delete(ip)
+    }
+  }
+
+  slice(event: ObjectEvent, object: V1EndpointSlice): void {
+    const key = objectKey(object)
+    const filed = this.sliceOwner.get(key)
+    if (filed !== undefined) {
+      this.slices.get(filed)?.delete(key)
+      this.pendingEndpoints.add(filed)
+    }
+    const owner = event === "delete" ? undefined : serviceKeyOf(object)
+    if (owner === undefined) {
+      this.sliceOwner.delete(key)
+      return
+    }
+    this.sliceOwner.set(key, owner)
+    const list = this.slices.get(owner) ?? new Map<string, V1EndpointSlice>()
+    list.set(key, object)
+    this.slices.set(owner, list)
+    this.pendingEndpoints.add(owner)
+  }
+
+  /** The snapshot now, with the changes since the previous one (none for the first). */
+  next(nodes: ReadonlyArray<V1Node>): { readonly snapshot: ClusterSnapshot; readonly changes?: ClusterChanges } {
     const last = this.last
-    const changed = new Map<string, SpeakerService | undefined>()
-    const views = last === undefined ? undefined : this.patchServices(last, services, changed)
-    if (views === undefined) changed.clear()
-    const built = views === undefined ? this.buildServices(last, services, changed) : { views, position: last!.position }
-    const sliceChanges = last === undefined ? undefined : patchSlices(last, slices)
-    const endpointsPart = sliceChanges ?? regroup(last, slices)
-    for (const key of endpointsPart.changedKeys) {
-      const at = built.position.get(key)
-      if (at !== undefined) changed.set(key, built.views[at])
-      // A Service gone with its slices is named by the Services' part.
+    const views = last?.views ?? LayeredMap.of<string, SpeakerService>([])
+    const endpoints = last?.endpoints ?? LayeredMap.of<string, ReadonlyArray<EndpointView>>([])
+    const viewChanges: Array<readonly [string, SpeakerService | undefined]> = []
+    for (const key of this.pendingViews) {
+      const object = this.objects.get(key)
+      const view = object === undefined || !ours(object, this.loadBalancerClass)
+        ? undefined
+        : serviceView(object, ingressIps(object).some((ip) => (this.holders.get(ip)?.size ?? 0) > 1))
+      if (view !== views.get(key)) viewChanges.push([key, view])
     }
-    const snapshot: ClusterSnapshot = { services: built.views, endpoints: endpointsPart.endpoints, nodes: nodes.map(nodeView) }
-    this.last = { services: services.slice(), slices: slices.slice(), snapshot, endpoints: endpointsPart.endpoints, position: built.position, byService: endpointsPart.byService }
-    return last === undefined ? { snapshot } : { snapshot, changes: { since: last.snapshot, services: changed } }
-  }
-
-  /** Services replaced in place, keeping their key, class and addresses: their new views; undefined otherwise. */
-  private patchServices(last: Built, services: ReadonlyArray<V1Service>, changed: Map<string, SpeakerService | undefined>): ReadonlyArray<SpeakerService> | undefined {
-    const replaced = replacedAt(last.services, services, patchLimit)
-    if (replaced === undefined) return undefined
-    if (replaced.length === 0) return last.snapshot.services
-    const views = [...last.snapshot.services]
-    for (const i of replaced) {
-      const [before, now] = [last.services[i]!, services[i]!]
-      const key = keyOf(now)
-      if (keyOf(before) !== key || ours(before, this.loadBalancerClass) !== ours(now, this.loadBalancerClass) || ingressIps(before) !== ingressIps(now)) return undefined
-      const at = last.position.get(key)
-      if (at === undefined) continue
-      const view = serviceView(now, views[at]!.sharedAddress)
-      views[at] = view
-      changed.set(key, view)
+    const endpointChanges: Array<readonly [string, ReadonlyArray<EndpointView> | undefined]> = []
+    for (const key of this.pendingEndpoints) {
+      const slices = this.slices.get(key)
+      if (slices !== undefined && slices.size === 0) this.slices.delete(key)
+      const list = slices === undefined || slices.size === 0 ? undefined : endpointList([...slices.values()])
+      if (list !== endpoints.get(key)) endpointChanges.push([key, list])
     }
-    return views
+    this.pendingViews.clear()
+    this.pendingEndpoints.clear()
+    const nextViews = views.with(viewChanges)
+    const snapshot = new LayeredSnapshot(nextViews, endpoints.with(endpointChanges), nodes.map(nodeView))
+    this.last = snapshot
+    if (last === undefined) return { snapshot }
+    const changed = new Map<string, SpeakerService | undefined>(viewChanges)
+    // A list changed for a Service of ours (before or now): named with its view now.
+    for (const [key] of endpointChanges) if (!changed.has(key) && (nextViews.has(key) || views.has(key))) changed.set(key, nextViews.get(key))
+    return { snapshot, changes: { since: last, services: changed } }
   }
-
-  /** Every view again (unchanged objects keep theirs), naming the Services whose view is new, added or gone. */
-  private buildServices(last: Built | undefined, services: ReadonlyArray<V1Service>, changed: Map<string, SpeakerService | undefined>) {
-    const views = serviceViewsOf(services, this.loadBalancerClass)
-    const position = new Map(views.map((v, i) => [v.key, i]))
-    if (last !== undefined) {
-      const before = last.snapshot.services
-      for (const view of views) {
-        const at = last.position.get(view.key)
-        if (at === undefined || before[at] !== view) changed.set(view.key, view)
-      }
-      for (const view of before) if (!position.has(view.key)) changed.set(view.key, undefined)
-    }
-    return { views, position }
-  }
-}
-
-interface EndpointsPart {
-  readonly endpoints: LayeredMap<string, ReadonlyArray<EndpointView>>
-  readonly byService: Map<string, ReadonlyArray<V1EndpointSlice>>
-  readonly changedKeys: Iterable<string>
-}
-
-/** Slices replaced in place (same position, same Service): their Services' lists patched; otherwise undefined. */
-const patchSlices = (last: Built, slices: ReadonlyArray<V1EndpointSlice>): EndpointsPart | undefined => {
-  const replaced = replacedAt(last.slices, slices, patchLimit)
-  if (replaced === undefined) return undefined
-  const lists = new Map<string, ReadonlyArray<EndpointView>>()
-  for (const i of replaced) {
-    const [before, now] = [last.slices[i]!, slices[i]!]
-    const key = serviceKeyOf(now)
-    if (serviceKeyOf(before) !== key) return undefined
-    if (key === undefined) continue
-    const list = last.byService.get(key)!.map((x) => (x === before ? now : x))
-    last.byService.set(key, list)
-    lists.set(key, endpointList(list))
-  }
-  const endpoints = last.endpoints.with(lists)
-  return { endpoints, byService: last.byService, changedKeys: lists.keys() }
-}
-
-/** Every slice grouped again (unchanged groups keep their lists), naming the Services whose list is new or gone. */
-const regroup = (last: Built | undefined, slices: ReadonlyArray<V1EndpointSlice>): EndpointsPart => {
-  const byService = groupSlices(slices)
-  const endpoints = LayeredMap.of([...byService].map(([key, list]) => [key, endpointList(list)] as const))
-  const changedKeys = new Set<string>()
-  if (last !== undefined) {
-    for (const [key, list] of endpoints) if (last.snapshot.endpoints.get(key) !== list) changedKeys.add(key)
-    for (const key of last.snapshot.endpoints.keys()) if (!endpoints.has(key)) changedKeys.add(key)
-  }
-  return { endpoints, byService, changedKeys }
 }
 
 /** One snapshot of these lists (the operator tools' cluster read once, tests). */
@@ -243,4 +213,9 @@ export const snapshotOf = (
   slices: ReadonlyArray<V1EndpointSlice>,
   nodes: ReadonlyArray<V1Node>,
   loadBalancerClass: string | undefined,
-): ClusterSnapshot => new ClusterSnapshots(loadBalancerClass).next(services, slices, nodes).snapshot
+): ClusterSnapshot => {
+  const snapshots = new ClusterSnapshots(loadBalancerClass)
+  for (const s of services) snapshots.service("add", s)
+  for (const s of slices) snapshots.slice("add", s)
+  return snapshots.next(nodes).snapshot
+}

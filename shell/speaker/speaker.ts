@@ -19,8 +19,8 @@ import { type NativeAddonLoadFailed, type NativeAddonMissing } from "../native/a
 import { PacketAddon, type PacketSocketError } from "../native/packet.ts"
 import { apiErrorText } from "../kube/api-error.ts"
 import { configKinds, configSourcesOf } from "../kube/config-objects.ts"
-import { watchResource, type Watched } from "../kube/informer.ts"
-import { KubeApi, microTime, resources } from "../kube/kube-api.ts"
+import { watchResource, watchSource, type Watched } from "../kube/informer.ts"
+import { KubeApi, microTime, type ResourceType, resources } from "../kube/kube-api.ts"
 import { keyedWorkers } from "../kube/keyed-workers.ts"
 import { type PodOwner, ServiceStatusWriter } from "../kube/service-status.ts"
 import { SessionStateWriter } from "../kube/session-states.ts"
@@ -32,7 +32,7 @@ import { openBgpListeners } from "./bgp-listeners.ts"
 import { tcpAddon } from "./bgp-transport.ts"
 import { callbackLog } from "./callback-log.ts"
 import { makeFibers } from "./fibers.ts"
-import { ClusterSnapshots } from "./cluster-snapshot.ts"
+import { ClusterSnapshots, type ObjectEvent } from "./cluster-snapshot.ts"
 import { readInterfaces } from "./interfaces.ts"
 import { makeL2Plane } from "./l2-plane.ts"
 import type { ReleaseSteps } from "./hand-over.ts"
@@ -102,8 +102,16 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     const { namespace, nodeName } = options
     const api = yield* KubeApi
     const log = yield* callbackLog
-    const services = yield* watchResource<V1Service>("services", resources.services)
-    const slices = yield* watchResource<V1EndpointSlice>("endpointslices", resources.endpointSlices)
+    // The Services and EndpointSlices feed the snapshots event by event: a snapshot costs what changed
+    // since the last one, and says so to the node machine (issue 17).
+    const snapshots = new ClusterSnapshots(options.loadBalancerClass)
+    const followed = <T extends KubernetesObject>(name: string, type: ResourceType, on: (event: ObjectEvent, object: T) => void) => {
+      const source = api.informer<T>(type)
+      for (const event of ["add", "update", "delete"] as const) source.on(event, (object: T) => on(event, object))
+      return watchSource(name, source)
+    }
+    const services = yield* followed<V1Service>("services", resources.services, (event, s) => snapshots.service(event, s))
+    const slices = yield* followed<V1EndpointSlice>("endpointslices", resources.endpointSlices, (event, s) => snapshots.slice(event, s))
     const nodes = yield* watchResource<V1Node>("nodes", resources.nodes)
     const secrets = yield* watchResource<V1Secret>("secrets", resources.secrets, { namespace })
     const configWatches: Array<Watched<KubernetesObject>> = []
@@ -368,10 +376,9 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
       }))
 
     const configSources = () => configSourcesOf(configWatches.flatMap((w) => w.list()), secrets.list(), namespace, nodes.list())
-    // Each snapshot says what changed since the one before, which the node machine holds: the builder
-    // runs only when the node driver takes the input, so snapshots reach the machine in the order built.
-    const snapshots = new ClusterSnapshots(options.loadBalancerClass)
-    const clusterChanged = () => ({ _tag: "ClusterChanged", ...snapshots.next(services.list(), slices.list(), nodes.list()) }) as const
+    // Each snapshot says what changed since the one before, which the node machine holds: it is built
+    // only when the node driver takes the input, so snapshots reach the machine in the order built.
+    const clusterChanged = () => ({ _tag: "ClusterChanged", ...snapshots.next(nodes.list()) }) as const
     const foundStatuses = (kind: StatusKind) =>
       writers[kind].found().pipe(
         Effect.match({

@@ -41,7 +41,7 @@ export const deltaPass = (s: NodeState, snapshot: ClusterSnapshot, changes: Clus
   const cache = s.passCache
   const config = s.config.config
   if (s.phase !== "Running" || config === undefined || cache.snapshot === undefined || changes.since !== cache.snapshot || s.snapshot !== cache.snapshot) return undefined
-  if (!asLastPassLeft(s, cache) || cache.recent.size + changes.services.size > recentLimit(snapshot.services.length)) return undefined
+  if (!asLastPassLeft(s, cache) || cache.recent.size + changes.services.size > recentLimit(cache.decisions.size)) return undefined
   const { nodeName, ignoreExcludeLb } = s.settings
   const l2Epoch = l2EpochOf(cache.l2Epoch, config, snapshot, s.members, s.members === undefined ? undefined : s.membersDown)
   if (l2Epoch !== cache.l2Epoch) return undefined
