@@ -1,21 +1,34 @@
-// The image's entry point as one file (issue 17): esbuild bundles shell/main/cli.ts with every package it
+// The image's entry point, bundled (issue 17): esbuild bundles shell/main/cli.ts with every package it
 // imports, tree-shaken, whitespace and syntax minified (names kept, so stack traces stay readable), into
-// build/metallb-ts.mjs. A process then starts without type-stripping and linking ~600 modules: measured
-// with `--help` on this machine, 233 MiB RSS and 2.4 s CPU from the .ts, 113 MiB and 0.55 s from the
-// bundle. The sources stay the truth: tests and `npm run metallb-ts` run the .ts; the image runs this.
+// the directory build/metallb-ts/. A process then starts without type-stripping and linking ~600 modules:
+// measured with `--help` on this machine, 233 MiB RSS and 2.4 s CPU from the .ts, 113 MiB and 0.55 s from
+// one bundled file. The bundle is split: cli.ts imports each command's module only when that command runs,
+// and each such module is an entry of its own (bundleDir/<module>.mjs) with the code only it uses, beside
+// shared chunks (chunk-<hash>.mjs) for code several commands use; so `controller` loads neither the
+// speaker's drivers nor the simulator nor the operator tools. The sources stay the truth: tests and
+// `npm run metallb-ts` run the .ts; the image runs this.
 //
-// `npm run bundle [-- --out PATH]`; shell/image/image.ts builds it for the image.
-import { relative, dirname, join } from "node:path"
+// `npm run bundle [-- --out DIR]`; shell/image/image.ts builds it for the image.
+import { rmSync } from "node:fs"
+import { basename, dirname, join, relative } from "node:path"
 import { parseArgs } from "node:util"
 import { build, type Plugin } from "esbuild"
 
-/** Where the bundle goes, relative to the repository root (and to /app in the image). */
-export const bundleFile = "build/metallb-ts.mjs"
+/** Where the bundle goes, relative to the repository root (and to /app in the image): every file of it. */
+export const bundleDir = "build/metallb-ts"
+/** The file a process runs (`node build/metallb-ts/metallb-ts.mjs controller ...`). */
+export const bundleFile = `${bundleDir}/metallb-ts.mjs`
 export const bundleEntry = "shell/main/cli.ts"
 
 export interface BuiltBundle {
+  /** The directory written. */
   readonly path: string
+  /** Bytes of every output file. */
   readonly bytes: number
+  /** Output files (entry, one per command module, shared chunks), relative to the directory, sorted. */
+  readonly files: ReadonlyArray<string>
+  /** For each command module (its source, relative to the repository), the bundle's files it loads: its own and the chunks it imports, transitively, with the entry's. */
+  readonly loads: Readonly<Record<string, ReadonlyArray<string>>>
   /** Input files (ours and the packages') that went into it. */
   readonly inputs: number
   readonly elapsedMs: number
@@ -25,7 +38,8 @@ export interface BuiltBundle {
  * A module of ours that finds files next to itself (shell/native/addon.ts: build/Release/packet.node)
  * keeps finding them: its `import.meta.url` becomes its source file's URL, computed from the bundle's
  * own URL as if it sat at bundleFile, so the bundle works wherever the tree is, once it is placed there
- * (and its bytes do not depend on where it was written).
+ * (and its bytes do not depend on where it was written). Every file of the bundle sits in bundleDir,
+ * so whichever chunk the module lands in, the relative URL holds.
  */
 const sourceLocations = (repoRoot: string): Plugin => ({
   name: "metallb-ts-source-locations",
@@ -58,12 +72,20 @@ const banner = [
 
 export const buildBundle = async (options: { readonly repoRoot: string; readonly out?: string }): Promise<BuiltBundle> => {
   const started = performance.now()
-  // Elsewhere than bundleFile only to be moved there (the image's scratch file).
-  const out = options.out ?? join(options.repoRoot, bundleFile)
+  // Elsewhere than bundleDir only to be moved there (the image's scratch directory).
+  const out = options.out ?? join(options.repoRoot, bundleDir)
+  // A previous build's chunks (other hashes) must not stay beside this one's.
+  rmSync(out, { recursive: true, force: true })
   const result = await build({
     absWorkingDir: options.repoRoot,
-    entryPoints: [join(options.repoRoot, bundleEntry)],
-    outfile: out,
+    entryPoints: { [basename(bundleFile, ".mjs")]: join(options.repoRoot, bundleEntry) },
+    outdir: out,
+    // Each dynamically imported command module becomes an entry named after its source file; code
+    // shared by several is a chunk named by its content's hash: the same sources make the same names.
+    splitting: true,
+    entryNames: "[name]",
+    chunkNames: "chunk-[hash]",
+    outExtension: { ".js": ".mjs" },
     bundle: true,
     platform: "node",
     format: "esm",
@@ -84,10 +106,31 @@ export const buildBundle = async (options: { readonly repoRoot: string; readonly
     logLevel: "silent",
   })
   if (result.errors.length > 0) throw new Error(`bundle: ${result.errors.map((e) => e.text).join("; ")}`)
-  const output = Object.values(result.metafile.outputs)[0]
+  const outputs = result.metafile.outputs
+  const name = (outputPath: string) => relative(out, join(options.repoRoot, outputPath))
+  const byName = new Map(Object.entries(outputs).map(([path, output]) => [name(path), output]))
+  const files = [...byName.keys()].sort()
+  // What loading a file brings in: the file and, transitively, its static imports (never its dynamic ones).
+  const closure = (file: string, seen: Set<string> = new Set()): Set<string> => {
+    if (seen.has(file)) return seen
+    seen.add(file)
+    for (const imported of byName.get(file)?.imports ?? []) {
+      if (imported.kind === "import-statement" && !imported.external) closure(name(imported.path), seen)
+    }
+    return seen
+  }
+  const entry = basename(bundleFile)
+  const atStart = closure(entry)
+  const loads: Record<string, ReadonlyArray<string>> = {}
+  for (const [file, output] of byName) {
+    if (file === entry || output.entryPoint === undefined) continue
+    loads[output.entryPoint] = [...closure(file, new Set(atStart))].sort()
+  }
   return {
     path: out,
-    bytes: output?.bytes ?? 0,
+    bytes: Object.values(outputs).reduce((sum, output) => sum + output.bytes, 0),
+    files,
+    loads,
     inputs: Object.keys(result.metafile.inputs).length,
     elapsedMs: performance.now() - started,
   }
@@ -98,7 +141,7 @@ if (import.meta.main) {
     const { values } = parseArgs({ options: { out: { type: "string" } }, strict: true })
     const repoRoot = join(import.meta.dirname, "..", "..")
     const built = await buildBundle({ repoRoot, ...(values.out === undefined ? {} : { out: values.out }) })
-    console.log(`bundle: ${built.path}, ${(built.bytes / 1024 / 1024).toFixed(1)} MiB from ${built.inputs} files in ${(built.elapsedMs / 1000).toFixed(1)} s`)
+    console.log(`bundle: ${built.path}, ${built.files.length} files, ${(built.bytes / 1024 / 1024).toFixed(1)} MiB from ${built.inputs} files in ${(built.elapsedMs / 1000).toFixed(1)} s`)
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error))
     process.exit(1)

@@ -57,7 +57,7 @@ export interface BuiltImage {
   readonly elapsedMs: number
 }
 
-/** `npm run bundle -- --out PATH` of the sources at repoRoot (esbuild's plugins need its async API, so a process of its own). */
+/** `npm run bundle -- --out DIR` of the sources at repoRoot (esbuild's plugins need its async API, so a process of its own). */
 const makeBundle = (repoRoot: string, out: string): void => {
   const result = spawnSync(process.execPath, [join(repoRoot, "shell/image/bundle.ts"), "--out", out], { cwd: repoRoot, encoding: "utf8" })
   if (result.status !== 0) throw new Error(`image: building the bundle failed: ${result.stderr}${result.stdout}${result.error?.message ?? ""}`)
@@ -70,7 +70,7 @@ export const buildImage = (options: BuildImageOptions): BuiltImage => {
   mkdirSync(dirname(out), { recursive: true })
   const modules = productionModules(options.repoRoot, options.modulesCache ?? defaultModulesCache())
   const scratch = `${out}.${process.pid}`
-  const bundlePath = `${scratch}.mjs`
+  const bundlePath = `${scratch}.bundle`
   makeBundle(options.repoRoot, bundlePath)
   const rootfs = rootfsEntries(options.repoRoot, modules.path, bundlePath)
   const partBytes: Record<ImagePart, number> = { node: 0, libraries: 0, "system files": 0, node_modules: 0, sources: 0, addon: 0, bundle: 0 }
@@ -95,6 +95,6 @@ export const buildImage = (options: BuildImageOptions): BuiltImage => {
   } finally {
     rmSync(layerPath, { force: true })
     rmSync(`${scratch}.tar`, { force: true })
-    rmSync(bundlePath, { force: true })
+    rmSync(bundlePath, { recursive: true, force: true })
   }
 }

@@ -9,10 +9,10 @@
 // whose CA the in-cluster config reads from the service account mount, and it runs no other program (the
 // speaker reads interfaces from /sys/class/net and sends frames through the addon's AF_PACKET sockets).
 import { spawnSync } from "node:child_process"
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, statSync } from "node:fs"
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, statSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, posix } from "node:path"
-import { bundleFile } from "./bundle.ts"
+import { bundleDir, bundleFile } from "./bundle.ts"
 import type { TarEntry } from "./tar.ts"
 
 export const imageNodePath = "usr/local/bin/node"
@@ -108,7 +108,7 @@ const group = "root:x:0:\nnogroup:x:65534:\n"
 // The kubelet mounts /etc/hosts and /etc/resolv.conf; look names up there, hosts first, as Debian does.
 const nsswitch = "passwd: files\ngroup: files\nhosts: files dns\n"
 
-/** Every entry of the image but the directories that only hold others (see withParents). */
+/** Every entry of the image but the directories that only hold others (see withParents); `bundlePath` is the directory buildBundle wrote. */
 export const rootfsEntries = (repoRoot: string, productionModulesDir: string, bundlePath: string): Array<RootfsEntry> => {
   const node = pinnedNodeBinary(repoRoot)
   const addon = join(repoRoot, addonPath)
@@ -117,6 +117,8 @@ export const rootfsEntries = (repoRoot: string, productionModulesDir: string, bu
   } catch {
     throw new Error(`image: the native addon is not built (no ${addonPath}); run \`npm run build:native\``)
   }
+  const entryPoint = join(bundlePath, posix.relative(bundleDir, bundleFile))
+  if (!existsSync(entryPoint)) throw new Error(`image: ${bundlePath} is not a bundle (no ${posix.relative(bundleDir, bundleFile)}); run \`npm run bundle\``)
   const libraries = [...new Set([...sharedLibraries(node), ...sharedLibraries(addon)])]
   const app = (path: string) => posix.join(imageAppDir, path)
   const entries: Array<RootfsEntry> = [
@@ -137,7 +139,8 @@ export const rootfsEntries = (repoRoot: string, productionModulesDir: string, bu
     { entry: { type: "directory", path: app("node_modules"), mode: 0o755 }, part: "node_modules" },
     ...tree(productionModulesDir, app("node_modules"), "node_modules"),
     hostFile(addon, app(addonPath), "addon"),
-    hostFile(bundlePath, app(bundleFile), "bundle"),
+    { entry: { type: "directory", path: app(bundleDir), mode: 0o755 }, part: "bundle" },
+    ...tree(bundlePath, app(bundleDir), "bundle"),
   ]
   return withParents(entries)
 }

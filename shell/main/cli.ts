@@ -1,60 +1,39 @@
 #!/usr/bin/env node
 // The metallb-ts command line: validate (configuration), crds (generated CRDs), plan and explain (operator
 // tools), sim (the simulator), controller (the Deployment's process) and speaker (the DaemonSet's).
+//
+// A process loads only the module of the command it runs (issue 17): the controller's start does not
+// evaluate the speaker, the simulator or the operator tools, and in the image's bundle each command is a
+// chunk of its own (shell/image/bundle.ts). The command is the first argument naming one; without one
+// (`--help`, `--version`, a mistyped command) every command is loaded so the help and the errors list them
+// all, as before.
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, FileSystem } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
-import { explainCommand } from "../cli/explain.ts"
-import { planCommand } from "../cli/plan.ts"
-import { controllerCommand } from "./controller.ts"
-import { crdsCommand } from "./crds.ts"
+import { Effect } from "effect"
+import { Command, type GlobalFlag } from "effect/cli"
 import { LogFormatFlag, withLogFormat } from "./logging.ts"
-import { simCommand } from "./sim.ts"
-import { speakerCommand } from "./speaker.ts"
-import { formatReportJson, formatReportText, validateFiles } from "./validate.ts"
+import { commandNames, type CommandName, commandToRun } from "./command-names.ts"
 
-const validate = Command.make(
-  "validate",
-  {
-    files: Argument.String("file").pipe(Argument.atLeast(1), Argument.withDescription("YAML files with metallb.io objects (other kinds are ignored)")),
-    output: Flag.Literals("output", ["text", "json"]).pipe(Flag.withAlias("o"), Flag.withDefault("text" as const), Flag.withDescription("report format")),
-    each: Flag.Boolean("each").pipe(Flag.withDefault(false), Flag.withDescription("validate every file as a configuration of its own")),
-    namespace: Flag.String("namespace").pipe(Flag.withDefault("metallb-system"), Flag.withDescription("the namespace metallb-ts runs in")),
-  },
-  ({ files, output, each, namespace }) =>
-    Effect.gen(function* () {
-      const fs = yield* FileSystem.FileSystem
-      const inputs = []
-      for (const path of files) {
-        const text = yield* fs.readFileString(path).pipe(Effect.result)
-        if (text._tag === "Failure") {
-          yield* Console.error(`error: cannot read ${path}: ${text.failure.message}`)
-          process.exitCode = 1
-          return
-        }
-        inputs.push({ path, text: text.success })
-      }
-      const groups = each ? inputs.map((input) => [input]) : [inputs]
-      for (const group of groups) {
-        const report = validateFiles(group, { namespace, secrets: [] })
-        const heading = each ? `== ${group[0]?.path}\n` : ""
-        yield* Console.log(output === "json" ? formatReportJson(report) : `${heading}${formatReportText(report)}`)
-        if (!report.valid) process.exitCode = 1
-      }
-    }),
-).pipe(Command.withDescription("Check MetalLB configuration files offline and report every error at once."))
+/** A command whose handler needs no more than Node's services and the global flags (checked per command below). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the commands' names and inputs differ; only what they require matters here
+type Loaded = Command.Command<any, any, any, unknown, NodeServices.NodeServices | GlobalFlag.Setting.Identifier<"log-format">>
+
+/** Each command's module, imported when it runs; the log format it defaults to. */
+const loaders = {
+  validate: () => import("./validate-command.ts").then((m) => withLogFormat("text")(m.validateCommand)),
+  crds: () => import("./crds.ts").then((m) => withLogFormat("text")(m.crdsCommand)),
+  plan: () => import("../cli/plan.ts").then((m) => withLogFormat("text")(m.planCommand)),
+  explain: () => import("../cli/explain.ts").then((m) => withLogFormat("text")(m.explainCommand)),
+  sim: () => import("./sim.ts").then((m) => withLogFormat("text")(m.simCommand)),
+  controller: () => import("./controller.ts").then((m) => withLogFormat("json")(m.controllerCommand)),
+  speaker: () => import("./speaker.ts").then((m) => withLogFormat("json")(m.speakerCommand)),
+} satisfies Record<CommandName, () => Promise<Loaded>>
+
+const chosen = commandToRun(process.argv.slice(2))
+const subcommands: ReadonlyArray<Loaded> = await Promise.all((chosen === undefined ? commandNames : [chosen]).map((name) => loaders[name]()))
 
 const cli = Command.make("metallb-ts").pipe(
   Command.withDescription("A MetalLB-compatible load balancer for bare-metal Kubernetes."),
-  Command.withSubcommands([
-    withLogFormat("text")(validate),
-    withLogFormat("text")(crdsCommand),
-    withLogFormat("text")(planCommand),
-    withLogFormat("text")(explainCommand),
-    withLogFormat("text")(simCommand),
-    withLogFormat("json")(controllerCommand),
-    withLogFormat("json")(speakerCommand),
-  ]),
+  Command.withSubcommands(subcommands),
   Command.withGlobalFlags([LogFormatFlag]),
 )
 

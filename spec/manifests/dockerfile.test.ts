@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative, resolve } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { bundleEntry, bundleFile, buildBundle } from "../../shell/image/bundle.ts"
+import { bundleDir, bundleEntry, bundleFile, buildBundle } from "../../shell/image/bundle.ts"
 import { contextFiles, copies, execForm, ignored, runtime, stages } from "./dockerfile.ts"
 import { find, firstContainer, type K8sObject, readYaml, repoRoot, run } from "./support.ts"
 
@@ -51,7 +51,8 @@ describe("manifests/Dockerfile", () => {
 
   it("copies between stages only what the build stage makes: the production packages, the addon npm run build:native writes and the bundle", () => {
     const fromBuild = copies(runtime).filter((c) => c.from === "build").flatMap((c) => c.sources)
-    expect(fromBuild.sort()).toEqual([`/app/${bundleFile}`, "/app/shell/native/build/Release/packet.node", "/runtime/node_modules/"])
+    expect(fromBuild.sort()).toEqual([`/app/${bundleDir}/`, "/app/shell/native/build/Release/packet.node", "/runtime/node_modules/"])
+    expect(copies(runtime).find((c) => c.sources.includes(`/app/${bundleDir}/`))?.destination).toBe(`${bundleDir}/`)
     expect(stages[0]!.instructions.filter((i) => i.keyword === "RUN").map((i) => i.args)).toContain("npm run bundle")
     expect(JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).scripts["bundle"]).toBe("node shell/image/bundle.ts")
     // node-gyp builds target "packet" into build/Release, where the shell loads it from
@@ -68,7 +69,12 @@ describe("manifests/Dockerfile", () => {
       if (seen.has(file)) return
       seen.add(file)
       const text = readFileSync(file, "utf8")
-      for (const [, specifier] of text.matchAll(/^\s*(?:import|export)\s(?!type\s)[^'"]*from\s+["']([^"']+)["']/gm)) {
+      // Static imports, and the dynamic ones by which shell/main/cli.ts loads each command's module.
+      const specifiers = [
+        ...[...text.matchAll(/^\s*(?:import|export)\s(?!type\s)[^'"]*from\s+["']([^"']+)["']/gm)].map((m) => m[1]),
+        ...[...text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]),
+      ]
+      for (const specifier of specifiers) {
         if (specifier === undefined || specifier.startsWith("node:")) continue
         if (specifier.startsWith(".")) visit(resolve(dirname(file), specifier))
         else packages.add(specifier.startsWith("@") ? specifier.split("/").slice(0, 2).join("/") : specifier.split("/")[0]!)
@@ -82,9 +88,11 @@ describe("manifests/Dockerfile", () => {
     expect(packages.size).toBeGreaterThan(1)
     for (const name of packages) expect(name in pkg.dependencies, `${name} is imported at run time but is not a dependency`).toBe(true)
     expect(packages).toContain("yaml")
+    // The dynamic imports were followed: the controller's and the speaker's modules are among the sources seen.
+    expect([...seen].map((f) => relative(repoRoot, f))).toEqual(expect.arrayContaining(["shell/main/controller.ts", "shell/main/speaker.ts", "shell/speaker/speaker.ts"]))
   })
 
-  it("its entry point runs (`node build/metallb-ts.mjs --help`, the bundle built here)", () => {
+  it("its entry point runs (`node build/metallb-ts/metallb-ts.mjs --help`, the bundle built here)", () => {
     expect(execForm("ENTRYPOINT")).toEqual(["node", bundleFile])
     expect(execForm("CMD")).toEqual(["--help"])
     const help = cli("--help")

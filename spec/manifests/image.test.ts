@@ -14,7 +14,7 @@ import { join, posix } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildImage, type BuiltImage, imageName, runtimeConfig } from "../../shell/image/image.ts"
 import { mediaTypes } from "../../shell/image/oci.ts"
-import { bundleEntry, bundleFile } from "../../shell/image/bundle.ts"
+import { bundleDir, bundleEntry, bundleFile } from "../../shell/image/bundle.ts"
 import { productionInstallArgs, productionModules, productionRemovals } from "../../shell/image/production-modules.ts"
 import { addonPath, rootfsEntries } from "../../shell/image/rootfs.ts"
 import { skipUnlessCi } from "../support/skip.ts"
@@ -215,8 +215,15 @@ describe("the offline image (npm run image)", () => {
         } else if (source === "/runtime/node_modules/") {
           expect(destination).toBe("node_modules")
           expected.push(...listFiles(modulesDir).map((f) => posix.join("node_modules", f)))
+        } else if (source === `/app/${bundleDir}/`) {
+          // The bundle is a directory (the entry and its chunks): what buildBundle wrote for the image.
+          expect(destination).toBe(bundleDir)
+          const bundled = appFiles.filter((f) => f.startsWith(`${bundleDir}/`))
+          expect(bundled).toContain(bundleFile)
+          expect(bundled.length).toBeGreaterThan(2)
+          expected.push(...bundled)
         } else {
-          expect([`/app/${addonPath}`, `/app/${bundleFile}`]).toContain(source)
+          expect(source).toBe(`/app/${addonPath}`)
           expected.push(destination)
         }
       }
@@ -260,12 +267,15 @@ describe("the offline image (npm run image)", () => {
     expect((values?.["image"] as { repository: string }).repository).toBe(imageName)
   })
 
-  it("names what is missing (an unbuilt addon, a package the npm cache lacks) and sweeps what killed builds left", () => {
+  it("names what is missing (an unbuilt addon, a directory that is no bundle, a package the npm cache lacks) and sweeps what killed builds left", () => {
     const bare = join(work, "bare")
     mkdirSync(bare)
     cpSync(join(repoRoot, "package.json"), join(bare, "package.json"))
     symlinkSync(join(repoRoot, "node_modules"), join(bare, "node_modules"))
-    expect(() => rootfsEntries(bare, modulesDir, join(work, "a", bundleFile))).toThrow(`the native addon is not built (no ${addonPath}); run \`npm run build:native\``)
+    expect(() => rootfsEntries(bare, modulesDir, join(work, "a", bundleDir))).toThrow(`the native addon is not built (no ${addonPath}); run \`npm run build:native\``)
+    const notBundle = join(work, "not-a-bundle")
+    mkdirSync(notBundle)
+    expect(() => rootfsEntries(join(work, "a"), modulesDir, notBundle)).toThrow(`${notBundle} is not a bundle (no metallb-ts.mjs); run \`npm run bundle\``)
 
     const uncached = join(work, "uncached")
     mkdirSync(uncached)
