@@ -71,10 +71,17 @@ export class SimClient {
     return this.cache.get(address)?.mac
   }
 
+  /** The targets' texts, made again only when the target list is a new array (a probe runs every 100 ms). */
+  private keysOf: { readonly targets: ReadonlyArray<Address>; readonly keys: ReadonlyArray<string> } | undefined
+
   private probe(): void {
     const now = this.ctx.scheduler.nowMs
-    for (const target of this.targets()) {
-      const key = formatAddress(target)
+    const targets = this.targets()
+    if (this.keysOf?.targets !== targets) this.keysOf = { targets, keys: targets.map(formatAddress) }
+    const keys = this.keysOf.keys
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i]!
+      const key = keys[i]!
       const entry = this.cache.get(key)
       const ok = entry !== undefined && this.liveMac(entry.mac)
       if (ok) {

@@ -48,6 +48,8 @@ export const take = (
     updates.push(u)
     left -= size
   }
+  // The steady state: nothing queued, so the queue stays the very same object.
+  if (queue.items.length === 0) return { updates, queue }
   const sent = new Set<number>()
   const ranked = [...queue.items].sort((a, b) => a.transmits - b.transmits || b.order - a.order)
   for (const b of ranked) {

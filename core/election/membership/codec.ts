@@ -76,32 +76,44 @@ const stringBytes = (s: string): number => Math.min(isAscii(s) ? s.length : utf8
  * down interfaces must be canonical; other values are cut to fit (the membership module never builds them).
  */
 export const encodeMessage = (message: Message): Uint8Array => {
-  const out: Array<number> = [codecVersion, messageTypes[message._tag]]
-  const u32 = (n: number) => out.push((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
+  // Sized first, then written into one buffer: an array of numbers grown octet by octet and copied into
+  // bytes cost more than the membership step that made the message.
+  const out = new Uint8Array(messageSize(message))
+  let at = 0
+  out[at++] = codecVersion
+  out[at++] = messageTypes[message._tag]
+  const u32 = (n: number) => {
+    out[at++] = (n >>> 24) & 0xff
+    out[at++] = (n >>> 16) & 0xff
+    out[at++] = (n >>> 8) & 0xff
+    out[at++] = n & 0xff
+  }
   const str = (s: string) => {
     if (s.length <= maxStringBytes && isAscii(s)) {
-      out.push(s.length)
-      for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i))
+      out[at++] = s.length
+      for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i)
       return
     }
     const bytes = fitUtf8(utf8Encoder.encode(s))
-    out.push(bytes.length, ...bytes)
+    out[at++] = bytes.length
+    out.set(bytes, at)
+    at += bytes.length
   }
   const update = (u: Update) => {
-    const down = u._tag === "Alive" ? canonicalDownInterfaces(u.downInterfaces ?? []) : []
-    out.push(down.length > 0 ? updateKinds.AliveWithMetadata : updateKinds[u._tag])
+    const down = u._tag === "Alive" ? canonicalDownInterfaces(u.downInterfaces ?? []) : noDown
+    out[at++] = down.length > 0 ? updateKinds.AliveWithMetadata : updateKinds[u._tag]
     u32(u.incarnation)
     str(u.name)
     if (u._tag !== "Alive") return
     str(u.address)
     if (down.length === 0) return
-    out.push(down.length)
+    out[at++] = down.length
     down.forEach(str)
   }
   const gossip = (updates: ReadonlyArray<Update>) => {
-    const kept = updates.slice(0, maxGossipCount)
-    out.push(kept.length)
-    kept.forEach(update)
+    const count = Math.min(updates.length, maxGossipCount)
+    out[at++] = count
+    for (let i = 0; i < count; i++) update(updates[i]!)
   }
   switch (message._tag) {
     case "Ping":
@@ -127,15 +139,42 @@ export const encodeMessage = (message: Message): Uint8Array => {
       gossip(message.gossip)
       break
     case "Sync": {
-      out.push(message.reply ? 1 : 0)
+      out[at++] = message.reply ? 1 : 0
       str(message.from)
-      const kept = message.members.slice(0, maxSyncCount)
-      out.push(kept.length >>> 8, kept.length & 0xff)
-      kept.forEach(update)
+      const count = Math.min(message.members.length, maxSyncCount)
+      out[at++] = count >>> 8
+      out[at++] = count & 0xff
+      for (let i = 0; i < count; i++) update(message.members[i]!)
       break
     }
   }
-  return Uint8Array.from(out)
+  // A non-ASCII string cut at a character boundary may take less than its size allowed.
+  return at === out.length ? out : out.slice(0, at)
+}
+
+const noDown: ReadonlyArray<string> = []
+
+const gossipSize = (updates: ReadonlyArray<Update>, max: number): number => {
+  let size = 0
+  const count = Math.min(updates.length, max)
+  for (let i = 0; i < count; i++) size += updateSize(updates[i]!)
+  return size
+}
+
+/** The encoded length of a message, as encodeMessage writes it (strings cut to fit, lists to their limits). */
+const messageSize = (message: Message): number => {
+  switch (message._tag) {
+    case "Ping":
+      return 2 + 4 + 1 + stringBytes(message.from) + 1 + stringBytes(message.target) + 1 + gossipSize(message.gossip, maxGossipCount)
+    case "Ack":
+      return 2 + 4 + 1 + stringBytes(message.from) + 1 + gossipSize(message.gossip, maxGossipCount)
+    case "PingReq":
+      return 2 + 4 + 3 + stringBytes(message.from) + stringBytes(message.target) + stringBytes(message.targetAddress) + 1 + gossipSize(message.gossip, maxGossipCount)
+    case "Gossip":
+      return 2 + 1 + stringBytes(message.from) + 1 + gossipSize(message.gossip, maxGossipCount)
+    case "Sync":
+      return 2 + 1 + 1 + stringBytes(message.from) + 2 + gossipSize(message.members, maxSyncCount)
+  }
 }
 
 /** Cuts at a character boundary, so that an overlong string still decodes. */
@@ -215,7 +254,11 @@ const read = (bytes: Uint8Array): Message => {
         throw new Stop("UnknownUpdateKind", kindAt)
     }
   }
-  const list = (count: number): ReadonlyArray<Update> => Array.from({ length: count }, update)
+  const list = (count: number): ReadonlyArray<Update> => {
+    const updates: Array<Update> = []
+    for (let i = 0; i < count; i++) updates.push(update())
+    return updates
+  }
 
   if (u8() !== codecVersion) throw new Stop("UnsupportedVersion", 0)
   const type = u8()

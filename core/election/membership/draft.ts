@@ -1,7 +1,9 @@
 // The working copy of a node's membership state during one step, and the two primitives every handler
 // shares: learning an update (SWIM's merge, with refutation when the update is about this node) and
 // sending a message with piggybacked gossip. A step opens a draft, mutates it locally and freezes it back;
-// nothing outside the step ever sees it, so the transition stays pure.
+// nothing outside the step ever sees it, so the transition stays pure. The member and relay tables are
+// copied only when the step first changes them (setMember, setRelay, deleteRelay): most datagrams change
+// neither, and copying a 100-member table per datagram was most of a large cluster's membership cost.
 import { type BroadcastQueue, enqueue, take } from "./broadcasts.ts"
 import { type MembershipConfig, retransmitLimit, suspicionTimeoutMs } from "./config.ts"
 import { applyUpdate, isLive, type Member, supersedes, tableUpdatesOf, updateOf } from "./members.ts"
@@ -16,12 +18,15 @@ export interface Draft {
   downInterfaces: ReadonlyArray<string>
   phase: MembershipState["phase"]
   seeds: ReadonlyArray<string>
-  members: Map<string, Member>
+  /** The state's table until the step changes it (setMember), then the step's own copy. */
+  members: ReadonlyMap<string, Member>
+  membersOwned: boolean
   probeOrder: ReadonlyArray<string>
   probeIndex: number
   seq: number
   probe: Probe | undefined
-  relays: Map<number, Relay>
+  relays: ReadonlyMap<number, Relay>
+  relaysOwned: boolean
   broadcasts: BroadcastQueue
   nextProbeAtMs: number
   nextGossipAtMs: number
@@ -32,10 +37,26 @@ export interface Draft {
 }
 
 export const open = (s: MembershipState): Draft => ({
-  ...s,
-  members: new Map(s.members),
-  relays: new Map(s.relays),
+  config: s.config,
+  name: s.name,
+  address: s.address,
+  incarnation: s.incarnation,
+  downInterfaces: s.downInterfaces,
+  phase: s.phase,
+  seeds: s.seeds,
+  members: s.members,
+  membersOwned: false,
+  probeOrder: s.probeOrder,
+  probeIndex: s.probeIndex,
+  seq: s.seq,
   probe: s.probe,
+  relays: s.relays,
+  relaysOwned: false,
+  broadcasts: s.broadcasts,
+  nextProbeAtMs: s.nextProbeAtMs,
+  nextGossipAtMs: s.nextGossipAtMs,
+  nextPushPullAtMs: s.nextPushPullAtMs,
+  nextReconnectAtMs: s.nextReconnectAtMs,
   timerAtMs: s.timerAtMs,
   outputs: [],
 })
@@ -48,13 +69,66 @@ export const finish = (d: Draft, nowMs: number): Transition => {
       d.timerAtMs = wakeAtMs
     }
   }
-  const { outputs, probe, timerAtMs, ...rest } = d
-  const state: MembershipState = {
-    ...rest,
-    ...(probe === undefined ? {} : { probe }),
-    ...(timerAtMs === undefined ? {} : { timerAtMs }),
+  // Built field by field (a rest/spread copy of the draft made every state a slow dictionary object).
+  const state: { -readonly [K in keyof MembershipState]: MembershipState[K] } = {
+    config: d.config,
+    name: d.name,
+    address: d.address,
+    incarnation: d.incarnation,
+    downInterfaces: d.downInterfaces,
+    phase: d.phase,
+    seeds: d.seeds,
+    members: d.members,
+    probeOrder: d.probeOrder,
+    probeIndex: d.probeIndex,
+    seq: d.seq,
+    relays: d.relays,
+    broadcasts: d.broadcasts,
+    nextProbeAtMs: d.nextProbeAtMs,
+    nextGossipAtMs: d.nextGossipAtMs,
+    nextPushPullAtMs: d.nextPushPullAtMs,
+    nextReconnectAtMs: d.nextReconnectAtMs,
   }
-  return { state, outputs }
+  if (d.probe !== undefined) state.probe = d.probe
+  if (d.timerAtMs !== undefined) state.timerAtMs = d.timerAtMs
+  return { state, outputs: d.outputs }
+}
+
+/** Records `m`, copying the state's table first if this step has not changed it yet. */
+export const setMember = (d: Draft, m: Member): void => {
+  if (!d.membersOwned) {
+    d.members = new Map(d.members)
+    d.membersOwned = true
+  }
+  ;(d.members as Map<string, Member>).set(m.name, m)
+}
+
+/** Starts the step's table over (a rejoin forgets the others). */
+export const clearMembers = (d: Draft): void => {
+  d.members = new Map()
+  d.membersOwned = true
+}
+
+const ownRelays = (d: Draft): Map<number, Relay> => {
+  if (!d.relaysOwned) {
+    d.relays = new Map(d.relays)
+    d.relaysOwned = true
+  }
+  return d.relays as Map<number, Relay>
+}
+
+export const setRelay = (d: Draft, seq: number, relay: Relay): void => {
+  ownRelays(d).set(seq, relay)
+}
+
+export const deleteRelay = (d: Draft, seq: number): void => {
+  if (d.relays.has(seq)) ownRelays(d).delete(seq)
+}
+
+export const clearRelays = (d: Draft): void => {
+  if (d.relays.size === 0) return
+  d.relays = new Map()
+  d.relaysOwned = true
 }
 
 const nextDeadline = (d: Draft): number => {
@@ -68,9 +142,17 @@ const nextDeadline = (d: Draft): number => {
 }
 
 /** Members other than this node that are alive or suspect. */
-export const liveOthers = (d: Draft): Array<Member> => [...d.members.values()].filter(isLive)
+export const liveOthers = (d: Draft): Array<Member> => {
+  const live: Array<Member> = []
+  for (const m of d.members.values()) if (isLive(m)) live.push(m)
+  return live
+}
 
-export const clusterSize = (d: Draft): number => 1 + liveOthers(d).length
+export const clusterSize = (d: Draft): number => {
+  let n = 1
+  for (const m of d.members.values()) if (isLive(m)) n += 1
+  return n
+}
 
 export const nextSeq = (d: Draft): number => {
   d.seq = (d.seq + 1) >>> 0
@@ -94,7 +176,7 @@ export const learn = (d: Draft, update: Update, nowMs: number): boolean => {
   const current = d.members.get(update.name)
   if (!supersedes(current, update)) return false
   const next = applyUpdate(current, update, nowMs, suspicionTimeoutMs(d.config, clusterSize(d)))
-  d.members.set(next.name, next)
+  setMember(d, next)
   d.broadcasts = enqueue(d.broadcasts, update)
   const was = current?.status
   switch (next.status) {
@@ -136,8 +218,11 @@ export const send = (
   first: ReadonlyArray<Update> = [],
 ): void => {
   const m = toName === undefined ? undefined : d.members.get(toName)
-  const aboutReceiver = m !== undefined && (m.status === "suspect" || m.status === "dead") ? [updateOf(m)] : []
-  const taken = take(d.broadcasts, retransmitLimit(d.config, clusterSize(d)), d.config.maxGossipBytes, [...first, ...aboutReceiver])
+  const aboutReceiver = m !== undefined && (m.status === "suspect" || m.status === "dead")
+  const ahead = aboutReceiver ? [...first, updateOf(m)] : first
+  // The limit only matters for queued updates (counting the cluster walks the table).
+  const limit = d.broadcasts.items.length === 0 ? 0 : retransmitLimit(d.config, clusterSize(d))
+  const taken = take(d.broadcasts, limit, d.config.maxGossipBytes, ahead)
   d.broadcasts = taken.queue
   d.outputs.push({ _tag: "Send", to: address, message: make(taken.updates) })
 }

@@ -19,7 +19,10 @@ const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 
 /** The canonical form: names that fit, without repeats, sorted, at most maxDownInterfaces of them. */
 export const canonicalDownInterfaces = (names: Iterable<string>): ReadonlyArray<string> =>
-  [...new Set(names)].filter(validInterfaceName).sort(byCodeUnits).slice(0, maxDownInterfaces)
+  // No links down is what nearly every Alive says: encoding and sizing one must not sort an empty set.
+  Array.isArray(names) && names.length === 0 ? noNames : [...new Set(names)].filter(validInterfaceName).sort(byCodeUnits).slice(0, maxDownInterfaces)
+
+const noNames: ReadonlyArray<string> = Object.freeze([])
 
 /** Whether `names` is already canonical (what a decoder accepts). */
 export const isCanonicalDownInterfaces = (names: ReadonlyArray<string>): boolean =>

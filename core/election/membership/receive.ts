@@ -7,7 +7,7 @@
 // not hold as a member gets a table exchange. A full table may be stale, so a Dead in it only raises a
 // suspicion (as memberlist's push-pull does): the member gets the suspicion timeout to refute.
 import { emptyQueue, enqueue } from "./broadcasts.ts"
-import { type Draft, learn, liveOthers, nextSeq, selfUpdate, send, table } from "./draft.ts"
+import { clearMembers, clearRelays, deleteRelay, type Draft, learn, liveOthers, nextSeq, selfUpdate, send, setRelay, table } from "./draft.ts"
 import { isLive, updateOf } from "./members.ts"
 import type { Message, Update } from "./messages.ts"
 import { canonicalDownInterfaces, sameDownInterfaces } from "./metadata.ts"
@@ -44,11 +44,11 @@ export const join = (d: Draft, nowMs: number, seeds: ReadonlyArray<string>): voi
  */
 const forgetTheOthers = (d: Draft): ReadonlyArray<string> => {
   const known = [...d.members.values()].flatMap((m) => (m.address === "" ? [] : [m.address]))
-  d.members = new Map()
+  clearMembers(d)
   d.broadcasts = emptyQueue
   d.probeOrder = []
   d.probeIndex = 0
-  d.relays = new Map()
+  clearRelays(d)
   return known
 }
 
@@ -72,7 +72,7 @@ export const leave = (d: Draft): void => {
   d.outputs.push(...notices, ...notices)
   d.phase = "left"
   d.probe = undefined
-  d.relays = new Map()
+  clearRelays(d)
   d.timerAtMs = undefined
   d.outputs.push({ _tag: "StopTimer", name: "membership" })
 }
@@ -144,13 +144,13 @@ export const receive = (d: Draft, nowMs: number, from: string, message: Message)
       }
       const relay = d.relays.get(message.seq)
       if (relay === undefined) return
-      d.relays.delete(message.seq)
+      deleteRelay(d, message.seq)
       send(d, relay.requesterAddress, relay.requesterName, (gossip) => ({ _tag: "Ack", seq: relay.requesterSeq, from: d.name, gossip }))
       return
     }
     case "PingReq": {
       const seq = nextSeq(d)
-      d.relays.set(seq, {
+      setRelay(d, seq, {
         requesterName: message.from,
         requesterAddress: from,
         requesterSeq: message.seq,

@@ -5,7 +5,7 @@
 // member is probed), new members entering it at random positions; a node that knows no member yet retries
 // its seeds; queued updates go to a few random members (and recently dead ones) every gossip interval; now
 // and then the whole table is exchanged with one member, and with one member declared dead (reconnect).
-import { type Draft, learn, liveOthers, nextSeq, send, table } from "./draft.ts"
+import { deleteRelay, type Draft, learn, liveOthers, nextSeq, send, table } from "./draft.ts"
 import { isLive, type Member } from "./members.ts"
 import { below, type Draw, drawFrom, sample, shuffle } from "./random.ts"
 import { syncWithSeeds } from "./receive.ts"
@@ -48,7 +48,7 @@ export const tick = (d: Draft, nowMs: number, random: number): void => {
 }
 
 const expireRelays = (d: Draft, nowMs: number): void => {
-  for (const [seq, relay] of d.relays) if (relay.expiresAtMs <= nowMs) d.relays.delete(seq)
+  for (const [seq, relay] of d.relays) if (relay.expiresAtMs <= nowMs) deleteRelay(d, seq)
 }
 
 const expireSuspicions = (d: Draft, nowMs: number): void => {
@@ -117,8 +117,9 @@ const nextTarget = (d: Draft, draw: Draw): Member | undefined => {
 
 /** A member missing from the probe order goes to a random place among those not yet probed this pass. */
 const admitNewcomers = (d: Draft, live: ReadonlyArray<Member>, draw: Draw): void => {
-  const listed = new Set(d.probeOrder)
-  const newcomers = live.filter((m) => !listed.has(m.name))
+  // A small cluster's order is scanned (no set per probe); a large one's is looked up.
+  const listed = d.probeOrder.length > 16 ? new Set(d.probeOrder) : undefined
+  const newcomers = live.filter((m) => !(listed === undefined ? d.probeOrder.includes(m.name) : listed.has(m.name)))
   if (newcomers.length === 0) return
   const order = [...d.probeOrder]
   for (const m of newcomers) order.splice(d.probeIndex + below(draw, order.length - d.probeIndex + 1), 0, m.name)
