@@ -31,13 +31,17 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
 
   /** This map with `changes` applied: a value sets its key, undefined removes it. */
   with(changes: Iterable<readonly [K, V | undefined]>): LayeredMap<K, V> {
-    const layer = new Map<K, Layered<V>>(this.layer)
+    let layer: Map<K, Layered<V>> | undefined
     let size = this.size
-    const present = (key: K): boolean => (layer.has(key) ? layer.get(key) !== removed : this.base.has(key))
+    const present = (key: K): boolean => {
+      const top = layer ?? this.layer
+      return top.has(key) ? top.get(key) !== removed : this.base.has(key)
+    }
     for (const [key, value] of changes) {
       const had = present(key)
+      if (value === undefined && !had) continue
+      layer ??= new Map(this.layer)
       if (value === undefined) {
-        if (!had) continue
         if (this.base.has(key)) layer.set(key, removed)
         else layer.delete(key)
         size--
@@ -46,7 +50,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
         layer.set(key, value)
       }
     }
-    if (layer.size === 0) return this.layer.size === 0 ? this : new LayeredMap(this.base, layer, size)
+    if (layer === undefined) return this
     const next = new LayeredMap(this.base, layer, size)
     return layer.size > 64 && layer.size > 4 * Math.sqrt(size) ? LayeredMap.of(next) : next
   }

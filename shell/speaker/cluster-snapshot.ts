@@ -158,11 +158,12 @@ export class ClusterSnapshots {
   slice(event: ObjectEvent, object: V1EndpointSlice): void {
     const key = objectKey(object)
     const filed = this.sliceOwner.get(key)
-    if (filed !== undefined) {
+    const owner = event === "delete" ? undefined : serviceKeyOf(object)
+    // Replaced under the same Service: in its place (the informer's list order).
+    if (filed !== undefined && filed !== owner) {
       this.slices.get(filed)?.delete(key)
       this.pendingEndpoints.add(filed)
     }
-    const owner = event === "delete" ? undefined : serviceKeyOf(object)
     if (owner === undefined) {
       this.sliceOwner.delete(key)
       return
