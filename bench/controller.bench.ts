@@ -9,6 +9,8 @@
 // addresses changed) and the mass delete. CPU and memory come from /proc/<pid>; CPU seconds hold on a
 // loaded machine, wall-clock figures (times to IP, to ready) vary with the load.
 // METALLB_TS_BENCH_CPU_PROF=<dir> also writes the controller's V8 CPU profile there.
+// METALLB_TS_BENCH_NODE_FLAGS="--max-semi-space-size=2 ..." runs the measured controller with those Node/V8
+// flags (NODE_OPTIONS), as a manifest would set them; the .ts baseline runs without.
 // The controller runs as the image runs it, from the bundle (shell/image/bundle.ts, built first); the
 // start-up of the .ts entry (type stripping, every module linked) is measured in the same run as the baseline.
 import { CoreV1Api, makeInformer, type V1Service } from "@kubernetes/client-node"
@@ -52,6 +54,22 @@ const persist = async (call: () => Promise<unknown>, done: number): Promise<void
       if (attempt >= 5 || (code !== 504 && code !== 429)) throw error
       await sleep(200 * attempt)
     }
+  }
+}
+
+/** Node/V8 flags for the measured controller (METALLB_TS_BENCH_NODE_FLAGS). */
+const nodeFlags = process.env["METALLB_TS_BENCH_NODE_FLAGS"] ?? ""
+
+/** Runs `start` with NODE_OPTIONS set to `flags` (the child process inherits the environment), then restores it. */
+const withNodeFlags = async <A>(flags: ReadonlyArray<string>, start: () => Promise<A>): Promise<A> => {
+  const saved = process.env["NODE_OPTIONS"]
+  const options = flags.filter((f) => f !== "").join(" ")
+  if (options !== "") process.env["NODE_OPTIONS"] = options
+  try {
+    return await start()
+  } finally {
+    if (saved === undefined) delete process.env["NODE_OPTIONS"]
+    else process.env["NODE_OPTIONS"] = saved
   }
 }
 
@@ -110,9 +128,7 @@ const runAt = async (services: number, bundle: { readonly bytes: number; readonl
     const sourcesRssMiB = rssMiB(fromSources.pid)
     await fromSources.controller.kill()
     const profileDir = process.env["METALLB_TS_BENCH_CPU_PROF"]
-    if (profileDir !== undefined) process.env["NODE_OPTIONS"] = `--cpu-prof --cpu-prof-dir=${profileDir}`
-    const first = await startTimed(bed)
-    if (profileDir !== undefined) delete process.env["NODE_OPTIONS"]
+    const first = await withNodeFlags([nodeFlags, profileDir === undefined ? "" : `--cpu-prof --cpu-prof-dir=${profileDir}`], () => startTimed(bed))
     const startupCpu = cpuSeconds(first.pid)
     const rssAtReadyMiB = rssMiB(first.pid)
     await waitLeaderWithConfig(first)
@@ -196,7 +212,7 @@ const runAt = async (services: number, bundle: { readonly bytes: number; readonl
     const before = new Map(addresses)
     await first.controller.kill()
     const modifiedBeforeRestart = modified
-    const second = await startTimed(bed)
+    const second = await withNodeFlags([nodeFlags], () => startTimed(bed))
     const restartCpuAtReady = cpuSeconds(second.pid)
     await waitLeaderWithConfig(second)
     await sleep(quietMs)
@@ -225,6 +241,7 @@ const runAt = async (services: number, bundle: { readonly bytes: number; readonl
     if (distinct !== services) console.log(`  WARNING: ${services - distinct} addresses given twice or missing`)
     console.log(`\nController footprint (issue 17; CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status; wall-clock times vary with the machine's load, CPU seconds much less)`)
     console.log(`  the process runs ${bundleFile} (${(bundle.bytes / 2 ** 20).toFixed(1)} MiB from ${bundle.inputs} files), as the image does; baseline: shell/main/cli.ts`)
+    console.log(`  Node flags: ${nodeFlags === "" ? "none (METALLB_TS_BENCH_NODE_FLAGS)" : nodeFlags}`)
     printTarget("RSS at start (no Services, leader, config loaded)", rssAtStartMiB, "MiB", 64, `${mib(rssAtReadyMiB)} at /readyz; from the .ts: ${mib(sourcesRssMiB)}`)
     printTarget("start-up CPU, spawn to /readyz", startupCpu, "s", 0.5, `${cpuAtStart.toFixed(2)} s once leader with the config loaded; from the .ts: ${sourcesCpuAtReady.toFixed(2)} s`)
     console.log(`  start-up wall time to /readyz: ${(first.readyMs / 1000).toFixed(2)} s (MetalLB: 0.09 s)`)
