@@ -51,3 +51,24 @@ export interface ClusterChanges {
 
 export const hasServingEndpoint = (snapshot: ClusterSnapshot, service: string, node?: string): boolean =>
   (snapshot.endpoints.get(service) ?? []).some((e) => e.serving && (node === undefined || e.node === node))
+
+/**
+ * The changes from `since` to `snapshot` found by comparing them (for a shell that does not follow the
+ * objects one by one: the simulator): every service whose view or endpoint list is another object, added
+ * or removed. Costs a comparison of references per service, not a decision.
+ */
+export const changesBetween = (since: ClusterSnapshot, snapshot: ClusterSnapshot): ClusterChanges => {
+  const services = new Map<string, SpeakerService | undefined>()
+  const [before, now] = [since.services, snapshot.services]
+  const aligned = before.length === now.length && now.every((v, i) => v.key === before[i]!.key)
+  const previous = aligned ? undefined : new Map(before.map((v) => [v.key, v]))
+  now.forEach((view, i) => {
+    const was = aligned ? before[i] : previous!.get(view.key)
+    if (was !== view || since.endpoints.get(view.key) !== snapshot.endpoints.get(view.key)) services.set(view.key, view)
+  })
+  if (!aligned) {
+    const present = new Set(now.map((v) => v.key))
+    for (const view of before) if (!present.has(view.key)) services.set(view.key, undefined)
+  }
+  return { since, services }
+}

@@ -28,9 +28,10 @@ import { type Address, formatAddress } from "../../core/net/address.ts"
 import type { InterfaceInfo } from "../../core/speaker/interfaces.ts"
 import { initialNode, type LostMember, type NodeInput, type NodeOutput, type NodeState, type OwnedAddress, step as nodeStep, type TimerName } from "../../core/speaker/node.ts"
 import { linkPollMs, nodeSettings } from "../../core/speaker/settings.ts"
+import { changesBetween, type ClusterSnapshot } from "../../core/speaker/view.ts"
 import { BfdDriver } from "../speaker/bfd-driver.ts"
 import { BgpPeer, type Connection } from "../speaker/bgp-peer.ts"
-import type { SimCluster } from "./cluster.ts"
+import { SimCluster } from "./cluster.ts"
 import type { SimContext } from "./context.ts"
 
 export interface SegmentPort {
@@ -251,6 +252,7 @@ export class SimSpeaker {
     this.syncedAtMs = undefined
     this.pending.length = 0
     this.fedDocuments = undefined
+    this.fedSnapshot = undefined
   }
 
   // --- the node machine ---------------------------------------------------------------------------
@@ -428,6 +430,9 @@ export class SimSpeaker {
 
   // --- cluster view: the informers --------------------------------------------------------------
 
+  /** The snapshot last fed to the machine (a restarted machine holds none, and decides everything again). */
+  private fedSnapshot: ClusterSnapshot | undefined
+
   private scheduleSync(): void {
     if (this.syncPending || !this.running) return
     this.syncPending = true
@@ -436,9 +441,13 @@ export class SimSpeaker {
       if (!this.running) return
       // The same documents again would only be fingerprinted and found Unchanged by the machine.
       const documents = this.cluster.configDocuments()
-      if (documents !== this.fedDocuments) this.feed({ _tag: "ConfigChanged", sources: { documents: documents.map((value) => ({ value })), secrets: [] } })
+      if (documents !== this.fedDocuments) this.feed({ _tag: "ConfigChanged", sources: { documents: this.cluster.configSources(), secrets: SimCluster.noSecrets } })
       this.fedDocuments = documents
-      this.feed({ _tag: "ClusterChanged", snapshot: this.cluster.snapshot() })
+      // With what changed since the snapshot fed before, as the real speaker's informers say it.
+      const snapshot = this.cluster.snapshot()
+      const since = this.fedSnapshot
+      this.fedSnapshot = snapshot
+      this.feed({ _tag: "ClusterChanged", snapshot, ...(since === undefined ? {} : { changes: changesBetween(since, snapshot) }) })
     })
   }
 
