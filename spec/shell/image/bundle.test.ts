@@ -6,8 +6,10 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bundleDir, bundleFile, buildBundle, type BuiltBundle } from "../../../shell/image/bundle.ts"
+import { addonPath } from "../../../shell/image/rootfs.ts"
 import { commandNames, type CommandName } from "../../../shell/main/command-names.ts"
 
 const repoRoot = new URL("../../..", import.meta.url).pathname
@@ -90,6 +92,14 @@ describe("the bundle, split per command", () => {
     for (const name of commandNames) expect(run.output).toContain(name)
     expect(othersLoaded(run.loaded, undefined, entryFileOf)).toEqual([...commandNames])
   }, 120_000)
+
+  it("finds the native addon from whichever chunk holds its loader, as the sources do (every file sits beside the entry)", () => {
+    const found = built.files.flatMap((file) => {
+      const m = /new URL\("([^"]*packet\.node)",new URL\("([^"]+)",import\.meta\.url\)/.exec(readFileSync(join(out, file), "utf8"))
+      return m === null ? [] : [fileURLToPath(new URL(m[1]!, new URL(m[2]!, pathToFileURL(join(out, file)))))]
+    })
+    expect(found).toEqual([join(repoRoot, addonPath)])
+  })
 
   it("makes the same files from the same sources", async () => {
     const again = await buildBundle({ repoRoot, out: `${out}-again` })
