@@ -105,6 +105,22 @@ class LayeredSnapshot implements ClusterSnapshot {
   }
 }
 
+/**
+ * Cuts an EndpointSlice down, in place, to what the snapshot reads (which node each endpoint is on and
+ * whether it serves) and what the informer compares (resourceVersion): the speaker's cache of every
+ * slice drops the addresses, ports, target references, zones and hints.
+ */
+export const projectEndpointSlice = (slice: V1EndpointSlice): void => {
+  const { name, namespace, uid, resourceVersion, labels } = slice.metadata ?? {}
+  slice.metadata = { name, namespace, uid, resourceVersion, labels } as NonNullable<V1EndpointSlice["metadata"]>
+  slice.endpoints = (slice.endpoints ?? []).map((e) => ({
+    addresses: [],
+    ...(e.nodeName === undefined ? {} : { nodeName: e.nodeName }),
+    conditions: { ...(e.conditions?.ready === undefined ? {} : { ready: e.conditions.ready }), ...(e.conditions?.serving === undefined ? {} : { serving: e.conditions.serving }) },
+  }))
+  delete slice.ports
+}
+
 export type ObjectEvent = "add" | "update" | "delete"
 
 /**

@@ -32,7 +32,8 @@ import { openBgpListeners } from "./bgp-listeners.ts"
 import { tcpAddon } from "./bgp-transport.ts"
 import { callbackLog } from "./callback-log.ts"
 import { makeFibers } from "./fibers.ts"
-import { ClusterSnapshots, type ObjectEvent } from "./cluster-snapshot.ts"
+import { projectService } from "../kube/views.ts"
+import { ClusterSnapshots, type ObjectEvent, projectEndpointSlice } from "./cluster-snapshot.ts"
 import { readInterfaces } from "./interfaces.ts"
 import { makeL2Plane } from "./l2-plane.ts"
 import type { ReleaseSteps } from "./hand-over.ts"
@@ -105,13 +106,14 @@ export const runSpeaker = (options: SpeakerOptions): Effect.Effect<never, Speake
     // The Services and EndpointSlices feed the snapshots event by event: a snapshot costs what changed
     // since the last one, and says so to the node machine (issue 17).
     const snapshots = new ClusterSnapshots(options.loadBalancerClass)
-    const followed = <T extends KubernetesObject>(name: string, type: ResourceType, on: (event: ObjectEvent, object: T) => void) => {
+    // Their caches keep only what the snapshots read (the builder holds the same objects).
+    const followed = <T extends KubernetesObject>(name: string, type: ResourceType, on: (event: ObjectEvent, object: T) => void, project: (object: T) => void) => {
       const source = api.informer<T>(type)
       for (const event of ["add", "update", "delete"] as const) source.on(event, (object: T) => on(event, object))
-      return watchSource(name, source)
+      return watchSource(name, source, { project })
     }
-    const services = yield* followed<V1Service>("services", resources.services, (event, s) => snapshots.service(event, s))
-    const slices = yield* followed<V1EndpointSlice>("endpointslices", resources.endpointSlices, (event, s) => snapshots.slice(event, s))
+    const services = yield* followed<V1Service>("services", resources.services, (event, s) => snapshots.service(event, s), projectService)
+    const slices = yield* followed<V1EndpointSlice>("endpointslices", resources.endpointSlices, (event, s) => snapshots.slice(event, s), projectEndpointSlice)
     const nodes = yield* watchResource<V1Node>("nodes", resources.nodes)
     const secrets = yield* watchResource<V1Secret>("secrets", resources.secrets, { namespace })
     const configWatches: Array<Watched<KubernetesObject>> = []

@@ -5,7 +5,8 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { formatAddress } from "../../../core/net/address.ts"
 import type { ClusterSnapshot } from "../../../core/speaker/view.ts"
-import { ClusterSnapshots, snapshotOf } from "../../../shell/speaker/cluster-snapshot.ts"
+import { projectService } from "../../../shell/kube/views.ts"
+import { ClusterSnapshots, projectEndpointSlice, snapshotOf } from "../../../shell/speaker/cluster-snapshot.ts"
 
 const svc = (name: string, ips: ReadonlyArray<string>, extra: Partial<V1Service["spec"]> = {}): V1Service => ({
   metadata: { namespace: "default", name, labels: { app: name }, annotations: { "metallb.io/ip-allocated-from-pool": "lan" } },
@@ -92,7 +93,14 @@ const viewText = (s: ClusterSnapshot) =>
   [...s.services].sort((a, b) => a.key.localeCompare(b.key)).map((v) => JSON.stringify([v.key, v.addresses.map(formatAddress), v.sharedAddress, v.pool, v.externalTrafficPolicy, v.labels]))
 
 /** Runs the events; throws at the first snapshot that differs from the lists' or whose changes are incomplete. */
-const followEvents = (events: ReadonlyArray<Event>, bug?: "missed event" | "change left out"): void => {
+/** The speaker's cache projections, applied after the builder saw each object (as the informer applies them). */
+interface Projections {
+  readonly service: (s: V1Service) => void
+  readonly slice: (s: V1EndpointSlice) => void
+}
+const speakerProjections: Projections = { service: projectService, slice: projectEndpointSlice }
+
+const followEvents = (events: ReadonlyArray<Event>, bug?: "missed event" | "change left out", project?: Projections): void => {
   const builder = new ClusterSnapshots(undefined)
   const services = new Map<string, V1Service>()
   const slices = new Map<string, V1EndpointSlice>()
@@ -106,7 +114,9 @@ const followEvents = (events: ReadonlyArray<Event>, bug?: "missed event" | "chan
         s.metadata!.labels = { app: `l${e.label}` }
         const key = `default/s${e.i}`
         builder.service(services.has(key) ? "update" : "add", s)
-        services.set(key, s)
+        // The lists hold the whole objects; the builder's are cut down in place.
+        services.set(key, structuredClone(s))
+        project?.service(s)
         break
       }
       case "DeleteService": {
@@ -122,9 +132,10 @@ const followEvents = (events: ReadonlyArray<Event>, bug?: "missed event" | "chan
         if (e.service === undefined) s.metadata!.labels = {}
         const key = `default/x${e.j}`
         const verb = slices.has(key) ? "update" : "add"
-        slices.set(key, s)
+        slices.set(key, structuredClone(s))
         if (bug === "missed event" && verb === "update" && updates++ === 0) break
         builder.slice(verb, s)
+        project?.slice(s)
         break
       }
       case "DeleteSlice": {
@@ -166,6 +177,21 @@ describe("ClusterSnapshots (property)", () => {
 
   it("each snapshot holds what the lists hold, and its changes name every Service whose view or endpoints changed", () => {
     fc.assert(fc.property(events, (list) => followEvents(list)), { numRuns: 300 })
+  })
+
+  it("the same with the speaker's cache projections (Services, EndpointSlices cut down in place)", () => {
+    fc.assert(fc.property(events, (list) => followEvents(list, undefined, speakerProjections)), { numRuns: 300 })
+  })
+
+  it("the property sees a projection that drops what the snapshot reads", () => {
+    const lossy: Projections = {
+      ...speakerProjections,
+      slice: (s) => {
+        projectEndpointSlice(s)
+        for (const e of s.endpoints ?? []) e.conditions = {}
+      },
+    }
+    expect(fc.check(fc.property(events, (list) => followEvents(list, undefined, lossy)), { numRuns: 300 }).failed).toBe(true)
   })
 
   it("the property sees a missed event and a change left out", () => {
