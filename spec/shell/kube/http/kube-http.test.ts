@@ -125,6 +125,15 @@ describe("KubeApi over HTTP: requests", () => {
     expect(refused.message).toContain("ECONNREFUSED")
   })
 
+  it("a server that stops answering fails the request after the idle timeout, with no status", async () => {
+    const server = await fakeServer(() => undefined) // never answers
+    const http = new KubeHttp(server.access())
+    const started = performance.now()
+    await expect(http.request("GET", "/api/v1/nodes", { idleTimeoutMs: 200 })).rejects.toMatchObject({ name: "TransportError", code: "ETIMEDOUT" })
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190)
+    http.close()
+  })
+
   it("reads a token file again after a 401 and sends the request once more", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kube-http-"))
     const path = join(dir, "token")
