@@ -7,6 +7,7 @@ import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
 import type { IpFamilyPolicy } from "../../core/ipam/dual-stack.ts"
 import { parseAddress } from "../../core/net/address.ts"
 import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
+import type { Document, Located, Secret } from "../../core/config/decode.ts"
 
 export interface ServiceSpec {
   readonly name: string
@@ -79,6 +80,22 @@ export class SimCluster {
       this.documentList = { version: this.documentsVersion, documents: [...this.documents.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, d]) => d) }
     }
     return this.documentList.documents
+  }
+
+  /** The simulated cluster has no Secrets: one array, so that sources stay the same objects. */
+  static readonly noSecrets: ReadonlyArray<Located<Secret>> = []
+
+  private sourceList: { readonly documents: ReadonlyArray<unknown>; readonly sources: ReadonlyArray<Document> } | undefined
+
+  /**
+   * The documents as the configuration's sources, the very same array until one changes: every speaker
+   * and the world then hand resolve the same objects, and the configuration in force resolves them once
+   * (core/config/in-force.ts keeps the last resolution by the identity of its inputs).
+   */
+  configSources(): ReadonlyArray<Document> {
+    const documents = this.configDocuments()
+    if (this.sourceList?.documents !== documents) this.sourceList = { documents, sources: documents.map((value) => ({ value })) }
+    return this.sourceList.sources
   }
 
   addNode(node: NodeView): void {

@@ -43,7 +43,7 @@ export class Scheduler<E> {
         return undefined
       }
       this.pop()
-      if (this.cancelled.delete(top.seq)) continue
+      if (this.cancelled.size > 0 && this.cancelled.delete(top.seq)) continue
       this.nowMs = top.atMs
       return top.event
     }
@@ -52,35 +52,46 @@ export class Scheduler<E> {
   private pop(): void {
     const last = this.heap.pop()
     if (last === undefined || this.heap.length === 0) return
-    this.heap[0] = last
-    this.siftDown(0)
+    this.siftDown(last)
   }
 
-  private less(a: Scheduled<E>, b: Scheduled<E>) {
-    return a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq)
-  }
-
+  // Sifting moves a hole and writes the item once where it belongs (no swaps): this runs for every event.
   private siftUp(i: number): void {
+    const heap = this.heap
+    const item = heap[i]!
     let at = i
     while (at > 0) {
       const parent = (at - 1) >> 1
-      if (!this.less(this.heap[at]!, this.heap[parent]!)) break
-      ;[this.heap[at], this.heap[parent]] = [this.heap[parent]!, this.heap[at]!]
+      const p = heap[parent]!
+      if (p.atMs < item.atMs || (p.atMs === item.atMs && p.seq < item.seq)) break
+      heap[at] = p
       at = parent
     }
+    heap[at] = item
   }
 
-  private siftDown(i: number): void {
-    let at = i
+  /** Puts `item` in the root's place and sifts it down. */
+  private siftDown(item: Scheduled<E>): void {
+    const heap = this.heap
+    const n = heap.length
+    let at = 0
     for (;;) {
       const left = 2 * at + 1
+      if (left >= n) break
       const right = left + 1
-      let smallest = at
-      if (left < this.heap.length && this.less(this.heap[left]!, this.heap[smallest]!)) smallest = left
-      if (right < this.heap.length && this.less(this.heap[right]!, this.heap[smallest]!)) smallest = right
-      if (smallest === at) return
-      ;[this.heap[at], this.heap[smallest]] = [this.heap[smallest]!, this.heap[at]!]
-      at = smallest
+      let child = left
+      let c = heap[left]!
+      if (right < n) {
+        const r = heap[right]!
+        if (r.atMs < c.atMs || (r.atMs === c.atMs && r.seq < c.seq)) {
+          child = right
+          c = r
+        }
+      }
+      if (item.atMs < c.atMs || (item.atMs === c.atMs && item.seq < c.seq)) break
+      heap[at] = c
+      at = child
     }
+    heap[at] = item
   }
 }

@@ -289,15 +289,16 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
     config = currentConfig()
     const settled = scheduler.nowMs - lastFaultMs >= settleMs && !observeController(controller).busy
     const desired = desiredRib()
+    const rib = router?.rib()
     if (router !== undefined && router.up && desired !== undefined) {
-      const matches = sameRoutes(router.rib(), desired)
+      const matches = sameRoutes(rib!, desired)
       if (matches && ribConvergedSince === undefined) {
         ribConvergedSince = scheduler.nowMs
         if (lastFaultMs > 0) bgpConvergenceMs.push(scheduler.nowMs - lastFaultMs)
       }
       if (!matches) ribConvergedSince = undefined
     }
-    record("routesMatchAdvertisements", checkRoutesMatchAdvertisements({ settled, router: router === undefined ? undefined : { up: router.up, rib: router.rib() }, desired }))
+    record("routesMatchAdvertisements", checkRoutesMatchAdvertisements({ settled, router: router === undefined ? undefined : { up: router.up, rib: rib! }, desired }))
     record("servicesAssigned", checkServicesAssigned({ settled, controller: observeController(controller), services: cluster.serviceViews(), expectAllAssigned: scenario.expectAllAssigned === true }))
   }
 

@@ -76,13 +76,25 @@ const stringBytes = (s: string): number => Math.min(isAscii(s) ? s.length : utf8
  * down interfaces must be canonical; other values are cut to fit (the membership module never builds them).
  */
 export const encodeMessage = (message: Message): Uint8Array => {
-  // Sized first, then written into one buffer: an array of numbers grown octet by octet and copied into
-  // bytes cost more than the membership step that made the message.
-  const out = new Uint8Array(messageSize(message))
+  // Written into one growing buffer: an array of numbers grown octet by octet and copied into bytes cost
+  // more than the membership step that made the message.
+  let out = new Uint8Array(256)
   let at = 0
+  const room = (n: number) => {
+    if (at + n <= out.length) return
+    const bigger = new Uint8Array(Math.max(out.length * 2, at + n))
+    bigger.set(out.subarray(0, at))
+    out = bigger
+  }
+  room(2)
   out[at++] = codecVersion
   out[at++] = messageTypes[message._tag]
+  const u8 = (n: number) => {
+    room(1)
+    out[at++] = n
+  }
   const u32 = (n: number) => {
+    room(4)
     out[at++] = (n >>> 24) & 0xff
     out[at++] = (n >>> 16) & 0xff
     out[at++] = (n >>> 8) & 0xff
@@ -90,29 +102,31 @@ export const encodeMessage = (message: Message): Uint8Array => {
   }
   const str = (s: string) => {
     if (s.length <= maxStringBytes && isAscii(s)) {
+      room(1 + s.length)
       out[at++] = s.length
       for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i)
       return
     }
     const bytes = fitUtf8(utf8Encoder.encode(s))
+    room(1 + bytes.length)
     out[at++] = bytes.length
     out.set(bytes, at)
     at += bytes.length
   }
   const update = (u: Update) => {
     const down = u._tag === "Alive" ? canonicalDownInterfaces(u.downInterfaces ?? []) : noDown
-    out[at++] = down.length > 0 ? updateKinds.AliveWithMetadata : updateKinds[u._tag]
+    u8(down.length > 0 ? updateKinds.AliveWithMetadata : updateKinds[u._tag])
     u32(u.incarnation)
     str(u.name)
     if (u._tag !== "Alive") return
     str(u.address)
     if (down.length === 0) return
-    out[at++] = down.length
+    u8(down.length)
     down.forEach(str)
   }
   const gossip = (updates: ReadonlyArray<Update>) => {
     const count = Math.min(updates.length, maxGossipCount)
-    out[at++] = count
+    u8(count)
     for (let i = 0; i < count; i++) update(updates[i]!)
   }
   switch (message._tag) {
@@ -139,43 +153,19 @@ export const encodeMessage = (message: Message): Uint8Array => {
       gossip(message.gossip)
       break
     case "Sync": {
-      out[at++] = message.reply ? 1 : 0
+      u8(message.reply ? 1 : 0)
       str(message.from)
       const count = Math.min(message.members.length, maxSyncCount)
-      out[at++] = count >>> 8
-      out[at++] = count & 0xff
+      u8(count >>> 8)
+      u8(count & 0xff)
       for (let i = 0; i < count; i++) update(message.members[i]!)
       break
     }
   }
-  // A non-ASCII string cut at a character boundary may take less than its size allowed.
-  return at === out.length ? out : out.slice(0, at)
+  return out.slice(0, at)
 }
 
 const noDown: ReadonlyArray<string> = []
-
-const gossipSize = (updates: ReadonlyArray<Update>, max: number): number => {
-  let size = 0
-  const count = Math.min(updates.length, max)
-  for (let i = 0; i < count; i++) size += updateSize(updates[i]!)
-  return size
-}
-
-/** The encoded length of a message, as encodeMessage writes it (strings cut to fit, lists to their limits). */
-const messageSize = (message: Message): number => {
-  switch (message._tag) {
-    case "Ping":
-      return 2 + 4 + 1 + stringBytes(message.from) + 1 + stringBytes(message.target) + 1 + gossipSize(message.gossip, maxGossipCount)
-    case "Ack":
-      return 2 + 4 + 1 + stringBytes(message.from) + 1 + gossipSize(message.gossip, maxGossipCount)
-    case "PingReq":
-      return 2 + 4 + 3 + stringBytes(message.from) + stringBytes(message.target) + stringBytes(message.targetAddress) + 1 + gossipSize(message.gossip, maxGossipCount)
-    case "Gossip":
-      return 2 + 1 + stringBytes(message.from) + 1 + gossipSize(message.gossip, maxGossipCount)
-    case "Sync":
-      return 2 + 1 + 1 + stringBytes(message.from) + 2 + gossipSize(message.members, maxSyncCount)
-  }
-}
 
 /** Cuts at a character boundary, so that an overlong string still decodes. */
 const fitUtf8 = (bytes: Uint8Array): Uint8Array => {
