@@ -26,6 +26,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- with .Values.nodeOptions }}
+- name: NODE_OPTIONS
+  value: {{ . }}
+{{- end }}
 {{- end }}
 
 {{- /* The speaker's: by number, as it declares no ports (see its updateStrategy). */ -}}
