@@ -156,6 +156,17 @@ export const listWatch = <T extends KubernetesObject>(http: KubeHttp, type: Reso
     if (version !== undefined) resourceVersion = version
   }
 
+  /** Lists again after 410 Gone; a list that fails is an "error" (false: the informer stops). */
+  const relisted = async (signal: AbortSignal): Promise<boolean> => {
+    try {
+      await relist(signal)
+      return !signal.aborted
+    } catch (error) {
+      if (!signal.aborted) fire("error", error)
+      return false
+    }
+  }
+
   const watchLoop = async (signal: AbortSignal) => {
     let backoffMs = initialMs
     const backOff = async () => {
@@ -182,8 +193,8 @@ export const listWatch = <T extends KubernetesObject>(http: KubeHttp, type: Reso
           continue
         }
         if (result.status === 410) {
-          await relist(signal)
-          continue
+          if (await relisted(signal)) continue
+          return
         }
         if (result.status === 429 || result.status >= 500) {
           await backOff()
@@ -194,13 +205,8 @@ export const listWatch = <T extends KubernetesObject>(http: KubeHttp, type: Reso
       } catch (error) {
         if (signal.aborted) return
         if (error instanceof Gone) {
-          try {
-            await relist(signal)
-          } catch (listError) {
-            if (!signal.aborted) fire("error", listError)
-            return
-          }
-          continue
+          if (await relisted(signal)) continue
+          return
         }
         if (error instanceof Refused) {
           fire("error", error.error)
