@@ -4,7 +4,9 @@ import { readdirSync } from "node:fs"
 import { report, type Comparison } from "./harness.ts"
 
 const dir = new URL(".", import.meta.url)
-const files = readdirSync(dir).filter((f) => f.endsWith(".bench.ts")).sort()
+// `npm run bench -- speaker controller`: only the files whose names contain one of the words.
+const only = process.argv.slice(2)
+const files = readdirSync(dir).filter((f) => f.endsWith(".bench.ts") && (only.length === 0 || only.some((w) => f.includes(w)))).sort()
 console.log(`metallb-ts benchmarks on Node ${process.version} (${files.length} files)`)
 for (const file of files) {
   const module = (await import(new URL(file, dir).href)) as { comparisons?: ReadonlyArray<Comparison>; run?: () => void | Promise<void> }

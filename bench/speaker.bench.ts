@@ -17,7 +17,7 @@ import { membershipProfiles } from "../core/election/membership/config.ts"
 import { bundleFile, buildBundle } from "../shell/image/bundle.ts"
 import { withConnectionReuse } from "../shell/kube/kube-config.ts"
 import { createService, type E2eLab, labSkipReason, metallbNamespace, startE2eLab } from "../spec/support/lab.ts"
-import { eventually, sleep } from "../spec/support/netns.ts"
+import { sleep } from "../spec/support/netns.ts"
 import { printTarget } from "./harness.ts"
 import { cpuSeconds, peakRssMiB, rssMiB, sample } from "./proc.ts"
 
@@ -39,6 +39,20 @@ const cpuMs = (f: () => void): number => {
   f()
   const used = process.cpuUsage(from)
   return (used.user + used.system) / 1000
+}
+
+/**
+ * The probe's answer once it has one, within `timeoutMs` of wall time (a scrape of 5,000 samples on a
+ * loaded machine takes seconds: counting attempts would wait far longer than the timeout).
+ */
+const until = async <A>(what: string, probe: () => Promise<A | undefined>, options: { readonly timeoutMs: number; readonly intervalMs: number }): Promise<A> => {
+  const deadline = performance.now() + options.timeoutMs
+  while (performance.now() < deadline) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return value
+    await sleep(options.intervalMs)
+  }
+  throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}`)
 }
 
 const median = (values: ReadonlyArray<number>): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -172,7 +186,7 @@ spec:
       while (next < services) await createService(lab.api, { name: `svc-${next++}`, namespace, pool: "bench", families: "IPv6", endpointNodes: lab.nodes, allocateLoadBalancerNodePorts: false })
     }))
     let lastCounts: ReadonlyArray<number> = []
-    const announced = await eventually(`${services} Services announced`, async () => {
+    const announced = await until(`${services} Services announced`, async () => {
       // A guard for the shared machine: a speaker this far over its target ends the run with the figure.
       if (rssMiB(pid) > rssGuardMiB) return { overMiB: rssMiB(pid) }
       const counts = await Promise.all(lab.nodes.map((n) => announcedBy(lab, n)))
