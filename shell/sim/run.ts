@@ -52,6 +52,8 @@ export const simulate = (options: SimOptions): number => {
   const startedCpu = process.cpuUsage()
   const results: Array<RunResult> = []
   let simulatedMs = 0
+  /** Per kind of scenario in a sweep (random ones and the one at scale differ in cost a thousandfold). */
+  const byKind = new Map<string, { runs: number; simulatedMs: number; wallMs: number; cpuMs: number }>()
   for (let i = 0; i < options.runs; i++) {
     const seed = options.seed + i
     const chosen = scenario ?? (options.random ? sweepScenario(seed) : builtinScenarios[0]!)
@@ -61,6 +63,9 @@ export const simulate = (options: SimOptions): number => {
     const runMs = performance.now() - runStarted
     const runCpuMs = cpuMsSince(runCpu)
     simulatedMs += chosen.durationMs
+    const kind = scenario === undefined && options.random && chosen.name.startsWith("random-") ? "random scenarios" : chosen.name
+    const k = byKind.get(kind) ?? { runs: 0, simulatedMs: 0, wallMs: 0, cpuMs: 0 }
+    byKind.set(kind, { runs: k.runs + 1, simulatedMs: k.simulatedMs + chosen.durationMs, wallMs: k.wallMs + runMs, cpuMs: k.cpuMs + runCpuMs })
     results.push(result)
     const bad = result.violations.length > 0
     if (bad) failed += 1
@@ -81,6 +86,7 @@ export const simulate = (options: SimOptions): number => {
     const worst = failovers.length === 0 ? "-" : `${Math.round(Math.max(...failovers))} ms`
     options.print(`${options.runs} runs (seeds ${options.seed}..${options.seed + options.runs - 1}) in ${seconds.toFixed(1)} s, ${events} events: ${options.runs - failed} passed, ${failed} failed; worst failover announcement ${worst}`)
     options.print(`speed: ${speedText(simulatedMs, performance.now() - started, cpuMsSince(startedCpu))}`)
+    if (byKind.size > 1) for (const [kind, k] of byKind) options.print(`  ${kind} (${k.runs} runs): ${speedText(k.simulatedMs, k.wallMs, k.cpuMs)}`)
   }
   return failed
 }

@@ -76,25 +76,16 @@ const stringBytes = (s: string): number => Math.min(isAscii(s) ? s.length : utf8
  * down interfaces must be canonical; other values are cut to fit (the membership module never builds them).
  */
 export const encodeMessage = (message: Message): Uint8Array => {
-  // Written into one growing buffer: an array of numbers grown octet by octet and copied into bytes cost
-  // more than the membership step that made the message.
-  let out = new Uint8Array(256)
+  // Sized exactly first, then written into one buffer: an array of numbers grown octet by octet and
+  // copied into bytes (or a buffer grown through closures) cost more than the step that made the message.
+  const out = new Uint8Array(messageSize(message))
   let at = 0
-  const room = (n: number) => {
-    if (at + n <= out.length) return
-    const bigger = new Uint8Array(Math.max(out.length * 2, at + n))
-    bigger.set(out.subarray(0, at))
-    out = bigger
-  }
-  room(2)
   out[at++] = codecVersion
   out[at++] = messageTypes[message._tag]
   const u8 = (n: number) => {
-    room(1)
     out[at++] = n
   }
   const u32 = (n: number) => {
-    room(4)
     out[at++] = (n >>> 24) & 0xff
     out[at++] = (n >>> 16) & 0xff
     out[at++] = (n >>> 8) & 0xff
@@ -102,13 +93,11 @@ export const encodeMessage = (message: Message): Uint8Array => {
   }
   const str = (s: string) => {
     if (s.length <= maxStringBytes && isAscii(s)) {
-      room(1 + s.length)
       out[at++] = s.length
       for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i)
       return
     }
     const bytes = fitUtf8(utf8Encoder.encode(s))
-    room(1 + bytes.length)
     out[at++] = bytes.length
     out.set(bytes, at)
     at += bytes.length
@@ -162,10 +151,63 @@ export const encodeMessage = (message: Message): Uint8Array => {
       break
     }
   }
-  return out.slice(0, at)
+  return out
 }
 
 const noDown: ReadonlyArray<string> = []
+
+/** The octets str() writes for s: its UTF-8, cut at a character boundary to fit 255 (as fitUtf8 cuts). */
+const encodedStringBytes = (s: string): number => {
+  if (s.length <= maxStringBytes && isAscii(s)) return s.length
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    let width = 3 // a lone surrogate is encoded as U+FFFD
+    if (c < 0x80) width = 1
+    else if (c < 0x800) width = 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      width = 4
+      i++
+    }
+    if (n + width > maxStringBytes) return n
+    n += width
+  }
+  return n
+}
+
+const encodedUpdateBytes = (u: Update): number => {
+  if (u._tag !== "Alive") return 6 + encodedStringBytes(u.name)
+  const down = canonicalDownInterfaces(u.downInterfaces ?? [])
+  let size = 7 + encodedStringBytes(u.name) + encodedStringBytes(u.address)
+  if (down.length > 0) {
+    size += 1
+    for (const name of down) size += 1 + encodedStringBytes(name)
+  }
+  return size
+}
+
+const listBytes = (updates: ReadonlyArray<Update>, max: number): number => {
+  let size = 0
+  const count = Math.min(updates.length, max)
+  for (let i = 0; i < count; i++) size += encodedUpdateBytes(updates[i]!)
+  return size
+}
+
+/** The length encodeMessage writes. */
+const messageSize = (m: Message): number => {
+  switch (m._tag) {
+    case "Ping":
+      return 2 + 4 + 2 + encodedStringBytes(m.from) + encodedStringBytes(m.target) + 1 + listBytes(m.gossip, maxGossipCount)
+    case "Ack":
+      return 2 + 4 + 1 + encodedStringBytes(m.from) + 1 + listBytes(m.gossip, maxGossipCount)
+    case "PingReq":
+      return 2 + 4 + 3 + encodedStringBytes(m.from) + encodedStringBytes(m.target) + encodedStringBytes(m.targetAddress) + 1 + listBytes(m.gossip, maxGossipCount)
+    case "Gossip":
+      return 2 + 1 + encodedStringBytes(m.from) + 1 + listBytes(m.gossip, maxGossipCount)
+    case "Sync":
+      return 2 + 1 + 1 + encodedStringBytes(m.from) + 2 + listBytes(m.members, maxSyncCount)
+  }
+}
 
 /** Cuts at a character boundary, so that an overlong string still decodes. */
 const fitUtf8 = (bytes: Uint8Array): Uint8Array => {
