@@ -5,15 +5,30 @@
 // member is probed), new members entering it at random positions; a node that knows no member yet retries
 // its seeds; queued updates go to a few random members (and recently dead ones) every gossip interval; now
 // and then the whole table is exchanged with one member, and with one member declared dead (reconnect).
+import type { MembershipConfig } from "./config.ts"
 import { deleteRelay, type Draft, learn, liveOthers, nextSeq, send, table } from "./draft.ts"
 import { isLive, type Member } from "./members.ts"
 import { below, type Draw, drawFrom, sample, shuffle } from "./random.ts"
 import { syncWithSeeds } from "./receive.ts"
 
+/**
+ * A wake-up later than asked by more than this: the node's process was held up (a long pass, a starved
+ * CPU), so what arrived meanwhile has not been read yet.
+ */
+export const lateWakeUpMs = (config: MembershipConfig): number => config.probeTimeoutMs / 3
+
 export const tick = (d: Draft, nowMs: number, random: number): void => {
   // The pending wake-up just fired; finish() asks for the next one.
+  const dueAtMs = d.timerAtMs
   d.timerAtMs = undefined
   if (d.phase !== "running") return
+  // Woken late with a verdict due: the Acks and refutations that came while this node was held up still
+  // wait behind this wake-up (Node runs expired timers before it reads sockets). Judged now, its probe
+  // would fail and its suspicions expire into deaths of live members; finish() asks for a wake-up at once
+  // (a deadline has passed), which comes after they are read. Measured (bench/membership.bench.ts, fast
+  // profile, 10 nodes, each held up 100 ms at a time for a fifth of the time): 5.3 false deaths per 30 s
+  // without this, none with it (at 200 ms: 142 and 0.8).
+  if (dueAtMs !== undefined && nowMs - dueAtMs > lateWakeUpMs(d.config) && verdictDue(d, nowMs)) return
   const draw = drawFrom(random)
   expireRelays(d, nowMs)
   expireSuspicions(d, nowMs)
@@ -45,6 +60,16 @@ export const tick = (d: Draft, nowMs: number, random: number): void => {
     }
     d.nextReconnectAtMs = nowMs + d.config.reconnectIntervalMs
   }
+}
+
+/** A probe to fail (go indirect, or suspect its target) or a suspicion to expire now. */
+const verdictDue = (d: Draft, nowMs: number): boolean => {
+  const p = d.probe
+  if (p !== undefined && !p.acked && (nowMs >= d.nextProbeAtMs || (!p.indirectSent && nowMs >= p.indirectAtMs))) return true
+  for (const m of d.members.values()) {
+    if (m.status === "suspect" && m.suspicionDeadlineMs !== undefined && m.suspicionDeadlineMs <= nowMs) return true
+  }
+  return false
 }
 
 const expireRelays = (d: Draft, nowMs: number): void => {

@@ -38,6 +38,20 @@ const knowing = (name: string, others: ReadonlyArray<string>): MembershipState =
     { _tag: "Received", nowMs: 0, from: addr(others[0]!), message: { _tag: "Sync", from: others[0]!, reply: true, members: others.map((o) => alive(o)) } },
   ]).state
 
+/** Ticks at every wake-up the node asks for before `atMs`, then at `atMs`: a node never held up. */
+const wakeUps = (state: MembershipState, atMs: number) => {
+  const outputs: Array<MembershipOutput> = []
+  let s = state
+  for (;;) {
+    const dueAtMs: number | undefined = s.timerAtMs
+    const t = step(s, tick(dueAtMs !== undefined && dueAtMs < atMs ? dueAtMs : atMs))
+    s = t.state
+    outputs.push(...t.outputs)
+    if (dueAtMs === undefined || dueAtMs >= atMs) return { state: s, outputs }
+    if (s.timerAtMs === dueAtMs) throw new Error(`the node asked again for the wake-up at ${dueAtMs} it just had`)
+  }
+}
+
 const received = (nowMs: number, from: string, message: Message): MembershipInput => ({ _tag: "Received", nowMs, from: addr(from), message })
 const tick = (nowMs: number, random = 0): MembershipInput => ({ _tag: "Tick", nowMs, random })
 const sends = (outputs: ReadonlyArray<MembershipOutput>) => outputs.flatMap((o) => (o._tag === "Send" ? [o] : []))
@@ -95,7 +109,8 @@ describe("membership node (SWIM step function)", () => {
       { to: addr(helper), message: { _tag: "PingReq", seq, from: "a", target, targetAddress: addr(target) } },
     ])
 
-    const end = run(indirect.state, [tick(2 * config.probeIntervalMs)])
+    // Woken when it asks (gossip rounds) until the period's end: on time, so the verdicts are due at once.
+    const end = wakeUps(indirect.state, 2 * config.probeIntervalMs)
     expect(events(end.outputs)).toEqual([{ _tag: "MemberSuspect", name: target }])
     // The suspect hears it at once, so that a live one can refute.
     expect(sends(end.outputs)).toContainEqual({
@@ -124,6 +139,41 @@ describe("membership node (SWIM step function)", () => {
     ])
     expect(sends(outputs).filter((s) => s.message._tag === "PingReq")).toEqual([])
     expect(events(outputs)).toEqual([])
+  })
+
+  it("woken late (its process held up), reads what waited before it judges: a waiting Ack spares the target", () => {
+    const probe = wakeUps(knowing("a", ["b", "c"]), config.probeIntervalMs)
+    const ping = sends(probe.outputs).find((s) => s.message._tag === "Ping")!.message as Extract<Message, { _tag: "Ping" }>
+    // Held up from just after the Ping until 300 ms: the wake-up asked for at the probe's timeout comes then.
+    const heldMs = 300
+    const late = step(probe.state, tick(heldMs))
+    expect(events(late.outputs)).toEqual([])
+    expect(sends(late.outputs)).toEqual([])
+    expect(late.outputs).toContainEqual({ _tag: "StartTimer", name: "membership", delayMs: 0 })
+    const ack = received(heldMs, ping.target, { _tag: "Ack", seq: ping.seq, from: ping.target, gossip: [] })
+    const spared = run(late.state, [ack, tick(heldMs)])
+    expect(events(spared.outputs)).toEqual([])
+    expect(sends(spared.outputs).filter((s) => s.message._tag === "PingReq")).toEqual([])
+    // With no Ack waiting, the wake-up that follows judges as before: the target is suspected.
+    const judged = run(late.state, [tick(heldMs)])
+    expect(events(judged.outputs)).toEqual([{ _tag: "MemberSuspect", name: ping.target }])
+  })
+
+  it("woken late, reads a waiting refutation before a suspicion expires: no death of a live member", () => {
+    const a = knowing("a", ["b", "c"])
+    const suspected = run(a, [received(10, "c", { _tag: "Gossip", from: "c", gossip: [{ _tag: "Suspect", name: "b", incarnation: 0 }] })])
+    expect(events(suspected.outputs)).toEqual([{ _tag: "MemberSuspect", name: "b" }])
+    const deadline = suspected.state.members.get("b")?.suspicionDeadlineMs
+    expect(deadline).toBeDefined()
+    // Held up from 10 ms until past the deadline; b's refutation came meanwhile and waits.
+    const heldMs = deadline! + 200
+    const late = step(suspected.state, tick(heldMs))
+    expect(events(late.outputs)).toEqual([])
+    const refuted = run(late.state, [received(heldMs, "b", { _tag: "Gossip", from: "b", gossip: [alive("b", 1)] }), tick(heldMs)])
+    expect(events(refuted.outputs).filter((e) => e._tag === "MemberDead")).toEqual([])
+    expect(liveMembers(refuted.state).has("b")).toBe(true)
+    // Without the refutation, the next wake-up declares b dead.
+    expect(events(run(late.state, [tick(heldMs)]).outputs)).toContainEqual({ _tag: "MemberDead", name: "b" })
   })
 
   it("pings on a requester's behalf and relays the Ack under the requester's sequence number", () => {
