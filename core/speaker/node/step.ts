@@ -192,7 +192,8 @@ export const step = (s: NodeState, input: NodeInput): NodeTransition => {
             return pass(s, input.nowMs, out)
           case "resync":
             out.push({ _tag: "StartTimer", name: "resync", delayMs: s.settings.resyncMs })
-            return pass(s, input.nowMs, out)
+            // Nothing changed since the last pass (no failed write, no failed session): nothing to decide.
+            return (s.snapshot === undefined ? undefined : deltaPass(s, s.snapshot, { since: s.snapshot, services: new Map() })) ?? pass(s, input.nowMs, out)
           case "handOver":
             return s.phase === "Leaving" ? finish(s, out) : s
         }
