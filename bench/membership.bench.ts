@@ -12,12 +12,15 @@
 //   starvation: one node's processing stalls (a pass or a starved CPU: its datagrams and its timer wait)
 //     and resumes with what waited, its late timer first (Node runs expired timers before it reads
 //     sockets), as the speaker's event loop would; the longest stall with no false suspicion anywhere, and
-//     the false suspicions and deaths (a death moves addresses) at stalls of 100 ms, 250 ms, 500 ms and 1 s.
+//     the false suspicions and deaths (a death moves addresses) at stalls of 100 ms, 250 ms, 500 ms and 1 s;
+//     and a loaded machine: every node stalled again and again (50, 100, 200 ms at a time, a fifth of the
+//     time) for 30 s, false deaths and suspicions.
 import { Result } from "effect"
 import { decodeMessage, encodeMessage } from "../core/election/membership/codec.ts"
 import { type MembershipConfig, membershipProfiles, suspicionTimeoutMs } from "../core/election/membership/config.ts"
 import { type MembershipInput, type MembershipState, step } from "../core/election/membership/node.ts"
 import { membershipKey, open, seal } from "../shell/speaker/membership.ts"
+import { drawFrom } from "../core/election/membership/random.ts"
 import { nodeName, Sim } from "../spec/core/election/membership/simulator.ts"
 import { printTarget } from "./harness.ts"
 
@@ -47,6 +50,9 @@ const stallNodes = 10
 const cpuSizes = [3, 10, 100] as const
 const cpuWindowMs = 60_000
 const stalls = [100, 250, 500, 1_000] as const
+/** Every node stalled again and again, each stall this long, a fifth of the time on average (a loaded machine). */
+const repeatedStalls = [50, 100, 200] as const
+const repeatedWindowMs = 30_000
 const idleTargetPercent = 1
 
 interface Pending {
@@ -59,7 +65,9 @@ class StallSim extends Sim {
   private readonly stalled = new Map<string, Array<Pending>>()
   recording: { readonly name: string; readonly inputs: Array<MembershipInput> } | undefined
 
+  /** Holds `name`'s inputs for `durationMs` (a node already stalled stays so until its current stall ends). */
   stall(name: string, durationMs: number): void {
+    if (this.stalled.has(name)) return
     const pending: Array<Pending> = []
     this.stalled.set(name, pending)
     this.at(this.nowMs + durationMs, () => {
@@ -207,6 +215,31 @@ const stallOutcome = (config: MembershipConfig, stallMs: number): StallOutcome =
 }
 
 /**
+ * Every node of a converged cluster stalls for `stallMs` again and again for 30 s, at random moments, a
+ * fifth of the time on average (gaps uniform in 0-8 stalls): a machine whose CPU the speakers share with
+ * much else. False deaths and suspicions over the seeds.
+ */
+const repeatedStallOutcome = (config: MembershipConfig, stallMs: number): { readonly suspicions: number; readonly deaths: number } => {
+  let [suspicions, deaths] = [0, 0]
+  for (let seed = 0; seed < seeds; seed++) {
+    const sim = converged(stallNodes, 2000 + seed, config)
+    const draw = drawFrom(seed + 1)
+    const startMs = sim.nowMs
+    const fromEvent = sim.events.length
+    for (const name of sim.names) {
+      for (let atMs = startMs + draw() * 5 * stallMs; atMs < startMs + repeatedWindowMs; atMs += stallMs + draw() * 8 * stallMs) {
+        sim.at(atMs, () => sim.stall(name, stallMs))
+      }
+    }
+    sim.run(startMs + repeatedWindowMs + stallMs + 3 * (config.probeIntervalMs + suspicionTimeoutMs(config, stallNodes)) + 1_000)
+    const events = sim.events.slice(fromEvent)
+    suspicions += events.filter((e) => e.event._tag === "MemberSuspect").length
+    deaths += events.filter((e) => e.event._tag === "MemberDead").length
+  }
+  return { suspicions, deaths }
+}
+
+/**
  * The longest stall (in `stepMs` steps) such that it and every shorter one caused no suspicion (or, with
  * `deathsOnly`, no death) over the seeds.
  */
@@ -243,12 +276,16 @@ export const run = (): void => {
       const o = stallOutcome(config, stallMs)
       console.log(`    stall ${String(stallMs).padStart(4)} ms: ${o.ofStalled} suspicions of the stalled node by the others, ${o.byStalled} of others by it, ${o.deaths} false deaths (${seeds} runs of ${stallNodes} nodes)`)
     }
+    for (const stallMs of repeatedStalls) {
+      const o = repeatedStallOutcome(config, stallMs)
+      console.log(`    every node stalled ${String(stallMs).padStart(3)} ms at a time, 20% of the time: ${(o.deaths / seeds).toFixed(1)} false deaths and ${(o.suspicions / seeds).toFixed(1)} suspicions per ${repeatedWindowMs / 1000} s (${seeds} runs of ${stallNodes} nodes)`)
+    }
   }
   console.log(`
-  Which profile: fast where a node's event loop is never held for long (a dedicated or lightly loaded
-  node): failover in well under a second, but a speaker stalled for more than ~the figure above is
-  declared dead and its addresses move (and move back). memberlist-lan where nodes are CPU-starved or
-  paused for seconds (overcommitted VMs, noisy neighbours), or to behave as MetalLB: failover takes
-  seconds. The stalled node is unanswering for as long as it is stalled: no timer on the other nodes can
-  tell that from a crash, so the stall a profile tolerates is bounded by its detection time.`)
+  Which profile: fast where the speakers get their CPU: failover in under half a second, and short stalls
+  (even every node held up 100 ms at a time, a fifth of the time) move nothing; but one speaker held up
+  longer than ~the figure above is declared dead and its addresses move (and move back). memberlist-lan
+  where nodes are overcommitted or pause for a second or more, or to fail over as MetalLB does (seconds).
+  A held-up node answers nobody, which no timer elsewhere can tell from a crash: the stall a profile
+  forgives is bounded by its detection time.`)
 }
