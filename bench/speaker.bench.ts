@@ -62,8 +62,8 @@ const median = (values: ReadonlyArray<number>): number => [...values].sort((a, b
  * informers' objects (shell/speaker/cluster-snapshot.ts) and one step of the node machine, on a node of
  * three with `count` Services, half Layer 2 and half BGP, endpoints on every node. Figures: the first
  * pass (every Service decided), a pass after one EndpointSlice changed (with the snapshot's changes: the
- * median, and the mean over 1,200 changes, which includes the full passes that fold the delta passes'
- * decisions in; and without them: every Service looked at), a pass with nothing changed (the resync), a
+ * median, and the mean over 1,200 changes, which includes the folds of the decisions kept aside and of
+ * the snapshot's layers; and without the changes: every Service looked at), a pass with nothing changed (the resync), a
  * pass after a member was lost (every election again, hash order memoised) and a pass with the cache
  * dropped (what every pass cost before the pass cache).
  */
@@ -140,7 +140,7 @@ export const printPassFigures = (): void => {
   for (const count of [1_000, 5_000, 20_000]) {
     const f = passFigures(count)
     const n = count.toLocaleString("en-US")
-    console.log(`  ${n} Services: first pass ${f.firstMs.toFixed(0)} ms; one EndpointSlice changed ${f.oneChangeMs.toFixed(3)} ms (mean ${f.oneChangeMeanMs.toFixed(3)} ms with the full passes; every Service looked at ${f.walkMs.toFixed(2)} ms); nothing changed ${f.idleMs.toFixed(2)} ms; member lost ${f.membersMs.toFixed(1)} ms; cache dropped (every pass before) ${f.scratchMs.toFixed(0)} ms`)
+    console.log(`  ${n} Services: first pass ${f.firstMs.toFixed(0)} ms; one EndpointSlice changed ${f.oneChangeMs.toFixed(3)} ms (mean ${f.oneChangeMeanMs.toFixed(3)} ms with the folds; without the changes, every Service looked at: ${f.walkMs.toFixed(2)} ms); nothing changed ${f.idleMs.toFixed(2)} ms; member lost ${f.membersMs.toFixed(1)} ms; cache dropped (every pass before) ${f.scratchMs.toFixed(0)} ms`)
     if (count === 5_000 || count === 20_000) {
       printTarget(`pass CPU at ${churnPerSecond} EndpointSlice changes/s, ${n} Services`, (f.oneChangeMeanMs * churnPerSecond) / 10, "% core", 5, `${f.oneChangeMeanMs.toFixed(3)} ms a pass (mean), one pass per change`)
     }

@@ -3,8 +3,9 @@
 // decisions changes what this node does (the same owner, claims, routes, samples and status), the pass
 // ends there: no walk over every service, no map of every service copied. Anything else (a service added
 // or removed, a shared address, an epoch changed, a state the last pass did not leave, a decision that
-// changes an announcement, too many decisions waiting since the last full pass) is left to the full pass
+// changes an announcement, more changes at once than the decisions kept aside may hold) is left to the full pass
 // (pass.ts), which decides what a pass from scratch would (property-tested, with and without changes).
+import { LayeredMap } from "../layered-map.ts"
 import type { ClusterChanges, ClusterSnapshot } from "../view.ts"
 import { decideService, l2EpochOf, type PassCache, sameNode, type ServiceDecision } from "./pass-cache.ts"
 import type { NodeState } from "./state.ts"
@@ -30,9 +31,6 @@ const asLastPassLeft = (s: NodeState, cache: PassCache): boolean => {
     s.previousOwners === cache.owners && !cache.ownersHeld && !s.dataPathDown && s.rejoinedAtMs === undefined
 }
 
-/** Decisions the delta passes may keep aside before a full pass folds them in: the full pass's cost spread over them. */
-const recentLimit = (services: number): number => Math.max(64, 4 * Math.sqrt(services))
-
 /**
  * The node after deciding only the changed services, with `snapshot` held; undefined when a full pass
  * is needed. `s` holds the snapshot the changes lead from.
@@ -41,7 +39,8 @@ export const deltaPass = (s: NodeState, snapshot: ClusterSnapshot, changes: Clus
   const cache = s.passCache
   const config = s.config.config
   if (s.phase !== "Running" || config === undefined || cache.snapshot === undefined || changes.since !== cache.snapshot || s.snapshot !== cache.snapshot) return undefined
-  if (!asLastPassLeft(s, cache) || cache.recent.size + changes.services.size > recentLimit(cache.decisions.size)) return undefined
+  const limit = cache.recentLimit(cache.decisions.size)
+  if (!asLastPassLeft(s, cache) || changes.services.size > limit) return undefined
   const { nodeName, ignoreExcludeLb } = s.settings
   const l2Epoch = l2EpochOf(cache.l2Epoch, config, snapshot, s.members, s.members === undefined ? undefined : s.membersDown)
   if (l2Epoch !== cache.l2Epoch) return undefined
@@ -50,14 +49,23 @@ export const deltaPass = (s: NodeState, snapshot: ClusterSnapshot, changes: Clus
   const bgpEpoch = cache.bgpEpoch
   if (bgpEpoch === undefined ? self !== undefined : self === undefined || bgpEpoch.config !== config || !sameNode(bgpEpoch.self, self)) return undefined
   const ctx = { config, snapshot, nodeName, self, ignoreExcludeLb: ignoreExcludeLb ?? false, l2Epoch, bgpEpoch }
-  const recent = new Map(cache.recent)
+  // Too many decisions aside: folded into the decisions map (the next full pass finds them by key, not
+  // by position, and merges every service's routes and samples again).
+  const base: PassCache = cache.recent.size + changes.services.size <= limit ? cache : {
+    ...cache,
+    decisions: (cache.decisions instanceof LayeredMap ? cache.decisions : LayeredMap.of(cache.decisions)).with(cache.recent),
+    recent: new Map(),
+    list: [],
+    order: [],
+  }
+  const recent = new Map(base.recent)
   for (const [key, service] of changes.services) {
-    const previous = cache.recent.get(key) ?? cache.decisions.get(key)
+    const previous = base.recent.get(key) ?? base.decisions.get(key)
     // Added, removed, or sharing an address (the full pass decides which of two services owns it).
     if (previous === undefined || service === undefined || service.sharedAddress || previous.service.sharedAddress) return undefined
     const d = decideService(ctx, service, previous)
     if (!sameEffects(d, previous)) return undefined
     recent.set(key, d)
   }
-  return { ...s, snapshot, passCache: { ...cache, snapshot, recent } }
+  return { ...s, snapshot, passCache: { ...base, snapshot, recent } }
 }

@@ -110,7 +110,15 @@ export interface PassCache {
    * objects. Only a test replaces it (with one that ignores changes, to see the oracle property fire).
    */
   readonly reusable: (decision: ServiceDecision, service: SpeakerService, endpoints: ReadonlyArray<EndpointView> | undefined) => boolean
+  /**
+   * How many decisions the delta passes keep in `recent` before folding them into `decisions` (a
+   * LayeredMap then: the fold costs O(sqrt n), not a walk). Only a test makes it small, to fold often.
+   */
+  readonly recentLimit: (decisions: number) => number
 }
+
+/** The fold's cost spread over the delta passes: a few times the square root of the services' number. */
+export const recentLimit = (decisions: number): number => Math.max(64, 4 * Math.sqrt(decisions))
 
 export const sameView = (decision: ServiceDecision, service: SpeakerService, endpoints: ReadonlyArray<EndpointView> | undefined): boolean =>
   decision.service === service && decision.endpoints === endpoints
@@ -131,6 +139,7 @@ export const emptyPassCache: PassCache = {
   owners: undefined,
   ownersHeld: false,
   reusable: sameView,
+  recentLimit,
 }
 
 const sameRecord = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => {

@@ -295,6 +295,7 @@ export const pass = (s: NodeState, nowMs: number, out: Array<NodeOutput>): NodeS
       owners: takeover.owners,
       ownersHeld: held,
       reusable: cache.reusable,
+      recentLimit: cache.recentLimit,
     },
   }
 }

@@ -224,6 +224,13 @@ describe("speaker pass cache", () => {
     )
   })
 
+  it("the same with the delta passes' decisions folded into the decisions map at every pass", () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 50 }), fc.boolean(), (ops, membership) => compare(ops, membership, { ...emptyPassCache, recentLimit: () => 1 })),
+      { numRuns: 300 },
+    )
+  })
+
   it("the property sees a wrong delta: with the endpoint changes left out of it, it fails", () => {
     const result = fc.check(
       fc.property(fc.array(op, { minLength: 1, maxLength: 50 }), fc.boolean(), (ops, membership) => compare(ops, membership, emptyPassCache, "lie")),
