@@ -3,7 +3,7 @@
 // what Node actually loads), never another command's module; the same sources make the same files; and
 // the .ts entry (shell/main/cli.ts) loads only the command it runs, too.
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -101,10 +101,15 @@ describe("the bundle, split per command", () => {
     expect(found).toEqual([join(repoRoot, addonPath)])
   })
 
-  it("makes the same files from the same sources", async () => {
+  it("makes the same files from the same sources, replacing a previous bundle whole", async () => {
+    // A previous build's leftovers where the new one goes: gone after it, and nothing staged stays beside.
+    mkdirSync(`${out}-again`)
+    writeFileSync(join(`${out}-again`, "chunk-STALE.mjs"), "")
     const again = await buildBundle({ repoRoot, out: `${out}-again` })
     try {
       expect(again.files).toEqual(built.files)
+      expect(readdirSync(`${out}-again`).sort()).toEqual(built.files)
+      expect(readdirSync(join(repoRoot, "build")).filter((f) => f.startsWith(`bundle-test-${process.pid}-again.`))).toEqual([])
       for (const file of built.files) expect(readFileSync(join(`${out}-again`, file)).equals(readFileSync(join(out, file))), file).toBe(true)
     } finally {
       rmSync(`${out}-again`, { recursive: true, force: true })
