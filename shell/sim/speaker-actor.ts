@@ -248,6 +248,7 @@ export class SimSpeaker {
     this.announcer = defaultAnnouncer
     this.liveMembers = new Set()
     this.downInterfaces = new Map()
+    this.viewSeen = undefined
     this.lost = []
     this.syncedAtMs = undefined
     this.pending.length = 0
@@ -369,6 +370,8 @@ export class SimSpeaker {
     if (!synced && !this.membershipViewChanged(state)) return
     this.liveMembers = liveMembers(state)
     this.downInterfaces = downInterfacesOf(state)
+    // Before the feed: a membership step it causes (a Leave, new down interfaces) reports its own view.
+    this.viewSeen = { members: state.members, phase: state.phase, down: state.downInterfaces }
     const lost = this.lost
     this.lost = []
     this.feed({ _tag: "MembersChanged", live: this.liveMembers, down: this.downInterfaces, lost, ...(this.syncedAtMs === undefined ? {} : { syncedAtMs: this.syncedAtMs }) })
@@ -379,6 +382,18 @@ export class SimSpeaker {
    * in place: most datagrams change neither, and building both to compare cost more than the step.
    */
   private membershipViewChanged(state: MembershipState): boolean {
+    // The step keeps its member table (the same object) unless it changed a member: then nothing did.
+    const seen = this.viewSeen
+    if (seen !== undefined && seen.members === state.members && seen.phase === state.phase && seen.down === state.downInterfaces) return false
+    const changed = this.viewDiffers(state)
+    if (!changed) this.viewSeen = { members: state.members, phase: state.phase, down: state.downInterfaces }
+    return changed
+  }
+
+  /** A state whose view was last reported, or found equal to it; reset with the reported view. */
+  private viewSeen: { readonly members: MembershipState["members"]; readonly phase: MembershipState["phase"]; readonly down: ReadonlyArray<string> } | undefined
+
+  private viewDiffers(state: MembershipState): boolean {
     const running = state.phase === "running"
     let live = running ? 1 : 0
     let down = running && state.downInterfaces.length > 0 ? 1 : 0
