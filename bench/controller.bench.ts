@@ -39,7 +39,7 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min
 const mib = (n: number) => `${n.toFixed(0)} MiB`
 
 /**
- * An API call retried when the loaded API server times out (504) or throttles (429), up to 5 times; a
+ * An API call retried when the loaded API server times out (504) or throttles (429), up to 10 times; a
  * retried create may find its Service made by the timed-out try (409), a retried delete may find it gone
  * (404): both are the wanted end.
  */
@@ -51,8 +51,9 @@ const persist = async (call: () => Promise<unknown>, done: number): Promise<void
     } catch (error) {
       const code = (error as { readonly code?: number }).code
       if (attempt > 1 && code === done) return
-      if (attempt >= 5 || (code !== 504 && code !== 429)) throw error
-      await sleep(200 * attempt)
+      // A 20,000 run on a loaded machine met five 504s in a row for one create and died there.
+      if (attempt >= 10 || (code !== 504 && code !== 429)) throw error
+      await sleep(500 * attempt)
     }
   }
 }
