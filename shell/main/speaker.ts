@@ -99,7 +99,7 @@ export const speakerCommand = Command.make(
     memberlistKeyFile: Flag.String("memberlist-key-file").pipe(Flag.optional, Flag.withDescription("file with the membership key (the memberlist Secret's secretkey)")),
     memberlistSeeds: Flag.String("memberlist-seeds").pipe(Flag.optional, Flag.withDescription("comma-separated ip:port of other speakers (besides the labelled pods)")),
     excludel2File: Flag.String("excludel2-file").pipe(Flag.optional, Flag.withDescription("the metallb-excludel2 ConfigMap's excludel2.yaml")),
-    memberlistProfile: Flag.Literals("memberlist-profile", ["fast", "memberlist-lan"]).pipe(Flag.withDefault("fast" as const), Flag.withDescription("membership timings: fast (a dead node is known within a second; core/election/membership/config.ts) or memberlist-lan (hashicorp/memberlist's LAN defaults, as MetalLB: several seconds)")),
+    memberlistProfile: Flag.Literals("memberlist-profile", ["fast", "steady", "memberlist-lan"]).pipe(Flag.withDefault("fast" as const), Flag.withDescription("membership timings (core/election/membership/config.ts): fast (a dead node is known in ~0.3 s; a speaker stalled over ~240 ms may be declared dead), steady (~1 s; forgives ~800 ms stalls) or memberlist-lan (hashicorp/memberlist's LAN defaults, as MetalLB: ~5 s; forgives ~5 s)")),
     startedFile: Flag.String("started-file").pipe(Flag.optional, Flag.withDescription("written once this speaker serves on its own (after the hand-over from the previous speaker of the node): the pod's startup probe")),
     handOverMs: Flag.Int("hand-over-ms").pipe(Flag.withDefault(2_000), Flag.withDescription("on SIGTERM, how long to keep answering after leaving the membership")),
   },

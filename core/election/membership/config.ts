@@ -94,5 +94,21 @@ export const memberlistLanConfig: MembershipConfig = {
   reconnectIntervalMs: 30_000,
 }
 
-export const membershipProfiles = { fast: defaultMembershipConfig, "memberlist-lan": memberlistLanConfig } as const
+/**
+ * Between the two: probes every 200 ms with a 100 ms timeout, suspicion 3 periods (600 ms up to 10 nodes).
+ * bench/membership.bench.ts: a dead node known everywhere in ~1 s (worst ~1.8 s at 10 nodes), and a
+ * speaker that does not run for up to ~800 ms (a CPU-starved node) is not declared dead, where `fast`
+ * forgives ~240 ms. For clusters whose nodes are busy but that still want failover within seconds.
+ */
+export const steadyMembershipConfig: MembershipConfig = {
+  ...defaultMembershipConfig,
+  probeIntervalMs: 200,
+  probeTimeoutMs: 100,
+  suspicionMult: 3,
+  gossipIntervalMs: 100,
+  gossipToTheDeadMs: 3_000,
+  reconnectIntervalMs: 5_000,
+}
+
+export const membershipProfiles = { fast: defaultMembershipConfig, steady: steadyMembershipConfig, "memberlist-lan": memberlistLanConfig } as const
 export type MembershipProfile = keyof typeof membershipProfiles

@@ -3,7 +3,7 @@
 // Each property runs hundreds of simulated clusters (40 s on a loaded 2-core machine): a 300 s ceiling.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { defaultMembershipConfig as config, memberlistLanConfig, suspicionTimeoutMs } from "../../../../core/election/membership/config.ts"
+import { defaultMembershipConfig as config, memberlistLanConfig, steadyMembershipConfig, suspicionTimeoutMs } from "../../../../core/election/membership/config.ts"
 import { downInterfacesOf } from "../../../../core/election/membership/node.ts"
 import { nodeName, Sim } from "./simulator.ts"
 
@@ -216,6 +216,32 @@ describe("membership with memberlist's LAN timings (the failover bench's baselin
       { numRuns: 100 },
     )
     console.log(`memberlist LAN timings: crash detected everywhere within ${worstMs.toFixed(0)} ms over 100 runs`)
+  })
+})
+
+describe("membership with the steady profile (--memberlist-profile steady)", { timeout: 300_000 }, () => {
+  it("declares a crashed node dead no sooner than its 600 ms suspicion and within a few probe periods after it", () => {
+    expect(suspicionTimeoutMs(steadyMembershipConfig, 5)).toBe(600)
+    let worstMs = 0
+    fc.assert(
+      fc.property(fc.integer({ min: 3, max: 5 }), seed, (n, s) => {
+        const sim = new Sim({ size: n, seed: s, lossRate: 0, minDelayMs, maxDelayMs, config: steadyMembershipConfig })
+        sim.bootstrap(50)
+        expect(sim.run(5_000, () => sim.nowMs > 300 && sim.converged())).toBe(true)
+        const crashed = nodeName(1)
+        const crashAtMs = sim.nowMs
+        sim.crash(crashed)
+        const others = sim.names.filter((m) => m !== crashed)
+        expect(sim.run(crashAtMs + 5_000, () => others.every((m) => sim.state(m).members.get(crashed)?.status === "dead"))).toBe(true)
+        const firstMs = Math.min(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
+        const lastMs = Math.max(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
+        expect(firstMs).toBeGreaterThanOrEqual(600)
+        expect(lastMs).toBeLessThan(600 + 8 * steadyMembershipConfig.probeIntervalMs)
+        worstMs = Math.max(worstMs, lastMs)
+      }),
+      { numRuns: 100 },
+    )
+    console.log(`steady profile: crash detected everywhere within ${worstMs.toFixed(0)} ms over 100 runs`)
   })
 })
 
