@@ -3,7 +3,7 @@
 // Each property runs hundreds of simulated clusters (40 s on a loaded 2-core machine): a 300 s ceiling.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { defaultMembershipConfig as config, memberlistLanConfig, steadyMembershipConfig, suspicionTimeoutMs } from "../../../../core/election/membership/config.ts"
+import { defaultMembershipConfig as config, type MembershipConfig, memberlistLanConfig, steadyMembershipConfig, suspicionTimeoutMs } from "../../../../core/election/membership/config.ts"
 import { downInterfacesOf } from "../../../../core/election/membership/node.ts"
 import { nodeName, Sim } from "./simulator.ts"
 
@@ -190,57 +190,45 @@ describe("membership on a simulated LAN", { timeout: 300_000 }, () => {
   })
 })
 
+/**
+ * A crashed node in clusters of 3 to 5 nodes with `profile`'s timings: declared dead by every live node no
+ * sooner than the suspicion and within 8 probe periods after it (each member probes every other within n - 1
+ * periods, round-robin, so the bound is firm up to 5 nodes; the rest is gossip). Returns the worst.
+ */
+const crashDetectionWorstMs = (profile: MembershipConfig, suspicionMs: number, convergeAfterMs: number): number => {
+  expect(suspicionTimeoutMs(profile, 5)).toBe(suspicionMs)
+  let worstMs = 0
+  fc.assert(
+    fc.property(fc.integer({ min: 3, max: 5 }), seed, (n, s) => {
+      const sim = new Sim({ size: n, seed: s, lossRate: 0, minDelayMs, maxDelayMs, config: profile })
+      sim.bootstrap(50)
+      expect(sim.run(10_000, () => sim.nowMs > convergeAfterMs && sim.converged())).toBe(true)
+      const crashed = nodeName(1)
+      const crashAtMs = sim.nowMs
+      sim.crash(crashed)
+      const others = sim.names.filter((m) => m !== crashed)
+      expect(sim.run(crashAtMs + 15_000, () => others.every((m) => sim.state(m).members.get(crashed)?.status === "dead"))).toBe(true)
+      const firstMs = Math.min(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
+      const lastMs = Math.max(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
+      expect(firstMs).toBeGreaterThanOrEqual(suspicionMs)
+      expect(lastMs).toBeLessThan(suspicionMs + 8 * profile.probeIntervalMs)
+      worstMs = Math.max(worstMs, lastMs)
+    }),
+    { numRuns: 100 },
+  )
+  return worstMs
+}
+
 describe("membership with memberlist's LAN timings (the failover bench's baseline)", { timeout: 300_000 }, () => {
   it("declares a crashed node dead no sooner than its 4 s suspicion and within a few probe periods after it", () => {
-    expect(suspicionTimeoutMs(memberlistLanConfig, 5)).toBe(4_000)
-    let worstMs = 0
-    fc.assert(
-      // Up to 5 nodes: each member probes every other within n - 1 periods (round-robin), so the bound is firm.
-      fc.property(fc.integer({ min: 3, max: 5 }), seed, (n, s) => {
-        const sim = new Sim({ size: n, seed: s, lossRate: 0, minDelayMs, maxDelayMs, config: memberlistLanConfig })
-        sim.bootstrap(50)
-        expect(sim.run(10_000, () => sim.nowMs > 1_000 && sim.converged())).toBe(true)
-        const crashed = nodeName(1)
-        const crashAtMs = sim.nowMs
-        sim.crash(crashed)
-        const others = sim.names.filter((m) => m !== crashed)
-        expect(sim.run(crashAtMs + 15_000, () => others.every((m) => sim.state(m).members.get(crashed)?.status === "dead"))).toBe(true)
-        const firstMs = Math.min(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
-        const lastMs = Math.max(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
-        // Probe periods to notice (each member probes one other per 1 s period, so a crashed node can go
-        // unprobed for several), the suspicion (4 s), and gossip rounds to reach everyone.
-        expect(firstMs).toBeGreaterThanOrEqual(4_000)
-        expect(lastMs).toBeLessThan(4_000 + 8 * memberlistLanConfig.probeIntervalMs)
-        worstMs = Math.max(worstMs, lastMs)
-      }),
-      { numRuns: 100 },
-    )
+    const worstMs = crashDetectionWorstMs(memberlistLanConfig, 4_000, 1_000)
     console.log(`memberlist LAN timings: crash detected everywhere within ${worstMs.toFixed(0)} ms over 100 runs`)
   })
 })
 
 describe("membership with the steady profile (--memberlist-profile steady)", { timeout: 300_000 }, () => {
   it("declares a crashed node dead no sooner than its 600 ms suspicion and within a few probe periods after it", () => {
-    expect(suspicionTimeoutMs(steadyMembershipConfig, 5)).toBe(600)
-    let worstMs = 0
-    fc.assert(
-      fc.property(fc.integer({ min: 3, max: 5 }), seed, (n, s) => {
-        const sim = new Sim({ size: n, seed: s, lossRate: 0, minDelayMs, maxDelayMs, config: steadyMembershipConfig })
-        sim.bootstrap(50)
-        expect(sim.run(5_000, () => sim.nowMs > 300 && sim.converged())).toBe(true)
-        const crashed = nodeName(1)
-        const crashAtMs = sim.nowMs
-        sim.crash(crashed)
-        const others = sim.names.filter((m) => m !== crashed)
-        expect(sim.run(crashAtMs + 5_000, () => others.every((m) => sim.state(m).members.get(crashed)?.status === "dead"))).toBe(true)
-        const firstMs = Math.min(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
-        const lastMs = Math.max(...deaths(sim, crashed).map((e) => e.atMs)) - crashAtMs
-        expect(firstMs).toBeGreaterThanOrEqual(600)
-        expect(lastMs).toBeLessThan(600 + 8 * steadyMembershipConfig.probeIntervalMs)
-        worstMs = Math.max(worstMs, lastMs)
-      }),
-      { numRuns: 100 },
-    )
+    const worstMs = crashDetectionWorstMs(steadyMembershipConfig, 600, 300)
     console.log(`steady profile: crash detected everywhere within ${worstMs.toFixed(0)} ms over 100 runs`)
   })
 })
