@@ -1,13 +1,14 @@
 // Leader election on a coordination.k8s.io Lease (decisions in core/controller/leader.ts): read the
 // Lease, decide, write it back with its resourceVersion (a lost race is just a 409 and a retry), every
-// retry period. Leading ends when a renewal has not succeeded within the renew deadline, so two
+// round (core/controller/leader.ts's leaderTimings: a renewed leader waits its renew interval, anyone else
+// the retry period). Leading ends when a renewal has not succeeded within the renew deadline, so two
 // replicas never both act for longer than the lease allows. While leading, a renewal is one request, as
 // client-go's fast path makes it: the Lease as our last write returned it is what we renew, with its
 // resourceVersion (another writer since then makes it a 409, and the next round reads the Lease again);
 // an idle controller's cost is mostly these renewals.
 import type { V1Lease } from "@kubernetes/client-node"
 import { Effect, Ref, type Scope } from "effect"
-import { decide, type LeaderState, type LeaseRecord } from "../../core/controller/leader.ts"
+import { decide, type LeaderState, leaderTimings, type LeaseRecord, nextRoundInMs } from "../../core/controller/leader.ts"
 import { apiErrorText } from "./api-error.ts"
 import { KubeApi, microTime, resources } from "./kube-api.ts"
 
@@ -16,8 +17,10 @@ export interface LeaderOptions {
   readonly name: string
   readonly identity: string
   readonly leaseDurationSeconds?: number
+  /** Each defaults to leaderTimings(leaseDurationSeconds)'s. */
   readonly renewDeadlineMs?: number
   readonly retryPeriodMs?: number
+  readonly renewIntervalMs?: number
 }
 
 const recordOf = (lease: V1Lease): LeaseRecord => ({
@@ -33,12 +36,17 @@ export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect
     const api = yield* KubeApi
     const ref = { namespace: options.namespace, name: options.name }
     const leaseDurationSeconds = options.leaseDurationSeconds ?? 15
-    const renewDeadlineMs = options.renewDeadlineMs ?? 10_000
-    const retryPeriodMs = options.retryPeriodMs ?? 2_000
+    const defaults = leaderTimings(leaseDurationSeconds)
+    const timings = {
+      renewDeadlineMs: options.renewDeadlineMs ?? defaults.renewDeadlineMs,
+      retryPeriodMs: options.retryPeriodMs ?? defaults.retryPeriodMs,
+      renewIntervalMs: options.renewIntervalMs ?? defaults.renewIntervalMs,
+    }
     const state = yield* Ref.make<LeaderState>({})
     const leadingUntil = yield* Ref.make(0)
     /** The Lease as our last successful write returned it; undefined once a round failed or followed. */
     let written: V1Lease | undefined
+    /** One round; true when its write made or kept us the leader. */
     const round = Effect.gen(function* () {
       const read = api.get<V1Lease>(resources.leases, ref).pipe(
         Effect.map((lease): V1Lease | undefined => lease),
@@ -52,7 +60,7 @@ export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect
         leaseDurationSeconds,
       })
       yield* Ref.set(state, next)
-      if (decision._tag === "Follow") return
+      if (decision._tag === "Follow") return false
       const spec = {
         holderIdentity: decision.record.holder ?? options.identity,
         leaseDurationSeconds,
@@ -68,11 +76,12 @@ export const electLeader = (options: LeaderOptions): Effect.Effect<Effect.Effect
         written = (yield* api.replace(resources.leases, ref, { ...base, metadata: { ...base.metadata, name: options.name }, spec: { ...base.spec, ...spec } })) as unknown as V1Lease
       }
       if (decision._tag !== "Renew") yield* Effect.logInfo(`leader election: ${options.identity} now leads ${options.name}`)
-      yield* Ref.set(leadingUntil, now + renewDeadlineMs)
+      yield* Ref.set(leadingUntil, now + timings.renewDeadlineMs)
+      return true
     })
     yield* round.pipe(
-      Effect.catch((error) => Effect.logDebug(`leader election round failed (retrying): ${apiErrorText(error)}`)),
-      Effect.andThen(Effect.sleep(`${retryPeriodMs} millis`)),
+      Effect.catch((error) => Effect.as(Effect.logDebug(`leader election round failed (retrying): ${apiErrorText(error)}`), false)),
+      Effect.flatMap((renewed) => Effect.sleep(`${nextRoundInMs(timings, renewed)} millis`)),
       Effect.forever,
       Effect.forkScoped,
     )

@@ -142,8 +142,6 @@ export const controllerCommand = Command.make(
             name: leaseName,
             identity,
             leaseDurationSeconds: flags.leaseDurationSeconds,
-            renewDeadlineMs: Math.round(flags.leaseDurationSeconds * 2000 / 3),
-            retryPeriodMs: Math.max(500, Math.round(flags.leaseDurationSeconds * 1000 / 7)),
           })
           : undefined
         yield* Ref.set(started, true)

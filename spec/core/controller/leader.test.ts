@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { decide, type LeaderState, type LeaseRecord } from "../../../core/controller/leader.ts"
+import { decide, type LeaderState, leaderTimings, type LeaseRecord, nextRoundInMs } from "../../../core/controller/leader.ts"
 
 const a = { identity: "a", leaseDurationSeconds: 15 }
 const b = { identity: "b", leaseDurationSeconds: 15 }
@@ -42,6 +42,29 @@ describe("leader election", () => {
         }
       }),
       { numRuns: 1000 },
+    )
+  })
+})
+
+describe("leader election timings", () => {
+  it("at the default 15 s lease: renew every 5 s while renewals succeed, retry every ~2.1 s otherwise, stop leading after 10 s without one", () => {
+    const timings = leaderTimings(15)
+    expect(timings).toEqual({ renewDeadlineMs: 10_000, retryPeriodMs: 2_143, renewIntervalMs: 5_000 })
+    expect(nextRoundInMs(timings, true)).toBe(5_000)
+    expect(nextRoundInMs(timings, false)).toBe(2_143)
+  })
+
+  it("a leader whose renewal fails gets two more tries before its renew deadline, and never renews more often than it retries (property)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 4, max: 3_600 }), (leaseDurationSeconds) => {
+        const timings = leaderTimings(leaseDurationSeconds)
+        const renewedMs = nextRoundInMs(timings, true)
+        expect(renewedMs).toBeGreaterThanOrEqual(timings.retryPeriodMs)
+        // Last success at 0; the next renewal at renewedMs fails, and two retries follow before the deadline.
+        expect(renewedMs + 2 * timings.retryPeriodMs).toBeLessThan(timings.renewDeadlineMs)
+        // We stop acting before anyone else may take the lease.
+        expect(timings.renewDeadlineMs).toBeLessThan(leaseDurationSeconds * 1_000)
+      }),
     )
   })
 })

@@ -7,7 +7,7 @@ import { FakeKube, KubeApi, resources } from "../../../shell/kube/kube-api.ts"
 import { electLeader } from "../../../shell/kube/leader.ts"
 
 const ref = { namespace: "metallb-system", name: "controller" }
-const options = { ...ref, identity: "me", leaseDurationSeconds: 1, renewDeadlineMs: 400, retryPeriodMs: 20 }
+const options = { ...ref, identity: "me", leaseDurationSeconds: 1, renewDeadlineMs: 400, retryPeriodMs: 20, renewIntervalMs: 20 }
 
 /** Polls `check` every 10 ms until it holds (at most 10 s). */
 const until = (what: string, check: () => boolean) =>
@@ -45,5 +45,20 @@ describe("electLeader on KubeApi.layerTest", () => {
       expect(reads).toBeGreaterThan(readsBefore)
       expect(fake.objects<V1Lease>(resources.leases, ref.namespace)[0]?.spec?.holderIdentity).toBe("other")
     }).pipe(Effect.provide(counting))))
+  })
+
+  it("while renewals succeed, renews at the renew interval, not the retry period", async () => {
+    const fake = new FakeKube()
+    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const leading = yield* electLeader({ ...options, renewIntervalMs: 150 })
+      yield* until("leading", () => Effect.runSync(leading))
+      const writesBefore = fake.writes.length
+      yield* Effect.sleep("600 millis")
+      expect(Effect.runSync(leading)).toBe(true)
+      // 600 ms at one renewal per 150 ms: about 4 (a retry period of 20 ms would make about 30).
+      const renewals = fake.writes.length - writesBefore
+      expect(renewals).toBeGreaterThanOrEqual(2)
+      expect(renewals).toBeLessThanOrEqual(5)
+    }).pipe(Effect.provide(Layer.succeed(KubeApi, fake.api)))))
   })
 })
