@@ -1,4 +1,9 @@
-// Builds the real kube-apiserver and kubectl the tests run against (see .ci/kube-binaries).
+// Builds the real kube-apiserver and kubectl the tests run against, the real cluster's kubelet,
+// kube-proxy, kube-controller-manager and kube-scheduler, and helm, in one `go build` (see
+// .ci/kube-binaries). helm v3.20.2 is the release built on k8s.io v0.35 like Kubernetes v1.35.4, so the
+// replaces below give both one set of k8s.io packages, compiled once; requiring it lifts only
+// golang.org/x/*, cobra/pflag and two terminal libraries by patch or minor versions in the Kubernetes
+// binaries (helm v4.1.x, the v4 releases on k8s.io v0.35, would also lift grpc, OpenTelemetry and protobuf).
 // Not part of metallb-ts: a tool module, built once and cached outside the repo.
 module metallb-ts/kubebin
 
@@ -7,8 +12,9 @@ go 1.25.0
 require k8s.io/kubernetes v1.35.4
 
 require (
+	helm.sh/helm/v3 v3.20.2 // indirect
 	k8s.io/api v0.35.4 // indirect
-	k8s.io/client-go v0.0.0 // indirect
+	k8s.io/client-go v0.35.1 // indirect
 )
 
 replace (
