@@ -25,6 +25,8 @@
 // but announces nothing more, since one more frame from it would pull neighbours back from the new
 // owners just before it goes away.
 import { Data, Result } from "effect"
+import { LayeredMap } from "../collections/layered-map.ts"
+import { LeftistHeap } from "../collections/leftist-heap.ts"
 import type { Address } from "../net/address.ts"
 import type { Frame } from "./frame.ts"
 import { allNodesAddress, multicastMacOf } from "./ipv6.ts"
@@ -79,7 +81,7 @@ export const validateAnnouncerConfig = (config: AnnouncerConfig): Result.Result<
 }
 
 /** One address announced on one interface. */
-interface Schedule {
+export interface Schedule {
   readonly address: Address
   readonly iface: L2Interface
   readonly startedAtMs: number
@@ -93,20 +95,47 @@ interface Schedule {
   readonly windowEndMs: number
   /** A conflict was seen: restart at this instant if the address is still owned then. */
   readonly conflictAnswerAtMs?: number
+  /**
+   * Its place among the schedules, kept while the address stays owned on the interface (a new ownership
+   * comes after every older one): what one step sends for several schedules goes out in this order.
+   */
+  readonly seq: number
 }
 
+/** A schedule's next announcement in the queue; stale (skipped) once the schedule is replaced or removed. */
+interface Due {
+  readonly atMs: number
+  readonly key: string
+  readonly schedule: Schedule
+}
+
+const noneDue: LeftistHeap<Due> = LeftistHeap.empty((a, b) => a.atMs < b.atMs || (a.atMs === b.atMs && a.schedule.seq < b.schedule.seq))
+
+/**
+ * A step costs O(log n) plus what it sends, not a walk over every owned address (issue 17: with a walk
+ * and a copy of every schedule per step, a speaker taking over 2,500 addresses spent ~11 CPU s on its
+ * announcements, its event loop too busy to answer the membership's probes).
+ */
 export interface AnnouncerState {
   readonly config: AnnouncerConfig
-  readonly schedules: ReadonlyMap<string, Schedule>
+  readonly schedules: LayeredMap<string, Schedule>
   /** Set by Silence: no announcement from now on, whatever happens. */
   readonly silent?: boolean
+  /** addressKey -> the keys of its schedules (one per interface), in `seq` order. */
+  readonly byAddress: LayeredMap<string, ReadonlyArray<string>>
+  /** The schedules' next announcements by time (a replaced schedule's entry stays, skipped; the least is never stale). */
+  readonly due: LeftistHeap<Due>
+  readonly nextSeq: number
 }
+
+const emptyAnnouncer = (config: AnnouncerConfig): AnnouncerState =>
+  ({ config, schedules: LayeredMap.of([]), byAddress: LayeredMap.of([]), due: noneDue, nextSeq: 0 })
 
 /** An announcer with no address owned; the configuration is validated first. */
 export const makeAnnouncer = (config: AnnouncerConfig): Result.Result<AnnouncerState, InvalidAnnouncerConfig> =>
-  Result.map(validateAnnouncerConfig(config), (valid) => ({ config: valid, schedules: new Map() }))
+  Result.map(validateAnnouncerConfig(config), emptyAnnouncer)
 
-export const defaultAnnouncer: AnnouncerState = { config: defaultAnnouncerConfig, schedules: new Map() }
+export const defaultAnnouncer: AnnouncerState = emptyAnnouncer(defaultAnnouncerConfig)
 
 export interface Tick {
   readonly _tag: "Tick"
@@ -183,13 +212,14 @@ export const gratuitousFrames = (address: Address, iface: L2Interface): Readonly
 const scheduleKey = (address: Address, ifaceName: string): string => `${addressKey(address)}@${ifaceName}`
 
 /** The first offset of the schedule strictly after lastOffsetMs. */
-const nextOffsetMs = (config: AnnouncerConfig, lastOffsetMs: number): number => {
+export const nextOffsetMs = (config: AnnouncerConfig, lastOffsetMs: number): number => {
   const onGrid = (Math.floor(lastOffsetMs / config.repeatIntervalMs) + 1) * config.repeatIntervalMs
   const retry = config.retryOffsetsMs.find((o) => o > lastOffsetMs)
   return retry === undefined ? onGrid : Math.min(retry, onGrid)
 }
 
-const dueAtMs = (config: AnnouncerConfig, s: Schedule): number | undefined => {
+/** When a schedule's next announcement is due (undefined: none, its window is over). */
+export const dueAtMs = (config: AnnouncerConfig, s: Omit<Schedule, "seq">): number | undefined => {
   const due = s.startedAtMs + nextOffsetMs(config, s.lastOffsetMs)
   const scheduled = due <= s.windowEndMs ? due : undefined
   if (s.conflictAnswerAtMs === undefined) return scheduled
@@ -197,26 +227,44 @@ const dueAtMs = (config: AnnouncerConfig, s: Schedule): number | undefined => {
 }
 
 /** When the next announcement is due, if any is. */
-export const nextWakeMs = (state: AnnouncerState): number | undefined => {
-  if (state.silent === true) return undefined
-  let earliest: number | undefined
-  for (const s of state.schedules.values()) {
-    const due = dueAtMs(state.config, s)
-    if (due !== undefined && (earliest === undefined || due < earliest)) earliest = due
-  }
-  return earliest
-}
+export const nextWakeMs = (state: AnnouncerState): number | undefined => (state.silent === true ? undefined : state.due.min?.atMs)
 
-const start = (config: AnnouncerConfig, address: Address, iface: L2Interface, nowMs: number): Schedule => ({
+const start = (config: AnnouncerConfig, address: Address, iface: L2Interface, nowMs: number, seq: number): Schedule => ({
   address,
   iface,
   startedAtMs: nowMs,
   lastOffsetMs: 0,
   windowEndMs: nowMs + Math.min(config.quietPeriodMs, config.maxDurationMs),
+  seq,
 })
 
 const sends = (s: Schedule): ReadonlyArray<AnnouncerOutput> =>
   gratuitousFrames(s.address, s.iface).map((frame) => ({ _tag: "Send", iface: s.iface.name, address: s.address, frame }))
+
+/** The state with these schedules set (each key once) or removed (undefined), and its indexes with them. */
+const withSchedules = (state: AnnouncerState, changes: ReadonlyArray<readonly [string, Schedule | undefined]>): AnnouncerState => {
+  let due = state.due
+  const addresses = new Map<string, ReadonlyArray<string> | undefined>()
+  let changed = false
+  for (const [key, s] of changes) {
+    const before = state.schedules.get(key)
+    if (s === before) continue
+    changed = true
+    if (s !== undefined) {
+      const atMs = dueAtMs(state.config, s)
+      if (atMs !== undefined) due = due.insert({ atMs, key, schedule: s })
+    }
+    if ((before === undefined) === (s === undefined)) continue
+    const address = addressKey((s ?? before)!.address)
+    const keys = addresses.has(address) ? addresses.get(address) ?? [] : state.byAddress.get(address) ?? []
+    const next = s === undefined ? keys.filter((k) => k !== key) : [...keys, key]
+    addresses.set(address, next.length === 0 ? undefined : next)
+  }
+  if (!changed) return state
+  const schedules = state.schedules.with(changes)
+  for (let top = due.min; top !== undefined && schedules.get(top.key) !== top.schedule; top = due.min) due = due.removeMin()
+  return { ...state, schedules, byAddress: addresses.size === 0 ? state.byAddress : state.byAddress.with(addresses), due }
+}
 
 const finish = (state: AnnouncerState, outputs: ReadonlyArray<AnnouncerOutput>): AnnouncerTransition => {
   const wake = nextWakeMs(state)
@@ -226,42 +274,40 @@ const finish = (state: AnnouncerState, outputs: ReadonlyArray<AnnouncerOutput>):
 const onOwnership = (state: AnnouncerState, change: OwnershipChanged): AnnouncerTransition => {
   const key = scheduleKey(change.address, change.iface.name)
   const current = state.schedules.get(key)
-  const schedules = new Map(state.schedules)
-  if (!change.owned) {
-    if (current === undefined) return finish(state, [])
-    schedules.delete(key)
-    return finish({ ...state, schedules }, [])
-  }
+  if (!change.owned) return finish(current === undefined ? state : withSchedules(state, [[key, undefined]]), [])
   // Repeated reconciles re-assert ownership; only a new owner or a new MAC is news to neighbours.
   if (current !== undefined && current.iface.mac === change.iface.mac) return finish(state, [])
-  if (state.silent === true) {
-    schedules.set(key, { ...start(state.config, change.address, change.iface, change.nowMs), windowEndMs: change.nowMs })
-    return finish({ ...state, schedules }, [])
-  }
-  const schedule = start(state.config, change.address, change.iface, change.nowMs)
-  schedules.set(key, schedule)
-  return finish({ ...state, schedules }, sends(schedule))
+  const next = current === undefined ? { ...state, nextSeq: state.nextSeq + 1 } : state
+  const schedule = start(state.config, change.address, change.iface, change.nowMs, current?.seq ?? state.nextSeq)
+  if (state.silent === true) return finish(withSchedules(next, [[key, { ...schedule, windowEndMs: change.nowMs }]]), [])
+  return finish(withSchedules(next, [[key, schedule]]), sends(schedule))
 }
 
 const onTick = (state: AnnouncerState, nowMs: number): AnnouncerTransition => {
+  // The schedules due now, in their order; the queue's entries of replaced schedules are dropped on the way.
+  let due = state.due
+  const ready: Array<Due> = []
+  for (let top = due.min; top !== undefined && top.atMs <= nowMs; top = due.min) {
+    due = due.removeMin()
+    if (state.schedules.get(top.key) === top.schedule) ready.push(top)
+  }
+  if (ready.length === 0) return finish(state, [])
+  ready.sort((a, b) => a.schedule.seq - b.schedule.seq)
   const outputs: Array<AnnouncerOutput> = []
-  let schedules: Map<string, Schedule> | undefined
-  for (const [key, s] of state.schedules) {
-    const due = dueAtMs(state.config, s)
-    if (due === undefined || due > nowMs) continue
-    schedules ??= new Map(state.schedules)
+  const changes: Array<readonly [string, Schedule]> = []
+  for (const { key, schedule: s } of ready) {
     if (s.conflictAnswerAtMs !== undefined && s.conflictAnswerAtMs <= nowMs) {
-      const restarted = start(state.config, s.address, s.iface, nowMs)
-      schedules.set(key, restarted)
+      const restarted = start(state.config, s.address, s.iface, nowMs, s.seq)
+      changes.push([key, restarted])
       outputs.push(...sends(restarted))
       continue
     }
     // A late tick sends once and rejoins the schedule after now, rather than bursting to catch up.
     const offset = nextOffsetMs(state.config, s.lastOffsetMs)
-    schedules.set(key, { ...s, lastOffsetMs: Math.max(offset, nowMs - s.startedAtMs) })
+    changes.push([key, { ...s, lastOffsetMs: Math.max(offset, nowMs - s.startedAtMs) }])
     outputs.push(...sends(s))
   }
-  return finish(schedules === undefined ? state : { ...state, schedules }, outputs)
+  return finish(withSchedules({ ...state, due }, changes), outputs)
 }
 
 const forAddress = (
@@ -271,20 +317,21 @@ const forAddress = (
   emit: boolean,
 ): AnnouncerTransition => {
   const outputs: Array<AnnouncerOutput> = []
-  const schedules = new Map(state.schedules)
-  for (const [key, s] of state.schedules) {
-    if (s.address.family !== address.family || s.address.value !== address.value) continue
+  const changes: Array<readonly [string, Schedule]> = []
+  for (const key of state.byAddress.get(addressKey(address)) ?? []) {
+    const s = state.schedules.get(key)!
     const next = update(s)
-    schedules.set(key, next)
+    changes.push([key, next])
     if (emit) outputs.push(...sends(next))
   }
-  return finish({ ...state, schedules }, outputs)
+  return finish(withSchedules(state, changes), outputs)
 }
 
 /** Every schedule's window closes now (the schedules stay, so ownership is still known). */
 const silence = (state: AnnouncerState, nowMs: number): AnnouncerTransition => {
-  const schedules = new Map([...state.schedules].map(([key, s]) => [key, { ...s, windowEndMs: Math.min(s.windowEndMs, nowMs) }]))
-  return { state: { ...state, schedules, silent: true }, outputs: [] }
+  const changes: Array<readonly [string, Schedule]> = []
+  for (const [key, s] of state.schedules) if (s.windowEndMs > nowMs) changes.push([key, { ...s, windowEndMs: nowMs }])
+  return { state: { ...withSchedules(state, changes), silent: true }, outputs: [] }
 }
 
 export const step = (state: AnnouncerState, input: AnnouncerInput): AnnouncerTransition => {
@@ -304,7 +351,7 @@ export const step = (state: AnnouncerState, input: AnnouncerInput): AnnouncerTra
         return { ...s, windowEndMs }
       }, false)
     case "Reannounce":
-      return forAddress(state, input.address, (s) => start(state.config, s.address, s.iface, input.nowMs), true)
+      return forAddress(state, input.address, (s) => start(state.config, s.address, s.iface, input.nowMs, s.seq), true)
     case "ConflictSeen":
       return forAddress(state, input.address, (s) =>
         s.conflictAnswerAtMs !== undefined || input.nowMs - s.startedAtMs < state.config.conflictHoldOffMs

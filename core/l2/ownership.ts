@@ -2,6 +2,7 @@
 // the announcer share. The speaker's election decides ownership (MetalLB §4: one node per IP, on the
 // interfaces its L2Advertisements select); this module only records it. An address is owned per
 // interface, so a request arriving on an interface the advertisement does not select is not answered.
+import { LayeredMap } from "../collections/layered-map.ts"
 import type { Address } from "../net/address.ts"
 import type { Mac } from "./mac.ts"
 
@@ -30,8 +31,9 @@ export interface OwnedAddress {
 
 export type Ownership = ReadonlyMap<string, OwnedAddress>
 
-export const noOwnership: Ownership = new Map()
+export const noOwnership: Ownership = LayeredMap.of([])
 
+/** A change costs O(sqrt n), not a copy of every owned address (a node takes over thousands at once: issue 17). */
 export const applyOwnershipChange = (ownership: Ownership, change: OwnershipChanged): Ownership => {
   const key = addressKey(change.address)
   const current = ownership.get(key)?.interfaces ?? new Set<string>()
@@ -39,10 +41,8 @@ export const applyOwnershipChange = (ownership: Ownership, change: OwnershipChan
   const interfaces = new Set(current)
   if (change.owned) interfaces.add(change.iface.name)
   else interfaces.delete(change.iface.name)
-  const next = new Map(ownership)
-  if (interfaces.size === 0) next.delete(key)
-  else next.set(key, { address: change.address, interfaces })
-  return next
+  const layered = ownership instanceof LayeredMap ? ownership : LayeredMap.of(ownership)
+  return layered.with([[key, interfaces.size === 0 ? undefined : { address: change.address, interfaces }]])
 }
 
 export type OwnershipOnInterface = "owned" | "ownedElsewhere" | "notOwned"

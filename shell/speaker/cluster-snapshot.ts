@@ -8,7 +8,7 @@ import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node
 import { Result } from "effect"
 import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
 import { type Address, parseAddress } from "../../core/net/address.ts"
-import { LayeredMap } from "../../core/speaker/layered-map.ts"
+import { LayeredMap } from "../../core/collections/layered-map.ts"
 import type { ClusterChanges, ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
 
 const parseAll = (ips: ReadonlyArray<string>): ReadonlyArray<Address> =>

@@ -13,6 +13,7 @@ import {
   type AnnouncerInput,
 } from "../../core/l2/announcer.ts"
 import { countAnnouncements, countResponse, type L2Counters, noCounters } from "../../core/l2/counters.ts"
+import { LayeredMap } from "../../core/collections/layered-map.ts"
 import { encodeFrame } from "../../core/l2/frame.ts"
 import { macToBytes, type Mac } from "../../core/l2/mac.ts"
 import { multicastMacOf, solicitedNodeAddress } from "../../core/l2/ipv6.ts"
@@ -95,7 +96,7 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
     const responder = yield* Ref.make<ResponderState>(emptyResponder)
     const announcer = yield* Ref.make<AnnouncerState>(options.announcer ?? defaultAnnouncer)
     const counters = yield* Ref.make<L2Counters>(noCounters)
-    const owned = yield* Ref.make<ReadonlyMap<string, OwnedAddress>>(new Map())
+    const owned = yield* Ref.make<LayeredMap<string, OwnedAddress>>(LayeredMap.of([]))
     const sendFailures = yield* Ref.make(0)
     const wake = yield* Ref.make<Fiber.Fiber<void> | undefined>(undefined)
 
@@ -238,12 +239,8 @@ export const makeL2Plane = (options: L2PlaneOptions): Effect.Effect<L2Plane, Pac
         const before = (yield* Ref.get(owned)).get(key)?.interfaces ?? []
         const changed = names.filter((n) => before.includes(n) !== isOwned)
         const after = isOwned ? [...before, ...changed] : before.filter((n) => !changed.includes(n))
-        yield* Ref.update(owned, (m) => {
-          const next = new Map(m)
-          if (after.length === 0) next.delete(key)
-          else next.set(key, { address, interfaces: after })
-          return next
-        })
+        // O(sqrt n) a change, not a copy of every owned address (a takeover claims thousands: issue 17).
+        yield* Ref.update(owned, (m) => m.with([[key, after.length === 0 ? undefined : { address, interfaces: after }]]))
         for (const name of changed) {
           const c = change(address, name, isOwned)
           if (c !== undefined) yield* apply(c)

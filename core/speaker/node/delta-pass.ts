@@ -5,7 +5,7 @@
 // or removed, a shared address, an epoch changed, a state the last pass did not leave, a decision that
 // changes an announcement, more changes at once than the decisions kept aside may hold) is left to the full pass
 // (pass.ts), which decides what a pass from scratch would (property-tested, with and without changes).
-import { LayeredMap } from "../layered-map.ts"
+import { LayeredMap } from "../../collections/layered-map.ts"
 import type { ClusterChanges, ClusterSnapshot } from "../view.ts"
 import { decideService, l2EpochOf, type PassCache, sameNode, type ServiceDecision } from "./pass-cache.ts"
 import type { NodeState } from "./state.ts"

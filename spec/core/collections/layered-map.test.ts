@@ -5,7 +5,7 @@
 // that forgets one removal.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { LayeredMap } from "../../../core/speaker/layered-map.ts"
+import { LayeredMap } from "../../../core/collections/layered-map.ts"
 
 type Op = readonly [key: number, value: number | undefined]
 
