@@ -3,7 +3,7 @@
 // one (services keep their addresses and announcements while someone fixes the YAML). The controller,
 // the speaker and the simulator all keep their configuration through here, so there is one resolve
 // path and one fingerprint; what happened is said once per change, not at every pass.
-import type { Config } from "./config.ts"
+import type { Config, Resolution } from "./config.ts"
 import type { Document, Located, Secret } from "./decode.ts"
 import type { ConfigError } from "./errors.ts"
 import { resolve } from "./resolve.ts"
@@ -17,6 +17,23 @@ export interface ConfigSources {
   readonly namespace?: string
   /** Nodes, when the caller watches them (some rules decide on the real nodes). */
   readonly nodes?: ReadonlyArray<NodeLabels>
+  /**
+   * These sources' fingerprint and resolution, when whoever holds them resolved them already
+   * (withResolution): processes handed the very same sources (the simulator's speakers, controller and
+   * checks) then resolve once between them. Used only while it names the very same inputs, so a copy
+   * with other documents (`{ ...sources, documents }`) resolves its own.
+   */
+  readonly resolved?: ResolvedSources
+}
+
+/** A resolution of exactly these inputs (by identity), made by withResolution. */
+export interface ResolvedSources {
+  readonly documents: ReadonlyArray<Document>
+  readonly secrets: ReadonlyArray<Located<Secret>>
+  readonly namespace: string | undefined
+  readonly nodes: ReadonlyArray<NodeLabels> | undefined
+  readonly fingerprint: string
+  readonly resolution: Resolution
 }
 
 export interface ConfigInForce {
@@ -73,33 +90,43 @@ export const configFingerprint = (sources: ConfigSources): string =>
     sources.nodes?.map((n) => [n.name, n.labels]) ?? null,
   ])
 
-/**
- * The last resolution, by the identity of what it read. resolve is pure and its inputs are immutable, so
- * the very same objects get the very same answer: the simulator hands every speaker of a cluster (and a
- * restarted one) the same sources, and each resolution costs a millisecond. Only a hit is shared; the
- * configuration in force stays per caller (updateConfig's state).
- */
-let lastResolution: { readonly sources: ConfigSources; readonly resolution: ReturnType<typeof resolve> } | undefined
-
-const resolveSources = (sources: ConfigSources): ReturnType<typeof resolve> => {
-  const last = lastResolution?.sources
-  if (last !== undefined && last.documents === sources.documents && last.secrets === sources.secrets && last.namespace === sources.namespace && last.nodes === sources.nodes) {
-    return lastResolution!.resolution
-  }
-  const resolution = resolve(sources.documents, {
+const resolveNow = (sources: ConfigSources): Resolution =>
+  resolve(sources.documents, {
     namespace: sources.namespace ?? "metallb-system",
     secrets: sources.secrets,
     ...(sources.nodes === undefined ? {} : { nodes: sources.nodes }),
   })
-  lastResolution = { sources, resolution }
-  return resolution
+
+/** The resolution the sources carry, if it is of these very inputs. */
+const carried = (sources: ConfigSources): ResolvedSources | undefined => {
+  const r = sources.resolved
+  return r !== undefined && r.documents === sources.documents && r.secrets === sources.secrets && r.namespace === sources.namespace && r.nodes === sources.nodes
+    ? r
+    : undefined
 }
+
+/**
+ * The sources with their fingerprint and resolution: updateConfig given them (or a copy that keeps the
+ * same documents, secrets, namespace and nodes) reads those instead of computing them again. resolve is
+ * pure and its inputs immutable, so the answer is the one updateConfig would compute.
+ */
+export const withResolution = (sources: ConfigSources): ConfigSources => {
+  const { resolved: _old, ...bare } = sources
+  return {
+    ...bare,
+    resolved: { documents: sources.documents, secrets: sources.secrets, namespace: sources.namespace, nodes: sources.nodes, fingerprint: configFingerprint(bare), resolution: resolveNow(bare) },
+  }
+}
+
+/** The resolution of the sources: the one they carry for these inputs, or a new one. */
+export const resolutionOf = (sources: ConfigSources): Resolution => carried(sources)?.resolution ?? resolveNow(sources)
 
 /** Resolve the sources if they changed since the last resolution; keep the last valid configuration. */
 export const updateConfig = (state: ConfigInForce, sources: ConfigSources): { readonly state: ConfigInForce; readonly change: ConfigChange } => {
-  const fingerprint = configFingerprint(sources)
+  const known = carried(sources)
+  const fingerprint = known?.fingerprint ?? configFingerprint(sources)
   if (fingerprint === state.fingerprint) return { state, change: { _tag: "Unchanged" } }
-  const resolution = resolveSources(sources)
+  const resolution = known?.resolution ?? resolveNow(sources)
   if (resolution._tag === "Valid") {
     return {
       state: { config: resolution.config, fingerprint, stale: false, errors: [], warnings: resolution.warnings },

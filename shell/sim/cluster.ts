@@ -7,7 +7,8 @@ import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
 import type { IpFamilyPolicy } from "../../core/ipam/dual-stack.ts"
 import { parseAddress } from "../../core/net/address.ts"
 import type { ClusterSnapshot, EndpointView, NodeView, SpeakerService } from "../../core/speaker/view.ts"
-import type { Document, Located, Secret } from "../../core/config/decode.ts"
+import type { Located, Secret } from "../../core/config/decode.ts"
+import { type ConfigSources, withResolution } from "../../core/config/in-force.ts"
 
 export interface ServiceSpec {
   readonly name: string
@@ -85,16 +86,21 @@ export class SimCluster {
   /** The simulated cluster has no Secrets: one array, so that sources stay the same objects. */
   static readonly noSecrets: ReadonlyArray<Located<Secret>> = []
 
-  private sourceList: { readonly documents: ReadonlyArray<unknown>; readonly sources: ReadonlyArray<Document> } | undefined
+  /** The namespace the simulated configuration lives in (the default one). */
+  static readonly namespace = "metallb-system"
+
+  private sourceList: { readonly documents: ReadonlyArray<unknown>; readonly sources: ConfigSources } | undefined
 
   /**
-   * The documents as the configuration's sources, the very same array until one changes: every speaker
-   * and the world then hand resolve the same objects, and the configuration in force resolves them once
-   * (core/config/in-force.ts keeps the last resolution by the identity of its inputs).
+   * The documents as the configuration's sources, resolved once (withResolution) and the very same
+   * object until a document changes: every speaker, the controller and the checks are handed it, so a
+   * configuration change costs one resolution, not one per process.
    */
-  configSources(): ReadonlyArray<Document> {
+  configSources(): ConfigSources {
     const documents = this.configDocuments()
-    if (this.sourceList?.documents !== documents) this.sourceList = { documents, sources: documents.map((value) => ({ value })) }
+    if (this.sourceList?.documents !== documents) {
+      this.sourceList = { documents, sources: withResolution({ documents: documents.map((value) => ({ value })), secrets: SimCluster.noSecrets, namespace: SimCluster.namespace }) }
+    }
     return this.sourceList.sources
   }
 

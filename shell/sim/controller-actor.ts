@@ -7,11 +7,10 @@ import { initialLoopState, type LoopInput, type LoopOutput, type LoopState, step
 import type { ControllerState } from "../../core/controller/reconcile.ts"
 import { allocatedFromPoolAnnotation } from "../../core/controller/service.ts"
 import { passDelayMs, resyncIntervalMs } from "../../core/controller/settings.ts"
-import type { SimCluster } from "./cluster.ts"
+import { SimCluster } from "./cluster.ts"
 import type { SimContext } from "./context.ts"
 
-/** The namespace the simulated configuration lives in (the default one). */
-const namespace = "metallb-system"
+const namespace = SimCluster.namespace
 
 export class SimController {
   private machine: LoopState = initialLoopState(namespace)
@@ -102,7 +101,7 @@ export class SimController {
     const changed = this.fedDocuments === undefined || documents.length !== this.fedDocuments.length || documents.some((d, i) => d !== this.fedDocuments?.[i])
     if (changed) {
       this.fedDocuments = documents
-      inputs.push({ _tag: "ConfigChanged", sources: { documents: documents.map((value) => ({ value })), secrets: [], namespace } })
+      inputs.push({ _tag: "ConfigChanged", sources: this.cluster.configSources() })
     }
     return inputs
   }

@@ -456,7 +456,7 @@ export class SimSpeaker {
       if (!this.running) return
       // The same documents again would only be fingerprinted and found Unchanged by the machine.
       const documents = this.cluster.configDocuments()
-      if (documents !== this.fedDocuments) this.feed({ _tag: "ConfigChanged", sources: { documents: this.cluster.configSources(), secrets: SimCluster.noSecrets } })
+      if (documents !== this.fedDocuments) this.feed({ _tag: "ConfigChanged", sources: this.cluster.configSources() })
       this.fedDocuments = documents
       // With what changed since the snapshot fed before, as the real speaker's informers say it.
       const snapshot = this.cluster.snapshot()

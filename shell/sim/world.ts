@@ -8,7 +8,7 @@ import type { Config } from "../../core/config/config.ts"
 import type { ServiceView } from "../../core/controller/service.ts"
 import type { Allocator } from "../../core/ipam/allocator.ts"
 import type { ClusterSnapshot } from "../../core/speaker/view.ts"
-import { resolve } from "../../core/config/resolve.ts"
+import { resolutionOf } from "../../core/config/in-force.ts"
 import type { Mac } from "../../core/l2/mac.ts"
 import { type Address, formatAddress, parseAddress } from "../../core/net/address.ts"
 import { SimClient } from "./client.ts"
@@ -239,11 +239,9 @@ export const runScenario = (scenario: Scenario, seed: number, injections: Inject
     repeater?.sent(from, frame)
   }
   let config: Config | undefined
-  // Keyed by the documents (the very same array until one changes), not the cluster's version: status
-  // writes bump that, and resolving the same documents again cost more than the check.
-  const resolvedAt = lastResultOf((documents: ReadonlyArray<unknown>) => resolve(documents.map((value) => ({ value }))))
+  // The resolution the cluster's speakers and controller are handed (the same object until a document changes).
   const currentConfig = () => {
-    const r = resolvedAt(cluster.configDocuments())
+    const r = resolutionOf(cluster.configSources())
     return r._tag === "Valid" ? r.config : config
   }
   // Most events change nothing these read: their last result stands while the inputs are the same objects.

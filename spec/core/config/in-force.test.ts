@@ -2,7 +2,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { Document } from "../../../core/config/decode.ts"
-import { type ConfigInForce, type ConfigSources, noConfig, retryConfig, updateConfig } from "../../../core/config/in-force.ts"
+import { type ConfigInForce, type ConfigSources, noConfig, resolutionOf, retryConfig, updateConfig, withResolution } from "../../../core/config/in-force.ts"
 
 const pool = (name: string, address: string, extra: Record<string, unknown> = {}): Document => ({
   value: {
@@ -87,6 +87,39 @@ describe("updateConfig", () => {
           if (u.valid) lastValidFirst = 0xc0000200n + BigInt(u.octet * 16)
           expect(state.config?.pools.get("a")?.ranges[0]?.first).toBe(lastValidFirst)
           expect(state.stale).toBe(!u.valid)
+        }
+      }),
+    )
+  })
+
+  it("reads the resolution the sources carry for these very inputs, not one for other inputs", () => {
+    const a = sources(pool("a", "192.0.2.0/28"))
+    const b = sources(pool("a", "198.51.100.0/28"))
+    const carried = withResolution(a)
+    // Carried for a's inputs: a copy that keeps them reads it (here the other pool's, planted).
+    const planted: ConfigSources = { ...carried, resolved: { ...carried.resolved!, resolution: resolutionOf(b) } }
+    expect(updateConfig(noConfig, planted).state.config?.pools.get("a")?.ranges[0]?.first).toBe(0xc6336400n)
+    expect(resolutionOf(planted)).toBe(planted.resolved!.resolution)
+    // A copy with other documents resolves its own.
+    const copy: ConfigSources = { ...carried, documents: b.documents }
+    expect(updateConfig(noConfig, copy).state.config?.pools.get("a")?.ranges[0]?.first).toBe(0xc6336400n)
+    expect(resolutionOf({ ...planted, documents: a.documents.slice() })).not.toBe(planted.resolved!.resolution)
+  })
+
+  it("decides the same with or without a carried resolution, for any sequence of updates (property)", () => {
+    const update = fc.record({ valid: fc.boolean(), octet: fc.integer({ min: 0, max: 15 }), retry: fc.boolean() })
+    fc.assert(
+      fc.property(fc.array(update, { maxLength: 15 }), (updates) => {
+        let bare: ConfigInForce = noConfig
+        let resolved: ConfigInForce = noConfig
+        for (const u of updates) {
+          const s = sources(pool("a", u.valid ? `192.0.2.${u.octet * 16}/28` : `192.0.2.${u.octet}/40`))
+          const x = updateConfig(u.retry ? retryConfig(bare) : bare, s)
+          const y = updateConfig(u.retry ? retryConfig(resolved) : resolved, withResolution(s))
+          expect(y.change).toEqual(x.change)
+          expect(y.state).toEqual(x.state)
+          bare = x.state
+          resolved = y.state
         }
       }),
     )
