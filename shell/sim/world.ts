@@ -95,9 +95,11 @@ const speakerObserver = (speakers: ReadonlyArray<SimSpeaker>): (() => ReadonlyAr
     seen.set(s, { claimed: s.claimed, observation })
     return observation
   }
+  // Asked at every sample (every 10 ms of a run): compared in place, a new list built only on a change.
   return () => {
-    const now = speakers.map(observe)
-    if (now.length !== last.length || now.some((o, i) => o !== last[i])) last = now
+    let changed = speakers.length !== last.length
+    for (let i = 0; !changed && i < speakers.length; i++) changed = observe(speakers[i]!) !== last[i]
+    if (changed) last = speakers.map(observe)
     return last
   }
 }
@@ -111,11 +113,17 @@ const observeController = (c: SimController): ControllerObservation => ({
 })
 
 /** Runs a scenario; `injections` (tests only) plant a bug to show that the invariants catch it. */
+const sameInputs = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false
+  return true
+}
+
 /** `f` that returns its last result again while called with the very same inputs (f must be pure). */
 const lastResultOf = <I extends ReadonlyArray<unknown>, R>(f: (...inputs: I) => R): ((...inputs: I) => R) => {
   let last: { readonly inputs: I; readonly result: R } | undefined
   return (...inputs) => {
-    if (last !== undefined && inputs.length === last.inputs.length && inputs.every((x, i) => Object.is(x, last!.inputs[i]))) return last.result
+    if (last !== undefined && sameInputs(inputs, last.inputs)) return last.result
     const result = f(...inputs)
     last = { inputs, result }
     return result
