@@ -7,7 +7,9 @@
 // (by one of the two speakers), CPU while 100 EndpointSlices change per second (node-1's endpoint
 // turns not ready and ready again: the Services stay announced, the speaker sees each change) and idle CPU
 // with nothing changing. CPU seconds hold on a loaded machine; the achieved churn rate is printed.
-// The speakers and the controller run as the image runs them, from the bundle (shell/image/bundle.ts).
+// The speakers and the controller run as the image runs them, from the bundle (shell/image/bundle.ts), and
+// the speakers with the DaemonSet's NODE_OPTIONS (spec/support/lab.ts speakerNodeOptions reads them from
+// manifests/base/speaker.yaml): V8's heap flags move the RSS by far more than the targets' margins.
 import { DiscoveryV1Api, type V1EndpointSlice, type V1Node, type V1Service } from "@kubernetes/client-node"
 import { initialNode, type NodeInput, type NodeState, step } from "../core/speaker/node.ts"
 import { emptyPassCache } from "../core/speaker/node/pass-cache.ts"
@@ -16,7 +18,7 @@ import { ClusterSnapshots } from "../shell/speaker/cluster-snapshot.ts"
 import { membershipProfiles } from "../core/election/membership/config.ts"
 import { bundleFile, buildBundle } from "../shell/image/bundle.ts"
 import { withConnectionReuse } from "../shell/kube/kube-config.ts"
-import { createService, type E2eLab, labSkipReason, metallbNamespace, startE2eLab } from "../spec/support/lab.ts"
+import { createService, type E2eLab, labSkipReason, metallbNamespace, speakerNodeOptions, startE2eLab } from "../spec/support/lab.ts"
 import { sleep } from "../spec/support/netns.ts"
 import { printTarget } from "./harness.ts"
 import { cpuSeconds, peakRssMiB, rssMiB, sample } from "./proc.ts"
@@ -277,6 +279,7 @@ spec:
     console.log(`\nSpeaker footprint (issue 17): node-1's speaker of 2 in the Layer 2 lab, ${services.toLocaleString("en-US")} IPv6 Services, real kube-apiserver and controller`)
     console.log(`  membership profile "fast" (the default): probe every ${profile.probeIntervalMs} ms (timeout ${profile.probeTimeoutMs} ms, ${profile.indirectChecks} indirect), gossip every ${profile.gossipIntervalMs} ms to ${profile.gossipFanout}, push-pull every ${profile.pushPullIntervalMs / 1000} s, suspicion x${profile.suspicionMult}`)
     console.log(`  CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status; the machine is shared, so wall-clock rates vary, CPU seconds much less`)
+    console.log(`  the speakers run with the DaemonSet's NODE_OPTIONS: ${speakerNodeOptions()}`)
     printTarget("RSS at start (synced, members joined, no Services)", rssAtStartMiB, "MiB", 64, `start-up CPU ${startupCpu.toFixed(2)} s`)
     printTarget(`RSS with ${services.toLocaleString("en-US")} Services announced`, rssAnnouncedMiB, "MiB", 96, `announced per node ${perNode.join(" / ")}; peak (VmHWM) ${peakMiB.toFixed(0)} MiB after the churn`)
     printTarget(`CPU while ${churnPerSecond} EndpointSlices change per second`, churnShare * 100, "% core", 5, `${changed} changes in ${(churnMs / 1000).toFixed(1)} s = ${(changed / (churnMs / 1000)).toFixed(0)}/s achieved${failed > 0 ? `, ${failed} failed: ${firstError}` : ""}`)

@@ -18,6 +18,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { CoreV1Api, DiscoveryV1Api, type V1Service } from "@kubernetes/client-node"
 import { Result } from "effect"
+import { parseAllDocuments } from "yaml"
 import { decodeFrame, type Frame } from "../../core/l2/frame.ts"
 import { type ApiServer, apiServerSkipReason, metricsReaderToken, startApiServer } from "./apiserver.ts"
 import { eventually, type Host, type HostProcess, Lab, rootSkipReason, run, type Segment, sleep } from "./netns.ts"
@@ -25,6 +26,23 @@ import { type FrrRouter, startFrr } from "./routers/index.ts"
 
 export const repoRoot = new URL("../..", import.meta.url).pathname
 export const metallbNamespace = "metallb-system"
+
+/**
+ * The Node/V8 flags the speaker DaemonSet sets (NODE_OPTIONS in manifests/base/speaker.yaml): the lab's
+ * speakers run with them, so what the lab and bench/speaker measure is what a node runs (issue 17: the
+ * young generation's semi-space size alone moves the RSS by tens of MiB).
+ */
+export const speakerNodeOptions = (): string => {
+  const file = join(repoRoot, "manifests/base/speaker.yaml")
+  for (const document of parseAllDocuments(readFileSync(file, "utf8"))) {
+    const env = document.getIn(["spec", "template", "spec", "containers", 0, "env"])
+    const items = (env as { toJSON?: () => unknown } | undefined)?.toJSON?.()
+    if (!Array.isArray(items)) continue
+    const option = items.find((e: { name?: unknown }) => e.name === "NODE_OPTIONS") as { value?: unknown } | undefined
+    if (typeof option?.value === "string") return option.value
+  }
+  throw new Error(`${file}: the speaker container sets no NODE_OPTIONS (the lab runs its speakers with the DaemonSet's flags)`)
+}
 
 /** The lab's fixed addressing (only the root link's subnet varies per lab). */
 export const plan = {
@@ -730,8 +748,11 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
       await backend.exited
     }
 
+    const speakerFlags = speakerNodeOptions()
     const startSpeaker = (node: LabNode) => {
       const seeds = nodes.filter((n) => n !== node).map((n) => `${n.lan4}:${plan.memberlistPort}`).join(",")
+      // The DaemonSet's flags after any of the caller's own (a heap snapshot signal, say).
+      const nodeOptions = [process.env["NODE_OPTIONS"], speakerFlags].filter((f) => f !== undefined && f !== "").join(" ")
       const speaker = node.host.spawn(process.execPath, [
         join(repoRoot, options.entry ?? "shell/main/cli.ts"), "speaker",
         "--kubeconfig", speakerKubeconfig,
@@ -745,7 +766,7 @@ export const startE2eLab = async (options: E2eLabOptions = {}): Promise<E2eLab> 
         "--log-level", "info",
         "--metrics-tls=true",
         ...(options.speakerArgs ?? []),
-      ], { cwd: repoRoot, env: { METALLB_ML_BIND_ADDR: node.lan4, METALLB_HOST: node.lan4, METALLB_NAMESPACE: metallbNamespace, METALLB_POD_NAME: `speaker-${node.name}` } })
+      ], { cwd: repoRoot, env: { NODE_OPTIONS: nodeOptions, METALLB_ML_BIND_ADDR: node.lan4, METALLB_HOST: node.lan4, METALLB_NAMESPACE: metallbNamespace, METALLB_POD_NAME: `speaker-${node.name}` } })
       speakers.set(node.name, speaker)
       return speaker
     }
