@@ -62,7 +62,9 @@ export const startControllerTestbed = async (): Promise<ControllerTestbed> => {
         options.entry ?? "shell/main/cli.ts", "controller", "--kubeconfig", kubeconfigPath,
         // /readyz only where a caller asks for it (the footprint bench times a restart to it).
         ...(extraArgs.includes("--health-port") ? [] : ["--health-port", "0"]),
-        "--lease-duration-seconds", "3", "--metrics-port", String(metricsPort ?? 0), "--log-level", options.logLevel ?? "debug",
+        // A short lease (failover tests wait less) unless the caller sets one (the footprint bench: the default).
+        ...(extraArgs.includes("--lease-duration-seconds") ? [] : ["--lease-duration-seconds", "3"]),
+        "--metrics-port", String(metricsPort ?? 0), "--log-level", options.logLevel ?? "debug",
         // The webhooks (and their certificate Secret) only where a test asks for them.
         ...(extraArgs.includes("--webhook-port") ? [] : ["--webhook-port", "0"]),
         ...extraArgs,
